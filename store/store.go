@@ -1,0 +1,151 @@
+// Package store keeps plcwatch's evidence: snapshots, approvals, alerts and
+// acknowledgements, append-only and hash-chained per device.
+//
+// Every record is appended to its device's chain; nothing is updated or
+// deleted in place. Derived state (the current baseline, an alert's last-seen
+// time and count, whether it is acknowledged) is computed from the records.
+// Verify recomputes every digest and link.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// Record types.
+const (
+	TypeSnapshot    = "snapshot"     // body: SnapshotRef; the snapshot itself is content-addressed
+	TypeRules       = "rules"        // body: the classification rules in force (JSON), when they changed
+	TypeApproval    = "approval"     // body: Approval
+	TypeAlert       = "alert"        // body: alert JSON (alerts package), first raised
+	TypeAlertSeen   = "alert_seen"   // body: AlertSeen, the same alert found again
+	TypeAck         = "ack"          // body: Ack
+	TypeChangeOpen  = "change_open"  // body: Change (planned change opened)
+	TypeChangeClose = "change_close" // body: Change (closed by approval or abandoned)
+)
+
+// GenesisPrev is the Prev digest of a chain's first record.
+const GenesisPrev = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Record is one entry of a device's chain. Digest is the hex SHA-256 over
+// Device, Seq, Type, Time (RFC 3339 nanoseconds, UTC), the hex SHA-256 of
+// Body, and Prev, each separated by a newline.
+type Record struct {
+	Device string          `json:"device"`
+	Seq    int64           `json:"seq"`
+	Type   string          `json:"type"`
+	Time   time.Time       `json:"time"`
+	Body   json.RawMessage `json:"body"`
+	Prev   string          `json:"prev"`
+	Digest string          `json:"digest"`
+}
+
+// SnapshotRef is the body of a snapshot record.
+type SnapshotRef struct {
+	ID          string `json:"id"`
+	Digest      string `json:"digest"`
+	Label       string `json:"label,omitempty"`
+	Complete    bool   `json:"complete"`
+	RulesDigest string `json:"rules_digest,omitempty"`
+}
+
+// Approval is the body of an approval record: a person made a snapshot the
+// device's baseline.
+type Approval struct {
+	Snapshot    string    `json:"snapshot"` // snapshot id
+	Digest      string    `json:"digest"`   // its full digest
+	By          string    `json:"by"`       // --by
+	OSUser      string    `json:"os_user"`  // the OS account that ran approve
+	Ticket      string    `json:"ticket"`
+	Comment     string    `json:"comment,omitempty"`
+	At          time.Time `json:"at"`
+	OldBaseline string    `json:"old_baseline,omitempty"` // digest, empty for the first
+	NewBaseline string    `json:"new_baseline"`           // digest
+}
+
+// AlertSeen is the body of an alert_seen record.
+type AlertSeen struct {
+	Alert    string    `json:"alert"`
+	Snapshot string    `json:"snapshot"`
+	At       time.Time `json:"at"`
+}
+
+// Ack is a person's decision on an alert. It never moves the baseline.
+type Ack struct {
+	Alert    string    `json:"alert"`
+	By       string    `json:"by"`
+	OSUser   string    `json:"os_user"`
+	Decision string    `json:"decision"`
+	Comment  string    `json:"comment"`
+	At       time.Time `json:"at"`
+}
+
+// Errors.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrAmbiguous  = errors.New("ambiguous snapshot id prefix")
+	ErrNoBaseline = errors.New("no baseline approved")
+)
+
+// Finding is one problem verify found.
+type Finding struct {
+	Device string `json:"device,omitempty"`
+	Seq    int64  `json:"seq,omitempty"`
+	// Problem is one of: edited, deleted, reordered, bad_link, blob_mismatch,
+	// missing_blob, head_missing, head_mismatch, unparseable.
+	Problem string `json:"problem"`
+	Detail  string `json:"detail"`
+}
+
+// Head is the newest record of one device's chain.
+type Head struct {
+	Device string `json:"device"`
+	Seq    int64  `json:"seq"`
+	Digest string `json:"digest"`
+}
+
+// Store is the evidence store. Implementations are safe for concurrent use by
+// goroutines and by several processes on one file.
+type Store interface {
+	// Append adds a record of type typ with body (marshalled to JSON) to the
+	// device's chain, atomically, and returns it with Seq, Prev and Digest set.
+	Append(ctx context.Context, device, typ string, at time.Time, body any) (Record, error)
+	// PutSnapshot stores the finalized snapshot's content (content-addressed:
+	// unchanged items are stored once) and appends its snapshot record; when
+	// rules differ from the last rules record of the device it appends a rules
+	// record first. It returns the records appended.
+	PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.RawMessage) ([]Record, error)
+	// Snapshot returns a stored snapshot by id, unique id prefix (at least 6
+	// hex digits) or full digest, re-verifying its digest as it decodes.
+	Snapshot(ctx context.Context, id string) (*snapshots.Snapshot, error)
+	// Resolve returns the snapshot a reference names: an id (or unique
+	// prefix, or digest), "DEVICE@latest" (newest snapshot, complete or not),
+	// "DEVICE@baseline" (the approved baseline) or "DEVICE@LABEL" (newest
+	// snapshot with that label).
+	Resolve(ctx context.Context, ref string) (*snapshots.Snapshot, error)
+	// Latest returns the device's newest snapshot, or the newest complete one
+	// when completeOnly; ErrNotFound if there is none.
+	Latest(ctx context.Context, device string, completeOnly bool) (*snapshots.Snapshot, error)
+	// Baseline returns the device's current baseline approval (the newest
+	// approval record); ErrNoBaseline if none.
+	Baseline(ctx context.Context, device string) (*Approval, error)
+	// RecordsOfType returns a device's records of one type, in chain order
+	// (all devices if device is "").
+	RecordsOfType(ctx context.Context, device, typ string) ([]Record, error)
+	// Records returns a device's chain in order (all devices if device is "").
+	Records(ctx context.Context, device string) ([]Record, error)
+	// Devices lists the devices that have records.
+	Devices(ctx context.Context) ([]string, error)
+	// Heads returns the newest record of every chain.
+	Heads(ctx context.Context) ([]Head, error)
+	// Verify recomputes every blob hash, record digest and chain link, and
+	// compares chains with heads recorded earlier (from the alert log, or
+	// --head); a head that is not in the chain is a finding.
+	Verify(ctx context.Context, known []Head, extraHeads []string) ([]Finding, error)
+	// Close closes the store.
+	Close() error
+}
