@@ -240,3 +240,23 @@ func (s *Snapshot) Item(path string) *Item {
 
 // Partial reports whether the snapshot is incomplete.
 func (s *Snapshot) Partial() bool { return !s.Status.Complete }
+
+// Attribute conventions shared by connectors, diffing and alerts.
+const (
+	// MetaPrefix starts attribute keys that are metadata rather than content,
+	// such as a block's download timestamp ("meta.code_time"). When only
+	// metadata attributes of a logic item change, the diff reports the item
+	// as touched: re-downloaded, content identical.
+	MetaPrefix = "meta."
+	// AttrRole refines what an item is for the ATT&CK mapping: RoleTasking
+	// (OBs, tasks: T0821), RoleAlarm (alarm limits: T0838).
+	AttrRole    = "role"
+	RoleTasking = "tasking"
+	RoleAlarm   = "alarm"
+	// AttrScope with ScopeModule marks firmware of a module rather than of
+	// the controller (T1693.002 rather than T1693.001).
+	AttrScope   = "scope"
+	ScopeModule = "module"
+	// AttrDataType is the protocol's data type name of an item.
+	AttrDataType = "data_type"
+)
