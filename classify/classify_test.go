@@ -1,0 +1,93 @@
+package classify
+
+import (
+	"testing"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+func TestMatchPath(t *testing.T) {
+	tests := []struct {
+		name, pattern, path string
+		want                bool
+	}{
+		{"exact", "a/b/c", "a/b/c", true},
+		{"star in segment", "a/*/c", "a/xyz/c", true},
+		{"star does not cross segments", "a/*", "a/b/c", false},
+		{"double star many", "a/**/c", "a/b/x/y/c", true},
+		{"double star zero", "a/**/c", "a/c", true},
+		{"double star tail", "opcua/**", "opcua/Plant/Line1", true},
+		{"prefix mismatch", "s7/**", "opcua/x", false},
+		{"glob chars", "setpoints/Tank*Limit", "setpoints/TankHighLimit", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MatchPath(tc.pattern, tc.path); got != tc.want {
+				t.Errorf("MatchPath(%q, %q) = %v, want %v", tc.pattern, tc.path, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	yes, no := true, false
+	rules := Rules{
+		{Path: "opcua/Plant/**/Live/*", Volatile: true, Kind: snapshots.KindInfo, Source: "r1"},
+		{Name: "*Limit", Kind: snapshots.KindSetpoint, Deadband: 0.5, Source: "r2"},
+		{DataType: "ByteString", NodeClass: "Variable", Ignore: true, Source: "r3"},
+		{Writable: &no, Path: "opcua/Plant/Params/**", Kind: snapshots.KindSetpoint, Source: "r4"},
+		{Writable: &yes, Path: "opcua/Plant/Status/**", Kind: snapshots.KindInfo, Volatile: true, Source: "r5"},
+	}
+	def := Result{Kind: snapshots.KindInfo}
+	tests := []struct {
+		name   string
+		target Target
+		want   Result
+	}{
+		{"live value volatile", Target{Path: "opcua/Plant/L1/Live/Flow", Name: "Flow"}, Result{Kind: snapshots.KindInfo, Volatile: true, Rule: 0, Source: "r1"}},
+		{"name glob setpoint", Target{Path: "x/TankHighLimit", Name: "TankHighLimit"}, Result{Kind: snapshots.KindSetpoint, Deadband: 0.5, Rule: 1, Source: "r2"}},
+		{"data type ignore", Target{Path: "x/Blob", Name: "Blob", NodeClass: "variable", DataType: "bytestring"}, Result{Kind: snapshots.KindInfo, Ignore: true, Rule: 2, Source: "r3"}},
+		{"read-only setpoint by rule", Target{Path: "opcua/Plant/Params/Gain", Name: "Gain", HasAccess: true, Writable: false}, Result{Kind: snapshots.KindSetpoint, Rule: 3, Source: "r4"}},
+		{"writable live value by rule", Target{Path: "opcua/Plant/Status/Speed", Name: "Speed", HasAccess: true, Writable: true}, Result{Kind: snapshots.KindInfo, Volatile: true, Rule: 4, Source: "r5"}},
+		{"writable needs known access", Target{Path: "opcua/Plant/Status/Speed", Name: "Speed"}, Result{Kind: snapshots.KindInfo, Rule: -1, Source: "default"}},
+		{"default", Target{Path: "other", Name: "other"}, Result{Kind: snapshots.KindInfo, Rule: -1, Source: "default"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rules.Classify(tc.target, def); got != tc.want {
+				t.Errorf("Classify = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		rule Rule
+		ok   bool
+	}{
+		{"fine", Rule{Path: "a/**", Kind: snapshots.KindLogic}, true},
+		{"matches everything", Rule{Kind: snapshots.KindLogic}, false},
+		{"no effect", Rule{Path: "a"}, false},
+		{"bad kind", Rule{Path: "a", Kind: "x"}, false},
+		{"ignore with kind", Rule{Path: "a", Ignore: true, Kind: snapshots.KindLogic}, false},
+		{"negative deadband", Rule{Path: "a", Kind: snapshots.KindSetpoint, Deadband: -1}, false},
+		{"bad glob", Rule{Path: "a/[", Kind: snapshots.KindSetpoint}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.rule.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
+func TestDigestChangesWithRules(t *testing.T) {
+	a := Rules{{Path: "a", Kind: snapshots.KindLogic}}
+	b := Rules{{Path: "a", Kind: snapshots.KindSetpoint}}
+	if a.Digest() == b.Digest() || a.Digest() != (Rules{{Path: "a", Kind: snapshots.KindLogic, Source: "elsewhere"}}).Digest() {
+		t.Error("rules digest must follow content and ignore Source")
+	}
+}
