@@ -1,0 +1,167 @@
+// Package app implements plcwatch's command line. Each command is a method
+// that can be run in-process (tests do) with its own standard streams.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/plcwatch/plcwatch/config"
+)
+
+// Exit codes, shared by every command (like diff(1)).
+const (
+	ExitOK       = 0 // no difference, no finding
+	ExitFindings = 1 // differences, unapproved changes or verification findings
+	ExitError    = 2 // the command could not do its job
+)
+
+// Version is stamped at build time with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+// ExitError carries a specific exit code out of a command.
+type ExitCodeError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitCodeError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *ExitCodeError) Unwrap() error { return e.Err }
+
+// errFindings is returned by commands that completed and found something
+// (exit 1) and already said so on stdout.
+var errFindings = &ExitCodeError{Code: ExitFindings}
+
+// App holds the process environment a command runs in.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Now is the clock; tests may fix it.
+	Now func() time.Time
+	// OSUser returns the operating-system account running the command.
+	OSUser func() string
+
+	configFlag string
+	logFormat  string
+	logLevel   string
+}
+
+// New returns an App on the process's standard streams.
+func New() *App {
+	return &App{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Now: time.Now,
+		OSUser: func() string {
+			if u, err := user.Current(); err == nil {
+				return u.Username
+			}
+			return fmt.Sprintf("uid:%d", os.Getuid())
+		},
+	}
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string) int {
+	a := New()
+	return a.Exit(a.Run(ctx, args))
+}
+
+// Exit maps a command's error to an exit code, printing it first.
+func (a *App) Exit(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ec *ExitCodeError
+	if errors.As(err, &ec) {
+		if ec.Err != nil {
+			fmt.Fprintln(a.Stderr, "plcwatch:", ec.Err)
+		}
+		return ec.Code
+	}
+	fmt.Fprintln(a.Stderr, "plcwatch:", err)
+	return ExitError
+}
+
+// Run parses args and runs one command.
+func (a *App) Run(ctx context.Context, args []string) error {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func (a *App) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "plcwatch",
+		Short: "Watch PLCs for unapproved configuration changes, read-only",
+		Long: `plcwatch reads the logic, setpoint, firmware, mode and protection metadata of
+PLCs (Siemens S7, Rockwell Logix, OPC UA), stores each reading as a hash-chained
+snapshot, compares it with the approved baseline and alerts on unapproved
+changes. It never writes to a controller.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.PersistentFlags().StringVarP(&a.configFlag, "config", "c", "", "config file (default $"+config.EnvPath+" or ./"+config.DefaultPath+")")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "console", "log format: json or console")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
+	})
+	for _, c := range a.commands() {
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// loadConfig loads the config named by --config, PLCWATCH_CONFIG or the
+// default path.
+func (a *App) loadConfig() (*config.Config, error) {
+	return config.Load(config.Path(a.configFlag))
+}
+
+// logger builds the process logger from --log-format and --log-level.
+func (a *App) logger() (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(a.logLevel)
+	if err != nil || a.logLevel == "" {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)
+	}
+	var w io.Writer
+	switch a.logFormat {
+	case "json":
+		w = a.Stderr
+	case "console":
+		w = zerolog.ConsoleWriter{Out: a.Stderr, NoColor: !a.isTerminal(a.Stderr), TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Nop(), fmt.Errorf("--log-format %q: want json or console", a.logFormat)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func (a *App) isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// usageError is an error in the command's arguments.
+func usageError(format string, args ...any) error {
+	return &ExitCodeError{Code: ExitError, Err: fmt.Errorf(format, args...)}
+}
