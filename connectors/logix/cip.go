@@ -1,0 +1,603 @@
+package logix
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// This file is the connector's EtherNet/IP and CIP codec. It can build read
+// requests only: there is no encoder for any write, mode-change, create or
+// delete service, and requestKind (used by the transport on every frame
+// before it is sent) names each frame from its bytes for the gate.
+
+// EtherNet/IP encapsulation commands (CIP Vol. 2, table 2-3.2).
+const (
+	cmdRegisterSession   = 0x0065
+	cmdUnregisterSession = 0x0066
+	cmdSendRRData        = 0x006F
+	cmdSendUnitData      = 0x0070
+	encapHeaderLen       = 24
+)
+
+// Common packet format item types (CIP Vol. 2, table 2-6.3).
+const (
+	itemNull        = 0x0000
+	itemConnAddress = 0x00A1
+	itemConnData    = 0x00B1
+	itemUnconnData  = 0x00B2
+)
+
+// CIP services used (all reads, plus connection housekeeping).
+const (
+	svcGetAttributesAll         = 0x01
+	svcGetAttributeList         = 0x03
+	svcMultipleService          = 0x0A
+	svcGetAttributeSingle       = 0x0E
+	svcReadTag                  = 0x4C
+	svcForwardClose             = 0x4E // on the Connection Manager only
+	svcUnconnectedSend          = 0x52 // on the Connection Manager only
+	svcForwardOpen              = 0x54
+	svcGetInstanceAttributeList = 0x55
+	svcLargeForwardOpen         = 0x5B
+)
+
+// CIP classes read.
+const (
+	classIdentity       = 0x01
+	classMessageRouter  = 0x02
+	classConnManager    = 0x06
+	classSymbol         = 0x6B
+	classTemplate       = 0x6C
+	classControllerProp = 0xAC
+)
+
+// CIP general status codes the connector acts on.
+const (
+	statusOK              = 0x00
+	statusPartialTransfer = 0x06
+	statusEmbeddedError   = 0x1E
+)
+
+// Request kinds as the gate and plans see them.
+const (
+	KindRegisterSession          = "cip.RegisterSession"
+	KindUnregisterSession        = "cip.UnregisterSession"
+	KindForwardOpen              = "cip.ForwardOpen"
+	KindLargeForwardOpen         = "cip.LargeForwardOpen"
+	KindForwardClose             = "cip.ForwardClose"
+	KindGetAttributesAll         = "cip.GetAttributesAll"
+	KindGetAttributeList         = "cip.GetAttributeList"
+	KindGetAttributeSingle       = "cip.GetAttributeSingle"
+	KindGetInstanceAttributeList = "cip.GetInstanceAttributeList"
+	KindReadTag                  = "cip.ReadTag"
+	KindReadTemplate             = "cip.ReadTemplate"
+	KindMultipleServicePacket    = "cip.MultipleServicePacket"
+)
+
+// Allowlist is every request kind the connector may send.
+var Allowlist = []string{
+	KindRegisterSession, KindUnregisterSession, KindForwardOpen, KindLargeForwardOpen, KindForwardClose,
+	KindGetAttributesAll, KindGetAttributeList, KindGetAttributeSingle, KindGetInstanceAttributeList,
+	KindReadTag, KindReadTemplate, KindMultipleServicePacket,
+}
+
+// StatusError is a CIP error reply.
+type StatusError struct {
+	Service  byte
+	Status   byte
+	Extended []uint16
+}
+
+func (e *StatusError) Error() string {
+	if len(e.Extended) > 0 {
+		return fmt.Sprintf("CIP service 0x%02X: status 0x%02X (%s), extended 0x%04X", e.Service, e.Status, statusText(e.Status), e.Extended)
+	}
+	return fmt.Sprintf("CIP service 0x%02X: status 0x%02X (%s)", e.Service, e.Status, statusText(e.Status))
+}
+
+func statusText(s byte) string {
+	switch s {
+	case 0x01:
+		return "connection failure"
+	case 0x04:
+		return "path segment error"
+	case 0x05:
+		return "path destination unknown"
+	case 0x06:
+		return "partial transfer"
+	case 0x08:
+		return "service not supported"
+	case 0x0F:
+		return "privilege violation"
+	case 0x11:
+		return "reply data too large"
+	case 0x13:
+		return "not enough data"
+	case 0x14:
+		return "attribute not supported"
+	case 0x1E:
+		return "embedded service error"
+	case 0xFF:
+		return "general error"
+	}
+	return "error"
+}
+
+// errShort is wrapped by every parser for truncated input.
+var errShort = errors.New("reply too short")
+
+// appendEncap appends an encapsulation header (command, length, session,
+// status 0, sender context 0, options 0) and data.
+func appendEncap(b []byte, cmd uint16, session uint32, data []byte) []byte {
+	b = binary.LittleEndian.AppendUint16(b, cmd)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(data)))
+	b = binary.LittleEndian.AppendUint32(b, session)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, data...)
+}
+
+// registerSessionFrame: protocol version 1, options 0.
+func registerSessionFrame() []byte {
+	return appendEncap(nil, cmdRegisterSession, 0, []byte{0x01, 0x00, 0x00, 0x00})
+}
+
+func unregisterSessionFrame(session uint32) []byte {
+	return appendEncap(nil, cmdUnregisterSession, session, nil)
+}
+
+// rrDataFrame wraps an unconnected request: interface handle 0, timeout 0,
+// two items: null address, unconnected data.
+func rrDataFrame(session uint32, mr []byte) []byte {
+	d := make([]byte, 0, 16+len(mr))
+	d = binary.LittleEndian.AppendUint32(d, 0)
+	d = binary.LittleEndian.AppendUint16(d, 0)
+	d = binary.LittleEndian.AppendUint16(d, 2)
+	d = binary.LittleEndian.AppendUint16(d, itemNull)
+	d = binary.LittleEndian.AppendUint16(d, 0)
+	d = binary.LittleEndian.AppendUint16(d, itemUnconnData)
+	d = binary.LittleEndian.AppendUint16(d, uint16(len(mr)))
+	d = append(d, mr...)
+	return appendEncap(nil, cmdSendRRData, session, d)
+}
+
+// unitDataFrame wraps a connected request: interface handle 0, timeout 0,
+// connected address item (connection id), connected data item (sequence
+// count, request).
+func unitDataFrame(session, connID uint32, seq uint16, mr []byte) []byte {
+	d := make([]byte, 0, 24+len(mr))
+	d = binary.LittleEndian.AppendUint32(d, 0)
+	d = binary.LittleEndian.AppendUint16(d, 0)
+	d = binary.LittleEndian.AppendUint16(d, 2)
+	d = binary.LittleEndian.AppendUint16(d, itemConnAddress)
+	d = binary.LittleEndian.AppendUint16(d, 4)
+	d = binary.LittleEndian.AppendUint32(d, connID)
+	d = binary.LittleEndian.AppendUint16(d, itemConnData)
+	d = binary.LittleEndian.AppendUint16(d, uint16(2+len(mr)))
+	d = binary.LittleEndian.AppendUint16(d, seq)
+	d = append(d, mr...)
+	return appendEncap(nil, cmdSendUnitData, session, d)
+}
+
+// mr builds a message-router request: service, path size in words, path,
+// data. path must have an even length.
+func mr(service byte, path, data []byte) []byte {
+	b := make([]byte, 0, 2+len(path)+len(data))
+	b = append(b, service, byte(len(path)/2))
+	b = append(b, path...)
+	return append(b, data...)
+}
+
+// logical appends an 8-, 16- or 32-bit logical segment; kind is 0x20
+// (class), 0x24 (instance) or 0x30 (attribute).
+func logical(b []byte, kind byte, v uint32) []byte {
+	switch {
+	case v <= 0xFF:
+		return append(b, kind, byte(v))
+	case v <= 0xFFFF:
+		return binary.LittleEndian.AppendUint16(append(b, kind|1, 0), uint16(v))
+	}
+	return binary.LittleEndian.AppendUint32(append(b, kind|2, 0), v)
+}
+
+func classInstance(class, inst uint32) []byte {
+	return logical(logical(nil, 0x20, class), 0x24, inst)
+}
+
+// symbolic appends an ANSI extended symbolic segment (0x91, length, name,
+// pad to a word).
+func symbolic(b []byte, name string) []byte {
+	b = append(b, 0x91, byte(len(name)))
+	b = append(b, name...)
+	if len(name)%2 == 1 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// tagPath encodes "Program:Main.Tank.Level" or "Recipe.Times" as symbolic
+// segments; "[n]" indexes become element segments.
+func tagPath(tag string) ([]byte, error) {
+	var b []byte
+	if strings.HasPrefix(tag, "Program:") {
+		prog, rest, ok := strings.Cut(tag, ".")
+		if !ok {
+			return nil, fmt.Errorf("tag %q: want Program:Name.Tag", tag)
+		}
+		b = symbolic(b, prog)
+		tag = rest
+	}
+	for _, part := range strings.Split(tag, ".") {
+		name, idx, hasIdx := strings.Cut(part, "[")
+		if name == "" || len(name) > 255 {
+			return nil, fmt.Errorf("tag %q: empty or too long name part", tag)
+		}
+		b = symbolic(b, name)
+		if hasIdx {
+			idx, ok := strings.CutSuffix(idx, "]")
+			if !ok {
+				return nil, fmt.Errorf("tag %q: missing ]", tag)
+			}
+			for _, s := range strings.Split(idx, ",") {
+				var n uint32
+				if _, err := fmt.Sscanf(strings.TrimSpace(s), "%d", &n); err != nil {
+					return nil, fmt.Errorf("tag %q: index %q is not a number", tag, s)
+				}
+				b = logical(b, 0x28, n)
+			}
+		}
+	}
+	return b, nil
+}
+
+// forwardOpenMR builds a Forward Open (large or standard) to the message
+// router behind route. Data: priority/tick 0x0A, timeout ticks 0x0E, O->T id
+// 0 (the target chooses), T->O id, connection serial, vendor, originator
+// serial, timeout multiplier 3 + 3 reserved, O->T RPI, O->T parameters,
+// T->O RPI, T->O parameters, transport trigger 0xA3 (server, class 3),
+// path size, path.
+func forwardOpenMR(large bool, toID uint32, serial uint16, vendor uint16, origSerial uint32, size int, route []byte) []byte {
+	d := []byte{0x0A, 0x0E}
+	d = binary.LittleEndian.AppendUint32(d, 0)
+	d = binary.LittleEndian.AppendUint32(d, toID)
+	d = binary.LittleEndian.AppendUint16(d, serial)
+	d = binary.LittleEndian.AppendUint16(d, vendor)
+	d = binary.LittleEndian.AppendUint32(d, origSerial)
+	d = append(d, 3, 0, 0, 0)
+	const rpi = 2000000 // 2 s in microseconds
+	for i := 0; i < 2; i++ {
+		d = binary.LittleEndian.AppendUint32(d, rpi)
+		if large {
+			// owner 0, point-to-point (2<<29), low priority, variable size (1<<25).
+			d = binary.LittleEndian.AppendUint32(d, 2<<29|1<<25|uint32(size))
+		} else {
+			d = binary.LittleEndian.AppendUint16(d, 2<<13|1<<9|uint16(size))
+		}
+	}
+	d = append(d, 0xA3)
+	path := append(append([]byte(nil), route...), 0x20, classMessageRouter, 0x24, 0x01)
+	d = append(d, byte(len(path)/2))
+	d = append(d, path...)
+	svc := byte(svcForwardOpen)
+	if large {
+		svc = svcLargeForwardOpen
+	}
+	return mr(svc, classInstance(classConnManager, 1), d)
+}
+
+// forwardCloseMR: priority/tick, timeout ticks, connection serial, vendor,
+// originator serial, path size, reserved, path.
+func forwardCloseMR(serial uint16, vendor uint16, origSerial uint32, route []byte) []byte {
+	d := []byte{0x0A, 0x0E}
+	d = binary.LittleEndian.AppendUint16(d, serial)
+	d = binary.LittleEndian.AppendUint16(d, vendor)
+	d = binary.LittleEndian.AppendUint32(d, origSerial)
+	path := append(append([]byte(nil), route...), 0x20, classMessageRouter, 0x24, 0x01)
+	d = append(d, byte(len(path)/2), 0)
+	d = append(d, path...)
+	return mr(svcForwardClose, classInstance(classConnManager, 1), d)
+}
+
+// unconnectedSendMR routes an embedded request through the Connection
+// Manager: priority/tick, timeout ticks, embedded size, embedded request,
+// pad if odd, route size in words, reserved, route.
+func unconnectedSendMR(inner, route []byte) []byte {
+	d := []byte{0x0A, 0x0E}
+	d = binary.LittleEndian.AppendUint16(d, uint16(len(inner)))
+	d = append(d, inner...)
+	if len(inner)%2 == 1 {
+		d = append(d, 0)
+	}
+	d = append(d, byte(len(route)/2), 0)
+	d = append(d, route...)
+	return mr(svcUnconnectedSend, classInstance(classConnManager, 1), d)
+}
+
+// multipleMR packs requests into a Multiple Service Packet to the message
+// router: count, offsets from the count, requests.
+func multipleMR(reqs [][]byte) []byte {
+	d := binary.LittleEndian.AppendUint16(nil, uint16(len(reqs)))
+	off := 2 + 2*len(reqs)
+	for _, r := range reqs {
+		d = binary.LittleEndian.AppendUint16(d, uint16(off))
+		off += len(r)
+	}
+	for _, r := range reqs {
+		d = append(d, r...)
+	}
+	return mr(svcMultipleService, classInstance(classMessageRouter, 1), d)
+}
+
+// attrListMR is Get Attribute List: count, attribute ids.
+func attrListMR(class, inst uint32, attrs ...uint16) []byte {
+	d := binary.LittleEndian.AppendUint16(nil, uint16(len(attrs)))
+	for _, a := range attrs {
+		d = binary.LittleEndian.AppendUint16(d, a)
+	}
+	return mr(svcGetAttributeList, classInstance(class, inst), d)
+}
+
+// symbolListMR is Get Instance Attribute List on the Symbol object from
+// instance start, asking for attributes 1 (name), 2 (type) and 8 (array
+// dimensions); program scopes prefix the "Program:Name" segment.
+func symbolListMR(program string, start uint32) []byte {
+	var p []byte
+	if program != "" {
+		p = symbolic(p, "Program:"+program)
+	}
+	p = append(p, 0x20, classSymbol)
+	// 16-bit instance segment, as Logix clients send it even for small
+	// instances; 32-bit above 0xFFFF.
+	if start <= 0xFFFF {
+		p = binary.LittleEndian.AppendUint16(append(p, 0x25, 0), uint16(start))
+	} else {
+		p = binary.LittleEndian.AppendUint32(append(p, 0x26, 0), start)
+	}
+	return mr(svcGetInstanceAttributeList, p, []byte{0x03, 0x00, 0x01, 0x00, 0x02, 0x00, 0x08, 0x00})
+}
+
+// readTemplateMR is Read on a Template instance: offset (u32), bytes (u16).
+func readTemplateMR(inst uint32, offset uint32, n uint16) []byte {
+	d := binary.LittleEndian.AppendUint32(nil, offset)
+	d = binary.LittleEndian.AppendUint16(d, n)
+	return mr(svcReadTag, classInstance(classTemplate, inst), d)
+}
+
+// readTagMR is Read Tag for one element.
+func readTagMR(path []byte) []byte { return mr(svcReadTag, path, []byte{0x01, 0x00}) }
+
+// mrKind names a message-router request for the gate. An Unconnected Send
+// is named by the request it carries (the one the target executes); ok is
+// false for anything this codec does not build.
+func mrKind(b []byte) (kind string, ok bool) {
+	if len(b) < 2 || len(b) < 2+int(b[1])*2 {
+		return "", false
+	}
+	svc, path, data := b[0], b[2:2+int(b[1])*2], b[2+int(b[1])*2:]
+	class := uint32(0)
+	if len(path) >= 2 && path[0] == 0x20 {
+		class = uint32(path[1])
+	} else if len(path) >= 4 && path[0] == 0x21 {
+		class = uint32(binary.LittleEndian.Uint16(path[2:]))
+	}
+	switch svc {
+	case svcGetAttributesAll:
+		return KindGetAttributesAll, true
+	case svcGetAttributeList:
+		return KindGetAttributeList, true
+	case svcGetAttributeSingle:
+		return KindGetAttributeSingle, true
+	case svcGetInstanceAttributeList:
+		return KindGetInstanceAttributeList, true
+	case svcMultipleService:
+		return KindMultipleServicePacket, class == classMessageRouter
+	case svcReadTag:
+		if class == classTemplate {
+			return KindReadTemplate, true
+		}
+		return KindReadTag, true
+	case svcForwardOpen:
+		return KindForwardOpen, class == classConnManager
+	case svcLargeForwardOpen:
+		return KindLargeForwardOpen, class == classConnManager
+	case svcForwardClose:
+		return KindForwardClose, class == classConnManager
+	case svcUnconnectedSend:
+		if class != classConnManager || len(data) < 4 {
+			return "", false
+		}
+		n := int(binary.LittleEndian.Uint16(data[2:]))
+		if len(data) < 4+n {
+			return "", false
+		}
+		return mrKind(data[4 : 4+n])
+	}
+	return fmt.Sprintf("cip.Service0x%02X", svc), false
+}
+
+// requestKind names an outgoing frame from its bytes, and lists the kinds
+// of requests embedded in a Multiple Service Packet.
+func requestKind(frame []byte) (kind string, embedded []string, err error) {
+	if len(frame) < encapHeaderLen {
+		return "", nil, fmt.Errorf("frame of %d bytes: %w", len(frame), errShort)
+	}
+	cmd := binary.LittleEndian.Uint16(frame)
+	data := frame[encapHeaderLen:]
+	switch cmd {
+	case cmdRegisterSession:
+		return KindRegisterSession, nil, nil
+	case cmdUnregisterSession:
+		return KindUnregisterSession, nil, nil
+	case cmdSendRRData, cmdSendUnitData:
+	default:
+		return fmt.Sprintf("cip.Command0x%04X", cmd), nil, nil
+	}
+	items, err := parseCPF(data)
+	if err != nil || len(items) < 2 {
+		return "", nil, fmt.Errorf("outgoing frame: bad common packet: %v", err)
+	}
+	m := items[1].Data
+	if cmd == cmdSendUnitData {
+		if len(m) < 2 {
+			return "", nil, fmt.Errorf("outgoing frame: connected data: %w", errShort)
+		}
+		m = m[2:]
+	}
+	kind, ok := mrKind(m)
+	if !ok && kind == "" {
+		return "", nil, fmt.Errorf("outgoing frame: malformed request")
+	}
+	if kind == KindMultipleServicePacket {
+		reqs, err := splitMultiple(m[2+int(m[1])*2:])
+		if err != nil {
+			return "", nil, fmt.Errorf("outgoing frame: %w", err)
+		}
+		for _, r := range reqs {
+			k, _ := mrKind(r)
+			if k == "" {
+				k = "cip.Malformed"
+			}
+			embedded = append(embedded, k)
+		}
+	}
+	return kind, embedded, nil
+}
+
+// splitMultiple splits Multiple Service Packet data (request or reply):
+// count (u16), offsets (u16 each, from the count), parts.
+func splitMultiple(d []byte) ([][]byte, error) {
+	if len(d) < 2 {
+		return nil, fmt.Errorf("multiple service packet: %w", errShort)
+	}
+	n := int(binary.LittleEndian.Uint16(d))
+	if len(d) < 2+2*n {
+		return nil, fmt.Errorf("multiple service packet: %d offsets: %w", n, errShort)
+	}
+	parts := make([][]byte, n)
+	for i := 0; i < n; i++ {
+		start := int(binary.LittleEndian.Uint16(d[2+2*i:]))
+		end := len(d)
+		if i+1 < n {
+			end = int(binary.LittleEndian.Uint16(d[2+2*(i+1):]))
+		}
+		if start < 2+2*n || start > end || end > len(d) {
+			return nil, fmt.Errorf("multiple service packet: part %d at %d..%d outside %d bytes", i, start, end, len(d))
+		}
+		parts[i] = d[start:end]
+	}
+	return parts, nil
+}
+
+type cpfItem struct {
+	Type uint16
+	Data []byte
+}
+
+// parseCPF parses interface handle (u32), timeout (u16), item count (u16)
+// and items (type u16, length u16, data).
+func parseCPF(b []byte) ([]cpfItem, error) {
+	if len(b) < 8 {
+		return nil, fmt.Errorf("common packet: %d bytes: %w", len(b), errShort)
+	}
+	n := int(binary.LittleEndian.Uint16(b[6:]))
+	b = b[8:]
+	if n > 8 {
+		return nil, fmt.Errorf("common packet: %d items, want at most 8", n)
+	}
+	items := make([]cpfItem, 0, n)
+	for i := 0; i < n; i++ {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("common packet item %d: %w", i, errShort)
+		}
+		l := int(binary.LittleEndian.Uint16(b[2:]))
+		if len(b) < 4+l {
+			return nil, fmt.Errorf("common packet item %d: length %d: %w", i, l, errShort)
+		}
+		items = append(items, cpfItem{Type: binary.LittleEndian.Uint16(b), Data: b[4 : 4+l]})
+		b = b[4+l:]
+	}
+	return items, nil
+}
+
+// mrReply is a parsed message-router reply.
+type mrReply struct {
+	Service  byte // request service (reply bit cleared)
+	Status   byte
+	Extended []uint16
+	Data     []byte
+}
+
+// err returns the reply's status as an error, nil for success; partial
+// transfer counts as success when partialOK.
+func (r mrReply) err(partialOK bool) error {
+	if r.Status == statusOK || (partialOK && r.Status == statusPartialTransfer) {
+		return nil
+	}
+	return &StatusError{Service: r.Service, Status: r.Status, Extended: r.Extended}
+}
+
+// parseMRReply parses service|0x80, reserved, general status, extended
+// status size (words), extended status, data.
+func parseMRReply(b []byte) (mrReply, error) {
+	if len(b) < 4 {
+		return mrReply{}, fmt.Errorf("message router reply: %d bytes: %w", len(b), errShort)
+	}
+	if b[0]&0x80 == 0 {
+		return mrReply{}, fmt.Errorf("message router reply: service 0x%02X is not a reply", b[0])
+	}
+	n := int(b[3])
+	if len(b) < 4+2*n {
+		return mrReply{}, fmt.Errorf("message router reply: %d extended status words: %w", n, errShort)
+	}
+	r := mrReply{Service: b[0] &^ 0x80, Status: b[2], Data: b[4+2*n:]}
+	for i := 0; i < n; i++ {
+		r.Extended = append(r.Extended, binary.LittleEndian.Uint16(b[4+2*i:]))
+	}
+	return r, nil
+}
+
+// parseReplyFrame checks an encapsulation reply (command, status, session)
+// and returns the message-router reply it carries (for SendRRData and
+// SendUnitData) or its data (for RegisterSession).
+func parseReplyFrame(frame []byte, wantCmd uint16) (session uint32, payload []byte, err error) {
+	if len(frame) < encapHeaderLen {
+		return 0, nil, fmt.Errorf("encapsulation reply: %d bytes: %w", len(frame), errShort)
+	}
+	cmd := binary.LittleEndian.Uint16(frame)
+	n := int(binary.LittleEndian.Uint16(frame[2:]))
+	session = binary.LittleEndian.Uint32(frame[4:])
+	status := binary.LittleEndian.Uint32(frame[8:])
+	data := frame[encapHeaderLen:]
+	if cmd != wantCmd {
+		return 0, nil, fmt.Errorf("encapsulation reply: command 0x%04X, want 0x%04X", cmd, wantCmd)
+	}
+	if status != 0 {
+		return 0, nil, fmt.Errorf("encapsulation reply: status 0x%04X", status)
+	}
+	if len(data) != n {
+		return 0, nil, fmt.Errorf("encapsulation reply: length %d, got %d bytes: %w", n, len(data), errShort)
+	}
+	if cmd == cmdRegisterSession {
+		return session, data, nil
+	}
+	items, err := parseCPF(data)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(items) < 2 {
+		return 0, nil, fmt.Errorf("encapsulation reply: %d items, want 2", len(items))
+	}
+	d := items[1].Data
+	if cmd == cmdSendUnitData {
+		if items[1].Type != itemConnData || len(d) < 2 {
+			return 0, nil, fmt.Errorf("encapsulation reply: connected data item: %w", errShort)
+		}
+		d = d[2:]
+	} else if items[1].Type != itemUnconnData {
+		return 0, nil, fmt.Errorf("encapsulation reply: item type 0x%04X, want unconnected data", items[1].Type)
+	}
+	return session, d, nil
+}

@@ -1,0 +1,432 @@
+package logix_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/connectors/connectortest"
+	"github.com/plcwatch/plcwatch/connectors/logix"
+	"github.com/plcwatch/plcwatch/snapshots"
+	sim "github.com/plcwatch/plcwatch/simulators/logix"
+)
+
+// deviceYAML is the logix section used against the demo scenario.
+const deviceYAML = `
+    logix:
+      slot: 0
+      modules: [1, 2, 3]
+      audit_value_tag: PlcwatchAuditValue
+      setpoints:
+        - {tag: TankHighLimit, type: REAL, unit: "%", deadband: 0.5}
+        - {tag: PumpStartDelay, unit: ms}
+        - {tag: FlowLoop.Gains.Kp, name: flow_kp}
+        - {tag: "Program:Line1.Local_REAL_00", name: line1_local}
+      timeout: 5s
+`
+
+// startSim starts a demo simulator on a free loopback port and returns it
+// with a device config pointing at it. extra replaces the logix section.
+func startSim(t *testing.T, opts sim.Options, section string) (*sim.Server, *config.Device) {
+	t.Helper()
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := sim.Start(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); s.Close() })
+	if section == "" {
+		section = deviceYAML
+	}
+	y := fmt.Sprintf("devices:\n  - name: plc1\n    protocol: logix\n    endpoint: %s\n%s", s.Addr(), section)
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return s, cfg.Devices[0]
+}
+
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) *connectortest.Harness {
+		s, dev := startSim(t, sim.Options{}, "")
+		return &connectortest.Harness{
+			Device:      dev,
+			Sim:         s,
+			ReadKinds:   sim.ReadKinds,
+			ExactCounts: true,
+			ChangeSetpoint: func(t *testing.T) string {
+				if err := s.SetTagValue("TankHighLimit", 60.0); err != nil {
+					t.Fatal(err)
+				}
+				return "setpoints/TankHighLimit"
+			},
+			ChangeLogic: func(t *testing.T) string {
+				if err := s.AddTag("", sim.TagDef{Name: "NewInterlock", Type: "DINT"}); err != nil {
+					t.Fatal(err)
+				}
+				return "tags/NewInterlock"
+			},
+			ChurnLive: func(t *testing.T) {
+				for _, p := range []string{"Area1_DINT_000", "Lookup[1,2]", "FlowLoop.PV", "Program:Line2.Local_INT_01"} {
+					if err := s.SetTagValue(p, 1234); err != nil {
+						t.Fatal(err)
+					}
+				}
+			},
+			BreakNext: func(t *testing.T) func() {
+				// The second module read drops the connection.
+				s.InjectFault(sim.Fault{Kind: sim.FaultDrop, Request: "cip.GetAttributesAll", After: 1})
+				return s.ClearFaults
+			},
+		}
+	})
+}
+
+// open builds the connector for dev.
+func open(t *testing.T, dev *config.Device) (connectors.Connector, *connectors.Gate) {
+	t.Helper()
+	c, gate, err := connectors.Open(dev, nil, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, gate
+}
+
+func snap(t *testing.T, c connectors.Connector, ctx context.Context, prev *snapshots.Snapshot) *snapshots.Snapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	s, err := c.Snapshot(ctx, prev)
+	if err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if err := s.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// diff returns the paths whose content differs or that exist on one side.
+func diff(a, b *snapshots.Snapshot) []string {
+	var out []string
+	for _, it := range a.Items {
+		o := b.Item(it.Path)
+		if o == nil || o.Hash != it.Hash {
+			out = append(out, it.Path)
+		}
+	}
+	for _, it := range b.Items {
+		if a.Item(it.Path) == nil {
+			out = append(out, it.Path)
+		}
+	}
+	return out
+}
+
+func TestDetection(t *testing.T) {
+	tests := []struct {
+		name string
+		// change acts on the simulator like an engineer or an attacker.
+		change func(t *testing.T, s *sim.Server)
+		// want are the paths that must change (and no others); wantKind
+		// the kind of each.
+		want map[string]snapshots.Kind
+		// carried: the tag database must be carried forward (indicators
+		// did not move).
+		carried bool
+	}{
+		{
+			name:   "program added",
+			change: func(t *testing.T, s *sim.Server) { must(t, s.AddProgram("Rogue")) },
+			want:   map[string]snapshots.Kind{"programs/Rogue": snapshots.KindLogic, "indicators/controller_properties/attr3": snapshots.KindLogic, "indicators/controller_properties/attr10": snapshots.KindLogic, "indicators/audit_value": snapshots.KindLogic},
+		},
+		{
+			name:   "program removed",
+			change: func(t *testing.T, s *sim.Server) { must(t, s.RemoveProgram("Line8")) },
+			want:   withIndicators(programPaths("Line8"), "attr3"),
+		},
+		{
+			name:   "tag added",
+			change: func(t *testing.T, s *sim.Server) { must(t, s.AddTag("Line2", sim.TagDef{Name: "Bypass", Type: "BOOL"})) },
+			want:   withIndicators(map[string]snapshots.Kind{"programs/Line2/tags/Bypass": snapshots.KindLogic}, "attr3"),
+		},
+		{
+			name:   "tag removed",
+			change: func(t *testing.T, s *sim.Server) { must(t, s.RemoveTag("", "Area1_DINT_000")) },
+			want:   withIndicators(map[string]snapshots.Kind{"tags/Area1_DINT_000": snapshots.KindLogic}, "attr3"),
+		},
+		{
+			name: "tag retyped",
+			change: func(t *testing.T, s *sim.Server) {
+				must(t, s.RetypeTag("", sim.TagDef{Name: "Area2_REAL_001", Type: "LREAL"}))
+			},
+			want: withIndicators(map[string]snapshots.Kind{"tags/Area2_REAL_001": snapshots.KindLogic}, "attr3"),
+		},
+		{
+			name: "UDT changed",
+			change: func(t *testing.T, s *sim.Server) {
+				must(t, s.SetUDT(sim.UDT{Name: "Valve", Members: []sim.Member{{Name: "Open", Type: "BOOL"}, {Name: "Closed", Type: "BOOL"}, {Name: "Cmd", Type: "BOOL"}, {Name: "TravelTime", Type: "DINT"}, {Name: "Override", Type: "BOOL"}}}))
+			},
+			want: withIndicators(map[string]snapshots.Kind{"udts/Valve": snapshots.KindLogic}, "attr4"),
+		},
+		{
+			name: "nested UDT changed",
+			change: func(t *testing.T, s *sim.Server) {
+				must(t, s.SetUDT(sim.UDT{Name: "Alarm", Members: []sim.Member{{Name: "Active", Type: "BOOL"}, {Name: "Acked", Type: "BOOL"}, {Name: "Limit", Type: "LREAL"}, {Name: "Delay", Type: "DINT"}}}))
+			},
+			// Loop embeds Alarm twice: its member offsets move too.
+			want: withIndicators(map[string]snapshots.Kind{"udts/Alarm": snapshots.KindLogic, "udts/Loop": snapshots.KindLogic}, "attr4"),
+		},
+		{
+			name:    "controller properties moved, nothing else visible",
+			change:  func(t *testing.T, s *sim.Server) { s.ChangeProperties() },
+			want:    map[string]snapshots.Kind{"indicators/controller_properties/attr10": snapshots.KindLogic},
+			carried: false,
+		},
+		{
+			name:   "audit value moved, nothing else visible",
+			change: func(t *testing.T, s *sim.Server) { must(t, s.BumpAuditValue()) },
+			want:   map[string]snapshots.Kind{"indicators/audit_value": snapshots.KindLogic},
+		},
+		{
+			name:    "setpoint changed",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetTagValue("FlowLoop.Gains.Kp", 2.5)) },
+			want:    map[string]snapshots.Kind{"setpoints/flow_kp": snapshots.KindSetpoint},
+			carried: true,
+		},
+		{
+			name:    "controller firmware",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetRevision("34.1")) },
+			want:    map[string]snapshots.Kind{"firmware/controller": snapshots.KindFirmware},
+			carried: false, // a firmware change forces a full read
+		},
+		{
+			name:    "module firmware",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetModuleRevision(1, "12.1")) },
+			want:    map[string]snapshots.Kind{"modules/slot01/firmware": snapshots.KindFirmware},
+			carried: true,
+		},
+		{
+			name:    "mode",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetMode("REM PROG")) },
+			want:    map[string]snapshots.Kind{"mode/operating": snapshots.KindMode},
+			carried: true,
+		},
+		{
+			name:    "key switch",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetMode("RUN")) },
+			want:    map[string]snapshots.Kind{"mode/key_switch": snapshots.KindMode},
+			carried: true,
+		},
+		{
+			name:    "major fault",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetControllerFault("major recoverable")) },
+			want:    map[string]snapshots.Kind{"mode/faults": snapshots.KindMode},
+			carried: true,
+		},
+		{
+			name:   "serial (controller replaced)",
+			change: func(t *testing.T, s *sim.Server) { s.SetSerial(0x0BADF00D) },
+			want:   map[string]snapshots.Kind{"identity/serial": snapshots.KindIdentity},
+		},
+		{
+			name:    "module serial",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetModuleSerial(3, 77)) },
+			want:    map[string]snapshots.Kind{"modules/slot03": snapshots.KindHardware},
+			carried: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dev := startSim(t, sim.Options{}, "")
+			c, _ := open(t, dev)
+			a := snap(t, c, context.Background(), nil)
+			if !a.Status.Complete {
+				t.Fatalf("first snapshot partial: %v", a.Status.Reasons)
+			}
+			tt.change(t, s)
+			b := snap(t, c, context.Background(), a)
+			if !b.Status.Complete {
+				t.Fatalf("second snapshot partial: %v", b.Status.Reasons)
+			}
+			got := diff(a, b)
+			gotSet := map[string]bool{}
+			for _, p := range got {
+				gotSet[p] = true
+				if _, ok := tt.want[p]; !ok {
+					t.Errorf("unexpected change at %s", p)
+				}
+			}
+			for p, k := range tt.want {
+				if !gotSet[p] {
+					t.Errorf("no change at %s; changed: %v", p, got)
+					continue
+				}
+				it := b.Item(p)
+				if it == nil {
+					it = a.Item(p)
+				}
+				if it.Kind != k {
+					t.Errorf("%s has kind %s, want %s", p, it.Kind, k)
+				}
+			}
+			tg := b.Item("tags/TankHighLimit")
+			if tg == nil {
+				t.Fatal("tags/TankHighLimit missing")
+			}
+			if carried := tg.Provenance.Source == snapshots.SourceCarried; carried != tt.carried {
+				t.Errorf("tag database carried = %v, want %v", carried, tt.carried)
+			}
+			if s.Refused() != 0 {
+				t.Errorf("simulator refused %d requests", s.Refused())
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// withIndicators adds the indicators a tag-database edit moves in the
+// simulator: the given 0xAC attribute, attribute 10 and the AuditValue.
+func withIndicators(m map[string]snapshots.Kind, attr string) map[string]snapshots.Kind {
+	m["indicators/controller_properties/"+attr] = snapshots.KindLogic
+	m["indicators/controller_properties/attr10"] = snapshots.KindLogic
+	m["indicators/audit_value"] = snapshots.KindLogic
+	return m
+}
+
+// programPaths lists the items of a demo program.
+func programPaths(p string) map[string]snapshots.Kind {
+	m := map[string]snapshots.Kind{"programs/" + p: snapshots.KindLogic}
+	types := []string{"DINT", "REAL", "BOOL", "INT", "SINT", "LINT", "LREAL", "UDINT"}
+	n := int(p[len(p)-1] - '0')
+	for j := 0; j < 28; j++ {
+		m[fmt.Sprintf("programs/%s/tags/Local_%s_%02d", p, types[(n+j)%len(types)], j)] = snapshots.KindLogic
+	}
+	m["programs/"+p+"/tags/Conveyor"] = snapshots.KindLogic
+	m["programs/"+p+"/tags/Level"] = snapshots.KindLogic
+	return m
+}
+
+// A fault in the middle of the paged tag listing gives a partial snapshot
+// in which every tag not read is "not read", never missing.
+func TestFaultMidListing(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault sim.Fault
+	}{
+		{name: "connection dropped after one page", fault: sim.Fault{Kind: sim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 1}},
+		{name: "CIP error after two pages", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1}},
+		{name: "garbage after one page", fault: sim.Fault{Kind: sim.FaultGarbage, Request: "cip.GetInstanceAttributeList", After: 1}},
+		{name: "template read fails", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.ReadTemplate", After: 3, Times: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dev := startSim(t, sim.Options{}, "")
+			c, _ := open(t, dev)
+			a := snap(t, c, context.Background(), nil)
+			s.InjectFault(tt.fault)
+			b := snap(t, c, logix.ForceFull(context.Background()), a)
+			s.ClearFaults()
+			if b.Status.Complete {
+				t.Fatal("snapshot with a cut-off listing reports complete")
+			}
+			notRead := 0
+			for _, it := range a.Items {
+				o := b.Item(it.Path)
+				if o == nil {
+					t.Errorf("%s missing from the partial snapshot (would read as removed)", it.Path)
+					continue
+				}
+				if o.Provenance.Source == snapshots.SourceNotRead {
+					notRead++
+				}
+			}
+			if notRead == 0 {
+				t.Error("no item marked not read")
+			}
+			for _, it := range b.Items {
+				if it.Provenance.Source == snapshots.SourceNotRead && a.Item(it.Path) == nil {
+					t.Errorf("not-read item %s did not exist before", it.Path)
+				}
+			}
+			d := snap(t, c, context.Background(), a)
+			if !d.Status.Complete {
+				t.Fatalf("after healing: partial: %v", d.Status.Reasons)
+			}
+			if p := diff(a, d); len(p) > 0 {
+				t.Errorf("after healing, items differ: %v", p)
+			}
+		})
+	}
+}
+
+// Carry-forward: an unchanged controller is not listed again, and
+// ForceFull lists it.
+func TestCarryForwardCost(t *testing.T) {
+	s, dev := startSim(t, sim.Options{}, "")
+	c, _ := open(t, dev)
+	full := snap(t, c, context.Background(), nil)
+	carried := snap(t, c, context.Background(), full)
+	forced := snap(t, c, logix.ForceFull(context.Background()), carried)
+	if p := diff(full, carried); len(p) > 0 {
+		t.Errorf("carried snapshot differs: %v", p)
+	}
+	if p := diff(full, forced); len(p) > 0 {
+		t.Errorf("forced snapshot differs: %v", p)
+	}
+	count := func(sn *snapshots.Snapshot, object string) int {
+		n := 0
+		for _, r := range sn.Cost.ByKind {
+			if r.Object == object {
+				n += r.Count
+			}
+		}
+		return n
+	}
+	if n := count(carried, "Symbol 0x6B") + count(carried, "Template 0x6C"); n != 0 {
+		t.Errorf("carried snapshot sent %d tag-database requests", n)
+	}
+	if count(forced, "Symbol 0x6B") == 0 || count(forced, "Template 0x6C") == 0 {
+		t.Errorf("forced snapshot did not list tags and templates: %+v", forced.Cost.ByKind)
+	}
+	for _, it := range carried.Items {
+		if strings.HasPrefix(it.Path, "tags/") && (it.Provenance.Source != snapshots.SourceCarried || it.Provenance.From != full.ID) {
+			t.Fatalf("%s provenance %+v, want carried from %s", it.Path, it.Provenance, full.ID)
+		}
+	}
+	tags := 0
+	udts := 0
+	for _, it := range full.Items {
+		if strings.HasPrefix(it.Path, "tags/") || strings.Contains(it.Path, "/tags/") {
+			tags++
+		}
+		if strings.HasPrefix(it.Path, "udts/") {
+			udts++
+		}
+	}
+	if tags < 500 || udts < 20 {
+		t.Errorf("demo: %d tags, %d UDTs; want at least 500 and 20", tags, udts)
+	}
+	t.Logf("demo (%d tags, %d UDTs): full read %d requests, %d bytes out, %d bytes in; carried %d requests, %d bytes out, %d bytes in",
+		tags, udts, full.Cost.Requests, full.Cost.BytesOut, full.Cost.BytesIn, carried.Cost.Requests, carried.Cost.BytesOut, carried.Cost.BytesIn)
+	if s.Refused() != 0 {
+		t.Errorf("refused %d", s.Refused())
+	}
+}
