@@ -13,8 +13,8 @@ import (
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/connectortest"
 	"github.com/plcwatch/plcwatch/connectors/logix"
-	"github.com/plcwatch/plcwatch/snapshots"
 	sim "github.com/plcwatch/plcwatch/simulators/logix"
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 // deviceYAML is the logix section used against the demo scenario.
@@ -157,9 +157,11 @@ func TestDetection(t *testing.T) {
 			want:   withIndicators(programPaths("Line8"), "attr3"),
 		},
 		{
-			name:   "tag added",
-			change: func(t *testing.T, s *sim.Server) { must(t, s.AddTag("Line2", sim.TagDef{Name: "Bypass", Type: "BOOL"})) },
-			want:   withIndicators(map[string]snapshots.Kind{"programs/Line2/tags/Bypass": snapshots.KindLogic}, "attr3"),
+			name: "tag added",
+			change: func(t *testing.T, s *sim.Server) {
+				must(t, s.AddTag("Line2", sim.TagDef{Name: "Bypass", Type: "BOOL"}))
+			},
+			want: withIndicators(map[string]snapshots.Kind{"programs/Line2/tags/Bypass": snapshots.KindLogic}, "attr3"),
 		},
 		{
 			name:   "tag removed",
@@ -328,9 +330,12 @@ func programPaths(p string) map[string]snapshots.Kind {
 // in which every tag not read is "not read", never missing.
 func TestFaultMidListing(t *testing.T) {
 	tests := []struct {
-		name  string
-		fault sim.Fault
+		name    string
+		fault   sim.Fault
+		section string
 	}{
+		{name: "stalled after one page", fault: sim.Fault{Kind: sim.FaultStall, Request: "cip.GetInstanceAttributeList", After: 1},
+			section: strings.Replace(deviceYAML, "timeout: 5s", "timeout: 300ms", 1)},
 		{name: "connection dropped after one page", fault: sim.Fault{Kind: sim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 1}},
 		{name: "CIP error after two pages", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1}},
 		{name: "garbage after one page", fault: sim.Fault{Kind: sim.FaultGarbage, Request: "cip.GetInstanceAttributeList", After: 1}},
@@ -338,7 +343,7 @@ func TestFaultMidListing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, dev := startSim(t, sim.Options{}, "")
+			s, dev := startSim(t, sim.Options{}, tt.section)
 			c, _ := open(t, dev)
 			a := snap(t, c, context.Background(), nil)
 			s.InjectFault(tt.fault)
@@ -428,5 +433,63 @@ func TestCarryForwardCost(t *testing.T) {
 		tags, udts, full.Cost.Requests, full.Cost.BytesOut, full.Cost.BytesIn, carried.Cost.Requests, carried.Cost.BytesOut, carried.Cost.BytesIn)
 	if s.Refused() != 0 {
 		t.Errorf("refused %d", s.Refused())
+	}
+}
+
+// Devices that expose fewer indicators, or only standard connections.
+func TestDeviceVariants(t *testing.T) {
+	noAudit := strings.Replace(deviceYAML, "      audit_value_tag: PlcwatchAuditValue\n", "", 1)
+	tests := []struct {
+		name    string
+		opts    sim.Options
+		section string
+		// wantCarry: an unchanged second snapshot carries the tag database.
+		wantCarry bool
+		// notObservable lists items that must be SourceNotObservable.
+		notObservable []string
+	}{
+		{name: "all indicators", section: deviceYAML, wantCarry: true},
+		{name: "no audit tag configured", section: noAudit, wantCarry: true, notObservable: []string{"indicators/audit_value"}},
+		{name: "no controller properties object", opts: sim.Options{NoControllerProperties: true}, section: deviceYAML, wantCarry: true,
+			notObservable: []string{"indicators/controller_properties/attr1", "indicators/controller_properties/attr10"}},
+		{name: "no indicator at all: always a full read", opts: sim.Options{NoControllerProperties: true}, section: noAudit, wantCarry: false,
+			notObservable: []string{"indicators/audit_value", "indicators/controller_properties/attr3"}},
+		{name: "standard forward open only", opts: sim.Options{NoLargeForwardOpen: true}, section: deviceYAML, wantCarry: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, dev := startSim(t, tt.opts, tt.section)
+			c, _ := open(t, dev)
+			a := snap(t, c, context.Background(), nil)
+			if !a.Status.Complete {
+				t.Fatalf("partial: %v", a.Status.Reasons)
+			}
+			for _, p := range tt.notObservable {
+				if it := a.Item(p); it == nil || it.Provenance.Source != snapshots.SourceNotObservable || it.Provenance.Reason == "" {
+					t.Errorf("%s: %+v, want not observable with a reason", p, it)
+				}
+			}
+			plan, err := c.Plan(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := snap(t, c, context.Background(), a)
+			if p := diff(a, b); len(p) > 0 {
+				t.Errorf("unchanged device: %v differ", p)
+			}
+			carried := b.Item("tags/TankHighLimit").Provenance.Source == snapshots.SourceCarried
+			if carried != tt.wantCarry {
+				t.Errorf("carried = %v, want %v", carried, tt.wantCarry)
+			}
+			if n, _, _ := plan.Totals(); n != int(b.Cost.Requests) {
+				t.Errorf("plan from the first snapshot says %d requests, the second sent %d", n, b.Cost.Requests)
+			}
+			if tt.opts.NoLargeForwardOpen && s.Requests()["cip.ForwardOpen"] == 0 {
+				t.Error("no standard forward open after the large one was refused")
+			}
+			if s.Refused() != 0 {
+				t.Errorf("refused %d", s.Refused())
+			}
+		})
 	}
 }

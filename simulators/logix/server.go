@@ -42,6 +42,10 @@ type Options struct {
 	// NoLargeForwardOpen refuses Large Forward Open, as controllers before
 	// firmware v20 do, so clients fall back to a standard one.
 	NoLargeForwardOpen bool
+	// NoControllerProperties answers requests to the controller-properties
+	// object (class 0xAC) with "path destination unknown", as a controller
+	// without it would.
+	NoControllerProperties bool
 	// Log receives connection events; the zero value logs nothing.
 	Log zerolog.Logger
 }

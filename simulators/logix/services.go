@@ -203,6 +203,9 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 	case class == classIdentity:
 		return s.identity(req, segs, c.id, c.status())
 	case class == classControllerProp:
+		if s.opts.NoControllerProperties {
+			return mrReply(req.Service, statusPathDestUnknown, nil, nil)
+		}
 		return s.controllerProps(req, segs)
 	case class == classTemplate:
 		return s.template(req, segs, limit)
