@@ -208,6 +208,9 @@ func (s *Server) connect(cs *connState, f frame) (reply []byte, ok bool) {
 		return disconnectRequest(cr.srcRef), false
 	}
 	cs.connected = true
+	s.mu.Lock()
+	s.stats.Connections++
+	s.mu.Unlock()
 	return connectConfirm(cr), true
 }
 

@@ -1,0 +1,656 @@
+// Package s7 is plcwatch's read-only connector for Siemens S7-300/400 (and,
+// as far as they allow, S7-1200/1500) CPUs over S7comm (ISO-on-TCP).
+//
+// It reads the CPU's identity, order code and firmware (SZL 0x001C and
+// 0x0011), protection level and key switch (SZL 0x0232), operating mode
+// (SZL 0x0424), module list (SZL 0x0D91), the block list with every OB,
+// FB, FC and DB's block info (checksum, sizes, millisecond timestamps,
+// author, family, name, version), the firmware of declared CPs/FMs, and
+// declared setpoints in DBs or bit memory.
+//
+// Read-only by construction: the connector builds only read telegrams, and
+// its transport decodes the kind of every telegram from its bytes and sends
+// it through the gate, whose allowlist (see Allowlist) holds reads only.
+// github.com/robinson/gos7 supplies the Transporter contract the transport
+// implements; none of gos7's read calls are used, because each is wrong
+// where plcwatch needs it (SZL replies over several PDUs come back empty,
+// block lists stop after the first PDU, block dates lose their time of day,
+// every mode but RUN reads as STOP, GetOrderCode panics) and its Read Var
+// calls panic on any transporter but its own.
+package s7
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/plcwatch/plcwatch/classify"
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+func init() {
+	connectors.Register(connectors.Factory{
+		Protocol:  "s7",
+		Allowlist: Allowlist,
+		Validate: func(dev *config.Device) error {
+			_, err := decodeConfig(dev)
+			return err
+		},
+		New: New,
+	})
+}
+
+// New builds the connector for an S7 device; it does not touch the network.
+func New(dev *config.Device, env connectors.Env) (connectors.Connector, error) {
+	cfg, err := decodeConfig(dev)
+	if err != nil {
+		return nil, err
+	}
+	c := &connector{dev: dev, cfg: cfg, env: env, addr: endpoint(dev.Endpoint)}
+	c.tr = c.transport(cfg.remote)
+	return c, nil
+}
+
+type connector struct {
+	dev  *config.Device
+	cfg  *Config
+	env  connectors.Env
+	addr string
+	tr   *transport
+}
+
+func (c *connector) transport(remote uint16) *transport {
+	return newTransport(c.addr, c.cfg.local, remote, c.cfg.PDUSize, c.cfg.Timeout.D(), c.env.Gate)
+}
+
+// Close closes the connection; it is safe to call more than once.
+func (c *connector) Close() error { return c.tr.close() }
+
+// Item path prefixes each read owns.
+var (
+	prefStatus     = []string{"mode/cpu"}
+	prefProtection = []string{"protection/", "mode/key_switch"}
+	prefCPUInfo    = []string{"identity/"}
+	prefOrderCode  = []string{"hardware/cpu", "firmware/cpu", "firmware/boot_loader"}
+	prefBlocks     = []string{"blocks/", "blocks"}
+	prefModules    = []string{"modules/", "modules"}
+	prefModFW      = []string{"firmware/module/"}
+	prefSetpoints  = []string{"setpoints/"}
+)
+
+// run is one snapshot in progress.
+type run struct {
+	c       *connector
+	ctx     context.Context
+	prev    *snapshots.Snapshot
+	items   map[string]snapshots.Item
+	ident   snapshots.Identity
+	reasons []string
+	partial bool
+	broken  error // the connection failure that stopped the run
+}
+
+// Snapshot reads the device. A failure of the connection part way stops
+// the reads and returns a partial snapshot that marks what it could not
+// read; an error means the CPU could not be reached at all.
+func (c *connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (s *snapshots.Snapshot, err error) {
+	c.env.Gate.Reset()
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			c.tr.close()
+			s, err = nil, fmt.Errorf("s7 connector: internal error (please report): %v\n%s", p, debug.Stack())
+		}
+	}()
+	c.tr.ctx = ctx
+	if err := c.tr.open(ctx); err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", c.addr, err)
+	}
+	if !c.cfg.HoldConnection {
+		defer c.tr.close()
+	}
+	r := &run{c: c, ctx: ctx, prev: prev, items: map[string]snapshots.Item{}, ident: snapshots.Identity{Vendor: "Siemens"}}
+	rd := c.cfg.Reads
+	// Cheap state first, then the logic fingerprints, then the rest.
+	r.step("status", "mode/cpu", prefStatus, on(rd.Status), r.status)
+	r.step("protection", "protection/level", prefProtection, on(rd.Protection), r.protection)
+	r.step("CPU info", "identity/cpu", prefCPUInfo, on(rd.CPUInfo), r.cpuInfo)
+	r.step("order code", "firmware/cpu", prefOrderCode, on(rd.OrderCode), r.orderCode)
+	r.step("blocks", "blocks", prefBlocks, on(rd.Blocks), r.blocks)
+	r.step("module list", "modules", prefModules, on(rd.ModuleList), r.modules)
+	r.step("setpoints", "", prefSetpoints, on(rd.Setpoints) && len(c.cfg.setpoints) > 0, r.setpoints)
+	r.step("module firmware", "", prefModFW, len(c.cfg.Modules) > 0, r.moduleFirmware)
+
+	s = &snapshots.Snapshot{
+		Device: c.dev.Name, Protocol: "s7", Endpoint: c.addr, TakenAt: start,
+		Identity: r.ident, RulesDigest: c.env.Rules.Digest(),
+		Status: snapshots.Status{Complete: !r.partial, Reasons: r.reasons},
+	}
+	for _, it := range r.items {
+		s.Items = append(s.Items, it)
+	}
+	sort.Slice(s.Items, func(i, j int) bool { return s.Items[i].Path < s.Items[j].Path })
+	s.Cost = c.env.Gate.Cost()
+	s.Cost.Duration = time.Since(start)
+	c.env.Log.Debug().Int("items", len(s.Items)).Int64("requests", s.Cost.Requests).Bool("complete", s.Status.Complete).Msg("s7 snapshot")
+	return s, nil
+}
+
+// step runs one read. A connection failure stops every later step; a CPU
+// that says it does not offer the read makes its items "not observable"
+// and leaves the snapshot complete; any other failure makes it partial.
+func (r *run) step(name, marker string, prefixes []string, enabled bool, f func() error) {
+	if !enabled {
+		return
+	}
+	if r.broken != nil {
+		r.mark(prefixes, snapshots.SourceNotRead, "not read: the connection failed earlier in this snapshot")
+		return
+	}
+	err := f()
+	if err == nil {
+		return
+	}
+	var de *DeviceError
+	switch {
+	case errors.Is(err, errTransport):
+		r.broken = err
+		r.fail(name, err, prefixes)
+	case errors.As(err, &de) && de.unsupported():
+		reason := fmt.Sprintf("the CPU does not offer the %s: %v", name, err)
+		if marker != "" {
+			if _, done := r.items[marker]; !done {
+				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}, "", "")
+			}
+		}
+		r.mark(prefixes, snapshots.SourceNotObservable, reason)
+	default:
+		r.fail(name, err, prefixes)
+	}
+}
+
+func (r *run) fail(name string, err error, prefixes []string) {
+	r.partial = true
+	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", name, err))
+	r.mark(prefixes, snapshots.SourceNotRead, fmt.Sprintf("not read: %v", err))
+}
+
+func markerKind(path string) snapshots.Kind {
+	switch {
+	case strings.HasPrefix(path, "mode/"):
+		return snapshots.KindMode
+	case strings.HasPrefix(path, "protection/"):
+		return snapshots.KindProtection
+	case strings.HasPrefix(path, "identity/"):
+		return snapshots.KindIdentity
+	case strings.HasPrefix(path, "firmware/"):
+		return snapshots.KindFirmware
+	case path == "modules":
+		return snapshots.KindHardware
+	}
+	return snapshots.KindLogic
+}
+
+// mark adds, for every item of the previous snapshot under prefixes that
+// this run did not produce, an item with no value and the given source:
+// a failed read is never evidence that something was removed.
+func (r *run) mark(prefixes []string, src snapshots.Source, reason string) {
+	if r.prev == nil {
+		return
+	}
+	for _, it := range r.prev.Items {
+		if _, done := r.items[it.Path]; done || !owned(it.Path, prefixes) {
+			continue
+		}
+		r.items[it.Path] = snapshots.Item{Path: it.Path, Kind: it.Kind, Value: snapshots.None(),
+			Provenance: snapshots.Provenance{Source: src, Reason: reason}}
+	}
+}
+
+func owned(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// add classifies an item with the configured rules and records it.
+func (r *run) add(it snapshots.Item, nodeClass, dataType string) {
+	name := it.Path[strings.LastIndexByte(it.Path, '/')+1:]
+	res := r.c.env.Rules.Classify(classify.Target{Path: it.Path, Name: name, NodeClass: nodeClass, DataType: dataType},
+		classify.Result{Kind: it.Kind, Deadband: it.Deadband, Unit: it.Value.Unit})
+	if res.Ignore {
+		return
+	}
+	it.Kind = res.Kind
+	if res.Rule >= 0 {
+		if res.Deadband != 0 {
+			it.Deadband = res.Deadband
+		}
+		if _, numeric := it.Value.Number(); numeric && res.Unit != "" {
+			it.Value.Unit = res.Unit
+		}
+		if res.Volatile {
+			it.Volatile, it.Value = true, snapshots.None()
+		}
+	}
+	if it.Provenance.Source == "" {
+		it.Provenance.Source = snapshots.SourceRead
+	}
+	r.items[it.Path] = it
+}
+
+func (r *run) status() error {
+	l, err := readSZL(r.ctx, r.c.tr, 0x0424, 0x0000)
+	if err != nil {
+		return err
+	}
+	st, err := decodeStatus(l)
+	if err != nil {
+		return fmt.Errorf("reading SZL 0x0424: %w", err)
+	}
+	attrs := map[string]string{"code": fmt.Sprintf("0x%X", st.code)}
+	if st.detail != "" {
+		attrs["detail"] = st.detail
+	}
+	if !st.transition.IsZero() {
+		// A RUN-STOP-RUN cycle between two snapshots moves only this.
+		attrs[snapshots.MetaPrefix+"last_transition"] = cpuTime(st.transition)
+	}
+	r.add(snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String(st.mode), Attrs: attrs}, "mode", "")
+	return nil
+}
+
+func (r *run) protection() error {
+	l, err := readSZL(r.ctx, r.c.tr, 0x0232, 0x0004)
+	if err != nil {
+		return err
+	}
+	p, err := decodeProtection(l)
+	if err != nil {
+		return fmt.Errorf("reading SZL 0x0232: %w", err)
+	}
+	r.add(snapshots.Item{Path: "protection/level", Kind: snapshots.KindProtection, Value: snapshots.Uint(uint64(p.level), ""),
+		Attrs: map[string]string{"switch_level": strconv.Itoa(int(p.switchLevel)), "param_level": strconv.Itoa(int(p.paramLevel))}}, "protection", "")
+	ks, ok := keySwitchNames[p.keySwitch]
+	if !ok {
+		ks = strconv.Itoa(int(p.keySwitch))
+	}
+	r.add(snapshots.Item{Path: "mode/key_switch", Kind: snapshots.KindMode, Value: snapshots.String(ks),
+		Attrs: map[string]string{"startup_switch": strconv.Itoa(int(p.startup))}}, "mode", "")
+	return nil
+}
+
+// cpuInfoKinds says what each SZL 0x001C text is.
+var cpuInfoKinds = map[string]snapshots.Kind{
+	"module_type": snapshots.KindIdentity, "as_name": snapshots.KindIdentity, "module_name": snapshots.KindIdentity,
+	"plant_id": snapshots.KindIdentity, "location": snapshots.KindIdentity, "copyright": snapshots.KindIdentity,
+	"serial": snapshots.KindHardware, "memory_card_serial": snapshots.KindHardware,
+}
+
+func (r *run) cpuInfo() error {
+	l, err := readSZL(r.ctx, r.c.tr, 0x001C, 0x0000)
+	if err != nil {
+		return err
+	}
+	m, err := decodeComponents(l)
+	if err != nil {
+		return fmt.Errorf("reading SZL 0x001C: %w", err)
+	}
+	for k, v := range m {
+		r.add(snapshots.Item{Path: "identity/" + k, Kind: cpuInfoKinds[k], Value: snapshots.String(v)}, "identity", "")
+	}
+	r.ident.Model, r.ident.Serial, r.ident.Name = m["module_type"], m["serial"], m["as_name"]
+	return nil
+}
+
+func (r *run) orderCode() error {
+	l, err := readSZL(r.ctx, r.c.tr, 0x0011, 0x0000)
+	if err != nil {
+		return err
+	}
+	id, err := decodeIdentity(l)
+	if err != nil {
+		return fmt.Errorf("reading SZL 0x0011: %w", err)
+	}
+	if id.orderCode != "" {
+		r.add(snapshots.Item{Path: "hardware/cpu", Kind: snapshots.KindHardware, Value: snapshots.String(id.orderCode),
+			Attrs: map[string]string{"hardware_version": strconv.Itoa(id.hardware)}}, "module", "")
+		if r.ident.Model == "" {
+			r.ident.Model = id.orderCode
+		}
+	}
+	if id.firmware != "" {
+		r.add(snapshots.Item{Path: "firmware/cpu", Kind: snapshots.KindFirmware, Value: snapshots.String(id.firmware),
+			Attrs: map[string]string{"order_code": id.orderCode}}, "firmware", "")
+		r.ident.Firmware = id.firmware
+	}
+	if id.bootLoader != "" {
+		r.add(snapshots.Item{Path: "firmware/boot_loader", Kind: snapshots.KindFirmware, Value: snapshots.String(id.bootLoader)}, "firmware", "")
+	}
+	return nil
+}
+
+// blocks lists every block type, then reads the block info of each OB, FB,
+// FC and DB. Items are added as they are read, so a failure part way keeps
+// what was read and marks the rest "not read".
+func (r *run) blocks() error {
+	ctx, w := r.ctx, r.c.tr
+	counts, err := listAll(ctx, w)
+	if err != nil {
+		return err
+	}
+	withInfo := on(r.c.cfg.Reads.BlockInfo)
+	lists := map[string][]int{}
+	for _, t := range blockTypes {
+		if n, known := counts[t]; known && n == 0 {
+			continue
+		}
+		nums, err := listBlocks(ctx, w, t)
+		if err != nil {
+			return err
+		}
+		if n, known := counts[t]; known && n != len(nums) {
+			r.partial = true
+			r.reasons = append(r.reasons, fmt.Sprintf("blocks: the CPU counts %d %s blocks but listed %d", n, t, len(nums)))
+		}
+		lists[t] = nums
+		if !withInfo || !hasInfo(t) {
+			for _, n := range nums {
+				r.addBlock(t, n, nil)
+			}
+		}
+	}
+	if !withInfo {
+		return nil
+	}
+	for _, t := range blockTypes {
+		if !hasInfo(t) {
+			continue
+		}
+		for _, n := range lists[t] {
+			bi, err := readBlockInfo(ctx, w, t, n)
+			var de *DeviceError
+			switch {
+			case err == nil:
+				r.addBlock(t, n, &bi)
+			case errors.As(err, &de) && de.Code == 0xD209:
+				// Deleted between the list and now: it is gone.
+			case errors.As(err, &de) && de.unsupported():
+				r.add(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Value: snapshots.None(),
+					Attrs:      map[string]string{"type": t},
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: err.Error()}}, "block", "")
+			default:
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func hasInfo(t string) bool { return t == "OB" || t == "FB" || t == "FC" || t == "DB" }
+
+func blockPath(t string, n int) string { return "blocks/" + t + strconv.Itoa(n) }
+
+// addBlock records a block: with its info, the checksum is the value and
+// the timestamps are metadata, so a re-download of identical code changes
+// only meta.* attributes.
+func (r *run) addBlock(t string, n int, bi *blockInfo) {
+	it := snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Value: snapshots.None(), Attrs: map[string]string{"type": t}}
+	if t == "SFC" || t == "SFB" {
+		it.Kind = snapshots.KindFirmware // system blocks come with the CPU's firmware
+	}
+	if t == "OB" {
+		it.Attrs[snapshots.AttrRole] = snapshots.RoleTasking
+		it.Attrs["ob_class"] = obClass(n)
+	}
+	if bi != nil {
+		it.Value = snapshots.Bytes([]byte{byte(bi.checksum >> 8), byte(bi.checksum)})
+		it.Indicator = true
+		lang, ok := languages[bi.language]
+		if !ok {
+			lang = fmt.Sprintf("0x%02X", bi.language)
+		}
+		a := it.Attrs
+		a["language"] = lang
+		a["load_size"] = strconv.Itoa(int(bi.loadSize))
+		a["mc7_size"] = strconv.Itoa(bi.mc7)
+		a["local_data"] = strconv.Itoa(bi.localData)
+		a["sbb_length"] = strconv.Itoa(bi.sbb)
+		a["flags"] = fmt.Sprintf("0x%02X", bi.flags)
+		a["version"] = fmt.Sprintf("%d.%d", bi.version>>4, bi.version&0x0F)
+		for k, v := range map[string]string{"author": bi.author, "family": bi.family, "name": bi.name} {
+			if v != "" {
+				a[k] = v
+			}
+		}
+		if bi.knowHow {
+			a["know_how_protected"] = "true"
+		}
+		a[snapshots.MetaPrefix+"code_time"] = cpuTime(bi.codeTime)
+		a[snapshots.MetaPrefix+"interface_time"] = cpuTime(bi.intfTime)
+	}
+	r.add(it, "block", t)
+}
+
+// obClass names what an organization block is started by.
+func obClass(n int) string {
+	switch {
+	case n == 1:
+		return "program_cycle"
+	case n >= 10 && n <= 17:
+		return "time_of_day"
+	case n >= 20 && n <= 23:
+		return "time_delay"
+	case n >= 30 && n <= 38:
+		return "cyclic_interrupt"
+	case n >= 40 && n <= 47:
+		return "hardware_interrupt"
+	case n >= 80 && n <= 87:
+		return "asynchronous_error"
+	case n >= 100 && n <= 102:
+		return "startup"
+	case n == 121 || n == 122:
+		return "synchronous_error"
+	}
+	return "other"
+}
+
+// cpuTime formats a CPU timestamp: S7 CPUs keep local wall-clock time
+// without a zone, so none is given.
+func cpuTime(t time.Time) string { return t.Format("2006-01-02T15:04:05.000") }
+
+func (r *run) modules() error {
+	for _, rack := range r.c.cfg.Racks {
+		l, err := readSZL(r.ctx, r.c.tr, 0x0D91, uint16(rack))
+		if err != nil {
+			return err
+		}
+		mods, err := decodeModules(l)
+		if err != nil {
+			return fmt.Errorf("reading SZL 0x0D91: %w", err)
+		}
+		for _, m := range mods {
+			path := fmt.Sprintf("modules/R%dS%d", m.rack, m.slot)
+			if m.submodule != 0 {
+				path += fmt.Sprintf("/%d", m.submodule)
+			}
+			present := m.status&0x02 != 0 && m.status&0x04 == 0
+			r.add(snapshots.Item{Path: path, Kind: snapshots.KindHardware, Value: snapshots.String(fmt.Sprintf("0x%04X", m.actual)),
+				Attrs: map[string]string{
+					"expected_type":   fmt.Sprintf("0x%04X", m.expected),
+					"logical_address": strconv.Itoa(int(m.logical)),
+					"present":         strconv.FormatBool(present),
+				}}, "module", "")
+		}
+	}
+	return nil
+}
+
+// moduleFirmware reads each declared CP/FM's SZL 0x0011 over a connection
+// to its own rack and slot. A module that cannot be read makes the
+// snapshot partial without stopping it.
+func (r *run) moduleFirmware() error {
+	for _, m := range r.c.cfg.Modules {
+		path := "firmware/module/" + m.Name
+		ct := connectionTypes[r.c.cfg.ConnectionType]
+		tr := r.c.transport(remoteTSAP(ct, m.Rack, m.Slot))
+		tr.ctx = r.ctx
+		id, err := func() (identity, error) {
+			defer tr.close()
+			if err := tr.open(r.ctx); err != nil {
+				return identity{}, err
+			}
+			l, err := readSZL(r.ctx, tr, 0x0011, 0x0000)
+			if err != nil {
+				return identity{}, err
+			}
+			return decodeIdentity(l)
+		}()
+		if err != nil {
+			r.fail("module "+m.Name, err, []string{path})
+			continue
+		}
+		r.add(snapshots.Item{Path: path, Kind: snapshots.KindFirmware, Value: snapshots.String(id.firmware), Attrs: map[string]string{
+			snapshots.AttrScope: snapshots.ScopeModule, "order_code": id.orderCode,
+			"hardware_version": strconv.Itoa(id.hardware), "rack": strconv.Itoa(m.Rack), "slot": strconv.Itoa(m.Slot),
+		}}, "module", "")
+	}
+	return nil
+}
+
+// segment is bytes read from an area, or the CPU's refusal code.
+type segment struct {
+	item varItem
+	data []byte
+	code byte
+}
+
+func (r *run) setpoints() error {
+	sps := r.c.cfg.setpoints
+	ranges := make([]varItem, len(sps))
+	for i, sp := range sps {
+		ranges[i] = varItem{area: sp.area, db: sp.db, start: sp.start, count: sp.size}
+	}
+	var segs []segment
+	for _, pack := range packReads(ranges, r.c.tr.pduSize()) {
+		data, codes, err := readVars(r.ctx, r.c.tr, objectOf(pack), pack)
+		if err != nil {
+			return err
+		}
+		for i, it := range pack {
+			segs = append(segs, segment{item: it, data: data[i], code: codes[i]})
+		}
+	}
+	for _, sp := range sps {
+		path := "setpoints/" + sp.Name
+		b, code := gather(segs, sp)
+		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
+		if code != 0xFF {
+			err := &DeviceError{Code: uint16(code), Item: true}
+			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs,
+				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
+			continue
+		}
+		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: decodeValue(sp, b), Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
+	}
+	return nil
+}
+
+// gather collects a setpoint's bytes from the segments read; code is 0xFF
+// or the first refusal code met.
+func gather(segs []segment, sp setpoint) ([]byte, byte) {
+	out := make([]byte, sp.size)
+	got := 0
+	for _, s := range segs {
+		it := s.item
+		if it.area != sp.area || it.db != sp.db || it.start >= sp.start+sp.size || it.start+it.count <= sp.start {
+			continue
+		}
+		if s.code != 0xFF {
+			return nil, s.code
+		}
+		lo, hi := max(it.start, sp.start), min(it.start+it.count, sp.start+sp.size)
+		got += copy(out[lo-sp.start:hi-sp.start], s.data[lo-it.start:hi-it.start])
+	}
+	if got < sp.size {
+		return nil, 0x0A
+	}
+	return out, 0xFF
+}
+
+// objectOf names a Read Var's target coarsely, for plans: "DB10" or
+// "DB10+DB11+M".
+func objectOf(items []varItem) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, it := range items {
+		n := "M"
+		if it.area == 0x84 {
+			n = "DB" + strconv.Itoa(it.db)
+		}
+		if !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, "+")
+}
+
+// decodeValue turns a setpoint's big-endian bytes into a typed value.
+func decodeValue(sp setpoint, b []byte) snapshots.Value {
+	u := uint64(0)
+	if sp.Type != "STRING" && sp.Type != "LREAL" {
+		for _, x := range b {
+			u = u<<8 | uint64(x)
+		}
+	}
+	unit := sp.Unit
+	switch sp.Type {
+	case "BOOL":
+		return snapshots.Bool(b[0]&(1<<sp.bit) != 0)
+	case "CHAR":
+		return snapshots.String(string(rune(b[0])))
+	case "BYTE", "WORD", "DWORD", "USINT", "UINT", "UDINT":
+		return snapshots.Uint(u, unit)
+	case "SINT":
+		return snapshots.Int(int64(int8(u)), unit)
+	case "INT":
+		return snapshots.Int(int64(int16(u)), unit)
+	case "DINT":
+		return snapshots.Int(int64(int32(u)), unit)
+	case "TIME":
+		if unit == "" {
+			unit = "ms"
+		}
+		return snapshots.Int(int64(int32(u)), unit)
+	case "REAL":
+		return snapshots.Float32(math.Float32frombits(uint32(u)), unit)
+	case "LREAL":
+		var x uint64
+		for _, c := range b {
+			x = x<<8 | uint64(c)
+		}
+		return snapshots.Float(math.Float64frombits(x), unit)
+	case "STRING":
+		n := min(int(b[1]), int(b[0]), len(b)-2)
+		s := string(b[2 : 2+n])
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "?")
+		}
+		return snapshots.String(s)
+	}
+	return snapshots.Bytes(b)
+}
