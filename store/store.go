@@ -9,8 +9,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -42,6 +45,41 @@ type Record struct {
 	Body   json.RawMessage `json:"body"`
 	Prev   string          `json:"prev"`
 	Digest string          `json:"digest"`
+}
+
+// ComputeDigest returns the digest r must carry: the hex SHA-256 of Device,
+// Seq, Type, Time (RFC 3339 nanoseconds, UTC), the hex SHA-256 of Body and
+// Prev, separated by newlines. It ignores r.Digest.
+func (r Record) ComputeDigest() string {
+	body := sha256.Sum256(r.Body)
+	h := sha256.New()
+	for i, f := range []string{
+		r.Device,
+		strconv.FormatInt(r.Seq, 10),
+		r.Type,
+		r.Time.UTC().Format(time.RFC3339Nano),
+		hex.EncodeToString(body[:]),
+		r.Prev,
+	} {
+		if i > 0 {
+			h.Write([]byte{'\n'})
+		}
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Types lists every record type.
+var Types = []string{TypeSnapshot, TypeRules, TypeApproval, TypeAlert, TypeAlertSeen, TypeAck, TypeChangeOpen, TypeChangeClose}
+
+// ValidType reports whether typ is one of Types.
+func ValidType(typ string) bool {
+	for _, t := range Types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // SnapshotRef is the body of a snapshot record.
@@ -89,6 +127,26 @@ var (
 	ErrNotFound   = errors.New("not found")
 	ErrAmbiguous  = errors.New("ambiguous snapshot id prefix")
 	ErrNoBaseline = errors.New("no baseline approved")
+	// ErrNotStore means a file is not a plcwatch store (not SQLite, damaged,
+	// or another application's database). The file is left untouched.
+	ErrNotStore = errors.New("not a plcwatch store")
+	// ErrNewerSchema means the store was written by a newer plcwatch.
+	ErrNewerSchema = errors.New("store schema is newer than this plcwatch")
+	// ErrReadOnly means a write was attempted on a store opened read-only.
+	ErrReadOnly = errors.New("store is opened read-only")
+)
+
+// The Finding problems.
+const (
+	ProblemEdited       = "edited"        // a record's content no longer matches its digest
+	ProblemDeleted      = "deleted"       // a gap in a chain's sequence numbers
+	ProblemReordered    = "reordered"     // a record's digest is valid at another position
+	ProblemBadLink      = "bad_link"      // a record's Prev is not its predecessor's digest
+	ProblemBlobMismatch = "blob_mismatch" // stored content does not hash to its key or digest
+	ProblemMissingBlob  = "missing_blob"  // content a record or snapshot refers to is absent
+	ProblemHeadMissing  = "head_missing"  // a known head is not in the chain: truncated or rewritten
+	ProblemHeadMismatch = "head_mismatch" // the record at a known head's seq has another digest
+	ProblemUnparseable  = "unparseable"   // stored data cannot be read
 )
 
 // Finding is one problem verify found.

@@ -1,0 +1,743 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// applicationID marks a SQLite file as a plcwatch store ("PLCW").
+const applicationID = 0x504c4357
+
+// sqliteHeader starts every SQLite 3 database file.
+const sqliteHeader = "SQLite format 3\x00"
+
+// migrations are applied in order, each in the same transaction as the
+// user_version bump; the schema version is the number applied. Append only:
+// never edit one that has shipped.
+var migrations = []string{
+	// 1: records (the hash chains), blobs (item content by SHA-256) and
+	// snapshots (manifests by snapshot digest).
+	`
+CREATE TABLE records (
+	device TEXT NOT NULL,
+	seq    INTEGER NOT NULL,
+	type   TEXT NOT NULL,
+	time   TEXT NOT NULL,
+	body   TEXT NOT NULL,
+	prev   TEXT NOT NULL,
+	digest TEXT NOT NULL,
+	PRIMARY KEY (device, seq)
+);
+CREATE INDEX records_type ON records (type, device, seq);
+CREATE INDEX records_snapshot_id ON records (json_extract(body, '$.id')) WHERE type = 'snapshot';
+CREATE INDEX records_snapshot_label ON records (device, json_extract(body, '$.label'), seq) WHERE type = 'snapshot';
+CREATE INDEX records_snapshot_complete ON records (device, json_extract(body, '$.complete'), seq) WHERE type = 'snapshot';
+CREATE TABLE blobs (
+	hash BLOB PRIMARY KEY,
+	data BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE snapshots (
+	digest TEXT PRIMARY KEY,
+	header BLOB NOT NULL,
+	items  BLOB NOT NULL
+) WITHOUT ROWID;
+PRAGMA application_id = 1347175255;
+`,
+}
+
+// SchemaVersion is the schema version this build writes.
+var SchemaVersion = len(migrations)
+
+// Queries shared with the query-plan test. Lookups through the expression
+// indexes name them: without statistics the planner prefers records_type,
+// which would scan every snapshot record of every device.
+const (
+	qHead         = `SELECT seq, digest FROM records WHERE device = ? ORDER BY seq DESC LIMIT 1`
+	qLatest       = `SELECT body FROM records WHERE type = 'snapshot' AND device = ? ORDER BY seq DESC LIMIT 1`
+	qLatestDone   = `SELECT body FROM records INDEXED BY records_snapshot_complete WHERE type = 'snapshot' AND device = ? AND json_extract(body, '$.complete') = 1 ORDER BY seq DESC LIMIT 1`
+	qLabel        = `SELECT body FROM records INDEXED BY records_snapshot_label WHERE type = 'snapshot' AND device = ? AND json_extract(body, '$.label') = ? ORDER BY seq DESC LIMIT 1`
+	qByIDRange    = `SELECT body FROM records INDEXED BY records_snapshot_id WHERE type = 'snapshot' AND json_extract(body, '$.id') >= ? AND json_extract(body, '$.id') < ?`
+	qNewestOfType = `SELECT ` + recordCols + ` FROM records WHERE type = ? AND device = ? ORDER BY seq DESC LIMIT 1`
+	qOfType       = `SELECT ` + recordCols + ` FROM records WHERE type = ? AND device = ? ORDER BY seq`
+	qOfTypeAll    = `SELECT ` + recordCols + ` FROM records WHERE type = ? ORDER BY device, seq`
+	qManifest     = `SELECT header, items FROM snapshots WHERE digest = ?`
+)
+
+const recordCols = `device, seq, type, time, body, prev, digest`
+
+// DB is the SQLite evidence store: one file, no server, safe for several
+// goroutines and several processes (a daemon and CLI commands) at once.
+// Appends run in BEGIN IMMEDIATE transactions, so each chain grows one
+// record at a time whoever writes.
+type DB struct {
+	path     string
+	db       *sql.DB
+	readOnly bool
+	mu       sync.Mutex // serializes this handle's writers; SQLite locks serialize processes
+}
+
+var _ Store = (*DB)(nil)
+
+type options struct {
+	busyTimeout time.Duration
+	readOnly    bool
+}
+
+// Option tunes Open.
+type Option func(*options)
+
+// WithBusyTimeout sets how long a writer waits for another writer (in this
+// or another process) before failing; default 30s.
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// ReadOnly opens an existing store for reading only (verify, show): the file
+// must exist and have the current schema; writes fail with ErrReadOnly.
+func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// Open opens the store at path, creating it (mode 0600, whatever the umask)
+// when it does not exist, and applies pending schema migrations. A file that
+// is not a plcwatch store gives an error wrapping ErrNotStore and is never
+// written to; a store from a newer plcwatch gives ErrNewerSchema.
+func Open(path string, opts ...Option) (*DB, error) {
+	o := options{busyTimeout: 30 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("opening store %q: want a plain file path (without '?' or '#')", path)
+	}
+	if err := prepareFile(path, o.readOnly); err != nil {
+		return nil, err
+	}
+	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_txlock=immediate", path, o.busyTimeout.Milliseconds())
+	if o.readOnly {
+		dsn += "&_query_only=1"
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	d := &DB{path: path, db: db, readOnly: o.readOnly}
+	if err := d.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// prepareFile creates a missing store file with mode 0600 and checks that
+// an existing one starts with the SQLite header, before SQLite touches it.
+// SQLite creates the -wal and -shm files with the main file's mode.
+func prepareFile(path string, readOnly bool) error {
+	if !readOnly {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			defer f.Close()
+			if err := f.Chmod(0o600); err != nil { // whatever the umask
+				return fmt.Errorf("creating store %s: %w", path, err)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("creating store %s: %w", path, err)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("opening store %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("opening store %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("opening store %s: it is a %s, want a SQLite file: %w", path, st.Mode().Type(), ErrNotStore)
+	}
+	if st.Size() == 0 {
+		return nil // created by another process an instant ago, or empty: SQLite initializes it
+	}
+	head := make([]byte, len(sqliteHeader))
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte(sqliteHeader)) {
+		return fmt.Errorf("opening store %s: the file does not start with the SQLite 3 header %q (damaged, or not a store): %w", path, strings.TrimSuffix(sqliteHeader, "\x00"), ErrNotStore)
+	}
+	return nil
+}
+
+// init checks the file is a plcwatch store (before anything is written to
+// it), switches it to WAL and migrates it.
+func (d *DB) init() error {
+	ctx := context.Background()
+	if err := d.checkIdentity(ctx, d.db); err != nil {
+		return err
+	}
+	if d.readOnly {
+		v, err := pragmaInt(ctx, d.db, "user_version")
+		if err != nil {
+			return d.damaged(err)
+		}
+		if v != SchemaVersion {
+			return fmt.Errorf("opening store %s read-only: schema version %d, want %d (open it read-write once to migrate)", d.path, v, SchemaVersion)
+		}
+		return nil
+	}
+	var mode string
+	if err := d.db.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return d.damaged(err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("opening store %s: journal mode is %q, could not switch to WAL", d.path, mode)
+	}
+	return d.migrate(ctx)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func pragmaInt(ctx context.Context, q querier, name string) (int, error) {
+	var v int
+	err := q.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v)
+	return v, err
+}
+
+// checkIdentity refuses SQLite files of other applications and stores of a
+// newer schema.
+func (d *DB) checkIdentity(ctx context.Context, q querier) error {
+	app, err := pragmaInt(ctx, q, "application_id")
+	if err != nil {
+		return d.damaged(err)
+	}
+	ver, err := pragmaInt(ctx, q, "user_version")
+	if err != nil {
+		return d.damaged(err)
+	}
+	var tables int
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return d.damaged(err)
+	}
+	if app != applicationID && (app != 0 || ver != 0 || tables != 0) {
+		return fmt.Errorf("opening store %s: SQLite database with application_id %#x, user_version %d and %d schema objects, want a plcwatch store (application_id %#x): %w", d.path, app, ver, tables, applicationID, ErrNotStore)
+	}
+	if ver > SchemaVersion {
+		return fmt.Errorf("opening store %s: schema version %d, this plcwatch knows up to %d; upgrade plcwatch: %w", d.path, ver, SchemaVersion, ErrNewerSchema)
+	}
+	return nil
+}
+
+func (d *DB) damaged(err error) error {
+	return fmt.Errorf("opening store %s: reading it as a SQLite database: %v (damaged, or not a store): %w", d.path, err, ErrNotStore)
+}
+
+// migrate applies pending migrations in one immediate transaction; several
+// processes opening a new store at once apply them exactly once.
+func (d *DB) migrate(ctx context.Context) error {
+	return d.write(ctx, func(tx *sql.Tx) error {
+		if err := d.checkIdentity(ctx, tx); err != nil {
+			return err
+		}
+		ver, err := pragmaInt(ctx, tx, "user_version")
+		if err != nil {
+			return err
+		}
+		for i := ver; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("migrating store %s to schema version %d: %w", d.path, i+1, err)
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+				return fmt.Errorf("migrating store %s to schema version %d: %w", d.path, i+1, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Path returns the store's file path.
+func (d *DB) Path() string { return d.path }
+
+// Close closes the store.
+func (d *DB) Close() error {
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("closing store %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction and commits it.
+func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if d.readOnly {
+		return fmt.Errorf("store %s: %w", d.path, ErrReadOnly)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store %s: taking the write lock: %w", d.path, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store %s: committing: %w", d.path, err)
+	}
+	return nil
+}
+
+// Append adds a record to the device's chain. Snapshot records are appended
+// by PutSnapshot only, so that their content is always present.
+func (d *DB) Append(ctx context.Context, device, typ string, at time.Time, body any) (Record, error) {
+	if typ == TypeSnapshot {
+		return Record{}, fmt.Errorf("appending to %s: snapshot records are written by PutSnapshot", device)
+	}
+	b, err := canonical(body)
+	if err != nil {
+		return Record{}, fmt.Errorf("appending %s record to %s: encoding the body: %w", typ, device, err)
+	}
+	var r Record
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		r, err = appendTx(ctx, tx, device, typ, at, b)
+		return err
+	})
+	return r, err
+}
+
+func appendTx(ctx context.Context, tx *sql.Tx, device, typ string, at time.Time, body []byte) (Record, error) {
+	if err := ValidDevice(device); err != nil {
+		return Record{}, fmt.Errorf("appending %s record: %w", typ, err)
+	}
+	if !ValidType(typ) {
+		return Record{}, fmt.Errorf("appending to %s: record type %q, want one of %v", device, typ, Types)
+	}
+	if at.IsZero() {
+		return Record{}, fmt.Errorf("appending %s record to %s: the time is zero", typ, device)
+	}
+	r := Record{Device: device, Type: typ, Time: at.UTC().Round(0), Body: body}
+	err := tx.QueryRowContext(ctx, qHead, device).Scan(&r.Seq, &r.Prev)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		r.Seq, r.Prev = 0, GenesisPrev
+	case err != nil:
+		return Record{}, fmt.Errorf("appending to %s: reading the chain head: %w", device, err)
+	}
+	r.Seq++
+	r.Digest = r.ComputeDigest()
+	_, err = tx.ExecContext(ctx, `INSERT INTO records (`+recordCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.Device, r.Seq, r.Type, r.Time.Format(time.RFC3339Nano), string(r.Body), r.Prev, r.Digest)
+	if err != nil {
+		return Record{}, fmt.Errorf("appending %s record %d to %s: %w", typ, r.Seq, device, err)
+	}
+	return r, nil
+}
+
+// PutSnapshot stores the snapshot's content, each item once, and appends its
+// record, preceded by a rules record when rules differ from the device's
+// last rules record. Both records take the snapshot's TakenAt as their time.
+func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.RawMessage) ([]Record, error) {
+	if s == nil {
+		return nil, errors.New("storing a snapshot: nil snapshot")
+	}
+	m, err := split(s)
+	if err != nil {
+		return nil, fmt.Errorf("storing snapshot: %w", err)
+	}
+	var rulesBody []byte
+	if len(rules) > 0 {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, rules); err != nil {
+			return nil, fmt.Errorf("storing snapshot %s: rules are not valid JSON: %w", s.ID, err)
+		}
+		rulesBody = buf.Bytes()
+	}
+	ref, err := canonical(SnapshotRef{ID: s.ID, Digest: s.Digest, Label: s.Label, Complete: s.Status.Complete, RulesDigest: s.RulesDigest})
+	if err != nil {
+		return nil, err
+	}
+	var recs []Record
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		recs = recs[:0]
+		if rulesBody != nil {
+			var last []byte
+			err := tx.QueryRowContext(ctx, `SELECT body FROM records WHERE type = 'rules' AND device = ? ORDER BY seq DESC LIMIT 1`, s.Device).Scan(&last)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("storing snapshot %s: reading the last rules: %w", s.ID, err)
+			}
+			if !bytes.Equal(last, rulesBody) {
+				r, err := appendTx(ctx, tx, s.Device, TypeRules, s.TakenAt, rulesBody)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, r)
+			}
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`)
+		if err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
+		defer ins.Close()
+		for i, b := range m.items {
+			if _, err := ins.ExecContext(ctx, m.keys[i*keySize:(i+1)*keySize], b); err != nil {
+				return fmt.Errorf("storing snapshot %s: item %q: %w", s.ID, s.Items[i].Path, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, s.Digest, m.header, m.keys); err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
+		r, err := appendTx(ctx, tx, s.Device, TypeSnapshot, s.TakenAt, ref)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// Snapshot returns a stored snapshot by id, unique prefix or digest.
+func (d *DB) Snapshot(ctx context.Context, id string) (*snapshots.Snapshot, error) {
+	ref, err := ParseRef(id)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Kind != RefID {
+		return nil, fmt.Errorf("snapshot %q: want an id, prefix or digest (use Resolve for DEVICE@...)", id)
+	}
+	digest, err := d.digestByPrefix(ctx, ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	return d.load(ctx, digest)
+}
+
+// digestByPrefix finds the one snapshot digest whose id or digest starts
+// with prefix, among snapshot records.
+func (d *DB) digestByPrefix(ctx context.Context, prefix string) (string, error) {
+	lo := idOf(prefix)
+	hi := lo + "g" // above every id that starts with lo
+	rows, err := d.db.QueryContext(ctx, qByIDRange, lo, hi)
+	if err != nil {
+		return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var found []string
+	for rows.Next() {
+		var body []byte
+		if err := rows.Scan(&body); err != nil {
+			return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+		}
+		ref, err := decodeRef(body)
+		if err != nil {
+			return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+		}
+		if strings.HasPrefix(ref.Digest, prefix) && !seen[ref.Digest] {
+			seen[ref.Digest] = true
+			found = append(found, ref.Digest)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("snapshot %s: %w", prefix, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, f := range found {
+		ids[i] = f[:snapshots.IDLength]
+	}
+	return "", fmt.Errorf("snapshot %s matches %s: %w", prefix, strings.Join(ids, ", "), ErrAmbiguous)
+}
+
+// load reassembles the snapshot with the given digest and re-verifies it.
+func (d *DB) load(ctx context.Context, digest string) (*snapshots.Snapshot, error) {
+	var header, keys []byte
+	err := d.db.QueryRowContext(ctx, qManifest, digest).Scan(&header, &keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store %s: snapshot %s: its content is missing (see verify): %w", d.path, digest, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: reading snapshot %s: %w", d.path, digest, err)
+	}
+	ks, err := splitKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+	}
+	blobs, err := d.blobs(ctx, ks)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+	}
+	s, err := reassemble(header, keys, digest, func(k [keySize]byte) ([]byte, error) { return blobs[k], nil })
+	if err != nil {
+		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+	}
+	return s, nil
+}
+
+// blobs fetches the item blobs with the given keys.
+func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (map[[keySize]byte][]byte, error) {
+	const batch = 500
+	out := make(map[[keySize]byte][]byte, len(keys))
+	for start := 0; start < len(keys); start += batch {
+		end := min(start+batch, len(keys))
+		args := make([]any, 0, end-start)
+		for _, k := range keys[start:end] {
+			args = append(args, k[:])
+		}
+		q := `SELECT hash, data FROM blobs WHERE hash IN (?` + strings.Repeat(",?", len(args)-1) + `)`
+		rows, err := d.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reading item blobs: %w", err)
+		}
+		for rows.Next() {
+			var h, data []byte
+			if err := rows.Scan(&h, &data); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reading item blobs: %w", err)
+			}
+			if len(h) == keySize {
+				out[[keySize]byte(h)] = data
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading item blobs: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Resolve returns the snapshot a reference names (see ParseRef).
+func (d *DB) Resolve(ctx context.Context, ref string) (*snapshots.Snapshot, error) {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	switch r.Kind {
+	case RefID:
+		return d.Snapshot(ctx, r.ID)
+	case RefLatest:
+		return d.Latest(ctx, r.Device, false)
+	case RefBaseline:
+		a, err := d.Baseline(ctx, r.Device)
+		if err != nil {
+			return nil, err
+		}
+		s, err := d.load(ctx, a.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		if s.Device != r.Device {
+			return nil, fmt.Errorf("%s: the approval names snapshot %s of device %s", ref, s.ID, s.Device)
+		}
+		return s, nil
+	}
+	return d.snapshotFrom(ctx, ref, qLabel, r.Device, r.Label)
+}
+
+// Latest returns the device's newest snapshot (newest complete one when
+// completeOnly), or ErrNotFound.
+func (d *DB) Latest(ctx context.Context, device string, completeOnly bool) (*snapshots.Snapshot, error) {
+	if completeOnly {
+		return d.snapshotFrom(ctx, device+" latest complete snapshot", qLatestDone, device)
+	}
+	return d.snapshotFrom(ctx, device+" latest snapshot", qLatest, device)
+}
+
+// snapshotFrom loads the snapshot named by the first snapshot record query
+// q returns.
+func (d *DB) snapshotFrom(ctx context.Context, what, q string, args ...any) (*snapshots.Snapshot, error) {
+	var body []byte
+	err := d.db.QueryRowContext(ctx, q, args...).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %s: %w", d.path, what, err)
+	}
+	ref, err := decodeRef(body)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %s: %w", d.path, what, err)
+	}
+	return d.load(ctx, ref.Digest)
+}
+
+// Baseline returns the device's newest approval, or ErrNoBaseline.
+func (d *DB) Baseline(ctx context.Context, device string) (*Approval, error) {
+	r, err := scanRecord(d.db.QueryRowContext(ctx, qNewestOfType, TypeApproval, device))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("device %s: %w", device, ErrNoBaseline)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: baseline of %s: %w", d.path, device, err)
+	}
+	var a Approval
+	if err := decodeStrict(r.Body, &a); err != nil {
+		return nil, fmt.Errorf("store %s: approval record %s #%d: %w", d.path, device, r.Seq, err)
+	}
+	if len(a.Digest) != 64 || !isHex(a.Digest) {
+		return nil, fmt.Errorf("store %s: approval record %s #%d: snapshot digest %q, want 64 hex digits", d.path, device, r.Seq, a.Digest)
+	}
+	return &a, nil
+}
+
+// RecordsOfType returns records of one type in chain order (all devices,
+// by device then seq, if device is "").
+func (d *DB) RecordsOfType(ctx context.Context, device, typ string) ([]Record, error) {
+	if device == "" {
+		return d.query(ctx, qOfTypeAll, typ)
+	}
+	return d.query(ctx, qOfType, typ, device)
+}
+
+// Records returns a device's chain (all chains, by device then seq, if
+// device is "").
+func (d *DB) Records(ctx context.Context, device string) ([]Record, error) {
+	if device == "" {
+		return d.query(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
+	}
+	return d.query(ctx, `SELECT `+recordCols+` FROM records WHERE device = ? ORDER BY seq`, device)
+}
+
+func (d *DB) query(ctx context.Context, q string, args ...any) ([]Record, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: reading records: %w", d.path, err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", d.path, err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store %s: reading records: %w", d.path, err)
+	}
+	return out, nil
+}
+
+// Devices lists the devices that have records, sorted.
+func (d *DB) Devices(ctx context.Context) ([]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT DISTINCT device FROM records ORDER BY device`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: listing devices: %w", d.path, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("store %s: listing devices: %w", d.path, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// Heads returns the newest record of every chain, sorted by device.
+func (d *DB) Heads(ctx context.Context) ([]Head, error) {
+	// SQLite returns the other columns from the row holding max(seq).
+	rows, err := d.db.QueryContext(ctx, `SELECT device, max(seq), digest FROM records GROUP BY device ORDER BY device`)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: reading chain heads: %w", d.path, err)
+	}
+	defer rows.Close()
+	var out []Head
+	for rows.Next() {
+		var h Head
+		if err := rows.Scan(&h.Device, &h.Seq, &h.Digest); err != nil {
+			return nil, fmt.Errorf("store %s: reading chain heads: %w", d.path, err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Stats describes a store's size.
+type Stats struct {
+	Records   int64 `json:"records"`
+	Snapshots int64 `json:"snapshots"` // distinct snapshot contents
+	Blobs     int64 `json:"blobs"`     // distinct items
+	BlobBytes int64 `json:"blob_bytes"`
+	// Bytes is the database size (pages in use, including the WAL's).
+	Bytes int64 `json:"bytes"`
+}
+
+// Stats counts what the store holds.
+func (d *DB) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	var pages, pageSize int64
+	err := d.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM records),
+		(SELECT count(*) FROM snapshots),
+		(SELECT count(*) FROM blobs),
+		(SELECT coalesce(sum(length(data)), 0) FROM blobs),
+		(SELECT page_count FROM pragma_page_count()),
+		(SELECT page_size FROM pragma_page_size())`).Scan(&s.Records, &s.Snapshots, &s.Blobs, &s.BlobBytes, &pages, &pageSize)
+	if err != nil {
+		return Stats{}, fmt.Errorf("store %s: reading stats: %w", d.path, err)
+	}
+	s.Bytes = pages * pageSize
+	return s, nil
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// scanRecord reads one row of recordCols. Stored data is untrusted: a time
+// that does not parse is an error naming the record.
+func scanRecord(sc rowScanner) (Record, error) {
+	var r Record
+	var ts string
+	var body []byte
+	if err := sc.Scan(&r.Device, &r.Seq, &r.Type, &ts, &body, &r.Prev, &r.Digest); err != nil {
+		return Record{}, err
+	}
+	t, err := parseTime(ts)
+	if err != nil {
+		return Record{}, fmt.Errorf("record %s #%d: %w", r.Device, r.Seq, err)
+	}
+	r.Time, r.Body = t, body
+	return r, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// decodeRef parses a snapshot record body.
+func decodeRef(body []byte) (SnapshotRef, error) {
+	var r SnapshotRef
+	if err := decodeStrict(body, &r); err != nil {
+		return r, fmt.Errorf("snapshot record body: %w", err)
+	}
+	if len(r.Digest) != 64 || !isHex(r.Digest) || r.ID != r.Digest[:snapshots.IDLength] {
+		return r, fmt.Errorf("snapshot record body: id %q and digest %q, want 64 hex digits and the id its first %d", r.ID, r.Digest, snapshots.IDLength)
+	}
+	return r, nil
+}

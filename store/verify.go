@@ -1,0 +1,285 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+)
+
+// Verify recomputes every item blob's hash, every snapshot's digest from its
+// manifest, and every record's digest and link, and checks the given heads
+// (recorded earlier outside the store) and extra head digests against the
+// chains. It returns the findings in a stable order (blobs, snapshots,
+// chains by device and seq, heads); an error means verification could not
+// run, not that the store is bad.
+//
+// Deleting the newest records of a chain, or rewriting a whole chain with
+// fresh digests, leaves a consistent chain: only a head recorded earlier
+// reveals it.
+func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]Finding, error) {
+	extra := make([]string, len(extraHeads))
+	for i, h := range extraHeads {
+		h = strings.ToLower(h)
+		if len(h) != 64 || !isHex(h) {
+			return nil, fmt.Errorf("verifying: head %q: want a record digest of 64 hex digits", extraHeads[i])
+		}
+		extra[i] = h
+	}
+	var fs []Finding
+	blobs, err := d.verifyBlobs(ctx, &fs)
+	if err != nil {
+		return nil, err
+	}
+	present, err := d.verifySnapshots(ctx, blobs, &fs)
+	if err != nil {
+		return nil, err
+	}
+	chains, err := d.verifyChains(ctx, present, &fs)
+	if err != nil {
+		return nil, err
+	}
+	verifyHeads(chains, known, extra, &fs)
+	return fs, nil
+}
+
+func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte][]byte, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT hash, data FROM blobs`)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+	}
+	defer rows.Close()
+	blobs := map[[keySize]byte][]byte{}
+	for rows.Next() {
+		var h, data []byte
+		if err := rows.Scan(&h, &data); err != nil {
+			return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+		}
+		if len(h) != keySize {
+			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob key %x is %d bytes, want %d", h, len(h), keySize)})
+			continue
+		}
+		k := [keySize]byte(h)
+		blobs[k] = data
+		if sha256.Sum256(data) != k {
+			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob %x: its content hashes to %x", k, sha256.Sum256(data))})
+			continue
+		}
+		if err := checkItemBlob(data); err != nil {
+			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob %x: %v", k, err)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+	}
+	return blobs, nil
+}
+
+func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte, fs *[]Finding) (map[string]bool, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT digest, header, items FROM snapshots`)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+	}
+	defer rows.Close()
+	present := map[string]bool{}
+	for rows.Next() {
+		var digest string
+		var header, keys []byte
+		if err := rows.Scan(&digest, &header, &keys); err != nil {
+			return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+		}
+		present[digest] = true
+		ks, err := splitKeys(keys)
+		if err != nil {
+			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
+			continue
+		}
+		items := make([][]byte, len(ks))
+		missing := 0
+		for i, k := range ks {
+			b, ok := blobs[k]
+			if !ok {
+				missing++
+				*fs = append(*fs, Finding{Problem: ProblemMissingBlob, Detail: fmt.Sprintf("snapshot %s: item %d (blob %x) is missing", digest, i, k)})
+			}
+			items[i] = b
+		}
+		if missing > 0 {
+			continue
+		}
+		enc, err := assemble(header, items)
+		if err != nil {
+			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
+			continue
+		}
+		if got := digestOf(enc); got != digest {
+			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("snapshot %s: its stored content hashes to %s", digest, got)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+	}
+	return present, nil
+}
+
+// chainRecord is a record as stored, with its time possibly unparseable.
+type chainRecord struct {
+	Record
+	timeErr error
+}
+
+func (d *DB) verifyChains(ctx context.Context, present map[string]bool, fs *[]Finding) (map[string][]chainRecord, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
+	if err != nil {
+		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+	}
+	defer rows.Close()
+	chains := map[string][]chainRecord{}
+	var order []string
+	for rows.Next() {
+		var r chainRecord
+		var ts string
+		var body []byte
+		if err := rows.Scan(&r.Device, &r.Seq, &r.Type, &ts, &body, &r.Prev, &r.Digest); err != nil {
+			return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+		}
+		r.Body = body
+		r.Time, r.timeErr = parseTime(ts)
+		if _, ok := chains[r.Device]; !ok {
+			order = append(order, r.Device)
+		}
+		chains[r.Device] = append(chains[r.Device], r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+	}
+	for _, dev := range order {
+		verifyChain(chains[dev], present, fs)
+	}
+	return chains, nil
+}
+
+// verifyChain checks one device's records, sorted by seq.
+func verifyChain(recs []chainRecord, present map[string]bool, fs *[]Finding) {
+	byDigest := make(map[string]int, len(recs)) // stored digest -> index
+	byPrev := make(map[string]int, len(recs))   // stored prev -> index
+	for i, r := range recs {
+		byDigest[r.Digest] = i
+		if _, dup := byPrev[r.Prev]; !dup {
+			byPrev[r.Prev] = i
+		}
+	}
+	expected, prevDigest, prevOK := int64(1), GenesisPrev, true
+	for _, r := range recs {
+		add := func(problem, format string, args ...any) {
+			*fs = append(*fs, Finding{Device: r.Device, Seq: r.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
+		}
+		gap := r.Seq > expected
+		switch {
+		case gap && r.Seq == expected+1:
+			add(ProblemDeleted, "record %d is missing before record %d", expected, r.Seq)
+		case gap:
+			add(ProblemDeleted, "records %d to %d are missing before record %d", expected, r.Seq-1, r.Seq)
+		case r.Seq < expected:
+			add(ProblemEdited, "sequence number %d, want %d or more", r.Seq, expected)
+		}
+		ok := false
+		switch {
+		case r.timeErr != nil:
+			add(ProblemUnparseable, "%v", r.timeErr)
+		case r.ComputeDigest() == r.Digest:
+			ok = true
+		default:
+			if was := writtenAt(r.Record, recs, byDigest, byPrev); was != 0 {
+				add(ProblemReordered, "the %s record now at seq %d was written at seq %d", r.Type, r.Seq, was)
+			} else {
+				add(ProblemEdited, "the %s record's content hashes to %s, its recorded digest is %s", r.Type, r.ComputeDigest(), r.Digest)
+			}
+		}
+		if ok && prevOK && !gap && r.Prev != prevDigest {
+			add(ProblemBadLink, "prev is %s, the digest of the record before is %s", r.Prev, prevDigest)
+		}
+		if r.Type == TypeSnapshot {
+			ref, err := decodeRef(r.Body)
+			switch {
+			case err != nil:
+				add(ProblemUnparseable, "%v", err)
+			case !present[ref.Digest]:
+				add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
+			}
+		}
+		expected, prevDigest, prevOK = r.Seq+1, r.Digest, ok
+	}
+}
+
+// writtenAt returns the seq at which r's recorded digest is valid, when that
+// is not its current seq (the record was moved), or 0. The candidates are
+// the positions after the record its prev names and before the record that
+// names it as prev.
+func writtenAt(r Record, recs []chainRecord, byDigest, byPrev map[string]int) int64 {
+	var cands []int64
+	if r.Prev == GenesisPrev {
+		cands = append(cands, 1)
+	}
+	if i, ok := byDigest[r.Prev]; ok {
+		cands = append(cands, recs[i].Seq+1)
+	}
+	if i, ok := byPrev[r.Digest]; ok {
+		cands = append(cands, recs[i].Seq-1)
+	}
+	for _, c := range cands {
+		if c == r.Seq || c < 1 {
+			continue
+		}
+		m := r
+		m.Seq = c
+		if m.ComputeDigest() == r.Digest {
+			return c
+		}
+	}
+	return 0
+}
+
+func verifyHeads(chains map[string][]chainRecord, known []Head, extra []string, fs *[]Finding) {
+	for _, h := range known {
+		recs := chains[h.Device]
+		var last int64
+		if len(recs) > 0 {
+			last = recs[len(recs)-1].Seq
+		}
+		add := func(problem, format string, args ...any) {
+			*fs = append(*fs, Finding{Device: h.Device, Seq: h.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
+		}
+		var found *chainRecord
+		for i := range recs {
+			if recs[i].Seq == h.Seq {
+				found = &recs[i]
+				break
+			}
+		}
+		switch {
+		case len(recs) == 0:
+			add(ProblemHeadMissing, "head %s was recorded at seq %d but the device has no records: its chain was deleted", h.Digest, h.Seq)
+		case found == nil && h.Seq > last:
+			add(ProblemHeadMissing, "head %s was recorded at seq %d but the chain ends at seq %d: records were deleted from its end (or it was rewritten)", h.Digest, h.Seq, last)
+		case found == nil:
+			add(ProblemHeadMissing, "head %s was recorded at seq %d but there is no record at that seq", h.Digest, h.Seq)
+		case !strings.EqualFold(found.Digest, h.Digest):
+			add(ProblemHeadMismatch, "head %s was recorded at seq %d but the record there has digest %s: the chain was rewritten", h.Digest, h.Seq, found.Digest)
+		}
+	}
+	if len(extra) == 0 {
+		return
+	}
+	all := map[string]bool{}
+	for _, recs := range chains {
+		for _, r := range recs {
+			all[r.Digest] = true
+		}
+	}
+	for _, h := range extra {
+		if !all[h] {
+			*fs = append(*fs, Finding{Problem: ProblemHeadMissing, Detail: fmt.Sprintf("head %s is in no chain: a chain was truncated or rewritten", h)})
+		}
+	}
+}
