@@ -312,7 +312,7 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 	if act == FaultDrop || act == FaultStall || act == FaultGarbage {
 		return nil, act
 	}
-	if !ok {
+	if !ok && h.Command != cmdSendRRData && h.Command != cmdSendUnitData {
 		s.refused++
 		s.refusedKinds[kind]++
 		h.Status = encapInvalidCommand

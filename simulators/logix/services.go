@@ -209,7 +209,7 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 		return s.controllerProps(req, segs)
 	case class == classTemplate:
 		return s.template(req, segs, limit)
-	case class == classProgram && req.Service == svcGetInstanceAttributeList:
+	case class == classProgram && req.Service == svcGetInstanceAttributeList && !hasClass(segs, classSymbol):
 		return s.listPrograms(req, segs, limit)
 	case req.Service == svcGetInstanceAttributeList:
 		return s.listSymbols(req, segs, limit)
@@ -366,6 +366,15 @@ func (s *Server) controllerProps(req mrRequest, segs []segment) []byte {
 	return attributes(req, segs, nil, attr)
 }
 
+func hasClass(segs []segment, class uint32) bool {
+	for _, sg := range segs {
+		if sg.Kind == segClass && sg.Value == class {
+			return true
+		}
+	}
+	return false
+}
+
 func instanceOf(segs []segment) uint32 {
 	for _, sg := range segs {
 		if sg.Kind == segInstance {
@@ -418,8 +427,8 @@ func (s *Server) template(req mrRequest, segs []segment, limit int) []byte {
 // splitScope takes an optional program prefix off a path: a symbolic
 // "Program:Name" segment or program class 0x68 with an instance.
 func (s *Server) splitScope(segs []segment) (*scope, []segment, bool) {
-	if len(segs) > 0 && segs[0].Kind == segSymbol && strings.HasPrefix(segs[0].Symbol, "Program:") {
-		p := s.ctl.programs[strings.ToLower(strings.TrimPrefix(segs[0].Symbol, "Program:"))]
+	if len(segs) > 0 && segs[0].Kind == segSymbol && strings.HasPrefix(strings.ToLower(segs[0].Symbol), "program:") {
+		p := s.ctl.programs[strings.ToLower(segs[0].Symbol[len("program:"):])]
 		if p == nil {
 			return nil, nil, false
 		}

@@ -244,10 +244,10 @@ func parsePath(b []byte) ([]segment, error) {
 				kind = segClass
 			case 0x04:
 				kind = segInstance
-			case 0x0C:
-				kind = segAttribute
-			case 0x10:
+			case 0x08:
 				kind = segElement
+			case 0x10:
+				kind = segAttribute
 			default:
 				return nil, fmt.Errorf("%w: logical segment type 0x%02x not supported", errPath, t)
 			}

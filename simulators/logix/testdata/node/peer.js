@@ -15,7 +15,8 @@ async function main() {
   for (const name of (names || "").split(",").filter(Boolean)) {
     const tag = new Tag(name);
     await plc.readTag(tag);
-    values[name] = tag.value;
+    // LINT values arrive as BigInt, which JSON cannot carry: send text.
+    values[name] = typeof tag.value === "bigint" ? tag.value.toString() : tag.value;
   }
   const templates = {};
   for (const t of Object.values(plc.templateList)) {
