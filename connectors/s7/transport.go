@@ -37,9 +37,15 @@ type transport struct {
 	// reused is set while the connection carried no request yet in this
 	// snapshot: a CPU may have closed it while it sat idle.
 	reused bool
+	// lastUse is when the last reply arrived.
+	lastUse time.Time
 	// ctx is used by Send, which gos7 calls without a context.
 	ctx context.Context
 }
+
+// idleProbe is how long a connection may sit unused before the transport
+// checks, before sending, that the CPU has not closed it.
+const idleProbe = time.Second
 
 // errTransport marks failures of the connection itself (as opposed to
 // errors the CPU answered with): the connection is closed after one.
@@ -111,6 +117,9 @@ func (t *transport) pduSize() int { return t.pdu }
 // first request on a connection held from an earlier snapshot finds it
 // closed by the CPU, the transport reconnects and sends the request again.
 func (t *transport) exchange(ctx context.Context, object string, req []byte) ([]byte, error) {
+	if t.conn != nil && time.Since(t.lastUse) > idleProbe && !t.alive() {
+		t.close()
+	}
 	if t.conn == nil {
 		if err := t.open(ctx); err != nil {
 			return nil, err
@@ -189,6 +198,7 @@ func (t *transport) roundTrip(ctx context.Context, object string, req []byte) ([
 		}
 		return nil, fmt.Errorf("%w: %w", errTransport, err)
 	}
+	t.lastUse = time.Now()
 	if kind != kindConnect {
 		if len(reply) < 6 || binary.BigEndian.Uint16(reply[4:]) != ref {
 			t.close()

@@ -192,6 +192,7 @@ func (s *Server) connect(cs *connState, f frame) (reply []byte, ok bool) {
 	}
 	rack, slot := int(cr.called[1]>>5), int(cr.called[1]&0x1F)
 	s.mu.Lock()
+	s.stats.CalledTSAPs[uint16(cr.called[0])<<8|uint16(cr.called[1])]++
 	switch {
 	case rack == s.sc.Rack && slot == s.sc.Slot:
 		cs.cpu = true

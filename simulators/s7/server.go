@@ -89,8 +89,10 @@ type Stats struct {
 	Refused  int
 	// BytesIn and BytesOut count TPKT bytes of requests and replies.
 	BytesIn, BytesOut int64
-	// Connections counts accepted ISO connections.
+	// Connections counts accepted ISO connections, CalledTSAPs the
+	// connection requests by called TSAP (connection type, rack, slot).
 	Connections int
+	CalledTSAPs map[uint16]int
 }
 
 // Server is a running simulator. It is safe for concurrent use.
@@ -157,7 +159,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		stallCh: make(chan struct{}),
 		done:    make(chan struct{}),
 		conns:   map[net.Conn]struct{}{},
-		stats:   Stats{Requests: map[string]int{}},
+		stats:   Stats{Requests: map[string]int{}, CalledTSAPs: map[uint16]int{}},
 		areas: map[byte][]byte{
 			areaI: make([]byte, 256), areaQ: make([]byte, 256), areaM: make([]byte, 1024),
 			areaC: make([]byte, 512), areaT: make([]byte, 512),
@@ -286,6 +288,10 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Requests {
 		st.Requests[k] = v
 	}
+	st.CalledTSAPs = make(map[uint16]int, len(s.stats.CalledTSAPs))
+	for k, v := range s.stats.CalledTSAPs {
+		st.CalledTSAPs[k] = v
+	}
 	return st
 }
 
@@ -293,7 +299,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats = Stats{Requests: map[string]int{}}
+	s.stats = Stats{Requests: map[string]int{}, CalledTSAPs: map[uint16]int{}}
 }
 
 // SetFault installs a fault, replacing any other.
