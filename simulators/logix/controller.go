@@ -29,6 +29,9 @@ type controller struct {
 	modules  map[int]Identity
 }
 
+// maxBytes bounds one tag or structure, so a scenario cannot exhaust memory.
+const maxBytes = 1 << 24
+
 // propAttrs are the controller-properties attributes served, in order.
 var propAttrs = []uint16{1, 2, 3, 4, 10}
 
@@ -264,6 +267,9 @@ func (c *controller) newTag(td TagDef) (*tag, error) {
 		return nil, fmt.Errorf("tag %s: BOOL arrays are not supported by the simulator", td.Name)
 	}
 	t := &tag{Name: td.Name, Type: typ, Dims: append([]int(nil), td.Dims...)}
+	if t.count() > maxBytes/max(typ.Size, 1) {
+		return nil, fmt.Errorf("tag %s: larger than the simulator's %d-byte limit", td.Name, maxBytes)
+	}
 	t.Data = make([]byte, typ.Size*t.count())
 	return t, nil
 }

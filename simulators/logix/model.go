@@ -154,6 +154,9 @@ func (u *udt) layout(lookup func(string) (*dataType, error)) error {
 		}
 		u.Members = append(u.Members, layoutMember{Name: m.Name, Type: t, Info: uint16(m.Dim), Offset: uint32(off), Dim: m.Dim, Bit: -1})
 		off += n * t.Size
+		if off > maxBytes {
+			return fmt.Errorf("UDT %s: larger than the simulator's %d-byte limit", u.Name, maxBytes)
+		}
 	}
 	if al < 4 {
 		al = 4

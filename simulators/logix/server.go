@@ -312,11 +312,15 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 	if act == FaultDrop || act == FaultStall || act == FaultGarbage {
 		return nil, act
 	}
-	if !ok && h.Command != cmdSendRRData && h.Command != cmdSendUnitData {
+	if !ok {
+		// Counted here whatever happens next: refused by the service
+		// check, or earlier for a bad session or connection.
 		s.refused++
 		s.refusedKinds[kind]++
-		h.Status = encapInvalidCommand
-		return frame(h, nil), 0
+		if h.Command != cmdSendRRData && h.Command != cmdSendUnitData {
+			h.Status = encapInvalidCommand
+			return frame(h, nil), 0
+		}
 	}
 	switch h.Command {
 	case cmdNop:
@@ -365,7 +369,7 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 			h.Status = encapInvalidLength
 			return frame(h, nil), 0
 		}
-		r := s.exec(cs, items[1].Data, target{slot: s.ctl.slot}, unconnectedLimit, false)
+		r := s.exec(cs, items[1].Data, target{slot: s.ctl.slot}, unconnectedLimit, false, false)
 		if act == FaultError {
 			r = mrReply(r[0]&^0x80, statusGeneralError, nil, nil)
 		}
@@ -388,7 +392,7 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 			r[0] = m.Service | 0x80
 		}
 	} else {
-		r = s.exec(cs, items[1].Data[2:], cc.target, cc.size-2, true)
+		r = s.exec(cs, items[1].Data[2:], cc.target, cc.size-2, true, false)
 		if act == FaultError {
 			r = mrReply(r[0]&^0x80, statusGeneralError, nil, nil)
 		}

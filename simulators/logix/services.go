@@ -147,8 +147,10 @@ type target struct {
 }
 
 // exec runs one message-router request. limit is the largest reply the
-// transport allows. The server's mutex is held.
-func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connected bool) []byte {
+// transport allows. count says to count a refusal here: true for requests
+// inside a Multiple Service Packet, whose frame counts as a read; a frame's
+// own request is counted by handleFrame. The server's mutex is held.
+func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connected, count bool) []byte {
 	req, err := parseMR(raw)
 	if err != nil {
 		s.malformed++
@@ -157,8 +159,10 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 	class := firstClass(req.Path)
 	kind, read := serviceKind(req.Service, class)
 	if !read {
-		s.refused++
-		s.refusedKinds[kind]++
+		if count {
+			s.refused++
+			s.refusedKinds[kind]++
+		}
 		return mrReply(req.Service, statusServiceNotSupported, nil, nil)
 	}
 	segs, err := parsePath(req.Path)
@@ -183,7 +187,7 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 			if !ok {
 				return mrReply(req.Service, statusConnectionFailure, []uint16{0x0312}, nil)
 			}
-			return s.exec(cs, inner, t, unconnectedLimit, false)
+			return s.exec(cs, inner, t, unconnectedLimit, false, count)
 		}
 		return mrReply(req.Service, statusServiceNotSupported, nil, nil)
 	}
@@ -642,7 +646,7 @@ func (s *Server) multiple(cs *connState, req mrRequest, tgt target, limit int, c
 		if r, err := parseMR(inner); err == nil && r.Service == svcMultipleService {
 			replies[i] = mrReply(r.Service, statusServiceNotSupported, nil, nil)
 		} else {
-			replies[i] = s.exec(cs, inner, tgt, limit, connected)
+			replies[i] = s.exec(cs, inner, tgt, limit, connected, true)
 		}
 		if len(replies[i]) >= 3 && replies[i][2] != statusOK {
 			failed = true

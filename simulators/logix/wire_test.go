@@ -93,7 +93,7 @@ func mrBytes(service byte, path, data []byte) []byte {
 	return append(append([]byte{service, byte(len(path) / 2)}, path...), data...)
 }
 
-func startTest(t *testing.T, opts Options) *Server {
+func startTest(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
@@ -399,5 +399,22 @@ func TestDemoSize(t *testing.T) {
 	}
 	if tags < 500 || len(c.udts) < 20 {
 		t.Errorf("demo has %d tags and %d UDTs, want at least 500 and 20", tags, len(c.udts))
+	}
+}
+
+func TestScenarioLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+	}{
+		{name: "huge tag", yaml: "identity: {revision: \"1.1\"}\ntags: [{name: A, type: LREAL, dims: [65535, 65535, 2]}]\n"},
+		{name: "huge UDT", yaml: "identity: {revision: \"1.1\"}\nudts: [{name: U, members: [{name: a, type: LREAL, dim: 65535}]}, {name: V, members: [{name: u, type: U, dim: 65535}]}]\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := ParseScenario("sc.yaml", []byte(tt.yaml)); err == nil || !strings.Contains(err.Error(), "limit") {
+				t.Errorf("err = %v, want a size limit error", err)
+			}
+		})
 	}
 }
