@@ -1,0 +1,292 @@
+package s7
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+func withKeys(keys string) func(string) string {
+	return func(y string) string { return strings.Replace(y, "s7:\n", "s7:\n"+keys, 1) }
+}
+
+// TestFaultOnSecondPageOfListing cuts the connection on the second page of
+// the FC list: the snapshot is partial, and nothing it could not read
+// looks removed.
+func TestFaultOnSecondPageOfListing(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240, many("FC", 150, 40)...), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), nil))
+	a := snap(t, c, nil)
+	sim.SetFault(s7sim.Fault{Action: s7sim.FaultDrop, Kind: "ListBlocksOfType", Continuation: true, Count: 1})
+	b := snap(t, c, a)
+	if b.Status.Complete {
+		t.Fatal("snapshot cut off on page 2 reports complete")
+	}
+	if !strings.Contains(strings.Join(b.Status.Reasons, "; "), "page 2") {
+		t.Errorf("reasons %v do not say where it failed", b.Status.Reasons)
+	}
+	for _, it := range a.Items {
+		o := b.Item(it.Path)
+		if o == nil {
+			t.Errorf("%s is missing from the partial snapshot: it would read as removed", it.Path)
+			continue
+		}
+		if strings.HasPrefix(it.Path, "blocks/FC") && o.Provenance.Source != snapshots.SourceNotRead {
+			t.Errorf("%s: provenance %s, want not_read", it.Path, o.Provenance.Source)
+		}
+	}
+	if it := b.Item("identity/module_type"); it == nil || it.Provenance.Source != snapshots.SourceRead {
+		t.Error("items read before the fault were not kept")
+	}
+	d := snap(t, c, b)
+	if !d.Status.Complete || len(changed(a, d)) != 0 {
+		t.Errorf("after the fault: complete %v, changed %v", d.Status.Complete, changed(a, d))
+	}
+}
+
+func TestFaults(t *testing.T) {
+	tests := []struct {
+		name  string
+		keys  string // added to the s7 section
+		fault s7sim.Fault
+		check func(t *testing.T, s *snapshots.Snapshot, err error)
+	}{
+		{
+			name:  "stall on a block info times out",
+			keys:  "      timeout: 300ms\n",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "BlockInfo", Skip: 3},
+			check: partial("timeout"),
+		},
+		{
+			name:  "garbage instead of an SZL reply",
+			fault: s7sim.Fault{Action: s7sim.FaultGarbage, Kind: "SZL", Skip: 1},
+			check: partial("not a TPKT packet"),
+		},
+		{
+			name:  "truncated block info keeps the connection",
+			fault: s7sim.Fault{Action: s7sim.FaultTruncate, Kind: "BlockInfo", Skip: 2, Count: 1},
+			check: func(t *testing.T, s *snapshots.Snapshot, err error) {
+				partial("shorter than its header")(t, s, err)
+				went := false
+				for _, r := range s.Cost.ByKind {
+					went = went || r.Object == "SZL 0x0D91"
+				}
+				if !went {
+					t.Error("reads after the bad reply did not go on")
+				}
+			},
+		},
+		{
+			name:  "connection dropped at connect",
+			fault: s7sim.Fault{Action: s7sim.FaultDrop, Kind: "Connect"},
+			check: func(t *testing.T, s *snapshots.Snapshot, err error) {
+				if err == nil {
+					t.Error("snapshot without a connection gave no error")
+				}
+			},
+		},
+		{
+			name: "connection to a slot nobody answers on",
+			keys: "      remote_tsap: 0x0309\n",
+			check: func(t *testing.T, s *snapshots.Snapshot, err error) {
+				if err == nil || !strings.Contains(err.Error(), "refused the connection") {
+					t.Errorf("error %v: want the CPU's refusal", err)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, scenario("s7-300", 240, many("FC", 10, 40)...), s7sim.Options{})
+			edit := withKeys(tc.keys)
+			if strings.Contains(tc.keys, "remote_tsap") {
+				edit = func(y string) string {
+					return strings.Replace(strings.Replace(y, "      rack: 0\n      slot: 2\n", "", 1), "s7:\n", "s7:\n"+tc.keys, 1)
+				}
+			}
+			c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), edit))
+			if tc.fault.Action != 0 {
+				sim.SetFault(tc.fault)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			s, err := c.Snapshot(ctx, nil)
+			if time.Since(start) > 10*time.Second {
+				t.Errorf("snapshot took %v", time.Since(start))
+			}
+			tc.check(t, s, err)
+			if sim.Refused() != 0 {
+				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+			sim.ClearFault()
+		})
+	}
+}
+
+func partial(reason string) func(t *testing.T, s *snapshots.Snapshot, err error) {
+	return func(t *testing.T, s *snapshots.Snapshot, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("snapshot: %v", err)
+		}
+		if s.Status.Complete {
+			t.Fatal("snapshot complete despite the fault")
+		}
+		if r := strings.Join(s.Status.Reasons, "; "); !strings.Contains(r, reason) {
+			t.Errorf("reasons %q: want %q", r, reason)
+		}
+	}
+}
+
+// TestIdleCloseReconnects holds the connection between snapshots; the CPU
+// closes it while idle and the next snapshot reconnects.
+func TestIdleCloseReconnects(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), withKeys("      hold_connection: true\n")))
+	a := snap(t, c, nil)
+	held := snap(t, c, a)
+	if n := requests(held, kindConnect); n != 0 {
+		t.Errorf("a held connection reconnected (%d connects)", n)
+	}
+	sim.CloseConnections()
+	b := snap(t, c, held)
+	if !b.Status.Complete {
+		t.Fatalf("snapshot after an idle close: %v", b.Status.Reasons)
+	}
+	if n := requests(b, kindConnect); n != 1 {
+		t.Errorf("%d connects after the idle close, want 1", n)
+	}
+	if got := sim.Stats().Connections; got != 2 {
+		t.Errorf("the CPU saw %d connections, want 2", got)
+	}
+}
+
+func requests(s *snapshots.Snapshot, kind string) int {
+	n := 0
+	for _, r := range s.Cost.ByKind {
+		if r.Kind == kind {
+			n += r.Count
+		}
+	}
+	return n
+}
+
+// TestS71500NotObservable reads a CPU that refuses block functions and
+// the module list: those parts are "not observable", the rest is read and
+// the snapshot is complete.
+func TestS71500NotObservable(t *testing.T) {
+	sc := scenario("s7-1500", 960, s7sim.Block{Type: "DB", Number: 10, Size: 16, Values: []s7sim.Value{{Offset: 4, Type: "REAL", Value: "85"}}})
+	sc.UnsupportedSZL = []int{0x0D91}
+	sim := startSim(t, sc, s7sim.Options{})
+	dev := loadDevice(t, bareDevice, sim.Addr(), func(y string) string {
+		return strings.Replace(y, "slot: 2", "slot: 1\n      setpoints: [{name: TankHighLimit, address: DB10.DBD4, type: REAL}]", 1)
+	})
+	c, _ := open(t, dev)
+	s := snap(t, c, nil)
+	if !s.Status.Complete {
+		t.Fatalf("snapshot partial: %v", s.Status.Reasons)
+	}
+	for _, p := range []string{"blocks", "modules"} {
+		it := s.Item(p)
+		if it == nil || it.Provenance.Source != snapshots.SourceNotObservable || !strings.Contains(it.Provenance.Reason, "not") {
+			t.Errorf("%s: %+v, want not observable with a reason", p, it)
+		}
+	}
+	if it := s.Item("setpoints/TankHighLimit"); it == nil || it.Value.Raw != "85" {
+		t.Errorf("setpoint %+v", it)
+	}
+	if s.Identity.Model != "CPU 315-2 PN/DP" {
+		t.Errorf("identity %+v", s.Identity)
+	}
+}
+
+func TestConnectionAddressing(t *testing.T) {
+	tests := []struct {
+		name string
+		keys string
+		tsap uint16
+	}{
+		{"default: S7 basic connection", "      rack: 0\n      slot: 2\n", 0x0302},
+		{"OP connection", "      rack: 0\n      slot: 2\n      connection_type: op\n", 0x0202},
+		{"PG connection", "      rack: 0\n      slot: 2\n      connection_type: pg\n", 0x0102},
+		{"remote TSAP", "      remote_tsap: 0x1002\n      local_tsap: 0x1000\n", 0x1002},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, scenario("s7-300", 240), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string {
+				return strings.Replace(y, "      rack: 0\n      slot: 2\n", tc.keys, 1)
+			}))
+			snap(t, c, nil)
+			if got := sim.Stats().CalledTSAPs; got[tc.tsap] != 1 || len(got) != 1 {
+				t.Errorf("called TSAPs %v, want 0x%04X once", got, tc.tsap)
+			}
+		})
+	}
+}
+
+// TestCOTPFragments reads a CPU that splits every reply into small COTP
+// data units: the snapshot is the same.
+func TestCOTPFragments(t *testing.T) {
+	now := func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	var snaps []*snapshots.Snapshot
+	for _, frag := range []int{0, 37} {
+		sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{COTPFragment: frag, Now: now})
+		c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+		snaps = append(snaps, snap(t, c, nil))
+	}
+	if d := changed(snaps[0], snaps[1]); len(d) != 0 {
+		t.Errorf("fragmented replies change %v", d)
+	}
+}
+
+// TestSetpointPacking declares many setpoints, a long STRING and one in a
+// DB that does not exist, at PDU 240.
+func TestSetpointPacking(t *testing.T) {
+	sc := scenario("s7-300", 240, s7sim.Block{Type: "DB", Number: 12, Size: 700,
+		Values: []s7sim.Value{{Offset: 400, Type: "STRING", Length: 200, Value: strings.Repeat("x", 150)}}})
+	var vals []string
+	var sps strings.Builder
+	sps.WriteString("      setpoints:\n")
+	for i := 0; i < 30; i++ {
+		off := i * 12
+		f := float32(i) + 0.5
+		sc.Blocks[1].Values = append(sc.Blocks[1].Values, s7sim.Value{Offset: off, Type: "REAL", Value: fmt.Sprint(f)})
+		fmt.Fprintf(&sps, "        - {name: R%d, address: DB12.DBD%d, type: REAL}\n", i, off)
+		vals = append(vals, fmt.Sprint(f))
+	}
+	sps.WriteString("        - {name: Long, address: DB12.DBB400, type: STRING, length: 200}\n")
+	sps.WriteString("        - {name: Missing, address: DB99.DBW0, type: INT}\n")
+	must(t, sc.Validate())
+	sim := startSim(t, sc, s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string { return y + sps.String() }))
+	s := snap(t, c, nil)
+	if !s.Status.Complete {
+		t.Fatalf("partial: %v", s.Status.Reasons)
+	}
+	for i, v := range vals {
+		if it := s.Item(fmt.Sprintf("setpoints/R%d", i)); it == nil || it.Value.Raw != v {
+			t.Errorf("R%d = %+v, want %s", i, it, v)
+		}
+	}
+	if it := s.Item("setpoints/Long"); it == nil || it.Value.Raw != strings.Repeat("x", 150) {
+		t.Errorf("Long = %+v", it)
+	}
+	if it := s.Item("setpoints/Missing"); it == nil || it.Provenance.Source != snapshots.SourceNotObservable {
+		t.Errorf("Missing = %+v, want not observable", it)
+	}
+	cc := c.(*connector)
+	var ranges []varItem
+	for _, sp := range cc.cfg.setpoints {
+		ranges = append(ranges, varItem{sp.area, sp.db, sp.start, sp.size})
+	}
+	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240)); got != want || got < 3 {
+		t.Errorf("%d Read Var requests, packing says %d", got, want)
+	}
+}
