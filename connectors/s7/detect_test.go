@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plcwatch/plcwatch/snapshots"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 // itemDiff is what changed in one item between two snapshots.
@@ -88,9 +88,11 @@ func TestDetections(t *testing.T) {
 		check  func(t *testing.T, d itemDiff, a, b *snapshots.Item)
 	}{
 		{
-			name:   "block added",
-			change: func(t *testing.T, sim *s7sim.Server) { must(t, sim.SetBlock(s7sim.Block{Type: "FC", Number: 99, Size: 80})) },
-			path:   "blocks/FC99",
+			name: "block added",
+			change: func(t *testing.T, sim *s7sim.Server) {
+				must(t, sim.SetBlock(s7sim.Block{Type: "FC", Number: 99, Size: 80}))
+			},
+			path: "blocks/FC99",
 			check: func(t *testing.T, d itemDiff, a, b *snapshots.Item) {
 				if !d.added || b.Kind != snapshots.KindLogic {
 					t.Errorf("diff %+v kind %s: want a new logic item", d, b.Kind)
@@ -138,9 +140,11 @@ func TestDetections(t *testing.T) {
 			},
 		},
 		{
-			name:   "interrupt OB added",
-			change: func(t *testing.T, sim *s7sim.Server) { must(t, sim.SetBlock(s7sim.Block{Type: "OB", Number: 36, Size: 60})) },
-			path:   "blocks/OB36",
+			name: "interrupt OB added",
+			change: func(t *testing.T, sim *s7sim.Server) {
+				must(t, sim.SetBlock(s7sim.Block{Type: "OB", Number: 36, Size: 60}))
+			},
+			path: "blocks/OB36",
 			check: func(t *testing.T, d itemDiff, a, b *snapshots.Item) {
 				if !d.added || b.Attrs[snapshots.AttrRole] != snapshots.RoleTasking {
 					t.Errorf("diff %+v: want a new tasking item", d)
