@@ -493,3 +493,39 @@ func TestDeviceVariants(t *testing.T) {
 		})
 	}
 }
+
+// A program whose tag listing fails keeps its tags as "not read" while the
+// other programs are read: the failure is never a removal.
+func TestProgramListingFails(t *testing.T) {
+	s, dev := startSim(t, sim.Options{}, "")
+	c, _ := open(t, dev)
+	a := snap(t, c, context.Background(), nil)
+	listings := s.Requests()["cip.GetInstanceAttributeList"]
+	programs := 0
+	for _, it := range a.Items {
+		if strings.Count(it.Path, "/") == 1 && strings.HasPrefix(it.Path, "programs/") {
+			programs++
+		}
+	}
+	// Controller pages come first, then one listing per program (the demo
+	// programs fit one page each): fail the second program's.
+	controllerPages := listings - programs
+	s.InjectFault(sim.Fault{Kind: sim.FaultError, Request: "cip.GetInstanceAttributeList", After: controllerPages + 1, Times: 1})
+	b := snap(t, c, logix.ForceFull(context.Background()), a)
+	if b.Status.Complete {
+		t.Fatal("complete despite a failed program listing")
+	}
+	for _, it := range a.Items {
+		o := b.Item(it.Path)
+		switch {
+		case o == nil:
+			t.Errorf("%s missing", it.Path)
+		case strings.HasPrefix(it.Path, "programs/Line2/tags/"):
+			if o.Provenance.Source != snapshots.SourceNotRead {
+				t.Errorf("%s: %s, want not read", it.Path, o.Provenance.Source)
+			}
+		case o.Provenance.Source != snapshots.SourceRead && !strings.HasPrefix(it.Path, "indicators/audit") && o.Provenance.Source != snapshots.SourceNotObservable:
+			t.Errorf("%s: %s, want read", it.Path, o.Provenance.Source)
+		}
+	}
+}
