@@ -265,7 +265,11 @@ func parseSetpoint(sp Setpoint) (setpoint, *fieldError) {
 	case width == 'X' && p.Type != "BOOL", width != 'X' && p.Type == "BOOL":
 		return p, &fieldError{"address", fmt.Sprintf("%s: a BOOL needs a bit address such as DB10.DBX4.0 or M4.0, other types a byte, word or double word address", sp.Address)}
 	case width == 'W' && size != 2, width == 'D' && size != 4:
-		return p, &fieldError{"address", fmt.Sprintf("%s: a %s is %d bytes; use a DBB/MB address for it", sp.Address, p.Type, size)}
+		hint := map[int]string{1: "DBB or MB", 2: "DBW or MW", 4: "DBD or MD"}[size]
+		if hint == "" {
+			hint = "DBB or MB (its first byte)"
+		}
+		return p, &fieldError{"address", fmt.Sprintf("%s: a %s is %d bytes; address it with %s", sp.Address, p.Type, size, hint)}
 	}
 	p.area, p.db, p.start, p.bit, p.size = area, db, start, bit, size
 	if start+size > 65535 {
