@@ -15,8 +15,8 @@ import (
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/connectortest"
-	"github.com/plcwatch/plcwatch/snapshots"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 // startSim starts a simulator for the test and stops it at cleanup.
@@ -116,4 +116,41 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	})
+}
+
+// TestDemoCost measures what a snapshot of the demo program costs the CPU,
+// unchanged and after one block was downloaded: a changed block costs no
+// extra request, because block info (not an upload) is the fingerprint.
+func TestDemoCost(t *testing.T) {
+	sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+	a := snap(t, c, nil)
+	sim.ResetStats()
+	b := snap(t, c, a)
+	unchanged := sim.Stats()
+	b2, _ := sim.Block("FC12")
+	b2.Seed, b2.Size = "patched", len(b2.Body())+16
+	if err := sim.SetBlock(b2); err != nil {
+		t.Fatal(err)
+	}
+	sim.ResetStats()
+	d := snap(t, c, b)
+	changedBlock := sim.Stats()
+	if got := changed(b, d); len(got) != 1 || got[0] != "blocks/FC12" {
+		t.Errorf("changed items %v", got)
+	}
+	for _, x := range []struct {
+		name string
+		s    *snapshots.Snapshot
+		st   s7sim.Stats
+	}{{"unchanged", b, unchanged}, {"one changed block", d, changedBlock}} {
+		t.Logf("%s: %d requests, %d bytes out, %d bytes in (simulator: %d bytes in, %d out); %v",
+			x.name, x.s.Cost.Requests, x.s.Cost.BytesOut, x.s.Cost.BytesIn, x.st.BytesIn, x.st.BytesOut, x.st.Requests)
+		if x.s.Cost.BytesOut != x.st.BytesIn || x.s.Cost.BytesIn != x.st.BytesOut {
+			t.Errorf("%s: the gate's bytes differ from the simulator's", x.name)
+		}
+	}
+	if b.Cost.Requests != d.Cost.Requests {
+		t.Errorf("a changed block cost %d requests, unchanged %d", d.Cost.Requests, b.Cost.Requests)
+	}
 }
