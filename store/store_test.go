@@ -129,7 +129,7 @@ func raw(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	res, err := db.Exec(q, args...)
 	if err != nil {
@@ -163,7 +163,7 @@ func rewrite(keep int64) func(t *testing.T, db *sql.DB) {
 			recs = append(recs, r)
 		}
 		rows.Close()
-		exec(t, db, `DELETE FROM records WHERE device = 'plc'`)
+		mustExec(t, db, `DELETE FROM records WHERE device = 'plc'`)
 		prev := store.GenesisPrev
 		for _, r := range recs[:keep] {
 			if r.Seq == 3 {
@@ -172,7 +172,7 @@ func rewrite(keep int64) func(t *testing.T, db *sql.DB) {
 			r.Prev = prev
 			r.Digest = r.ComputeDigest()
 			prev = r.Digest
-			exec(t, db, `INSERT INTO records (device, seq, type, time, body, prev, digest) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			mustExec(t, db, `INSERT INTO records (device, seq, type, time, body, prev, digest) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				r.Device, r.Seq, r.Type, r.Time.Format(time.RFC3339Nano), string(r.Body), r.Prev, r.Digest)
 		}
 	}
@@ -180,9 +180,9 @@ func rewrite(keep int64) func(t *testing.T, db *sql.DB) {
 
 func swap(a, b int) func(t *testing.T, db *sql.DB) {
 	return func(t *testing.T, db *sql.DB) {
-		exec(t, db, `UPDATE records SET seq = -1 WHERE device = 'plc' AND seq = ?`, a)
-		exec(t, db, `UPDATE records SET seq = ? WHERE device = 'plc' AND seq = ?`, a, b)
-		exec(t, db, `UPDATE records SET seq = ? WHERE device = 'plc' AND seq = -1`, b)
+		mustExec(t, db, `UPDATE records SET seq = -1 WHERE device = 'plc' AND seq = ?`, a)
+		mustExec(t, db, `UPDATE records SET seq = ? WHERE device = 'plc' AND seq = ?`, a, b)
+		mustExec(t, db, `UPDATE records SET seq = ? WHERE device = 'plc' AND seq = -1`, b)
 	}
 }
 
@@ -212,10 +212,10 @@ func TestVerifyFindsTampering(t *testing.T) {
 	}{
 		{name: "untampered", tamper: func(*testing.T, *sql.DB) {}, known: true, extra: true, want: []string{}},
 		{name: "edit a record body", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE records SET body = replace(body, 'high', 'low') WHERE device = 'plc' AND seq = 3`)
+			mustExec(t, db, `UPDATE records SET body = replace(body, 'high', 'low') WHERE device = 'plc' AND seq = 3`)
 		}, want: []string{"edited plc#3"}},
 		{name: "edit a record time", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE records SET time = '2025-06-02T07:00:00Z' WHERE device = 'kiln' AND seq = 1`)
+			mustExec(t, db, `UPDATE records SET time = '2025-06-02T07:00:00Z' WHERE device = 'kiln' AND seq = 1`)
 		}, want: []string{"edited kiln#1"}},
 		{name: "edit a record and recompute its digest", tamper: func(t *testing.T, db *sql.DB) {
 			var r store.Record
@@ -227,25 +227,25 @@ func TestVerifyFindsTampering(t *testing.T) {
 			r.Body = body
 			r.Time, _ = time.Parse(time.RFC3339Nano, ts)
 			r.Body = bytes.Replace(r.Body, []byte("high"), []byte("low"), 1)
-			exec(t, db, `UPDATE records SET body = ?, digest = ? WHERE device = 'plc' AND seq = 3`, string(r.Body), r.ComputeDigest())
+			mustExec(t, db, `UPDATE records SET body = ?, digest = ? WHERE device = 'plc' AND seq = 3`, string(r.Body), r.ComputeDigest())
 		}, known: true, want: []string{"bad_link plc#4"}},
 		{name: "delete a middle record", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 3`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 3`)
 		}, known: true, want: []string{"deleted plc#4"}},
 		{name: "delete the first record", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'kiln' AND seq = 1`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'kiln' AND seq = 1`)
 		}, known: true, want: []string{"deleted kiln#2"}},
 		{name: "delete the newest record, no head given", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
 		}, want: []string{}},
 		{name: "delete the newest record, known head", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
 		}, known: true, want: []string{"head_missing plc#7"}},
 		{name: "delete the newest record, --head", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
 		}, extra: true, want: []string{"head_missing"}},
 		{name: "delete a whole chain, known head", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM records WHERE device = 'kiln'`)
+			mustExec(t, db, `DELETE FROM records WHERE device = 'kiln'`)
 		}, known: true, want: []string{"head_missing kiln#2"}},
 		{name: "swap adjacent records", tamper: swap(3, 4), known: true, want: []string{"reordered plc#3", "reordered plc#4"}},
 		{name: "swap distant records", tamper: swap(3, 5), known: true, want: []string{"reordered plc#3", "reordered plc#5"}},
@@ -254,19 +254,19 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{name: "rewrite the chain consistently, --head", tamper: rewrite(7), extra: true, want: []string{"head_missing"}},
 		{name: "rewrite and truncate the chain, known head", tamper: rewrite(5), known: true, want: []string{"head_missing plc#7"}},
 		{name: "unparseable record time", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE records SET time = 'yesterday' WHERE device = 'plc' AND seq = 5`)
+			mustExec(t, db, `UPDATE records SET time = 'yesterday' WHERE device = 'plc' AND seq = 5`)
 		}, want: []string{"unparseable plc#5"}},
 		{name: "edit a blob", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'SCL', 'STL') AS BLOB) WHERE `+shared)
+			mustExec(t, db, `UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'SCL', 'STL') AS BLOB) WHERE `+shared)
 		}, want: []string{"blob_mismatch", "blob_mismatch", "blob_mismatch", "blob_mismatch"}, readErr: snapshots.ErrDigestMismatch},
 		{name: "delete a blob", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM blobs WHERE `+shared)
+			mustExec(t, db, `DELETE FROM blobs WHERE `+shared)
 		}, want: []string{"missing_blob", "missing_blob", "missing_blob"}, readErr: errAny},
 		{name: "edit a snapshot header", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `UPDATE snapshots SET header = CAST(replace(CAST(header AS TEXT), 'Siemens', 'Siemenz') AS BLOB)`)
+			mustExec(t, db, `UPDATE snapshots SET header = CAST(replace(CAST(header AS TEXT), 'Siemens', 'Siemenz') AS BLOB)`)
 		}, want: []string{"blob_mismatch", "blob_mismatch", "blob_mismatch"}, readErr: snapshots.ErrDigestMismatch},
 		{name: "delete a snapshot's content", tamper: func(t *testing.T, db *sql.DB) {
-			exec(t, db, `DELETE FROM snapshots WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 6)`)
+			mustExec(t, db, `DELETE FROM snapshots WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 6)`)
 		}, want: []string{"missing_blob plc#6"}, readErr: store.ErrNotFound},
 	}
 	for _, tc := range tests {
@@ -480,8 +480,8 @@ func TestContentAddressingSize(t *testing.T) {
 // TestHistorySize reports the store size for 100 snapshots of a 1000-item
 // device with 1% of the items changed each time.
 func TestHistorySize(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stores 100 snapshots of 1000 items")
+	if testing.Short() || raceEnabled {
+		t.Skip("stores 100 snapshots of 1000 items (skipped with -short and -race)")
 	}
 	s := open(t, filepath.Join(t.TempDir(), "plcwatch.db"))
 	ctx := t.Context()
