@@ -1,0 +1,157 @@
+package s7
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// snap7Server is snap7's S7 server (node-snap7) run by testdata/node/server.js.
+type snap7Server struct {
+	t    *testing.T
+	addr string
+	in   io.WriteCloser
+	out  *bufio.Scanner
+}
+
+func nodePeer(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("testdata", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-snap7")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("node-snap7 is not installed in testdata/node: run make test (it installs the node peers)")
+		}
+		t.Skip("run make test (it installs the node peers)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	return dir
+}
+
+// freePort returns a loopback port that was free a moment ago (snap7's
+// server takes a port number, not a listener).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startSnap7(t *testing.T) *snap7Server {
+	t.Helper()
+	dir := nodePeer(t)
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		cmd := exec.CommandContext(ctx, "node", "server.js", strconv.Itoa(port))
+		cmd.Dir = dir
+		in, _ := cmd.StdinPipe()
+		outp, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		s := &snap7Server{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), in: in, out: bufio.NewScanner(outp)}
+		var ready struct {
+			Ready bool
+			Error string
+		}
+		if s.out.Scan() && json.Unmarshal(s.out.Bytes(), &ready) == nil && ready.Ready {
+			t.Cleanup(func() {
+				in.Close()
+				cmd.Wait()
+				cancel()
+			})
+			return s
+		}
+		in.Close()
+		cmd.Wait()
+		cancel()
+		if attempt == 3 {
+			t.Fatalf("snap7 server did not start: %s", ready.Error)
+		}
+	}
+}
+
+// do sends a command and waits for its answer.
+func (s *snap7Server) do(cmd string) {
+	s.t.Helper()
+	if _, err := fmt.Fprintln(s.in, cmd); err != nil {
+		s.t.Fatal(err)
+	}
+	var r struct{ OK bool }
+	if !s.out.Scan() || json.Unmarshal(s.out.Bytes(), &r) != nil || !r.OK {
+		s.t.Fatalf("snap7 server: %q answered %q", cmd, s.out.Text())
+	}
+}
+
+// TestSnap7Server points the connector at snap7's server, a CPU nobody
+// here wrote: identity, mode, protection and DB setpoints are read, and a
+// setpoint change and RUN to STOP are detected.
+func TestSnap7Server(t *testing.T) {
+	srv := startSnap7(t)
+	dev := loadDevice(t, bareDevice, srv.addr, func(y string) string {
+		return y + "      setpoints:\n" +
+			"        - {name: TankHighLimit, address: DB10.DBD4, type: REAL, unit: \"%\", deadband: 0.5}\n" +
+			"        - {name: PumpStartDelay, address: DB10.DBW8, type: INT, unit: s}\n"
+	})
+	c, _ := open(t, dev)
+	a := snap(t, c, nil)
+	if !a.Status.Complete {
+		t.Fatalf("snapshot of snap7 partial: %v", a.Status.Reasons)
+	}
+	want := map[string]string{
+		"identity/module_type":     "CPU 315-2 PN/DP",
+		"hardware/cpu":             "6ES7 315-2EH14-0AB0",
+		"firmware/cpu":             "V3.2.6",
+		"mode/cpu":                 "RUN",
+		"protection/level":         "1",
+		"mode/key_switch":          "RUN-P",
+		"setpoints/TankHighLimit":  "85",
+		"setpoints/PumpStartDelay": "30",
+		"blocks/DB10":              "0000",
+		"modules/R0S2":             "0x00C0",
+	}
+	for p, v := range want {
+		if it := a.Item(p); it == nil || it.Value.Raw != v {
+			t.Errorf("%s = %+v, want %s", p, it, v)
+		}
+	}
+	for _, p := range []string{"blocks/OB1", "blocks/FC1"} {
+		if a.Item(p) != nil {
+			t.Errorf("%s read from a server that holds DBs only", p)
+		}
+	}
+
+	srv.do("db 10 4 " + hex.EncodeToString(real32(90)))
+	srv.do("status stop")
+	b := snap(t, c, a)
+	if got := changed(a, b); strings.Join(got, " ") != "mode/cpu setpoints/TankHighLimit" {
+		t.Errorf("changed %v, want mode/cpu and setpoints/TankHighLimit", got)
+	}
+	sp := b.Item("setpoints/TankHighLimit")
+	if x, _ := sp.Value.Number(); x-85 <= sp.Deadband {
+		t.Errorf("setpoint %v: want a change beyond the deadband %v", sp.Value, sp.Deadband)
+	}
+	if m := b.Item("mode/cpu"); m.Value.Raw != "STOP" || m.Kind != snapshots.KindMode {
+		t.Errorf("mode %+v", m)
+	}
+}
