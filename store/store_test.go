@@ -310,6 +310,47 @@ func TestVerifyFindsTampering(t *testing.T) {
 
 var errAny = errors.New("any error")
 
+// TestVerifyDamagedFile garbles the last page of a store (SQLite's own
+// structure, not our rows) and checks Verify reports it as findings.
+func TestVerifyDamagedFile(t *testing.T) {
+	f := newFixture(t)
+	st, err := os.Stat(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	if st.Size() < 3*page || st.Size()%page != 0 {
+		t.Fatalf("store is %d bytes, want whole %d-byte pages", st.Size(), page)
+	}
+	file, err := os.OpenFile(f.path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.WriteAt(bytes.Repeat([]byte{0xa5}, page), st.Size()-page); err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, f.path) // page 1 (header and schema) is intact
+	fs, err := s.Verify(t.Context(), f.heads, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := problems(fs); !containsStr(got, store.ProblemUnparseable) {
+		t.Fatalf("Verify of a damaged file found %v, want an unparseable finding:\n%s", got, dump(fs))
+	}
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
 func dump(fs []store.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {

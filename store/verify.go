@@ -27,20 +27,66 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 		extra[i] = h
 	}
 	var fs []Finding
-	blobs, err := d.verifyBlobs(ctx, &fs)
+	damaged, err := d.quickCheck(ctx, &fs)
 	if err != nil {
+		return nil, err
+	}
+	// In a damaged file a table may not read to its end: say so and go on
+	// with what can be read.
+	phase := func(err error) error {
+		if err != nil && damaged && ctx.Err() == nil {
+			fs = append(fs, Finding{Problem: ProblemUnparseable, Detail: err.Error()})
+			return nil
+		}
+		return err
+	}
+	blobs, err := d.verifyBlobs(ctx, &fs)
+	if err := phase(err); err != nil {
 		return nil, err
 	}
 	present, err := d.verifySnapshots(ctx, blobs, &fs)
-	if err != nil {
+	if err := phase(err); err != nil {
 		return nil, err
 	}
 	chains, err := d.verifyChains(ctx, present, &fs)
-	if err != nil {
+	if err := phase(err); err != nil {
 		return nil, err
 	}
 	verifyHeads(chains, known, extra, &fs)
 	return fs, nil
+}
+
+// quickCheck runs SQLite's structural check of the file and reports each
+// problem as an unparseable finding; it says whether there were any.
+func (d *DB) quickCheck(ctx context.Context, fs *[]Finding) (bool, error) {
+	rows, err := d.db.QueryContext(ctx, `PRAGMA quick_check`)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, err
+		}
+		*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("file structure: %v", err)})
+		return true, nil
+	}
+	defer rows.Close()
+	damaged := false
+	for rows.Next() {
+		var msg string
+		if err := rows.Scan(&msg); err != nil {
+			return false, fmt.Errorf("verifying %s: checking the file structure: %w", d.path, err)
+		}
+		if msg != "ok" {
+			damaged = true
+			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: "file structure: " + msg})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if ctx.Err() != nil {
+			return false, err
+		}
+		*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("file structure: %v", err)})
+		damaged = true
+	}
+	return damaged, nil
 }
 
 func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte][]byte, error) {
