@@ -168,20 +168,21 @@ func (t *transport) roundTrip(ctx context.Context, object string, req []byte) ([
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		if err := t.conn.SetDeadline(deadline); err != nil {
+		conn := t.conn
+		if err := conn.SetDeadline(deadline); err != nil {
 			return 0, err
 		}
-		stop := context.AfterFunc(ctx, func() { t.conn.SetDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
-		if _, err := t.conn.Write(req); err != nil {
+		if _, err := conn.Write(req); err != nil {
 			return 0, err
 		}
 		var n int
 		var err error
 		if kind == kindConnect {
-			reply, n, err = readConnectConfirm(t.conn)
+			reply, n, err = readConnectConfirm(conn)
 		} else {
-			reply, n, err = readPDU(t.conn, t.maxReply())
+			reply, n, err = readPDU(conn, t.maxReply())
 		}
 		return n, err
 	})
