@@ -453,7 +453,7 @@ func (s *Server) SetMemory(offset int, b []byte) error {
 	defer s.mu.Unlock()
 	m := s.areas[areaM]
 	if offset < 0 || offset+len(b) > len(m) {
-		return fmt.Errorf("M%d-%d is outside the %d bytes of bit memory", offset, offset+len(b), len(m))
+		return fmt.Errorf("bit memory bytes %d-%d are outside its %d bytes", offset, offset+len(b), len(m))
 	}
 	copy(m[offset:], b)
 	return nil
