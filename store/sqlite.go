@@ -116,8 +116,8 @@ func Open(path string, opts ...Option) (*DB, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") || path == ":memory:" {
-		return nil, fmt.Errorf("opening store %q: want a plain file path (without '?' or '#')", path)
+	if path == "" || strings.Contains(path, "?") || strings.HasPrefix(path, "file:") || path == ":memory:" {
+		return nil, fmt.Errorf("opening store %q: want a plain file path (without '?')", path)
 	}
 	if err := prepareFile(path, o.readOnly); err != nil {
 		return nil, err
@@ -653,7 +653,10 @@ func (d *DB) Devices(ctx context.Context) ([]string, error) {
 		}
 		out = append(out, s)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store %s: listing devices: %w", d.path, err)
+	}
+	return out, nil
 }
 
 // Heads returns the newest record of every chain, sorted by device.
@@ -672,7 +675,10 @@ func (d *DB) Heads(ctx context.Context) ([]Head, error) {
 		}
 		out = append(out, h)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store %s: reading chain heads: %w", d.path, err)
+	}
+	return out, nil
 }
 
 // Stats describes a store's size.
