@@ -22,7 +22,17 @@ func (c *connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 	}
 	p := &connectors.Plan{Device: c.dev.Name, Protocol: "s7", Endpoint: c.addr, Basis: "estimate from config"}
 	pdu := c.cfg.PDUSize
+	recorded := map[[2]string]int{}
+	if prev != nil {
+		for _, r := range prev.Cost.ByKind {
+			recorded[[2]string{r.Kind, r.Object}] = r.Count
+		}
+	}
 	add := func(kind, object string, n int, out, in int) {
+		// Pages depend on the PDU the CPU granted: a previous snapshot knows.
+		if r := recorded[[2]string{kind, object}]; r > 0 && (kind == kindSZL || kind == kindList) {
+			n = r
+		}
 		if n > 0 {
 			p.Requests = append(p.Requests, snapshots.RequestCount{Kind: kind, Object: object, Count: n, BytesOut: int64(n * out), BytesIn: int64(n * in)})
 		}
@@ -91,7 +101,7 @@ func (c *connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 	for range c.cfg.Modules {
 		add(kindConnect, "COTP", 1, 22, 22)
 		add(kindSetup, "PDU", 1, 25, 27)
-		add(kindSZL, "SZL 0x0011", 1, 33, 153)
+		add(kindSZL, "module SZL 0x0011", 1, 33, 117)
 	}
 	p.Notes = append(p.Notes, fmt.Sprintf("PDU sizes assume the requested %d bytes; a CPU granting less (240 on an S7-300) needs more pages", pdu))
 	return p, nil

@@ -48,7 +48,12 @@ func readPages(ctx context.Context, w wire, object string, group, subfn byte, fi
 
 // readSZL reads a whole SZL partial list.
 func readSZL(ctx context.Context, w wire, id, index uint16) (szlList, error) {
-	b, err := readPages(ctx, w, fmt.Sprintf("SZL 0x%04X", id), grpCPU, subSZL, szlRequest(id, index))
+	return readSZLAs(ctx, w, fmt.Sprintf("SZL 0x%04X", id), id, index)
+}
+
+// readSZLAs is readSZL with the gate's object named by the caller.
+func readSZLAs(ctx context.Context, w wire, object string, id, index uint16) (szlList, error) {
+	b, err := readPages(ctx, w, object, grpCPU, subSZL, szlRequest(id, index))
 	if err != nil {
 		return szlList{}, fmt.Errorf("reading SZL 0x%04X: %w", id, err)
 	}

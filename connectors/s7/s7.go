@@ -513,7 +513,7 @@ func (r *run) moduleFirmware() error {
 			if err := tr.open(r.ctx); err != nil {
 				return identity{}, err
 			}
-			l, err := readSZL(r.ctx, tr, 0x0011, 0x0000)
+			l, err := readSZLAs(r.ctx, tr, "module SZL 0x0011", 0x0011, 0x0000)
 			if err != nil {
 				return identity{}, err
 			}

@@ -154,3 +154,26 @@ func TestDemoCost(t *testing.T) {
 		t.Errorf("a changed block cost %d requests, unchanged %d", d.Cost.Requests, b.Cost.Requests)
 	}
 }
+
+func TestPlanEstimate(t *testing.T) {
+	sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+	est, err := c.Plan(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if est.Exact || len(est.Notes) == 0 {
+		t.Errorf("estimate without history: exact %v, notes %v", est.Exact, est.Notes)
+	}
+	a := snap(t, c, nil)
+	// A partial snapshot gives an estimate from its block counts.
+	a.Status.Complete = false
+	est, err = c.Plan(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _, _ := est.Totals()
+	if est.Exact || n != int(a.Cost.Requests) {
+		t.Errorf("estimate from block counts: %d requests (exact %v), the snapshot sent %d", n, est.Exact, a.Cost.Requests)
+	}
+}

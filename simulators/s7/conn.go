@@ -118,6 +118,9 @@ func (s *Server) serve(c net.Conn) {
 			kind, cont := classify(req)
 			act, stall := s.takeFault(kind, cont)
 			s.count(kind, !isRead(kind), in)
+			if !isRead(kind) {
+				s.log.Warn().Str("kind", kind).Str("remote", c.RemoteAddr().String()).Msg("s7 simulator: refused a request outside the read allowlist")
+			}
 			reply := s.handle(cs, req)
 			req, in = nil, 0
 			if reply == nil {
