@@ -1,0 +1,319 @@
+// Package diffing compares two snapshots structurally. It is pure: the same
+// two snapshots always give the same report.
+package diffing
+
+import (
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// ChangeType says how an item differs.
+type ChangeType string
+
+// The change types.
+const (
+	Added   ChangeType = "added"
+	Removed ChangeType = "removed"
+	Changed ChangeType = "changed"
+	// Touched: only metadata attributes (snapshots.MetaPrefix) differ, such
+	// as a block's download timestamp: re-downloaded, content identical.
+	Touched ChangeType = "touched"
+	// NotRead: the item could not be read in the newer snapshot (a failed
+	// or partial read). It is never evidence of removal.
+	NotRead ChangeType = "not_read"
+)
+
+// Options tune a comparison.
+type Options struct {
+	// IgnoreInfo leaves out changes of kind info.
+	IgnoreInfo bool
+}
+
+// Side is one side of a change.
+type Side struct {
+	Value      snapshots.Value      `json:"value"`
+	Attrs      map[string]string    `json:"attrs,omitempty"`
+	Kind       snapshots.Kind       `json:"kind"`
+	Hash       string               `json:"hash"`
+	Provenance snapshots.Provenance `json:"provenance"`
+}
+
+// Change is one item that differs.
+type Change struct {
+	Path string         `json:"path"`
+	Kind snapshots.Kind `json:"kind"`
+	Type ChangeType     `json:"type"`
+	Old  *Side          `json:"old,omitempty"`
+	New  *Side          `json:"new,omitempty"`
+	// Fields lists what differs: "value", "unit", "kind", "volatile",
+	// "attrs.KEY".
+	Fields []string `json:"fields,omitempty"`
+	// Delta is new minus old for numeric values.
+	Delta *float64 `json:"delta,omitempty"`
+	// LineDiff is a unified-style line diff of long text values.
+	LineDiff string `json:"line_diff,omitempty"`
+	// Indicator marks a cheap change indicator (checksum, change counter).
+	Indicator bool `json:"indicator,omitempty"`
+	// Role is the item's role attribute (tasking, alarm), if any.
+	Role string `json:"role,omitempty"`
+	// Scope is the item's scope attribute (module), if any.
+	Scope string `json:"scope,omitempty"`
+	// Reason explains a not-read item.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Suppressed is a numeric change within its deadband.
+type Suppressed struct {
+	Path     string  `json:"path"`
+	Old      string  `json:"old"`
+	New      string  `json:"new"`
+	Delta    float64 `json:"delta"`
+	Deadband float64 `json:"deadband"`
+}
+
+// SnapshotInfo names one side of the comparison.
+type SnapshotInfo struct {
+	ID       string   `json:"id"`
+	Digest   string   `json:"digest"`
+	Device   string   `json:"device"`
+	Label    string   `json:"label,omitempty"`
+	TakenAt  string   `json:"taken_at"`
+	Complete bool     `json:"complete"`
+	Reasons  []string `json:"reasons,omitempty"`
+}
+
+// Report is the result of Compare.
+type Report struct {
+	Old        SnapshotInfo `json:"old"`
+	New        SnapshotInfo `json:"new"`
+	Changes    []Change     `json:"changes"`
+	Suppressed []Suppressed `json:"suppressed,omitempty"`
+	// Counts by change type (not_read included).
+	Counts map[ChangeType]int `json:"counts"`
+}
+
+// Equal reports whether the report has no change other than informational
+// ones (kind info) and items not read. Exit codes follow it.
+func (r *Report) Equal() bool {
+	for _, c := range r.Changes {
+		if c.Type != NotRead && c.Kind != snapshots.KindInfo {
+			return false
+		}
+	}
+	return true
+}
+
+// Partial reports whether the newer snapshot was partial.
+func (r *Report) Partial() bool { return !r.New.Complete }
+
+func info(s *snapshots.Snapshot) SnapshotInfo {
+	return SnapshotInfo{ID: s.ID, Digest: s.Digest, Device: s.Device, Label: s.Label,
+		TakenAt: s.TakenAt.UTC().Format("2006-01-02T15:04:05Z"), Complete: s.Status.Complete, Reasons: s.Status.Reasons}
+}
+
+func side(it *snapshots.Item) *Side {
+	return &Side{Value: it.Value, Attrs: it.Attrs, Kind: it.Kind, Hash: it.Hash, Provenance: it.Provenance}
+}
+
+// Compare diffs old (usually the baseline) against new. Items match by path.
+// An item absent from a partial new snapshot, or marked not read in it, is
+// NotRead, never Removed. Value changes of volatile items are ignored. A
+// numeric value change within the deadband (new item's, else old's) is
+// Suppressed, so comparing with the baseline catches drift in small steps.
+func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
+	r := &Report{Old: info(old), New: info(cur), Counts: map[ChangeType]int{}}
+	oldBy := map[string]*snapshots.Item{}
+	for i := range old.Items {
+		oldBy[old.Items[i].Path] = &old.Items[i]
+	}
+	seen := map[string]bool{}
+	for i := range cur.Items {
+		n := &cur.Items[i]
+		seen[n.Path] = true
+		o := oldBy[n.Path]
+		if n.Provenance.Source == snapshots.SourceNotRead {
+			if o != nil {
+				r.add(opt, Change{Path: n.Path, Kind: o.Kind, Type: NotRead, Old: side(o), Reason: n.Provenance.Reason})
+			}
+			continue
+		}
+		if o == nil {
+			if old.Status.Complete {
+				r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Added, New: side(n)}, n))
+			}
+			continue
+		}
+		if o.Provenance.Source == snapshots.SourceNotRead {
+			continue // nothing to compare with
+		}
+		if c, ok := r.compareItem(o, n); ok {
+			r.add(opt, c)
+		}
+	}
+	for i := range old.Items {
+		o := &old.Items[i]
+		if seen[o.Path] || o.Provenance.Source == snapshots.SourceNotRead {
+			continue
+		}
+		if !cur.Status.Complete {
+			r.add(opt, Change{Path: o.Path, Kind: o.Kind, Type: NotRead, Old: side(o), Reason: "not in the partial snapshot"})
+			continue
+		}
+		r.add(opt, withMeta(Change{Path: o.Path, Kind: o.Kind, Type: Removed, Old: side(o)}, o))
+	}
+	sortChanges(r.Changes)
+	sort.Slice(r.Suppressed, func(i, j int) bool { return r.Suppressed[i].Path < r.Suppressed[j].Path })
+	return r
+}
+
+func (r *Report) add(opt Options, c Change) {
+	if opt.IgnoreInfo && c.Kind == snapshots.KindInfo {
+		return
+	}
+	r.Changes = append(r.Changes, c)
+	r.Counts[c.Type]++
+}
+
+func withMeta(c Change, it *snapshots.Item) Change {
+	c.Indicator = it.Indicator
+	c.Role = it.Attrs[snapshots.AttrRole]
+	c.Scope = it.Attrs[snapshots.AttrScope]
+	return c
+}
+
+// compareItem returns the change between two readings of one path.
+func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
+	if o.Hash == n.Hash && o.Hash != "" {
+		return Change{}, false
+	}
+	c := withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Changed, Old: side(o), New: side(n)}, n)
+	volatile := n.Volatile || o.Volatile
+	var content, meta []string
+	if o.Kind != n.Kind {
+		content = append(content, "kind")
+	}
+	if o.Volatile != n.Volatile {
+		content = append(content, "volatile")
+	}
+	valueDiffers := !volatile && (o.Value.Type != n.Value.Type || o.Value.Raw != n.Value.Raw)
+	if valueDiffers {
+		content = append(content, "value")
+	}
+	if !volatile && o.Value.Unit != n.Value.Unit {
+		content = append(content, "unit")
+	}
+	for _, k := range unionKeys(o.Attrs, n.Attrs) {
+		ov, ook := o.Attrs[k]
+		nv, nok := n.Attrs[k]
+		if ov == nv && ook == nok {
+			continue
+		}
+		if strings.HasPrefix(k, snapshots.MetaPrefix) {
+			meta = append(meta, "attrs."+k)
+		} else {
+			content = append(content, "attrs."+k)
+		}
+	}
+	if o.Indicator != n.Indicator {
+		content = append(content, "indicator")
+	}
+	if len(content) == 0 && len(meta) == 0 {
+		return Change{}, false // deadband or other non-content fields only
+	}
+	if len(content) == 0 {
+		c.Type = Touched
+		c.Fields = meta
+		return c, true
+	}
+	c.Fields = append(content, meta...)
+	if valueDiffers {
+		ov, ook := o.Value.Number()
+		nv, nok := n.Value.Number()
+		if ook && nok && !math.IsNaN(ov) && !math.IsNaN(nv) {
+			d := nv - ov
+			c.Delta = &d
+			db := n.Deadband
+			if db == 0 {
+				db = o.Deadband
+			}
+			if len(content) == 1 && db > 0 && math.Abs(d) <= db {
+				r.Suppressed = append(r.Suppressed, Suppressed{Path: n.Path, Old: o.Value.Raw, New: n.Value.Raw, Delta: d, Deadband: db})
+				return Change{}, false
+			}
+		}
+		if isText(o.Value) || isText(n.Value) {
+			c.LineDiff = LineDiff(o.Value.Raw, n.Value.Raw)
+		}
+	}
+	return c, true
+}
+
+func isText(v snapshots.Value) bool {
+	return v.Type == snapshots.TypeText || (v.Type == snapshots.TypeString && len(v.Raw) > 80 && strings.Contains(v.Raw, "\n"))
+}
+
+func unionKeys(a, b map[string]string) []string {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func kindOrder(k snapshots.Kind) int {
+	for i, x := range snapshots.Kinds {
+		if x == k {
+			return i
+		}
+	}
+	return len(snapshots.Kinds)
+}
+
+func sortChanges(cs []Change) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if kindOrder(a.Kind) != kindOrder(b.Kind) {
+			return kindOrder(a.Kind) < kindOrder(b.Kind)
+		}
+		return a.Path < b.Path
+	})
+}
+
+// LineDiff returns a line diff of two texts: lines prefixed "- ", "+ " or
+// "  ". It is deterministic (no time limit).
+func LineDiff(a, b string) string {
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0
+	ca, cb, lines := dmp.DiffLinesToChars(a, b)
+	diffs := dmp.DiffCharsToLines(dmp.DiffMain(ca, cb, false), lines)
+	var out strings.Builder
+	for _, d := range diffs {
+		prefix := "  "
+		switch d.Type {
+		case diffmatchpatch.DiffDelete:
+			prefix = "- "
+		case diffmatchpatch.DiffInsert:
+			prefix = "+ "
+		}
+		text := strings.TrimSuffix(d.Text, "\n")
+		for _, l := range strings.Split(text, "\n") {
+			out.WriteString(prefix)
+			out.WriteString(l)
+			out.WriteString("\n")
+		}
+	}
+	return out.String()
+}
