@@ -219,6 +219,9 @@ func (s *Server) job(cs *connState, p s7PDU) []byte {
 	case fn == fnWriteVar && len(p.param) >= 2:
 		// A read-only CPU: every item is refused.
 		n := int(p.param[1])
+		if n == 0 || n > 20 {
+			return ackData(p.ref, errPDUSize, []byte{fnWriteVar, 0}, nil)
+		}
 		data := make([]byte, n)
 		for i := range data {
 			data[i] = retAccessDenied
