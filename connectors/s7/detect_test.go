@@ -1,11 +1,13 @@
 package s7
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/plcwatch/plcwatch/diffing"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -314,4 +316,49 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestDiffing feeds the connector's snapshots to the diff: what the CLI
+// will report for each change.
+func TestDiffing(t *testing.T) {
+	tests := []struct {
+		name       string
+		change     func(t *testing.T, sim *s7sim.Server)
+		path       string
+		want       diffing.ChangeType // "" for no change
+		suppressed bool
+	}{
+		{"re-download of identical code", func(t *testing.T, sim *s7sim.Server) {
+			b, _ := sim.Block("FC7")
+			b.CodeTime = b.CodeTime.Add(time.Second)
+			must(t, sim.SetBlock(b))
+		}, "blocks/FC7", diffing.Touched, false},
+		{"modified block", func(t *testing.T, sim *s7sim.Server) { redownload(t, sim, "FC5", "x", 0, 0) }, "blocks/FC5", diffing.Changed, false},
+		{"removed block", func(t *testing.T, sim *s7sim.Server) { must(t, sim.RemoveBlock("FB", 4)) }, "blocks/FB4", diffing.Removed, false},
+		{"setpoint within the deadband", func(t *testing.T, sim *s7sim.Server) { must(t, sim.SetDB(10, 4, real32(85.4))) }, "setpoints/TankHighLimit", "", true},
+		{"setpoint beyond the deadband", func(t *testing.T, sim *s7sim.Server) { must(t, sim.SetDB(10, 4, real32(86))) }, "setpoints/TankHighLimit", diffing.Changed, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+			a := snap(t, c, nil)
+			tc.change(t, sim)
+			r := diffing.Compare(a, snap(t, c, a), diffing.Options{})
+			var got []string
+			for _, ch := range r.Changes {
+				got = append(got, fmt.Sprintf("%s %s", ch.Type, ch.Path))
+			}
+			want := []string{}
+			if tc.want != "" {
+				want = []string{fmt.Sprintf("%s %s", tc.want, tc.path)}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("changes %v, want %v", got, want)
+			}
+			if tc.suppressed != (len(r.Suppressed) == 1 && r.Suppressed[0].Path == tc.path) {
+				t.Errorf("suppressed %+v", r.Suppressed)
+			}
+		})
+	}
 }

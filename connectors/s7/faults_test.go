@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plcwatch/plcwatch/diffing"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -39,6 +40,9 @@ func TestFaultOnSecondPageOfListing(t *testing.T) {
 		if strings.HasPrefix(it.Path, "blocks/FC") && o.Provenance.Source != snapshots.SourceNotRead {
 			t.Errorf("%s: provenance %s, want not_read", it.Path, o.Provenance.Source)
 		}
+	}
+	if r := diffing.Compare(a, b, diffing.Options{}); r.Counts[diffing.Removed] != 0 || r.Counts[diffing.NotRead] < 150 {
+		t.Errorf("diff of the partial snapshot: %v, want no removal and the FCs not read", r.Counts)
 	}
 	if it := b.Item("identity/module_type"); it == nil || it.Provenance.Source != snapshots.SourceRead {
 		t.Error("items read before the fault were not kept")
