@@ -11,6 +11,18 @@ import (
 func (a *App) commands() []*cobra.Command {
 	return []*cobra.Command{
 		a.configCommand(),
+		a.snapshotCommand(),
+		a.checkCommand(),
+		a.showCommand(),
+		a.historyCommand(),
+		a.diffCommand(),
+		a.approveCommand(),
+		a.alertsCommand(),
+		a.ackCommand(),
+		a.verifyCommand(),
+		a.planCommand(),
+		a.simCommand(),
+		a.demoCommand(),
 		a.versionCommand(),
 	}
 }

@@ -29,6 +29,7 @@ const (
 	TypeAck         = "ack"          // body: Ack
 	TypeChangeOpen  = "change_open"  // body: Change (planned change opened)
 	TypeChangeClose = "change_close" // body: Change (closed by approval or abandoned)
+	TypeCheck       = "check"        // body: a comparison of a snapshot with the baseline in force
 )
 
 // GenesisPrev is the Prev digest of a chain's first record.
@@ -70,7 +71,7 @@ func (r Record) ComputeDigest() string {
 }
 
 // Types lists every record type.
-var Types = []string{TypeSnapshot, TypeRules, TypeApproval, TypeAlert, TypeAlertSeen, TypeAck, TypeChangeOpen, TypeChangeClose}
+var Types = []string{TypeSnapshot, TypeRules, TypeApproval, TypeAlert, TypeAlertSeen, TypeAck, TypeChangeOpen, TypeChangeClose, TypeCheck}
 
 // ValidType reports whether typ is one of Types.
 func ValidType(typ string) bool {

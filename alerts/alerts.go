@@ -1,0 +1,435 @@
+// Package alerts turns differences against the approved baseline into
+// alerts a person can act on, stores them in the evidence chain, and tells
+// people through sinks (console, JSONL file, local syslog).
+//
+// Severity scale (highest first):
+//
+//	critical  the controller's integrity or protection was weakened: system
+//	          firmware replaced, protection level lowered
+//	high      behaviour may have changed: logic, tasking, setpoints, alarm
+//	          settings, module firmware, operating mode, security settings,
+//	          a replaced device, logic that moved without visible content
+//	medium    monitoring is impaired or hardware changed: incomplete
+//	          collection, monitoring overdue, a missed window, hardware or
+//	          identity details changed, an overdue planned change
+//	low       no functional change observed: a block re-downloaded with
+//	          identical content
+//	info      recorded for the record only; never raised as an alert
+//
+// Every alert names the MITRE ATT&CK for ICS technique it corresponds to,
+// with the ATT&CK version of the mapping.
+package alerts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/plcwatch/plcwatch/diffing"
+	"github.com/plcwatch/plcwatch/snapshots"
+	"github.com/plcwatch/plcwatch/store"
+)
+
+// AttackVersion is the MITRE ATT&CK for ICS version the technique mapping
+// follows (v19 renamed the firmware techniques to T1693.001/.002).
+const AttackVersion = "v19"
+
+// Severity is one step of the documented scale.
+type Severity string
+
+// The severities.
+const (
+	Critical Severity = "critical"
+	High     Severity = "high"
+	Medium   Severity = "medium"
+	Low      Severity = "low"
+	Info     Severity = "info"
+)
+
+// Rank orders severities: critical is 4, info 0.
+func (s Severity) Rank() int {
+	switch s {
+	case Critical:
+		return 4
+	case High:
+		return 3
+	case Medium:
+		return 2
+	case Low:
+		return 1
+	}
+	return 0
+}
+
+// Technique is a MITRE ATT&CK for ICS technique.
+type Technique struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// The techniques plcwatch maps to.
+var (
+	T0843     = Technique{"T0843", "Program Download"}
+	T0889     = Technique{"T0889", "Modify Program"}
+	T0821     = Technique{"T0821", "Modify Controller Tasking"}
+	T0836     = Technique{"T0836", "Modify Parameter"}
+	T0838     = Technique{"T0838", "Modify Alarm Settings"}
+	T1693_001 = Technique{"T1693.001", "Modify Firmware: System Firmware"}
+	T1693_002 = Technique{"T1693.002", "Modify Firmware: Module Firmware"}
+	T0858     = Technique{"T0858", "Change Operating Mode"}
+	T0892     = Technique{"T0892", "Change Credential"}
+)
+
+// Categories of alerts.
+const (
+	CatLogic              = "logic"
+	CatTasking            = "tasking"
+	CatSetpoint           = "setpoint"
+	CatAlarmSetting       = "alarm_setting"
+	CatFirmware           = "firmware"
+	CatModuleFirmware     = "module_firmware"
+	CatHardware           = "hardware"
+	CatMode               = "mode"
+	CatProtection         = "protection"
+	CatSecurity           = "security"
+	CatIdentity           = "identity"
+	CatDeviceReplaced     = "device_replaced"
+	CatLogicNotObservable = "logic_not_observable"
+	CatRedownload         = "redownload"
+	CatIncomplete         = "collection_incomplete"
+	CatOverdue            = "monitoring_overdue"
+	CatWindowMissed       = "window_missed"
+	CatChangeOverdue      = "change_overdue"
+	CatCollectionFailed   = "collection_failed"
+)
+
+type catInfo struct {
+	sev   Severity
+	tech  *Technique
+	title string
+	why   string
+}
+
+var categories = map[string]catInfo{
+	CatLogic:              {High, &T0889, "logic changed", "changed program logic changes what the controller does to the process"},
+	CatTasking:            {High, &T0821, "controller tasking changed", "changed tasks or organization blocks change when and how often logic runs"},
+	CatSetpoint:           {High, &T0836, "setpoints changed", "changed limits, gains or timers move the process away from its approved operating envelope"},
+	CatAlarmSetting:       {High, &T0838, "alarm settings changed", "changed alarm limits can hide an abnormal process condition from operators"},
+	CatFirmware:           {Critical, &T1693_001, "controller firmware changed", "unapproved firmware can change any behaviour of the controller and hide it"},
+	CatModuleFirmware:     {High, &T1693_002, "module firmware changed", "unapproved module firmware can alter I/O or communication behaviour"},
+	CatHardware:           {Medium, nil, "hardware configuration changed", "an added, removed or swapped module changes the controller's I/O"},
+	CatMode:               {High, &T0858, "operating mode changed", "a mode change can stop the process or enable program downloads"},
+	CatProtection:         {High, &T0892, "protection changed", "weakened protection lets anyone on the network change the controller"},
+	CatSecurity:           {High, &T0892, "security settings changed", "changed endpoints, security policies or certificates can expose the controller or allow impersonation"},
+	CatIdentity:           {Medium, nil, "identity details changed", "the controller reports a different identity than the approved baseline"},
+	CatDeviceReplaced:     {High, nil, "device replaced", "a different physical controller (new serial number) answers at this address"},
+	CatLogicNotObservable: {High, &T0889, "logic changed, content not observable", "the controller's change indicator moved but no readable content changed: an online edit looks exactly like this"},
+	CatRedownload:         {Low, &T0843, "re-downloaded, content identical", "logic was downloaded again without a content change; confirm it was planned"},
+	CatIncomplete:         {Medium, nil, "incomplete collection", "part of the controller could not be read, so changes there are unknown"},
+	CatOverdue:            {Medium, nil, "monitoring overdue", "no complete snapshot within the required period (NERC CIP-010 R2: 35 days)"},
+	CatWindowMissed:       {Medium, nil, "maintenance window missed", "a scheduled check did not run, so changes may go unnoticed"},
+	CatChangeOverdue:      {Medium, nil, "planned change overdue", "a planned change passed its end time without an approved after-snapshot"},
+	CatCollectionFailed:   {Medium, nil, "collection failed", "the controller could not be read at all"},
+}
+
+// Item is one changed item in an alert.
+type Item struct {
+	Path     string         `json:"path"`
+	Kind     snapshots.Kind `json:"kind"`
+	Change   string         `json:"change"`
+	Old      string         `json:"old,omitempty"`
+	New      string         `json:"new,omitempty"`
+	Fields   []string       `json:"fields,omitempty"`
+	LineDiff string         `json:"line_diff,omitempty"`
+	OldHash  string         `json:"old_hash,omitempty"`
+	NewHash  string         `json:"new_hash,omitempty"`
+}
+
+// Alert is one alert. The fields up to Raised are stored when it is first
+// raised; the rest is derived from later records (seen again, acks).
+type Alert struct {
+	ID            string     `json:"id"`
+	Device        string     `json:"device"`
+	Severity      Severity   `json:"severity"`
+	Category      string     `json:"category"`
+	Title         string     `json:"title"`
+	Why           string     `json:"why"`
+	Technique     *Technique `json:"technique,omitempty"`
+	AttackVersion string     `json:"attack_version,omitempty"`
+	Items         []Item     `json:"items,omitempty"`
+	Reasons       []string   `json:"reasons,omitempty"`
+	Baseline      string     `json:"baseline,omitempty"`
+	Snapshot      string     `json:"snapshot,omitempty"`
+	// Disposition is "unauthorized", or "planned, pending review" while a
+	// planned change (Ticket) is open on the device.
+	Disposition string    `json:"disposition"`
+	Ticket      string    `json:"ticket,omitempty"`
+	Fingerprint string    `json:"fingerprint"`
+	Raised      time.Time `json:"raised"`
+
+	FirstSeen time.Time   `json:"first_seen"`
+	LastSeen  time.Time   `json:"last_seen"`
+	Count     int         `json:"count"`
+	Acks      []store.Ack `json:"acks,omitempty"`
+	Status    string      `json:"status"`
+}
+
+// Dispositions.
+const (
+	Unauthorized = "unauthorized"
+	Planned      = "planned, pending review"
+)
+
+// Input is what Derive needs besides the report.
+type Input struct {
+	Device string
+	// Ticket of the device's open planned change, if any.
+	Ticket string
+	Now    time.Time
+}
+
+// Derive returns the alerts a comparison with the baseline warrants: one per
+// category of unapproved change, plus "incomplete collection" for a partial
+// snapshot. Items not read, info items and changes within a deadband raise
+// nothing.
+func Derive(rep *diffing.Report, in Input) []Alert {
+	groups := map[string][]diffing.Change{}
+	var indicators []diffing.Change
+	logicSeen := false
+	for _, c := range rep.Changes {
+		if c.Type == diffing.NotRead || c.Kind == snapshots.KindInfo {
+			continue
+		}
+		if c.Indicator && c.Type == diffing.Changed {
+			indicators = append(indicators, c)
+			continue
+		}
+		cat := category(c)
+		if cat == CatLogic || cat == CatTasking {
+			logicSeen = true
+		}
+		groups[cat] = append(groups[cat], c)
+	}
+	if len(indicators) > 0 {
+		if logicSeen {
+			if len(groups[CatLogic]) > 0 {
+				groups[CatLogic] = append(groups[CatLogic], indicators...)
+			} else {
+				groups[CatTasking] = append(groups[CatTasking], indicators...)
+			}
+		} else {
+			groups[CatLogicNotObservable] = indicators
+		}
+	}
+	var out []Alert
+	for cat, cs := range groups {
+		a := newAlert(in, cat, rep)
+		for _, c := range cs {
+			a.Items = append(a.Items, item(c))
+		}
+		if cat == CatProtection && lowered(cs) {
+			a.Severity = Critical
+			a.Title = "protection lowered"
+		}
+		if cat == CatLogic && allAdded(cs) {
+			a.Technique = &T0843
+		}
+		a.Title = fmt.Sprintf("%s: %s", a.Title, describe(a.Items))
+		a.finish()
+		out = append(out, a)
+	}
+	if !rep.New.Complete {
+		a := newAlert(in, CatIncomplete, rep)
+		a.Reasons = rep.New.Reasons
+		a.Title = fmt.Sprintf("%s: %s", a.Title, strings.Join(rep.New.Reasons, "; "))
+		a.finish()
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Severity.Rank() != out[j].Severity.Rank() {
+			return out[i].Severity.Rank() > out[j].Severity.Rank()
+		}
+		return out[i].Category < out[j].Category
+	})
+	return out
+}
+
+// Event returns an alert that is not a diff: monitoring overdue, a missed
+// window, an overdue planned change, a failed collection. key distinguishes
+// distinct events of one category (such as the window occurrence).
+func Event(device, cat, detail, key string, now time.Time) Alert {
+	a := newAlert(Input{Device: device, Now: now}, cat, nil)
+	a.Title = a.Title + ": " + detail
+	a.Reasons = []string{detail}
+	a.Fingerprint = fingerprint(device, cat, []string{key})
+	a.ID = idOf(a.Fingerprint)
+	return a
+}
+
+func newAlert(in Input, cat string, rep *diffing.Report) Alert {
+	ci := categories[cat]
+	a := Alert{Device: in.Device, Severity: ci.sev, Category: cat, Title: ci.title, Why: ci.why,
+		Technique: ci.tech, Disposition: Unauthorized, Raised: in.Now.UTC()}
+	if ci.tech != nil {
+		a.AttackVersion = AttackVersion
+	}
+	if in.Ticket != "" {
+		a.Disposition, a.Ticket = Planned, in.Ticket
+	}
+	if rep != nil {
+		a.Baseline, a.Snapshot = rep.Old.ID, rep.New.ID
+	}
+	return a
+}
+
+func (a *Alert) finish() {
+	var parts []string
+	for _, it := range a.Items {
+		parts = append(parts, it.Path+"|"+it.Change+"|"+it.OldHash+"|"+it.NewHash)
+	}
+	if a.Category == CatIncomplete {
+		parts = append(parts, a.Snapshot)
+	}
+	sort.Strings(parts)
+	a.Fingerprint = fingerprint(a.Device, a.Category, parts)
+	a.ID = idOf(a.Fingerprint)
+}
+
+func fingerprint(device, cat string, parts []string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n", device, cat)
+	for _, p := range parts {
+		fmt.Fprintf(h, "%s\n", p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func idOf(fp string) string { return "A-" + fp[:10] }
+
+// category maps one change to its alert category.
+func category(c diffing.Change) string {
+	switch c.Kind {
+	case snapshots.KindLogic:
+		if c.Type == diffing.Touched {
+			return CatRedownload
+		}
+		if c.Role == snapshots.RoleTasking {
+			return CatTasking
+		}
+		return CatLogic
+	case snapshots.KindSetpoint:
+		if c.Role == snapshots.RoleAlarm {
+			return CatAlarmSetting
+		}
+		return CatSetpoint
+	case snapshots.KindFirmware:
+		if c.Scope == snapshots.ScopeModule {
+			return CatModuleFirmware
+		}
+		return CatFirmware
+	case snapshots.KindHardware:
+		return CatHardware
+	case snapshots.KindMode:
+		return CatMode
+	case snapshots.KindProtection:
+		return CatProtection
+	case snapshots.KindSecurity:
+		return CatSecurity
+	case snapshots.KindIdentity:
+		if strings.Contains(strings.ToLower(c.Path), "serial") && c.Type == diffing.Changed {
+			return CatDeviceReplaced
+		}
+		return CatIdentity
+	}
+	return CatLogic
+}
+
+func item(c diffing.Change) Item {
+	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, LineDiff: c.LineDiff}
+	if c.Old != nil {
+		it.Old, it.OldHash = show(c.Old), c.Old.Hash
+	}
+	if c.New != nil {
+		it.New, it.NewHash = show(c.New), c.New.Hash
+	}
+	return it
+}
+
+func show(s *diffing.Side) string {
+	v := s.Value.String()
+	if s.Value.Type == snapshots.TypeText {
+		v = fmt.Sprintf("(text, %d lines)", strings.Count(s.Value.Raw, "\n")+1)
+	}
+	var extra []string
+	for _, k := range sortedKeys(s.Attrs) {
+		if k == snapshots.AttrRole || k == snapshots.AttrScope {
+			continue
+		}
+		extra = append(extra, k+"="+s.Attrs[k])
+	}
+	if len(extra) > 0 && len(extra) <= 6 {
+		v += " [" + strings.Join(extra, " ") + "]"
+	}
+	return v
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// lowered reports whether a numeric protection value went down (a lower S7
+// protection level is less protection) or protection was removed.
+func lowered(cs []diffing.Change) bool {
+	for _, c := range cs {
+		if c.Type == diffing.Removed {
+			return true
+		}
+		if c.Delta != nil && *c.Delta < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func allAdded(cs []diffing.Change) bool {
+	for _, c := range cs {
+		if c.Type != diffing.Added && c.Type != diffing.Removed {
+			return false
+		}
+	}
+	return true
+}
+
+// describe names what changed, exactly, for the title.
+func describe(items []Item) string {
+	var parts []string
+	for i, it := range items {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(items)-3))
+			break
+		}
+		switch it.Change {
+		case "added":
+			parts = append(parts, it.Path+" added")
+		case "removed":
+			parts = append(parts, it.Path+" removed")
+		case "touched":
+			parts = append(parts, it.Path+" re-downloaded")
+		default:
+			if len(it.Old) < 40 && len(it.New) < 40 && it.LineDiff == "" {
+				parts = append(parts, fmt.Sprintf("%s %s -> %s", it.Path, it.Old, it.New))
+			} else {
+				parts = append(parts, it.Path+" changed")
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,415 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plcwatch/plcwatch/alerts"
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/diffing"
+	"github.com/plcwatch/plcwatch/monitor"
+	"github.com/plcwatch/plcwatch/store"
+)
+
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
+
+// validLabel reports whether a label is well formed and not one of the
+// reserved reference words.
+func validLabel(l string) bool { return labelRE.MatchString(l) && l != "latest" && l != "baseline" }
+
+// sinks builds the configured alert sinks. The console sink goes to stderr
+// so that --json output on stdout stays machine-readable.
+func (a *App) sinks(cfg *config.Config) (alerts.Sink, monitor.HeadWriter, func() error, error) {
+	var fan alerts.Fanout
+	if *cfg.Alerts.Console.Enabled {
+		color := cfg.Alerts.Console.Color == "always" || (cfg.Alerts.Console.Color == "auto" && a.isTerminal(a.Stderr))
+		fan = append(fan, &alerts.Console{W: a.Stderr, Color: color})
+	}
+	jl := &alerts.JSONL{Path: cfg.AlertLogPath()}
+	fan = append(fan, jl)
+	closer := func() error { return nil }
+	if cfg.Alerts.Syslog.Enabled {
+		sl, err := alerts.NewSyslog(cfg.Alerts.Syslog.Address, cfg.Alerts.Syslog.Facility, cfg.Alerts.Syslog.AppName)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		fan = append(fan, sl)
+		closer = sl.Close
+	}
+	return fan, jl, closer, nil
+}
+
+func (a *App) checkCommand() *cobra.Command {
+	var all, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check DEVICE... | --all",
+		Short: "Snapshot devices now and compare them with their approved baselines",
+		Long: `Reads each device now (a person asking allows it outside windows), stores the
+snapshot, compares it with the approved baseline and raises alerts for
+unapproved changes. Exit 0: no unapproved change; 1: changes, partial reads,
+failed reads or devices without a baseline; 2: error.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			if all == (len(args) > 0) {
+				return usageError("check: name devices or give --all, not both or neither")
+			}
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			devs := env.Cfg.Devices
+			if !all {
+				devs = nil
+				for _, n := range args {
+					d, err := device(env.Cfg, n)
+					if err != nil {
+						return err
+					}
+					devs = append(devs, d)
+				}
+			}
+			findings := false
+			var results []*monitor.CheckResult
+			progress := a.isTerminal(a.Stderr) && len(devs) > 1 && !asJSON
+			for i, d := range devs {
+				if progress {
+					fmt.Fprintf(a.Stderr, "\r[%d/%d] checking %s...\x1b[K", i+1, len(devs), d.Name)
+				}
+				res, err := env.Svc.Check(c.Context(), d, monitor.SnapshotOptions{})
+				if progress {
+					fmt.Fprint(a.Stderr, "\r\x1b[K")
+				}
+				if err != nil && res == nil {
+					return err
+				}
+				if err != nil && res.Error == "" {
+					return err
+				}
+				results = append(results, res)
+				if res.Unapproved() || res.NoBaseline {
+					findings = true
+				}
+				if !asJSON {
+					printCheck(a.Stdout, res)
+				}
+				if c.Context().Err() != nil {
+					return c.Context().Err()
+				}
+			}
+			if asJSON {
+				if err := writeJSON(a.Stdout, results); err != nil {
+					return err
+				}
+			}
+			if findings {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "check every configured device")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func printCheck(w io.Writer, r *monitor.CheckResult) {
+	switch {
+	case r.Error != "":
+		fmt.Fprintf(w, "%s: READ FAILED: %s\n", r.Device, r.Error)
+	case r.NoBaseline:
+		fmt.Fprintf(w, "%s: snapshot %s stored; NO BASELINE yet: review it (plcwatch show %s) and approve it (plcwatch approve %s --ticket ... --by ...)\n",
+			r.Device, r.SnapshotID, r.SnapshotID, r.SnapshotID)
+		if r.Snapshot != nil && !r.Snapshot.Status.Complete {
+			fmt.Fprintf(w, "%s: snapshot is PARTIAL: %s\n", r.Device, strings.Join(r.Snapshot.Status.Reasons, "; "))
+		}
+	default:
+		status := "no unapproved change"
+		if r.Report != nil && !r.Report.Equal() {
+			status = "UNAPPROVED CHANGES"
+		}
+		if r.Snapshot != nil && !r.Snapshot.Status.Complete {
+			status += ", PARTIAL read: " + strings.Join(r.Snapshot.Status.Reasons, "; ")
+		}
+		fmt.Fprintf(w, "%s: snapshot %s vs baseline %s: %s", r.Device, r.SnapshotID, r.BaselineID, status)
+		if n := len(r.Raised) + len(r.Repeated); n > 0 {
+			var ids []string
+			for _, al := range append(append([]alerts.Alert{}, r.Raised...), r.Repeated...) {
+				ids = append(ids, al.ID)
+			}
+			fmt.Fprintf(w, " (alerts: %s)", strings.Join(ids, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func (a *App) diffCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "diff A B",
+		Short: "Compare two stored snapshots (ids, DEVICE@latest, DEVICE@baseline, DEVICE@LABEL)",
+		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(c *cobra.Command, args []string) error {
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			x, err := env.Store.Resolve(c.Context(), args[0])
+			if err != nil {
+				return fmt.Errorf("diff: %s: %w", args[0], err)
+			}
+			y, err := env.Store.Resolve(c.Context(), args[1])
+			if err != nil {
+				return fmt.Errorf("diff: %s: %w", args[1], err)
+			}
+			rep := diffing.Compare(x, y, diffing.Options{})
+			if asJSON {
+				err = writeJSON(a.Stdout, rep)
+			} else {
+				err = diffing.Render(a.Stdout, rep, diffing.RenderOptions{Color: a.isTerminal(a.Stdout)})
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.Equal() {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *App) approveCommand() *cobra.Command {
+	var req monitor.ApproveRequest
+	cmd := &cobra.Command{
+		Use:   "approve SNAPSHOT_ID --ticket CHG-123 --by NAME [--comment TEXT]",
+		Short: "Make a reviewed snapshot the device's baseline",
+		Long: `Records a person's approval of a snapshot as the device's new baseline: who
+(--by and the OS user), when, the change ticket, a comment, and the old and
+new baseline digests. Takes an immutable snapshot id only (never
+DEVICE@latest), refuses partial snapshots, and refuses when the baseline moved
+since the snapshot was compared with it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			req.SnapshotID, req.OSUser = args[0], a.OSUser()
+			ap, err := env.Svc.Approve(c.Context(), req)
+			if err != nil {
+				if errors.Is(err, monitor.ErrApproveRef) || errors.Is(err, monitor.ErrApprovePartial) ||
+					errors.Is(err, monitor.ErrBaselineMoved) || errors.Is(err, monitor.ErrAlreadyBase) {
+					return &ExitCodeError{Code: ExitError, Err: err}
+				}
+				return err
+			}
+			fmt.Fprintf(a.Stdout, "baseline of %s is now %s (approved by %s as %s, ticket %s)\n", deviceOf(c.Context(), env, ap.Snapshot), ap.Snapshot, ap.By, ap.OSUser, ap.Ticket)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Ticket, "ticket", "", "change ticket id (required)")
+	cmd.Flags().StringVar(&req.By, "by", "", "name of the person approving (required)")
+	cmd.Flags().StringVar(&req.Comment, "comment", "", "why this is the new baseline")
+	cmd.MarkFlagRequired("ticket")
+	cmd.MarkFlagRequired("by")
+	return cmd
+}
+
+func deviceOf(ctx context.Context, e *env, id string) string {
+	if s, err := e.Store.Snapshot(ctx, id); err == nil {
+		return s.Device
+	}
+	return "device"
+}
+
+func (a *App) alertsCommand() *cobra.Command {
+	var open, asJSON bool
+	var dev string
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "List alerts, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			list, err := alerts.List(c.Context(), env.Store, alerts.Filter{Device: dev, OpenOnly: open})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if list == nil {
+					list = []alerts.Alert{}
+				}
+				return writeJSON(a.Stdout, list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(a.Stdout, "no alerts")
+				return nil
+			}
+			for _, al := range list {
+				fmt.Fprintf(a.Stdout, "%s  %-8s %-14s seen %d× (first %s, last %s)  %s\n", al.ID, al.Severity, al.Status,
+					al.Count, al.FirstSeen.Local().Format("2006-01-02 15:04"), al.LastSeen.Local().Format("2006-01-02 15:04"), al.Device)
+				if err := alerts.RenderAlert(indent{a.Stdout}, al, false, false); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&open, "open", false, "only alerts nobody has acknowledged")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().StringVar(&dev, "device", "", "only this device's alerts")
+	return cmd
+}
+
+// indent prefixes every line written through it with two spaces.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	s := "  " + strings.ReplaceAll(strings.TrimSuffix(string(p), "\n"), "\n", "\n  ") + "\n"
+	if _, err := io.WriteString(i.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (a *App) ackCommand() *cobra.Command {
+	var k store.Ack
+	cmd := &cobra.Command{
+		Use:   "ack ALERT --by NAME --comment TEXT [--decision D]",
+		Short: "Record a person's decision on an alert (does not move the baseline)",
+		Long:  "Decisions: " + strings.Join(alerts.Decisions, ", ") + ". Approving a new baseline is `plcwatch approve`.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			k.OSUser, k.At = a.OSUser(), a.Now().UTC()
+			r, al, err := alerts.Ack(c.Context(), env.Store, args[0], k)
+			if err != nil {
+				return &ExitCodeError{Code: ExitError, Err: err}
+			}
+			env.Svc.Heads.WriteHead(store.Head{Device: r.Device, Seq: r.Seq, Digest: r.Digest})
+			fmt.Fprintf(a.Stdout, "alert %s (%s) acknowledged by %s: %s\n", al.ID, al.Device, k.By, k.Decision)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&k.By, "by", "", "name of the person deciding (required)")
+	cmd.Flags().StringVar(&k.Comment, "comment", "", "what was decided and why (required)")
+	cmd.Flags().StringVar(&k.Decision, "decision", "investigating", "one of "+strings.Join(alerts.Decisions, ", "))
+	cmd.MarkFlagRequired("by")
+	cmd.MarkFlagRequired("comment")
+	return cmd
+}
+
+func (a *App) verifyCommand() *cobra.Command {
+	var heads []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify [--head DIGEST]...",
+		Short: "Recompute every digest and link of the evidence chains",
+		Long: `Recomputes every stored digest and chain link, and compares each chain with
+the heads recorded in the alert log and any --head digests recorded earlier
+(a head that is not in its chain means records were deleted or the chain was
+rewritten). Exit 0: intact; 1: findings; 2: error.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			env, err := a.open(c.Context())
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			for _, h := range heads {
+				if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+					return usageError("--head %q: want a 64-digit hex digest (as printed by plcwatch verify)", h)
+				}
+			}
+			known, err := alerts.ReadHeads(env.Cfg.AlertLogPath())
+			if err != nil {
+				return fmt.Errorf("reading recorded heads: %w", err)
+			}
+			findings, err := env.Store.Verify(c.Context(), known, heads)
+			if err != nil {
+				return err
+			}
+			cur, err := env.Store.Heads(c.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur}); err != nil {
+					return err
+				}
+			} else {
+				for _, f := range findings {
+					fmt.Fprintf(a.Stdout, "FINDING %s %s seq %d: %s\n", f.Problem, f.Device, f.Seq, f.Detail)
+				}
+				if len(findings) == 0 {
+					fmt.Fprintf(a.Stdout, "ok: %d chain(s) intact (%d recorded head(s) checked)\n", len(cur), len(known)+len(heads))
+				}
+				for _, h := range cur {
+					fmt.Fprintf(a.Stdout, "head %s seq %d %s\n", h.Device, h.Seq, h.Digest)
+				}
+			}
+			if len(findings) > 0 {
+				return errFindings
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&heads, "head", nil, "a chain head digest recorded earlier (repeatable)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
+// summarizeOther describes alert and other records for history.
+func summarizeOther(r store.Record) string {
+	switch r.Type {
+	case store.TypeAlert:
+		var al alerts.Alert
+		if json.Unmarshal(r.Body, &al) == nil {
+			return fmt.Sprintf("alert %s [%s] %s", al.ID, al.Severity, al.Title)
+		}
+	case store.TypeCheck:
+		var cr monitor.CheckRecord
+		if json.Unmarshal(r.Body, &cr) == nil {
+			if cr.Baseline == "" {
+				return fmt.Sprintf("check of %s: no baseline", cr.Snapshot)
+			}
+			return fmt.Sprintf("check of %s vs baseline %s: %d change(s)", cr.Snapshot, cr.BaselineID, cr.Changes)
+		}
+	case store.TypeChangeOpen, store.TypeChangeClose:
+		var ch monitor.Change
+		if json.Unmarshal(r.Body, &ch) == nil {
+			if r.Type == store.TypeChangeOpen {
+				return fmt.Sprintf("planned change %s opened by %s until %s (before: %s)", ch.Ticket, ch.By, ch.Until.Local().Format("2006-01-02 15:04"), ch.Before)
+			}
+			return fmt.Sprintf("planned change %s closed: %s", ch.Ticket, ch.Outcome)
+		}
+	}
+	return r.Type
+}

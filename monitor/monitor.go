@@ -1,0 +1,159 @@
+// Package monitor is the one sequence both the CLI and the daemon run to
+// watch a device: read it through its connector, store the snapshot, compare
+// it with the approved baseline, raise alerts, and record approvals.
+//
+// It never acts on a controller: the only thing it sends a device is what the
+// device's connector sends through its read-only gate.
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plcwatch/plcwatch/alerts"
+	"github.com/plcwatch/plcwatch/classify"
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/snapshots"
+	"github.com/plcwatch/plcwatch/store"
+)
+
+// Service runs snapshots, checks and approvals against one store.
+type Service struct {
+	Cfg   *config.Config
+	Store store.Store
+	Log   zerolog.Logger
+	// Limiter throttles every request to devices (nil: none).
+	Limiter connectors.Limiter
+	// Notify is told of alerts raised or seen again, after they are stored.
+	Notify alerts.Sink
+	// Heads is told of every new chain head, after it is stored.
+	Heads HeadWriter
+	// Lock takes the cross-process lock of one device (nil: none).
+	Lock func(ctx context.Context, device string) (unlock func(), err error)
+	// Now is the clock.
+	Now func() time.Time
+}
+
+// HeadWriter records chain heads outside the store (the alert log), so that
+// a truncated or rewritten chain can be detected later.
+type HeadWriter interface {
+	WriteHead(h store.Head) error
+}
+
+// SnapshotOptions tune one snapshot.
+type SnapshotOptions struct {
+	Label string
+	// Deadline, when not zero, cuts the snapshot off (the maintenance
+	// window's end); what was read by then is stored as a partial snapshot.
+	Deadline time.Time
+	// ForceFull asks the connector not to carry anything forward.
+	ForceFull bool
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Rules returns the classification rules in force for a device: its own
+// first, then the global ones.
+func (s *Service) Rules(dev *config.Device) classify.Rules {
+	return append(append(classify.Rules{}, dev.Rules...), s.Cfg.Classification...)
+}
+
+// Snapshot reads dev now and stores the snapshot. A partial snapshot is
+// stored too (it is evidence of what could be read); an error means nothing
+// was stored.
+func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt SnapshotOptions) (*snapshots.Snapshot, error) {
+	if s.Lock != nil {
+		unlock, err := s.Lock(ctx, dev.Name)
+		if err != nil {
+			return nil, fmt.Errorf("device %s: taking the device lock: %w", dev.Name, err)
+		}
+		defer unlock()
+	}
+	prev, err := s.Store.Latest(ctx, dev.Name, true)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("device %s: reading the latest snapshot: %w", dev.Name, err)
+	}
+	if opt.ForceFull {
+		prev = nil
+	}
+	log := s.Log.With().Str("device", dev.Name).Str("protocol", dev.Protocol).Logger()
+	conn, _, err := connectors.Open(dev, s.Cfg.Classification, s.Log, s.Limiter)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+
+	lim := s.Cfg.LimitsFor(dev)
+	sctx, cancel := context.WithTimeout(ctx, lim.SnapshotTimeout.D())
+	defer cancel()
+	if !opt.Deadline.IsZero() {
+		var c2 context.CancelFunc
+		sctx, c2 = context.WithDeadline(sctx, opt.Deadline)
+		defer c2()
+	}
+	start := s.now()
+	snap, err := conn.Snapshot(sctx, prev)
+	if err != nil {
+		log.Warn().Err(err).Msg("snapshot failed")
+		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	rules := s.Rules(dev)
+	snap.Device = dev.Name
+	snap.Protocol = dev.Protocol
+	if snap.Endpoint == "" {
+		snap.Endpoint = dev.Endpoint
+	}
+	if snap.TakenAt.IsZero() {
+		snap.TakenAt = start
+	}
+	snap.Label = opt.Label
+	snap.RulesDigest = rules.Digest()
+	if err := snap.Finalize(); err != nil {
+		return nil, fmt.Errorf("device %s: connector returned a malformed snapshot: %w", dev.Name, err)
+	}
+	rulesJSON, err := json.Marshal(rules)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.Store.PutSnapshot(ctx, snap, rulesJSON)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: storing snapshot %s: %w", dev.Name, snap.ID, err)
+	}
+	s.wroteHead(recs)
+	log.Info().Str("snapshot", snap.ID).Bool("complete", snap.Status.Complete).
+		Int("items", len(snap.Items)).Int64("requests", snap.Cost.Requests).
+		Int64("bytes_in", snap.Cost.BytesIn).Dur("took", snap.Cost.Duration).Msg("snapshot stored")
+	return snap, nil
+}
+
+// wroteHead tells the head writer about the newest of recs.
+func (s *Service) wroteHead(recs []store.Record) {
+	if s.Heads == nil || len(recs) == 0 {
+		return
+	}
+	r := recs[len(recs)-1]
+	if err := s.Heads.WriteHead(store.Head{Device: r.Device, Seq: r.Seq, Digest: r.Digest}); err != nil {
+		s.Log.Error().Err(err).Str("device", r.Device).Msg("writing the chain head to the alert log failed")
+	}
+}
+
+// append adds one record and records the new head.
+func (s *Service) append(ctx context.Context, device, typ string, body any) (store.Record, error) {
+	r, err := s.Store.Append(ctx, device, typ, s.now(), body)
+	if err != nil {
+		return r, err
+	}
+	s.wroteHead([]store.Record{r})
+	return r, nil
+}
