@@ -110,7 +110,7 @@ func (d *demoSims) tamper() error {
 	if !ok {
 		return fmt.Errorf("demo S7 program has no FC7")
 	}
-	blk.Seed = "tampered"
+	blk.Code, blk.Seed, blk.Size = "", "tampered", 96
 	if err := d.s7.SetBlock(blk); err != nil {
 		return err
 	}

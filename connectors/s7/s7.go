@@ -417,8 +417,9 @@ func (r *run) addBlock(t string, n int, bi *blockInfo) {
 		it.Attrs["ob_class"] = obClass(n)
 	}
 	if bi != nil {
+		// The checksum fingerprints the block's content itself, so a
+		// changed checksum is a logic change, not an indicator-only move.
 		it.Value = snapshots.Bytes([]byte{byte(bi.checksum >> 8), byte(bi.checksum)})
-		it.Indicator = true
 		lang, ok := languages[bi.language]
 		if !ok {
 			lang = fmt.Sprintf("0x%02X", bi.language)
