@@ -284,12 +284,12 @@ func Parse(file string, b []byte) (*Config, error) {
 	var errs Errors
 	pos := positions{}
 	indexPositions(doc, "", pos)
+	// Unknown keys are reported together with every other problem, so one
+	// run of config check lists them all.
 	errs = append(errs, checkKnown(file, doc, typeOf[Config](), "")...)
 	cfg := &Config{File: file, Dir: filepath.Dir(file), pos: pos}
 	if err := doc.Decode(cfg); err != nil {
 		errs = append(errs, decodeErrors(file, err)...)
-	}
-	if len(errs) > 0 {
 		sortErrors(errs)
 		return nil, errs
 	}
@@ -307,7 +307,7 @@ func Parse(file string, b []byte) (*Config, error) {
 	}
 	cfg.setRuleSources()
 	cfg.applyDefaults()
-	if errs := cfg.validate(); len(errs) > 0 {
+	if errs = append(errs, cfg.validate()...); len(errs) > 0 {
 		sortErrors(errs)
 		return nil, errs
 	}
