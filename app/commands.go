@@ -21,6 +21,7 @@ func (a *App) commands() []*cobra.Command {
 		a.ackCommand(),
 		a.verifyCommand(),
 		a.planCommand(),
+		a.changeCommand(),
 		a.simCommand(),
 		a.demoCommand(),
 		a.versionCommand(),
