@@ -30,7 +30,7 @@ const (
 
 // Options tune a comparison.
 type Options struct {
-	// IgnoreInfo leaves out changes of kind info.
+	// IgnoreInfo leaves out informational changes (see Change.Info).
 	IgnoreInfo bool
 }
 
@@ -63,9 +63,24 @@ type Change struct {
 	Role string `json:"role,omitempty"`
 	// Scope is the item's scope attribute (module), if any.
 	Scope string `json:"scope,omitempty"`
-	// Reason explains a not-read item.
+	// Reason explains a not-read item ("not previously read" when the
+	// older snapshot is the one that could not read it).
 	Reason string `json:"reason,omitempty"`
+	// Info marks informational changes: items of kind info, and changes
+	// only in how the rules classify an item (its kind, volatile or
+	// indicator flag), which are configuration changes, not device changes.
+	// They never make a report unequal and never raise alerts.
+	Info bool `json:"info,omitempty"`
 }
+
+// ReasonNotPreviously is the Reason of a NotRead change whose older side
+// could not be read (the item is present now; nothing can be said about
+// whether it changed).
+const ReasonNotPreviously = "not previously read"
+
+// ReasonAbsentPartial is the Reason of an item missing from a partial newer
+// snapshot.
+const ReasonAbsentPartial = "not in the partial snapshot"
 
 // Suppressed is a numeric change within its deadband.
 type Suppressed struct {
@@ -98,10 +113,12 @@ type Report struct {
 }
 
 // Equal reports whether the report has no change other than informational
-// ones (kind info) and items not read. Exit codes follow it.
+// ones (see Change.Info) and items not read: suppressed (within-deadband),
+// informational and not-read changes do not count. A partial snapshot is
+// reported through Partial, not through Equal. Exit codes follow Equal.
 func (r *Report) Equal() bool {
 	for _, c := range r.Changes {
-		if c.Type != NotRead && c.Kind != snapshots.KindInfo {
+		if c.Type != NotRead && !c.Info {
 			return false
 		}
 	}
@@ -112,6 +129,9 @@ func (r *Report) Equal() bool {
 func (r *Report) Partial() bool { return !r.New.Complete }
 
 func info(s *snapshots.Snapshot) SnapshotInfo {
+	if s == nil {
+		return SnapshotInfo{Complete: true}
+	}
 	return SnapshotInfo{ID: s.ID, Digest: s.Digest, Device: s.Device, Label: s.Label,
 		TakenAt: s.TakenAt.UTC().Format("2006-01-02T15:04:05Z"), Complete: s.Status.Complete, Reasons: s.Status.Reasons}
 }
@@ -122,46 +142,66 @@ func side(it *snapshots.Item) *Side {
 
 // Compare diffs old (usually the baseline) against new. Items match by path.
 // An item absent from a partial new snapshot, or marked not read in it, is
-// NotRead, never Removed. Value changes of volatile items are ignored. A
-// numeric value change within the deadband (new item's, else old's) is
-// Suppressed, so comparing with the baseline catches drift in small steps.
+// NotRead, never Removed; an item new has that a partial old snapshot lacks
+// (or could not read) is NotRead with ReasonNotPreviously, never Added.
+// Value changes of volatile items are ignored. A numeric value change within
+// the deadband (new item's, else old's) is Suppressed, so comparing with the
+// baseline catches drift in small steps. A nil snapshot stands for an empty,
+// complete one.
 func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
+	if old == nil {
+		old = &snapshots.Snapshot{Status: snapshots.Status{Complete: true}}
+	}
+	if cur == nil {
+		cur = &snapshots.Snapshot{Status: snapshots.Status{Complete: true}}
+	}
 	r := &Report{Old: info(old), New: info(cur), Counts: map[ChangeType]int{}}
 	oldBy := map[string]*snapshots.Item{}
 	for i := range old.Items {
-		oldBy[old.Items[i].Path] = &old.Items[i]
+		if _, dup := oldBy[old.Items[i].Path]; !dup {
+			oldBy[old.Items[i].Path] = &old.Items[i]
+		}
 	}
 	seen := map[string]bool{}
 	for i := range cur.Items {
 		n := &cur.Items[i]
+		if seen[n.Path] {
+			continue // a duplicated path (never in a finalized snapshot): first wins
+		}
 		seen[n.Path] = true
 		o := oldBy[n.Path]
-		if n.Provenance.Source == snapshots.SourceNotRead {
+		switch {
+		case n.Provenance.Source == snapshots.SourceNotRead:
+			c := Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: n.Provenance.Reason}
 			if o != nil {
-				r.add(opt, Change{Path: n.Path, Kind: o.Kind, Type: NotRead, Old: side(o), Reason: n.Provenance.Reason})
+				c.Kind, c.Old = o.Kind, side(o)
 			}
-			continue
-		}
-		if o == nil {
-			if old.Status.Complete {
-				r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Added, New: side(n)}, n))
+			if c.Reason == "" {
+				c.Reason = "not read"
 			}
-			continue
-		}
-		if o.Provenance.Source == snapshots.SourceNotRead {
-			continue // nothing to compare with
-		}
-		if c, ok := r.compareItem(o, n); ok {
-			r.add(opt, c)
+			r.add(opt, withMeta(c, n))
+		case o == nil && !old.Status.Complete:
+			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: ReasonNotPreviously}, n))
+		case o == nil:
+			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Added, New: side(n)}, n))
+		case o.Provenance.Source == snapshots.SourceNotRead:
+			if !sameContent(o, n) {
+				r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: ReasonNotPreviously}, n))
+			}
+		default:
+			if c, ok := r.compareItem(o, n); ok {
+				r.add(opt, c)
+			}
 		}
 	}
 	for i := range old.Items {
 		o := &old.Items[i]
-		if seen[o.Path] || o.Provenance.Source == snapshots.SourceNotRead {
+		if seen[o.Path] {
 			continue
 		}
+		seen[o.Path] = true
 		if !cur.Status.Complete {
-			r.add(opt, Change{Path: o.Path, Kind: o.Kind, Type: NotRead, Old: side(o), Reason: "not in the partial snapshot"})
+			r.add(opt, withMeta(Change{Path: o.Path, Kind: o.Kind, Type: NotRead, Old: side(o), Reason: ReasonAbsentPartial}, o))
 			continue
 		}
 		r.add(opt, withMeta(Change{Path: o.Path, Kind: o.Kind, Type: Removed, Old: side(o)}, o))
@@ -171,8 +211,30 @@ func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
 	return r
 }
 
+// sameContent reports whether two items have the same content as far as a
+// diff is concerned (what a not-read item carries over is often its last
+// known value).
+func sameContent(o, n *snapshots.Item) bool {
+	return o.Kind == n.Kind && o.Value == n.Value && attrsEqual(o.Attrs, n.Attrs)
+}
+
+func attrsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *Report) add(opt Options, c Change) {
-	if opt.IgnoreInfo && c.Kind == snapshots.KindInfo {
+	if c.Kind == snapshots.KindInfo && (c.Old == nil || c.Old.Kind == snapshots.KindInfo) && (c.New == nil || c.New.Kind == snapshots.KindInfo) {
+		c.Info = true
+	}
+	if opt.IgnoreInfo && c.Info {
 		return
 	}
 	r.Changes = append(r.Changes, c)
@@ -231,12 +293,19 @@ func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
 		return c, true
 	}
 	c.Fields = append(content, meta...)
+	if classificationOnly(content) {
+		c.Info = true
+		c.Reason = ReasonClassification
+		return c, true
+	}
 	if valueDiffers {
 		ov, ook := o.Value.Number()
 		nv, nok := n.Value.Number()
 		if ook && nok && !math.IsNaN(ov) && !math.IsNaN(nv) {
 			d := nv - ov
-			c.Delta = &d
+			if !math.IsInf(d, 0) && !math.IsNaN(d) {
+				c.Delta = &d // JSON has no NaN or infinities
+			}
 			db := n.Deadband
 			if db == 0 {
 				db = o.Deadband
@@ -251,6 +320,19 @@ func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
 		}
 	}
 	return c, true
+}
+
+// ReasonClassification is the Reason of an informational change in how the
+// rules classify an item (kind, volatile, indicator), not in the device.
+const ReasonClassification = "classification changed, not the device"
+
+func classificationOnly(content []string) bool {
+	for _, f := range content {
+		if f != "kind" && f != "volatile" && f != "indicator" {
+			return false
+		}
+	}
+	return true
 }
 
 func isText(v snapshots.Value) bool {
@@ -316,4 +398,15 @@ func LineDiff(a, b string) string {
 		}
 	}
 	return out.String()
+}
+
+// ChangesOfType returns the report's changes of one type, in report order.
+func (r *Report) ChangesOfType(t ChangeType) []Change {
+	var out []Change
+	for _, c := range r.Changes {
+		if c.Type == t {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +64,31 @@ func TestCompare(t *testing.T) {
 		{"partial never removal", snap(t, true, block("OB1", 1, nil), block("FC1", 2, nil)), snap(t, false, block("OB1", 1, nil)),
 			map[string]ChangeType{"blocks/FC1": NotRead}, true, 0},
 		{"not-read marker", snap(t, true, block("FB2", 5, nil)), snap(t, false, notRead), map[string]ChangeType{"blocks/FB2": NotRead}, true, 0},
-		{"partial old: new items are not added", snap(t, false, block("OB1", 1, nil)), snap(t, true, block("OB1", 1, nil), block("FC9", 1, nil)), nil, true, 0},
+		{"partial old: new items are not previously read, not added", snap(t, false, block("OB1", 1, nil)), snap(t, true, block("OB1", 1, nil), block("FC9", 1, nil)),
+			map[string]ChangeType{"blocks/FC9": NotRead}, true, 0},
+		{"partial old, partial new: neither added nor removed", snap(t, false, block("OB1", 1, nil), block("FC1", 1, nil)), snap(t, false, block("OB1", 1, nil), block("FC9", 1, nil)),
+			map[string]ChangeType{"blocks/FC1": NotRead, "blocks/FC9": NotRead}, true, 0},
+		{"not read in old, read now", snap(t, false, notRead), snap(t, true, block("FB2", 5, nil)), map[string]ChangeType{"blocks/FB2": NotRead}, true, 0},
+		{"not read in new, absent from old", snap(t, true, block("OB1", 1, nil)), snap(t, false, block("OB1", 1, nil), notRead), map[string]ChangeType{"blocks/FB2": NotRead}, true, 0},
+		{"removed from a complete snapshot", snap(t, true, block("OB1", 1, nil), notRead), snap(t, true, block("OB1", 1, nil)), map[string]ChangeType{"blocks/FB2": Removed}, false, 0},
+		{"volatile attrs still compared", snap(t, true, live("process/Flow")),
+			snap(t, true, snapshots.Item{Path: "process/Flow", Kind: snapshots.KindInfo, Volatile: true, Attrs: map[string]string{"data_type": "Float"}}),
+			map[string]ChangeType{"process/Flow": Changed}, true, 0},
+		{"volatile setpoint: value ignored, attrs compared",
+			snap(t, true, snapshots.Item{Path: "sp/X", Kind: snapshots.KindSetpoint, Volatile: true, Attrs: map[string]string{"access": "rw"}}),
+			snap(t, true, snapshots.Item{Path: "sp/X", Kind: snapshots.KindSetpoint, Volatile: true, Attrs: map[string]string{"access": "r"}}),
+			map[string]ChangeType{"sp/X": Changed}, false, 0},
+		{"classification only: made volatile", snap(t, true, sp("setpoints/T", 80, 0)),
+			snap(t, true, snapshots.Item{Path: "setpoints/T", Kind: snapshots.KindSetpoint, Volatile: true}), map[string]ChangeType{"setpoints/T": Changed}, true, 0},
+		{"classification only: kind", snap(t, true, snapshots.Item{Path: "x", Kind: snapshots.KindInfo, Value: snapshots.Int(1, "")}),
+			snap(t, true, snapshots.Item{Path: "x", Kind: snapshots.KindSetpoint, Value: snapshots.Int(1, "")}), map[string]ChangeType{"x": Changed}, true, 0},
+		{"kind and value", snap(t, true, snapshots.Item{Path: "x", Kind: snapshots.KindInfo, Value: snapshots.Int(1, "")}),
+			snap(t, true, snapshots.Item{Path: "x", Kind: snapshots.KindSetpoint, Value: snapshots.Int(2, "")}), map[string]ChangeType{"x": Changed}, false, 0},
+		{"unit change is never suppressed", snap(t, true, sp("setpoints/T", 80, 0.5)),
+			snap(t, true, snapshots.Item{Path: "setpoints/T", Kind: snapshots.KindSetpoint, Value: snapshots.Float(80.1, "degC"), Deadband: 0.5}), map[string]ChangeType{"setpoints/T": Changed}, false, 0},
+		{"NaN is never within a deadband", snap(t, true, sp("setpoints/T", 80, 0.5)), snap(t, true, sp("setpoints/T", math.NaN(), 0.5)), map[string]ChangeType{"setpoints/T": Changed}, false, 0},
+		{"deadband only differs", snap(t, true, sp("setpoints/T", 80, 0.5)), snap(t, true, sp("setpoints/T", 80, 1)), nil, true, 0},
+		{"no baseline: everything added", nil, snap(t, true, block("OB1", 1, nil)), map[string]ChangeType{"blocks/OB1": Added}, false, 0},
 		{"within deadband", snap(t, true, sp("setpoints/T", 80, 0.5)), snap(t, true, sp("setpoints/T", 80.4, 0.5)), nil, true, 1},
 		{"beyond deadband", snap(t, true, sp("setpoints/T", 80, 0.5)), snap(t, true, sp("setpoints/T", 80.6, 0.5)), map[string]ChangeType{"setpoints/T": Changed}, false, 0},
 		{"deadband from baseline when new has none", snap(t, true, sp("setpoints/T", 80, 0.5)), snap(t, true, sp("setpoints/T", 80.2, 0)), nil, true, 1},
@@ -98,19 +125,98 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-// TestDriftAgainstBaseline: five steps each under the deadband are caught
-// once they add up past it, because each is compared with the baseline.
+// TestDriftAgainstBaseline: five steps of 0.11, each under the 0.5
+// deadband, are caught once they add up past it (0.55 at the fifth), because
+// each reading is compared with the baseline; step against step would never
+// catch them.
 func TestDriftAgainstBaseline(t *testing.T) {
 	base := snap(t, true, sp("setpoints/T", 80, 0.5))
+	prev := base
 	caughtAt := 0
 	for step := 1; step <= 5; step++ {
-		cur := snap(t, true, sp("setpoints/T", 80+0.2*float64(step), 0.5))
-		if !Compare(base, cur, Options{}).Equal() && caughtAt == 0 {
+		cur := snap(t, true, sp("setpoints/T", 80+0.11*float64(step), 0.5))
+		r := Compare(base, cur, Options{})
+		if !r.Equal() && caughtAt == 0 {
 			caughtAt = step
+			if d := r.Changes[0].Delta; d == nil || *d < 0.5 {
+				t.Errorf("delta at step %d = %v, want about 0.55", step, d)
+			}
+		}
+		if r.Equal() && len(r.Suppressed) != 1 {
+			t.Errorf("step %d: within the deadband but suppressed = %v", step, r.Suppressed)
+		}
+		if !Compare(prev, cur, Options{}).Equal() {
+			t.Errorf("step %d against step %d reported a change; each step is within the deadband", step, step-1)
+		}
+		prev = cur
+	}
+	if caughtAt != 5 {
+		t.Errorf("drift caught at step %d, want 5 (0.55 > 0.5)", caughtAt)
+	}
+}
+
+// TestNonFiniteDeltaEncodes: a value going to or from an infinity has no
+// delta, so the report still encodes as JSON.
+func TestNonFiniteDeltaEncodes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		old, new float64
+	}{
+		{"to +Inf", 1, math.Inf(1)},
+		{"from -Inf", math.Inf(-1), 2},
+		{"+Inf to -Inf", math.Inf(1), math.Inf(-1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Compare(snap(t, true, sp("setpoints/T", tc.old, 0.5)), snap(t, true, sp("setpoints/T", tc.new, 0.5)), Options{})
+			if len(r.Changes) != 1 || r.Changes[0].Delta != nil {
+				t.Fatalf("changes = %+v, want one change without a delta", r.Changes)
+			}
+			if _, err := json.Marshal(r); err != nil {
+				t.Errorf("encoding the report: %v", err)
+			}
+		})
+	}
+}
+
+// TestRenderEscapesDeviceText: text from a device cannot inject terminal
+// escape sequences, newlines or bidi overrides into the rendering.
+func TestRenderEscapesDeviceText(t *testing.T) {
+	evil := "\x1b[2J\x1b[31mFAKE\r\n+ blocks/OB1 added\u202e"
+	old := snap(t, true, snapshots.Item{Path: "blocks/" + evil, Kind: snapshots.KindLogic, Value: snapshots.String(evil), Attrs: map[string]string{"author": evil}})
+	cur := snap(t, true, snapshots.Item{Path: "blocks/" + evil, Kind: snapshots.KindLogic, Value: snapshots.String("x" + evil), Attrs: map[string]string{"author": "y" + evil}},
+		snapshots.Item{Path: "blocks/\xff" + evil, Kind: snapshots.KindLogic, Value: snapshots.String(evil)})
+	var buf bytes.Buffer
+	if err := Render(&buf, Compare(old, cur, Options{}), RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, bad := range []string{"\x1b", "\r", "\u202e", "\xff"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("rendering contains %q:\n%s", bad, out)
 		}
 	}
-	if caughtAt != 3 {
-		t.Errorf("drift caught at step %d, want 3 (0.6 > 0.5)", caughtAt)
+	if n := strings.Count(out, "\n"); n != 10 {
+		t.Errorf("rendering has %d lines, want 10 (a device string added lines):\n%s", n, out)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "OB1 Main", "OB1 Main"},
+		{"tab kept", "a\tb", "a\tb"},
+		{"unicode kept", "Füllstand °C", "Füllstand °C"},
+		{"escape", "\x1b[31m", `\x1b[31m`},
+		{"newline", "a\nb", `a\nb`},
+		{"bidi override", "a\u202eb", `a\u202eb`},
+		{"invalid utf-8", "a\xffb", `a\xffb`},
+		{"C1 control", "a\u0085b", `a\u0085b`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Printable(tc.in); got != tc.want {
+				t.Errorf("Printable(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -188,12 +294,125 @@ func FuzzCompare(f *testing.F) {
 		}
 		ab := Compare(sa, sb, Options{})
 		ba := Compare(sb, sa, Options{})
-		if sa.Status.Complete && sb.Status.Complete && ab.Counts[Added] != ba.Counts[Removed] {
+		if sa.Status.Complete && sb.Status.Complete && !hasNotRead(sa) && !hasNotRead(sb) && ab.Counts[Added] != ba.Counts[Removed] {
 			t.Fatalf("added %d one way, removed %d the other", ab.Counts[Added], ba.Counts[Removed])
 		}
 		var buf bytes.Buffer
 		if err := Render(&buf, ab, RenderOptions{Color: true}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// genSnapshot builds a finalized snapshot from fuzz bytes: a few paths from
+// a small set (so both sides share some), every kind, numeric, text and
+// volatile values, meta and content attrs, deadbands and not-read items.
+func genSnapshot(data []byte, complete bool) *snapshots.Snapshot {
+	paths := []string{"blocks/OB1", "blocks/FC1", "setpoints/T", "cpu/mode", "fw", "prot/level", "process/Flow", "text/Main"}
+	texts := []string{"", "a\nb\nc\n", "a\nB\nc\n", "a\nb\nc", "x"}
+	s := &snapshots.Snapshot{Device: "d1", Protocol: "s7", Status: snapshots.Status{Complete: complete}}
+	used := map[string]bool{}
+	for i := 0; i+4 <= len(data) && len(s.Items) < 12; i += 4 {
+		b0, b1, b2, b3 := data[i], data[i+1], data[i+2], data[i+3]
+		p := paths[int(b0)%len(paths)]
+		if used[p] {
+			continue
+		}
+		used[p] = true
+		it := snapshots.Item{Path: p, Kind: snapshots.Kinds[int(b1)%len(snapshots.Kinds)], Provenance: snapshots.Provenance{Source: snapshots.SourceRead}}
+		switch b2 % 6 {
+		case 0:
+			it.Value = snapshots.Float(float64(int8(b3))/10, "%")
+		case 1:
+			it.Value = snapshots.Int(int64(b3%4), "")
+		case 2:
+			it.Value = snapshots.String(texts[int(b3)%len(texts)])
+		case 3:
+			it.Value = snapshots.Float([]float64{math.Inf(1), math.Inf(-1), math.NaN(), 0}[b3%4], "")
+		case 4:
+			it.Value = snapshots.Bool(b3%2 == 0)
+		default:
+			it.Value = snapshots.None()
+		}
+		if b2&0x08 != 0 {
+			it.Deadband = float64(b3%8) / 10
+		}
+		if b2&0x10 != 0 {
+			it.Volatile = true
+		}
+		if b2&0x20 != 0 {
+			it.Attrs = map[string]string{"meta.code_time": string(rune('a' + b3%3))}
+		}
+		if b2&0x40 != 0 {
+			if it.Attrs == nil {
+				it.Attrs = map[string]string{}
+			}
+			it.Attrs["load_size"] = string(rune('0' + b3%2))
+		}
+		if b2&0x80 != 0 && b1&0x80 != 0 {
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: "cut off"}
+			it.Value = snapshots.None()
+		}
+		if b1&0x40 != 0 {
+			it.Indicator = true
+		}
+		s.Items = append(s.Items, it)
+	}
+	if err := s.Finalize(); err != nil {
+		panic(err) // paths are unique and kinds valid by construction
+	}
+	return s
+}
+
+func hasNotRead(s *snapshots.Snapshot) bool {
+	for _, it := range s.Items {
+		if it.Provenance.Source == snapshots.SourceNotRead {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzCompareGenerated compares generated snapshot pairs both ways. It must
+// never panic; the reports must encode and render; for complete snapshots
+// without not-read items, added one way is removed the other, and touched
+// counts agree; a partial new snapshot never yields a removal.
+func FuzzCompareGenerated(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 0, 2}, []byte{0, 0, 0, 2, 2, 1, 0, 3}, uint8(3))
+	f.Add([]byte{2, 1, 0x08, 5, 0, 0, 0x20, 1}, []byte{2, 1, 0x08, 6, 0, 0, 0x20, 2}, uint8(3))
+	f.Add([]byte{7, 0, 2, 1, 6, 8, 0x10, 0}, []byte{7, 0, 2, 2, 6, 8, 0x11, 0}, uint8(1))
+	f.Add([]byte{3, 0x80, 0x80, 0, 5, 5, 3, 0}, []byte{3, 4, 4, 1}, uint8(0))
+	f.Fuzz(func(t *testing.T, x, y []byte, flags uint8) {
+		a, b := genSnapshot(x, flags&1 != 0), genSnapshot(y, flags&2 != 0)
+		ab, ba := Compare(a, b, Options{}), Compare(b, a, Options{})
+		for _, r := range []*Report{ab, ba} {
+			if _, err := json.Marshal(r); err != nil {
+				t.Fatalf("encoding: %v", err)
+			}
+			if err := Render(io.Discard, r, RenderOptions{Color: true}); err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, n := range r.Counts {
+				total += n
+			}
+			if total != len(r.Changes) {
+				t.Fatalf("counts %v add up to %d, %d changes", r.Counts, total, len(r.Changes))
+			}
+		}
+		if !b.Status.Complete && ab.Counts[Removed] != 0 {
+			t.Fatalf("partial new snapshot gave removals: %+v", ab.ChangesOfType(Removed))
+		}
+		if !a.Status.Complete && ab.Counts[Added] != 0 {
+			t.Fatalf("partial old snapshot gave additions: %+v", ab.ChangesOfType(Added))
+		}
+		if a.Status.Complete && b.Status.Complete && !hasNotRead(a) && !hasNotRead(b) {
+			if ab.Counts[Added] != ba.Counts[Removed] || ab.Counts[Removed] != ba.Counts[Added] {
+				t.Fatalf("a->b added %d removed %d; b->a added %d removed %d", ab.Counts[Added], ab.Counts[Removed], ba.Counts[Added], ba.Counts[Removed])
+			}
+			if ab.Counts[Touched] != ba.Counts[Touched] {
+				t.Fatalf("touched %d one way, %d the other", ab.Counts[Touched], ba.Counts[Touched])
+			}
 		}
 	})
 }

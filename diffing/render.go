@@ -25,7 +25,11 @@ const (
 )
 
 // Render writes the report for people: a header naming both snapshots, then
-// changes grouped by kind, each with old -> new and what differs.
+// changes grouped by kind in snapshots.Kinds order ("+ added", "- removed",
+// "~ changed: old -> new" with the attributes that differ and an indented
+// line diff of long text, "= touched", "? not read"), informational changes
+// marked "[info]", then the changes within their deadband. Every string that
+// came from a device passes through Printable.
 func Render(w io.Writer, r *Report, opt RenderOptions) error {
 	paint := func(code, s string) string {
 		if !opt.Color {
@@ -34,8 +38,8 @@ func Render(w io.Writer, r *Report, opt RenderOptions) error {
 		return code + s + ansiReset
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "--- %s %s%s\n", r.Old.ID, r.Old.TakenAt, sideNote(r.Old))
-	fmt.Fprintf(&b, "+++ %s %s%s\n", r.New.ID, r.New.TakenAt, sideNote(r.New))
+	fmt.Fprintf(&b, "--- %s %s%s\n", orDash(r.Old.ID), r.Old.TakenAt, sideNote(r.Old))
+	fmt.Fprintf(&b, "+++ %s %s%s\n", orDash(r.New.ID), r.New.TakenAt, sideNote(r.New))
 	if len(r.Changes) == 0 {
 		b.WriteString("no differences\n")
 	}
@@ -43,27 +47,43 @@ func Render(w io.Writer, r *Report, opt RenderOptions) error {
 	for _, c := range r.Changes {
 		if c.Kind != kind {
 			kind = c.Kind
-			fmt.Fprintf(&b, "\n%s\n", paint(ansiBold, string(kind)))
+			fmt.Fprintf(&b, "\n%s\n", paint(ansiBold, Printable(string(kind))))
+		}
+		path, note := Printable(c.Path), ""
+		if c.Info {
+			note = " [info]"
 		}
 		switch c.Type {
 		case Added:
-			fmt.Fprintf(&b, "  %s %s = %s\n", paint(ansiGreen, "+"), c.Path, val(c.New))
+			fmt.Fprintf(&b, "  %s %s = %s%s\n", paint(ansiGreen, "+"), path, val(c.New), note)
 		case Removed:
-			fmt.Fprintf(&b, "  %s %s (was %s)\n", paint(ansiRed, "-"), c.Path, val(c.Old))
+			fmt.Fprintf(&b, "  %s %s (was %s)%s\n", paint(ansiRed, "-"), path, val(c.Old), note)
 		case NotRead:
-			fmt.Fprintf(&b, "  %s %s not read (%s); last known %s\n", paint(ansiYellow, "?"), c.Path, c.Reason, val(c.Old))
+			switch {
+			case c.Reason == ReasonNotPreviously:
+				fmt.Fprintf(&b, "  %s %s not previously read; now %s%s\n", paint(ansiYellow, "?"), path, val(c.New), note)
+			case c.Old == nil:
+				fmt.Fprintf(&b, "  %s %s not read (%s)%s\n", paint(ansiYellow, "?"), path, Printable(c.Reason), note)
+			default:
+				fmt.Fprintf(&b, "  %s %s not read (%s); last known %s%s\n", paint(ansiYellow, "?"), path, Printable(c.Reason), val(c.Old), note)
+			}
 		case Touched:
-			fmt.Fprintf(&b, "  %s %s re-downloaded, content identical (%s)\n", paint(ansiCyan, "="), c.Path, strings.Join(c.Fields, ", "))
+			fmt.Fprintf(&b, "  %s %s re-downloaded, content identical (%s)%s\n", paint(ansiCyan, "="), path, Printable(strings.Join(c.Fields, ", ")), note)
 			writeAttrChanges(&b, c, true)
 		case Changed:
-			fmt.Fprintf(&b, "  %s %s: %s -> %s", paint(ansiYellow, "~"), c.Path, val(c.Old), val(c.New))
+			fmt.Fprintf(&b, "  %s %s: %s -> %s", paint(ansiYellow, "~"), path, val(c.Old), val(c.New))
 			if c.Delta != nil && c.Kind == snapshots.KindSetpoint {
 				fmt.Fprintf(&b, " (%s)", signed(*c.Delta))
 			}
-			b.WriteString("\n")
+			if c.Reason != "" {
+				fmt.Fprintf(&b, " (%s)", c.Reason)
+			}
+			b.WriteString(note + "\n")
+			writeKindChanges(&b, c)
 			writeAttrChanges(&b, c, false)
 			if c.LineDiff != "" {
 				for _, l := range strings.Split(strings.TrimSuffix(c.LineDiff, "\n"), "\n") {
+					l = Printable(l)
 					switch {
 					case strings.HasPrefix(l, "+ "):
 						l = paint(ansiGreen, l)
@@ -78,7 +98,7 @@ func Render(w io.Writer, r *Report, opt RenderOptions) error {
 	if n := len(r.Suppressed); n > 0 {
 		fmt.Fprintf(&b, "\n%d change(s) within their deadband not shown:", n)
 		for _, s := range r.Suppressed {
-			fmt.Fprintf(&b, " %s %s->%s (deadband %v);", s.Path, s.Old, s.New, s.Deadband)
+			fmt.Fprintf(&b, " %s %s->%s (deadband %v);", Printable(s.Path), Printable(s.Old), Printable(s.New), s.Deadband)
 		}
 		b.WriteString("\n")
 	}
@@ -89,10 +109,10 @@ func Render(w io.Writer, r *Report, opt RenderOptions) error {
 func sideNote(s SnapshotInfo) string {
 	note := ""
 	if s.Label != "" {
-		note += " label=" + s.Label
+		note += " label=" + Printable(s.Label)
 	}
 	if !s.Complete {
-		note += " PARTIAL: " + strings.Join(s.Reasons, "; ")
+		note += " PARTIAL: " + Printable(strings.Join(s.Reasons, "; "))
 	}
 	return note
 }
@@ -107,7 +127,21 @@ func val(s *Side) string {
 	case snapshots.TypeText:
 		return fmt.Sprintf("(text, %d lines)", strings.Count(s.Value.Raw, "\n")+1)
 	}
-	return s.Value.String()
+	return Printable(s.Value.String())
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeKindChanges shows a change of kind (a classification change).
+func writeKindChanges(b *strings.Builder, c Change) {
+	if c.Old != nil && c.New != nil && c.Old.Kind != c.New.Kind {
+		fmt.Fprintf(b, "      kind: %s -> %s\n", Printable(string(c.Old.Kind)), Printable(string(c.New.Kind)))
+	}
 }
 
 func signed(f float64) string {
@@ -134,7 +168,7 @@ func writeAttrChanges(b *strings.Builder, c Change, metaOnly bool) {
 		if c.New != nil {
 			n = c.New.Attrs[k]
 		}
-		fmt.Fprintf(b, "      %s: %s -> %s\n", k, orNone(o), orNone(n))
+		fmt.Fprintf(b, "      %s: %s -> %s\n", Printable(k), Printable(orNone(o)), Printable(orNone(n)))
 	}
 }
 
