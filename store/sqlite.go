@@ -131,11 +131,21 @@ func Open(path string, opts ...Option) (*DB, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	d := &DB{path: path, db: db, readOnly: o.readOnly}
-	if err := d.init(); err != nil {
-		db.Close()
-		return nil, err
+	// Several processes may create the same new store at once; the one that
+	// switches it to WAL or migrates it holds an exclusive lock for a moment,
+	// which the others see as "locked" even with a busy timeout. Retry those.
+	deadline := time.Now().Add(o.busyTimeout)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		err = d.init()
+		if err == nil {
+			return d, nil
+		}
+		if !isBusy(err) || time.Now().After(deadline) {
+			db.Close()
+			return nil, err
+		}
+		time.Sleep(delay)
 	}
-	return d, nil
 }
 
 // prepareFile creates a missing store file with mode 0600 and checks that
@@ -746,4 +756,10 @@ func decodeRef(body []byte) (SnapshotRef, error) {
 		return r, fmt.Errorf("snapshot record body: id %q and digest %q, want 64 hex digits and the id its first %d", r.ID, r.Digest, snapshots.IDLength)
 	}
 	return r, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked" or "busy".
+func isBusy(err error) bool {
+	m := strings.ToLower(err.Error())
+	return strings.Contains(m, "database is locked") || strings.Contains(m, "sqlite_busy") || strings.Contains(m, "(5)") || strings.Contains(m, "(6)")
 }
