@@ -94,9 +94,20 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 	return res, err
 }
 
-// RaiseEvent stores a non-diff alert (overdue, missed window) and notifies.
+// RaiseEvent stores a non-diff alert (overdue, missed window) and notifies,
+// once: an event already raised is not recorded again however often the
+// condition is seen.
 func (s *Service) RaiseEvent(ctx context.Context, a alerts.Alert) (*CheckResult, error) {
 	res := &CheckResult{Device: a.Device}
+	existing, err := alerts.List(ctx, s.Store, alerts.Filter{Device: a.Device})
+	if err != nil {
+		return res, err
+	}
+	for _, e := range existing {
+		if e.Fingerprint == a.Fingerprint {
+			return res, nil
+		}
+	}
 	return res, s.raise(ctx, res, []alerts.Alert{a}, "")
 }
 
