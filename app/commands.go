@@ -22,6 +22,8 @@ func (a *App) commands() []*cobra.Command {
 		a.verifyCommand(),
 		a.planCommand(),
 		a.changeCommand(),
+		a.windowsCommand(),
+		a.daemonCommand(),
 		a.simCommand(),
 		a.demoCommand(),
 		a.versionCommand(),

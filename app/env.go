@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/store"
 
@@ -60,7 +61,7 @@ func (a *App) openWith(ctx context.Context, cfg *config.Config) (*env, error) {
 	e.close = append(e.close, closeSinks)
 	e.Svc = &monitor.Service{
 		Cfg: cfg, Store: st, Log: log, Notify: sinks, Heads: heads, Now: a.Now,
-		Lock: deviceLocker(cfg),
+		Lock: deviceLocker(cfg), Limiter: limits.New(cfg),
 	}
 	return e, nil
 }
