@@ -164,18 +164,26 @@ type Alert struct {
 	Baseline      string     `json:"baseline,omitempty"`
 	Snapshot      string     `json:"snapshot,omitempty"`
 	// Disposition is "unauthorized", or "planned, pending review" while a
-	// planned change (Ticket) is open on the device.
-	Disposition string    `json:"disposition"`
+	// planned change (Ticket) is open on the device; empty for alerts that
+	// are not about a change (incomplete collection, overdue monitoring).
+	Disposition string    `json:"disposition,omitempty"`
 	Ticket      string    `json:"ticket,omitempty"`
 	Fingerprint string    `json:"fingerprint"`
 	Raised      time.Time `json:"raised"`
 
-	FirstSeen time.Time   `json:"first_seen"`
-	LastSeen  time.Time   `json:"last_seen"`
-	Count     int         `json:"count"`
+	FirstSeen time.Time   `json:"first_seen,omitzero"`
+	LastSeen  time.Time   `json:"last_seen,omitzero"`
+	Count     int         `json:"count,omitempty"`
 	Acks      []store.Ack `json:"acks,omitempty"`
-	Status    string      `json:"status"`
+	Status    string      `json:"status,omitempty"`
+	// Superseded is true once a baseline was approved on the device after
+	// the alert was last seen: the same change found again raises a new
+	// alert rather than counting against this one.
+	Superseded bool `json:"superseded,omitempty"`
 }
+
+// Open reports whether nobody has acknowledged the alert yet.
+func (a *Alert) Open() bool { return len(a.Acks) == 0 }
 
 // Dispositions.
 const (
@@ -192,35 +200,53 @@ type Input struct {
 }
 
 // Derive returns the alerts a comparison with the baseline warrants: one per
-// category of unapproved change, plus "incomplete collection" for a partial
-// snapshot. Items not read, info items and changes within a deadband raise
-// nothing.
+// category of unapproved change, naming every item of that category, plus
+// "incomplete collection" for a partial snapshot. Items not read,
+// informational changes (info items, classification changes) and changes
+// within a deadband raise nothing; a touched item raises only when it is
+// logic (re-downloaded, content identical). Change indicators (checksums,
+// change counters) that moved join the logic, tasking or re-download alert
+// when one exists, and otherwise raise "logic changed, content not
+// observable". The result is sorted by severity, highest first.
 func Derive(rep *diffing.Report, in Input) []Alert {
+	if in.Device == "" {
+		in.Device = rep.New.Device
+		if in.Device == "" {
+			in.Device = rep.Old.Device
+		}
+	}
 	groups := map[string][]diffing.Change{}
 	var indicators []diffing.Change
-	logicSeen := false
+	var notRead []string
 	for _, c := range rep.Changes {
-		if c.Type == diffing.NotRead || c.Kind == snapshots.KindInfo {
+		if c.Type == diffing.NotRead {
+			if c.Reason != diffing.ReasonNotPreviously {
+				notRead = append(notRead, c.Path)
+			}
+			continue
+		}
+		if c.Info || c.Kind == snapshots.KindInfo {
 			continue
 		}
 		if c.Indicator && c.Type == diffing.Changed {
 			indicators = append(indicators, c)
 			continue
 		}
-		cat := category(c)
-		if cat == CatLogic || cat == CatTasking {
-			logicSeen = true
+		if c.Type == diffing.Touched && c.Kind != snapshots.KindLogic {
+			continue // metadata moved, content identical: nothing to act on
 		}
+		cat := category(c)
 		groups[cat] = append(groups[cat], c)
 	}
 	if len(indicators) > 0 {
-		if logicSeen {
-			if len(groups[CatLogic]) > 0 {
-				groups[CatLogic] = append(groups[CatLogic], indicators...)
-			} else {
-				groups[CatTasking] = append(groups[CatTasking], indicators...)
-			}
-		} else {
+		switch {
+		case len(groups[CatLogic]) > 0:
+			groups[CatLogic] = append(groups[CatLogic], indicators...)
+		case len(groups[CatTasking]) > 0:
+			groups[CatTasking] = append(groups[CatTasking], indicators...)
+		case len(groups[CatRedownload]) > 0:
+			groups[CatRedownload] = append(groups[CatRedownload], indicators...)
+		default:
 			groups[CatLogicNotObservable] = indicators
 		}
 	}
@@ -238,14 +264,28 @@ func Derive(rep *diffing.Report, in Input) []Alert {
 			a.Technique = &T0843
 		}
 		a.Title = fmt.Sprintf("%s: %s", a.Title, describe(a.Items))
-		a.finish()
+		a.finish(nil)
 		out = append(out, a)
 	}
-	if !rep.New.Complete {
+	if !rep.New.Complete || len(notRead) > 0 {
 		a := newAlert(in, CatIncomplete, rep)
-		a.Reasons = rep.New.Reasons
-		a.Title = fmt.Sprintf("%s: %s", a.Title, strings.Join(rep.New.Reasons, "; "))
-		a.finish()
+		a.Reasons = append([]string(nil), rep.New.Reasons...)
+		detail := strings.Join(rep.New.Reasons, "; ")
+		if len(notRead) > 0 {
+			if detail != "" {
+				detail += "; "
+			}
+			detail += fmt.Sprintf("%d item(s) not read", len(notRead))
+		}
+		a.Title = fmt.Sprintf("%s: %s", a.Title, detail)
+		// The same items missing again is the same problem; reasons carry
+		// counts and timings that differ from one reading to the next, so
+		// they key the alert only when no item is named.
+		key := append([]string(nil), notRead...)
+		if len(key) == 0 {
+			key = append(key, rep.New.Reasons...)
+		}
+		a.finish(key)
 		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -264,15 +304,22 @@ func Event(device, cat, detail, key string, now time.Time) Alert {
 	a := newAlert(Input{Device: device, Now: now}, cat, nil)
 	a.Title = a.Title + ": " + detail
 	a.Reasons = []string{detail}
+	a.Disposition = ""
 	a.Fingerprint = fingerprint(device, cat, []string{key})
-	a.ID = idOf(a.Fingerprint)
+	a.ID = idOf(a.Fingerprint, 0)
 	return a
 }
 
 func newAlert(in Input, cat string, rep *diffing.Report) Alert {
-	ci := categories[cat]
+	ci, ok := categories[cat]
+	if !ok {
+		ci = catInfo{sev: Medium, title: strings.ReplaceAll(cat, "_", " ")}
+	}
 	a := Alert{Device: in.Device, Severity: ci.sev, Category: cat, Title: ci.title, Why: ci.why,
 		Technique: ci.tech, Disposition: Unauthorized, Raised: in.Now.UTC()}
+	if cat == CatIncomplete {
+		a.Disposition = ""
+	}
 	if ci.tech != nil {
 		a.AttackVersion = AttackVersion
 	}
@@ -285,29 +332,47 @@ func newAlert(in Input, cat string, rep *diffing.Report) Alert {
 	return a
 }
 
-func (a *Alert) finish() {
+// finish sets the fingerprint (over device, category and the sorted
+// (path, change type, old hash, new hash) tuples of the items, plus extra)
+// and the provisional id.
+func (a *Alert) finish(extra []string) {
 	var parts []string
 	for _, it := range a.Items {
-		parts = append(parts, it.Path+"|"+it.Change+"|"+it.OldHash+"|"+it.NewHash)
+		parts = append(parts, strings.Join([]string{it.Path, it.Change, it.OldHash, it.NewHash}, "\x00"))
 	}
-	if a.Category == CatIncomplete {
-		parts = append(parts, a.Snapshot)
+	for _, e := range extra {
+		parts = append(parts, "extra\x00"+e)
 	}
 	sort.Strings(parts)
 	a.Fingerprint = fingerprint(a.Device, a.Category, parts)
-	a.ID = idOf(a.Fingerprint)
+	a.ID = idOf(a.Fingerprint, 0)
 }
 
+// fingerprint hashes the parts with their lengths, so no choice of paths or
+// values can make two different sets hash alike.
 func fingerprint(device, cat string, parts []string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", device, cat)
-	for _, p := range parts {
-		fmt.Fprintf(h, "%s\n", p)
+	for _, p := range append([]string{device, cat}, parts...) {
+		fmt.Fprintf(h, "%d:%s\n", len(p), p)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func idOf(fp string) string { return "A-" + fp[:10] }
+// IDPrefix starts every alert id.
+const IDPrefix = "A-"
+
+// idOf is the id of the n-th alert (from 0) raised on a device with one
+// fingerprint: "A-" and 10 hex digits, short enough to type. The first
+// occurrence uses the fingerprint's own digits; a later one (the same change
+// again after an approval superseded the first) hashes the fingerprint with
+// n, so ids stay unique.
+func idOf(fp string, n int) string {
+	if n == 0 {
+		return IDPrefix + fp[:10]
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%d", fp, n)))
+	return IDPrefix + hex.EncodeToString(sum[:5])
+}
 
 // category maps one change to its alert category.
 func category(c diffing.Change) string {
@@ -385,14 +450,19 @@ func sortedKeys(m map[string]string) []string {
 	return ks
 }
 
-// lowered reports whether a numeric protection value went down (a lower S7
-// protection level is less protection) or protection was removed.
+// lowered reports whether protection was weakened: a numeric protection
+// value went down (protection values read "higher is stronger", as S7
+// protection levels 1-3 do), a boolean one went from true to false (a
+// password no longer set), or a protection item was removed.
 func lowered(cs []diffing.Change) bool {
 	for _, c := range cs {
 		if c.Type == diffing.Removed {
 			return true
 		}
 		if c.Delta != nil && *c.Delta < 0 {
+			return true
+		}
+		if c.Old != nil && c.New != nil && c.Old.Value.Type == snapshots.TypeBool && c.Old.Value.Raw == "true" && c.New.Value.Raw == "false" {
 			return true
 		}
 	}

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -51,9 +53,14 @@ func (c *Console) Notify(a Alert, repeated bool) error {
 
 var sevColor = map[Severity]string{Critical: "\x1b[1;41;97m", High: "\x1b[1;31m", Medium: "\x1b[33m", Low: "\x1b[36m", Info: ""}
 
-// RenderAlert writes one alert as a readable block.
+// RenderAlert writes one alert as a readable block: severity, id, state,
+// device and title; the ATT&CK technique; why it matters; the disposition;
+// the snapshots compared; every item with old -> new and line diffs; the
+// reasons. Text that came from a device passes through diffing.Printable, so
+// it cannot inject terminal escape sequences or extra lines.
 func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 	var b strings.Builder
+	p := diffing.Printable
 	sev := strings.ToUpper(string(a.Severity))
 	if color {
 		sev = sevColor[a.Severity] + sev + "\x1b[0m"
@@ -62,36 +69,46 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 	if repeated {
 		state = fmt.Sprintf("SEEN AGAIN (%d times)", a.Count)
 	}
-	fmt.Fprintf(&b, "[%s] %s %s %s: %s\n", sev, a.ID, state, a.Device, a.Title)
+	fmt.Fprintf(&b, "[%s] %s %s %s: %s\n", sev, a.ID, state, p(a.Device), p(a.Title))
 	if a.Technique != nil {
 		fmt.Fprintf(&b, "  ATT&CK for ICS %s: %s %s\n", a.AttackVersion, a.Technique.ID, a.Technique.Name)
 	}
 	fmt.Fprintf(&b, "  why: %s\n", a.Why)
-	fmt.Fprintf(&b, "  disposition: %s", a.Disposition)
-	if a.Ticket != "" {
-		fmt.Fprintf(&b, " (change %s)", a.Ticket)
+	if a.Disposition != "" {
+		fmt.Fprintf(&b, "  disposition: %s", a.Disposition)
+		if a.Ticket != "" {
+			fmt.Fprintf(&b, " (change %s)", p(a.Ticket))
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\n")
 	if a.Snapshot != "" || a.Baseline != "" {
 		fmt.Fprintf(&b, "  snapshot %s vs baseline %s\n", orDash(a.Snapshot), orDash(a.Baseline))
 	}
 	for _, it := range a.Items {
 		switch it.Change {
 		case "added":
-			fmt.Fprintf(&b, "    + %s = %s\n", it.Path, it.New)
+			fmt.Fprintf(&b, "    + %s = %s\n", p(it.Path), p(it.New))
 		case "removed":
-			fmt.Fprintf(&b, "    - %s (was %s)\n", it.Path, it.Old)
+			fmt.Fprintf(&b, "    - %s (was %s)\n", p(it.Path), p(it.Old))
+		case "touched":
+			fmt.Fprintf(&b, "    = %s re-downloaded, content identical (%s)\n", p(it.Path), p(strings.Join(it.Fields, ", ")))
 		default:
-			fmt.Fprintf(&b, "    ~ %s: %s -> %s\n", it.Path, it.Old, it.New)
+			fmt.Fprintf(&b, "    ~ %s: %s -> %s\n", p(it.Path), p(it.Old), p(it.New))
 		}
 		if it.LineDiff != "" {
 			for _, l := range strings.Split(strings.TrimSuffix(it.LineDiff, "\n"), "\n") {
-				fmt.Fprintf(&b, "        %s\n", l)
+				fmt.Fprintf(&b, "        %s\n", p(l))
 			}
 		}
 	}
 	for _, r := range a.Reasons {
-		fmt.Fprintf(&b, "    reason: %s\n", r)
+		fmt.Fprintf(&b, "    reason: %s\n", p(r))
+	}
+	if !a.FirstSeen.IsZero() && a.Count > 1 {
+		fmt.Fprintf(&b, "  first seen %s, last seen %s, %d times\n", a.FirstSeen.UTC().Format(time.RFC3339), a.LastSeen.UTC().Format(time.RFC3339), a.Count)
+	}
+	for _, k := range a.Acks {
+		fmt.Fprintf(&b, "  ack %s by %s (%s) at %s: %s\n", p(k.Decision), p(k.By), p(k.OSUser), k.At.UTC().Format(time.RFC3339), p(k.Comment))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -109,7 +126,9 @@ func orDash(s string) string {
 // mode 0600 and every line is synced to disk.
 type JSONL struct {
 	Path string
-	mu   sync.Mutex
+	// Now stamps chain-head lines (time.Now when nil).
+	Now func() time.Time
+	mu  sync.Mutex
 }
 
 type jsonlAlert struct {
@@ -134,7 +153,11 @@ func (j *JSONL) Notify(a Alert, repeated bool) error {
 
 // WriteHead records a new chain head.
 func (j *JSONL) WriteHead(h store.Head) error {
-	return j.append(HeadLine{Type: "chain_head", Device: h.Device, Seq: h.Seq, Digest: h.Digest, Time: time.Now().UTC()})
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	return j.append(HeadLine{Type: "chain_head", Device: h.Device, Seq: h.Seq, Digest: h.Digest, Time: now().UTC()})
 }
 
 func (j *JSONL) append(v any) error {
@@ -159,57 +182,166 @@ func (j *JSONL) append(v any) error {
 	return f.Close()
 }
 
-// ReadHeads reads the chain heads recorded in an alert log. A missing file
-// gives no heads. A torn last line (a crash mid-write) is ignored; any other
-// malformed line is an error naming its line number.
+// ReadHeads reads the chain heads recorded in an alert log, in file order.
+// A missing file gives no heads. A torn last line (a crash mid-write leaves
+// it without its newline) is ignored. Every other malformed line is reported
+// in a *BadLinesError naming its line number, returned together with the
+// heads that could be read, so verify can still use them.
 func ReadHeads(path string) ([]store.Head, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the alert log: %w", err)
 	}
 	defer f.Close()
+	return readHeads(f, path)
+}
+
+// BadLine is one malformed line of an alert log.
+type BadLine struct {
+	Line int
+	Err  string
+}
+
+// BadLinesError lists the malformed lines of an alert log.
+type BadLinesError struct {
+	Path  string
+	Lines []BadLine
+}
+
+func (e *BadLinesError) Error() string {
+	var parts []string
+	for i, l := range e.Lines {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(e.Lines)-5))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s:%d: %s", e.Path, l.Line, l.Err))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// maxLogLine bounds one alert-log line (an alert with long line diffs).
+const maxLogLine = 16 << 20
+
+func readHeads(r io.Reader, name string) ([]store.Head, error) {
 	var heads []store.Head
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	n := 0
-	var pending error
-	for sc.Scan() {
-		n++
-		if pending != nil {
-			return nil, pending
-		}
-		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
-			continue
-		}
-		var h HeadLine
-		if err := json.Unmarshal(line, &h); err != nil {
-			pending = fmt.Errorf("%s:%d: not a JSON object: %v", path, n, err)
-			continue
-		}
-		if h.Type == "chain_head" {
-			if h.Device == "" || len(h.Digest) != 64 {
-				return nil, fmt.Errorf("%s:%d: chain_head without device or a 64-digit digest", path, n)
+	bad := &BadLinesError{Path: name}
+	br := bufio.NewReaderSize(r, 64*1024)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err != nil && !errors.Is(err, io.EOF) {
+			if errors.Is(err, errLineTooLong) {
+				bad.Lines = append(bad.Lines, BadLine{n, err.Error()})
+				continue
 			}
-			heads = append(heads, store.Head{Device: h.Device, Seq: h.Seq, Digest: h.Digest})
+			return heads, fmt.Errorf("reading %s at line %d: %w", name, n, err)
+		}
+		torn := errors.Is(err, io.EOF) // no newline after it
+		if len(line) == 0 && torn {
+			break
+		}
+		if strings.TrimSpace(string(line)) != "" {
+			h, perr := parseHeadLine(line)
+			switch {
+			case perr != nil && torn:
+				// a crash cut the last line short: tolerated
+			case perr != nil:
+				bad.Lines = append(bad.Lines, BadLine{n, perr.Error()})
+			case h != nil:
+				heads = append(heads, *h)
+			}
+		}
+		if torn {
+			break
 		}
 	}
-	return heads, sc.Err()
+	if len(bad.Lines) > 0 {
+		return heads, bad
+	}
+	return heads, nil
+}
+
+var errLineTooLong = fmt.Errorf("line longer than %d bytes", maxLogLine)
+
+// readLine returns one line without its newline; io.EOF when the line (maybe
+// empty) had no newline after it.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > maxLogLine {
+			// skip the rest of the line
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			return nil, errLineTooLong
+		}
+		line = append(line, chunk...)
+		switch {
+		case err == nil:
+			return line[:len(line)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		default:
+			return line, err
+		}
+	}
+}
+
+// parseHeadLine returns the head of a chain_head line, nil for other line
+// types (alerts), or an error saying what is wrong.
+func parseHeadLine(line []byte) (*store.Head, error) {
+	var h HeadLine
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
+	}
+	switch h.Type {
+	case "chain_head":
+	case "":
+		return nil, errors.New(`no "type"`)
+	default:
+		return nil, nil
+	}
+	if h.Device == "" {
+		return nil, errors.New("chain_head without a device")
+	}
+	if h.Seq < 1 {
+		return nil, fmt.Errorf("chain_head seq %d, want >= 1", h.Seq)
+	}
+	if len(h.Digest) != 64 || strings.Trim(h.Digest, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("chain_head digest %q, want 64 lower-case hex digits", h.Digest)
+	}
+	return &store.Head{Device: h.Device, Seq: h.Seq, Digest: h.Digest}, nil
 }
 
 // Syslog sends alerts as RFC 5424 messages to the local syslog (a unix
 // datagram socket such as /dev/log) or to a UDP address on this machine.
+// Each alert is one datagram of at most MaxSyslogMessage bytes.
 type Syslog struct {
 	Network, Address string
 	Facility         int
 	AppName          string
 	Hostname         string
-	mu               sync.Mutex
-	conn             net.Conn
+	// Now stamps messages (time.Now when nil).
+	Now  func() time.Time
+	mu   sync.Mutex
+	conn net.Conn
 }
+
+// MaxSyslogMessage bounds one message: RFC 5426 asks every receiver to take
+// 2048-byte datagrams, so longer messages are cut at a character boundary.
+const MaxSyslogMessage = 2048
+
+// SyslogSDID is the structured-data id of plcwatch's parameters. 32473 is
+// the private enterprise number reserved for documentation (RFC 5612); a
+// site that needs its own can filter on the name part.
+const SyslogSDID = "plcwatch@32473"
 
 var facilities = map[string]int{"kern": 0, "user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
 
@@ -233,20 +365,32 @@ func NewSyslog(address, facility, app string) (*Syslog, error) {
 	default:
 		return nil, fmt.Errorf("syslog address %q: want unixgram:///dev/log or udp://127.0.0.1:514", address)
 	}
+	if s.Address == "" {
+		return nil, fmt.Errorf("syslog address %q: no socket path or host:port", address)
+	}
 	s.Hostname, _ = os.Hostname()
 	return s, nil
 }
 
 var syslogSev = map[Severity]int{Critical: 2, High: 3, Medium: 4, Low: 5, Info: 6}
 
-// Format returns the RFC 5424 message for an alert.
+// Format returns the RFC 5424 message for an alert:
+//
+//	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [plcwatch@32473 ...] MSG
+//
+// PRI is facility*8 plus the syslog severity (critical 2 crit, high 3 err,
+// medium 4 warning, low 5 notice, info 6 info); TIMESTAMP is UTC with
+// microseconds (the most RFC 5424 allows); MSGID is ALERT or ALERT_SEEN; the
+// structured data carries id, device, severity, category, technique, ATT&CK
+// version, snapshot, disposition and fingerprint; MSG is one line: the
+// device, title and id, made printable. Header fields are cut to their RFC
+// 5424 lengths and printable ASCII, "-" when empty.
 func (s *Syslog) Format(a Alert, repeated bool, now time.Time) string {
 	pri := s.Facility*8 + syslogSev[a.Severity]
-	host := s.Hostname
-	if host == "" {
-		host = "-"
+	if _, ok := syslogSev[a.Severity]; !ok {
+		pri = s.Facility*8 + 4
 	}
-	tech := "-"
+	tech := ""
 	if a.Technique != nil {
 		tech = a.Technique.ID
 	}
@@ -254,32 +398,90 @@ func (s *Syslog) Format(a Alert, repeated bool, now time.Time) string {
 	if repeated {
 		msgID = "ALERT_SEEN"
 	}
-	sd := fmt.Sprintf(`[plcwatch@32473 id="%s" device="%s" severity="%s" category="%s" technique="%s" attack="%s" snapshot="%s"]`,
-		sdEscape(a.ID), sdEscape(a.Device), a.Severity, sdEscape(a.Category), sdEscape(tech), sdEscape(a.AttackVersion), sdEscape(a.Snapshot))
-	return fmt.Sprintf("<%d>1 %s %s %s %d %s %s %s", pri, now.UTC().Format(time.RFC3339Nano), host, s.AppName, os.Getpid(), msgID, sd, a.Title)
+	var sd strings.Builder
+	sd.WriteString("[" + SyslogSDID)
+	for _, p := range [][2]string{
+		{"id", a.ID}, {"device", a.Device}, {"severity", string(a.Severity)}, {"category", a.Category},
+		{"technique", tech}, {"attack", a.AttackVersion}, {"snapshot", a.Snapshot},
+		{"disposition", a.Disposition}, {"fingerprint", a.Fingerprint},
+	} {
+		if p[1] == "" {
+			continue
+		}
+		fmt.Fprintf(&sd, ` %s="%s"`, p[0], sdEscape(p[1]))
+	}
+	if repeated {
+		fmt.Fprintf(&sd, ` count="%d"`, a.Count)
+	}
+	sd.WriteString("]")
+	head := fmt.Sprintf("<%d>1 %s %s %s %d %s %s ", pri, now.UTC().Format("2006-01-02T15:04:05.000000Z"),
+		headerField(s.Hostname, 255), headerField(s.AppName, 48), os.Getpid(), msgID, sd.String())
+	msg := diffing.Printable(fmt.Sprintf("%s: %s (%s)", a.Device, a.Title, a.ID))
+	return head + truncateUTF8(msg, MaxSyslogMessage-len(head))
 }
 
+// headerField makes s an RFC 5424 header field: printable US-ASCII without
+// spaces, at most max bytes, "-" (nil value) when empty.
+func headerField(s string, max int) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < max; i++ {
+		if c := s[i]; c > 32 && c < 127 {
+			b = append(b, c)
+		}
+	}
+	if len(b) == 0 {
+		return "-"
+	}
+	return string(b)
+}
+
+func truncateUTF8(s string, n int) string {
+	if n < 0 {
+		n = 0
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// sdEscape escapes a structured-data parameter value (RFC 5424 section
+// 6.3.3: double quote, backslash and ']') after making it printable.
 func sdEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(s)
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`).Replace(diffing.Printable(s))
 }
 
-// Notify implements Sink.
+// Notify implements Sink. A failed write is retried once on a fresh
+// connection (the syslog daemon may have restarted); every write has a
+// one-second deadline.
 func (s *Syslog) Notify(a Alert, repeated bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn == nil {
-		c, err := net.Dial(s.Network, s.Address)
-		if err != nil {
-			return fmt.Errorf("syslog %s %s: %w", s.Network, s.Address, err)
-		}
-		s.conn = c
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
 	}
-	if _, err := s.conn.Write([]byte(s.Format(a, repeated, time.Now()))); err != nil {
+	msg := []byte(s.Format(a, repeated, now()))
+	var err error
+	for try := 0; try < 2; try++ {
+		if s.conn == nil {
+			var c net.Conn
+			if c, err = net.DialTimeout(s.Network, s.Address, time.Second); err != nil {
+				continue
+			}
+			s.conn = c
+		}
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err = s.conn.Write(msg); err == nil {
+			return nil
+		}
 		s.conn.Close()
 		s.conn = nil
-		return fmt.Errorf("syslog %s %s: %w", s.Network, s.Address, err)
 	}
-	return nil
+	return fmt.Errorf("syslog %s %s: %w", s.Network, s.Address, err)
 }
 
 // Close closes the connection.

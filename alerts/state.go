@@ -18,46 +18,94 @@ var Decisions = []string{"investigating", "authorized", "false_positive", "escal
 // ErrUnknownAlert is returned by Ack for an id no device has.
 var ErrUnknownAlert = errors.New("no such alert")
 
-// Raise stores alerts for one device. An alert whose fingerprint matches one
-// already raised is recorded as seen again (last seen and count move)
-// instead of being raised a second time. It returns the newly raised and the
-// repeated alerts (the latter with their updated state), and the records it
-// appended.
+// Status values of an alert (an acknowledged one reads
+// "acknowledged (DECISION)" with the latest decision).
+const (
+	StatusOpen = "open"
+)
+
+// Raise stores alerts. An alert whose fingerprint matches one already
+// raised on its device that is still current (no baseline was approved on
+// the device after it was last seen) is recorded as seen again (an
+// alert_seen record: last seen, count and snapshot move) instead of being
+// raised a second time. A new alert gets its final id here (see idOf). It
+// returns the newly raised and the repeated alerts (with their updated
+// state), and the records it appended, even when it fails part way.
+//
+// Two processes raising the same alert for one device at the same moment can
+// both store it; the daemon and the CLI serialize checks per device with the
+// device lock, which prevents that.
 func Raise(ctx context.Context, st store.Store, als []Alert, snapshotID string, now time.Time) (raised, repeated []Alert, recs []store.Record, err error) {
-	if len(als) == 0 {
-		return nil, nil, nil, nil
-	}
-	existing, err := List(ctx, st, Filter{Device: als[0].Device})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	byFP := map[string]Alert{}
-	for _, a := range existing {
-		byFP[a.Fingerprint] = a
-	}
+	now = now.UTC()
+	byDevice := map[string]*deviceAlerts{}
 	for _, a := range als {
-		if old, ok := byFP[a.Fingerprint]; ok {
-			r, err := st.Append(ctx, a.Device, store.TypeAlertSeen, now, store.AlertSeen{Alert: old.ID, Snapshot: snapshotID, At: now.UTC()})
+		da := byDevice[a.Device]
+		if da == nil {
+			ex, err := List(ctx, st, Filter{Device: a.Device})
+			if err != nil {
+				return raised, repeated, recs, fmt.Errorf("device %s: reading its alerts: %w", a.Device, err)
+			}
+			da = newDeviceAlerts(ex)
+			byDevice[a.Device] = da
+		}
+		if old, ok := da.current[a.Fingerprint]; ok {
+			r, err := st.Append(ctx, a.Device, store.TypeAlertSeen, now, store.AlertSeen{Alert: old.ID, Snapshot: snapshotID, At: now})
 			if err != nil {
 				return raised, repeated, recs, fmt.Errorf("recording alert %s seen again: %w", old.ID, err)
 			}
 			recs = append(recs, r)
-			old.LastSeen = now.UTC()
+			old.LastSeen = now
 			old.Count++
-			repeated = append(repeated, old)
+			if snapshotID != "" {
+				old.Snapshot = snapshotID
+			}
+			repeated = append(repeated, *old)
 			continue
 		}
-		a.Raised = now.UTC()
+		a.ID = da.newID(a.Fingerprint)
+		a.Raised = now
+		a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = time.Time{}, time.Time{}, 0, "", nil, false
 		r, err := st.Append(ctx, a.Device, store.TypeAlert, now, a)
 		if err != nil {
 			return raised, repeated, recs, fmt.Errorf("storing alert %s: %w", a.ID, err)
 		}
 		recs = append(recs, r)
-		a.FirstSeen, a.LastSeen, a.Count, a.Status = a.Raised, a.Raised, 1, "open"
-		byFP[a.Fingerprint] = a
+		a.FirstSeen, a.LastSeen, a.Count, a.Status = now, now, 1, StatusOpen
+		da.add(a)
 		raised = append(raised, a)
 	}
 	return raised, repeated, recs, nil
+}
+
+// deviceAlerts indexes one device's alerts for Raise.
+type deviceAlerts struct {
+	current map[string]*Alert // fingerprint -> current alert
+	ids     map[string]bool
+}
+
+func newDeviceAlerts(ex []Alert) *deviceAlerts {
+	da := &deviceAlerts{current: map[string]*Alert{}, ids: map[string]bool{}}
+	for i := range ex {
+		da.ids[ex[i].ID] = true
+		if !ex[i].Superseded {
+			da.current[ex[i].Fingerprint] = &ex[i]
+		}
+	}
+	return da
+}
+
+func (da *deviceAlerts) add(a Alert) {
+	da.ids[a.ID] = true
+	da.current[a.Fingerprint] = &a
+}
+
+// newID returns the first id for fp that the device has not used.
+func (da *deviceAlerts) newID(fp string) string {
+	for n := 0; ; n++ {
+		if id := idOf(fp, n); !da.ids[id] {
+			return id
+		}
+	}
 }
 
 // Filter selects alerts for List.
@@ -66,62 +114,92 @@ type Filter struct {
 	OpenOnly bool   // only alerts nobody acknowledged
 }
 
-// List rebuilds alerts and their state from the store's records, newest
-// first.
+// List rebuilds alerts and their state from the store's records (alert,
+// alert_seen, ack and approval), newest last seen first.
 func List(ctx context.Context, st store.Store, f Filter) ([]Alert, error) {
 	var recs []store.Record
-	for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck} {
+	for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck, store.TypeApproval} {
 		rs, err := st.RecordsOfType(ctx, f.Device, typ)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading %s records: %w", typ, err)
 		}
 		recs = append(recs, rs...)
 	}
+	return Rebuild(recs, f)
+}
+
+// Rebuild computes alerts and their state from records of any order (they
+// are put in chain order per device first); records of other types are
+// ignored. An alert_seen or ack naming an alert the device does not have is
+// ignored too. A malformed body is an error naming the record.
+func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
+	recs = append([]store.Record(nil), recs...)
 	sort.SliceStable(recs, func(i, j int) bool {
 		if recs[i].Device != recs[j].Device {
 			return recs[i].Device < recs[j].Device
 		}
 		return recs[i].Seq < recs[j].Seq
 	})
-	byID := map[string]*Alert{}
-	var order []string
+	type key struct{ device, id string }
+	byID := map[key]*Alert{}
+	var order []key
+	lastApproval := map[string]int64{}
+	lastSeenSeq := map[key]int64{}
 	for _, r := range recs {
+		if f.Device != "" && r.Device != f.Device {
+			continue
+		}
 		switch r.Type {
 		case store.TypeAlert:
 			var a Alert
-			if err := json.Unmarshal(r.Body, &a); err != nil {
+			if err := strictUnmarshal(r.Body, &a); err != nil {
 				return nil, fmt.Errorf("device %s record %d: alert body: %w", r.Device, r.Seq, err)
 			}
-			a.FirstSeen, a.LastSeen, a.Count, a.Status = r.Time.UTC(), r.Time.UTC(), 1, "open"
-			if _, dup := byID[a.ID]; !dup {
-				order = append(order, a.ID)
+			if a.ID == "" || a.Fingerprint == "" {
+				return nil, fmt.Errorf("device %s record %d: alert body without id or fingerprint", r.Device, r.Seq)
 			}
-			byID[a.ID] = &a
+			a.Device = r.Device
+			a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = r.Time.UTC(), r.Time.UTC(), 1, StatusOpen, nil, false
+			k := key{r.Device, a.ID}
+			if _, dup := byID[k]; !dup {
+				order = append(order, k)
+			}
+			byID[k] = &a
+			lastSeenSeq[k] = r.Seq
 		case store.TypeAlertSeen:
 			var s store.AlertSeen
-			if err := json.Unmarshal(r.Body, &s); err != nil {
+			if err := strictUnmarshal(r.Body, &s); err != nil {
 				return nil, fmt.Errorf("device %s record %d: alert_seen body: %w", r.Device, r.Seq, err)
 			}
-			if a := byID[s.Alert]; a != nil {
+			k := key{r.Device, s.Alert}
+			if a := byID[k]; a != nil {
 				a.LastSeen = r.Time.UTC()
 				a.Count++
-				a.Snapshot = s.Snapshot
+				if s.Snapshot != "" {
+					a.Snapshot = s.Snapshot
+				}
+				lastSeenSeq[k] = r.Seq
 			}
 		case store.TypeAck:
-			var k store.Ack
-			if err := json.Unmarshal(r.Body, &k); err != nil {
+			var ack store.Ack
+			if err := strictUnmarshal(r.Body, &ack); err != nil {
 				return nil, fmt.Errorf("device %s record %d: ack body: %w", r.Device, r.Seq, err)
 			}
-			if a := byID[k.Alert]; a != nil {
-				a.Acks = append(a.Acks, k)
-				a.Status = "acknowledged (" + k.Decision + ")"
+			if a := byID[key{r.Device, ack.Alert}]; a != nil {
+				a.Acks = append(a.Acks, ack)
+				a.Status = "acknowledged (" + ack.Decision + ")"
 			}
+		case store.TypeApproval:
+			lastApproval[r.Device] = r.Seq
 		}
 	}
-	var out []Alert
-	for _, id := range order {
-		a := byID[id]
-		if f.OpenOnly && len(a.Acks) > 0 {
+	out := []Alert{}
+	for _, k := range order {
+		a := byID[k]
+		if ap, ok := lastApproval[k.device]; ok && ap > lastSeenSeq[k] {
+			a.Superseded = true
+		}
+		if f.OpenOnly && !a.Open() {
 			continue
 		}
 		out = append(out, *a)
@@ -130,8 +208,30 @@ func List(ctx context.Context, st store.Store, f Filter) ([]Alert, error) {
 	return out, nil
 }
 
-// Ack records a person's decision on an alert. It never moves the baseline
-// and never touches a controller.
+// strictUnmarshal decodes one JSON value and nothing after it.
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// NormalizeID accepts an alert id as a person types it: any case, with or
+// without the "A-" prefix, surrounding spaces ignored.
+func NormalizeID(id string) string {
+	id = strings.ToLower(strings.TrimSpace(id))
+	id = strings.TrimPrefix(id, strings.ToLower(IDPrefix))
+	return IDPrefix + id
+}
+
+// Ack records a person's decision on an alert (k.Alert is set from alertID;
+// k.At defaults to now). The decision must be one of Decisions, and By and
+// Comment must be given. It never moves the baseline and never touches a
+// controller. An acknowledged alert is no longer open.
 func Ack(ctx context.Context, st store.Store, alertID string, k store.Ack) (store.Record, Alert, error) {
 	if !validDecision(k.Decision) {
 		return store.Record{}, Alert{}, fmt.Errorf("--decision %q: want one of %s", k.Decision, strings.Join(Decisions, ", "))
@@ -142,23 +242,36 @@ func Ack(ctx context.Context, st store.Store, alertID string, k store.Ack) (stor
 	if strings.TrimSpace(k.Comment) == "" {
 		return store.Record{}, Alert{}, errors.New("--comment: say what was decided and why")
 	}
+	if k.At.IsZero() {
+		k.At = time.Now()
+	}
+	k.At = k.At.UTC()
+	id := NormalizeID(alertID)
 	all, err := List(ctx, st, Filter{})
 	if err != nil {
 		return store.Record{}, Alert{}, err
 	}
+	var found []Alert
 	for _, a := range all {
-		if a.ID == alertID {
-			k.Alert = a.ID
-			r, err := st.Append(ctx, a.Device, store.TypeAck, k.At, k)
-			if err != nil {
-				return r, a, err
-			}
-			a.Acks = append(a.Acks, k)
-			a.Status = "acknowledged (" + k.Decision + ")"
-			return r, a, nil
+		if a.ID == id {
+			found = append(found, a)
 		}
 	}
-	return store.Record{}, Alert{}, fmt.Errorf("%w: %q (see plcwatch alerts)", ErrUnknownAlert, alertID)
+	switch {
+	case len(found) == 0:
+		return store.Record{}, Alert{}, fmt.Errorf("%w: %q (see plcwatch alerts)", ErrUnknownAlert, alertID)
+	case len(found) > 1:
+		return store.Record{}, Alert{}, fmt.Errorf("alert id %s names alerts of %d devices; acknowledge on the device's own record", id, len(found))
+	}
+	a := found[0]
+	k.Alert = a.ID
+	r, err := st.Append(ctx, a.Device, store.TypeAck, k.At, k)
+	if err != nil {
+		return r, a, fmt.Errorf("recording the acknowledgement of %s: %w", a.ID, err)
+	}
+	a.Acks = append(a.Acks, k)
+	a.Status = "acknowledged (" + k.Decision + ")"
+	return r, a, nil
 }
 
 func validDecision(d string) bool {
