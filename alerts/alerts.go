@@ -137,15 +137,17 @@ var categories = map[string]catInfo{
 
 // Item is one changed item in an alert.
 type Item struct {
-	Path     string         `json:"path"`
-	Kind     snapshots.Kind `json:"kind"`
-	Change   string         `json:"change"`
-	Old      string         `json:"old,omitempty"`
-	New      string         `json:"new,omitempty"`
-	Fields   []string       `json:"fields,omitempty"`
-	LineDiff string         `json:"line_diff,omitempty"`
-	OldHash  string         `json:"old_hash,omitempty"`
-	NewHash  string         `json:"new_hash,omitempty"`
+	Path   string         `json:"path"`
+	Kind   snapshots.Kind `json:"kind"`
+	Change string         `json:"change"`
+	Old    string         `json:"old,omitempty"`
+	New    string         `json:"new,omitempty"`
+	Fields []string       `json:"fields,omitempty"`
+	// Delta is new minus old for numeric values.
+	Delta    *float64 `json:"delta,omitempty"`
+	LineDiff string   `json:"line_diff,omitempty"`
+	OldHash  string   `json:"old_hash,omitempty"`
+	NewHash  string   `json:"new_hash,omitempty"`
 }
 
 // Alert is one alert. The fields up to Raised are stored when it is first
@@ -413,7 +415,7 @@ func category(c diffing.Change) string {
 }
 
 func item(c diffing.Change) Item {
-	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, LineDiff: c.LineDiff}
+	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, Delta: c.Delta, LineDiff: c.LineDiff}
 	if c.Old != nil {
 		it.Old, it.OldHash = show(c.Old), c.Old.Hash
 	}

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/plcwatch/plcwatch/diffing"
+	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -93,7 +95,14 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 		case "touched":
 			fmt.Fprintf(&b, "    = %s re-downloaded, content identical (%s)\n", p(it.Path), p(strings.Join(it.Fields, ", ")))
 		default:
-			fmt.Fprintf(&b, "    ~ %s: %s -> %s\n", p(it.Path), p(it.Old), p(it.New))
+			delta := ""
+			if it.Delta != nil && it.Kind == snapshots.KindSetpoint {
+				delta = " (" + strconv.FormatFloat(*it.Delta, 'g', 6, 64) + ")"
+				if *it.Delta > 0 {
+					delta = " (+" + delta[2:]
+				}
+			}
+			fmt.Fprintf(&b, "    ~ %s: %s -> %s%s\n", p(it.Path), p(it.Old), p(it.New), delta)
 		}
 		if it.LineDiff != "" {
 			for _, l := range strings.Split(strings.TrimSuffix(it.LineDiff, "\n"), "\n") {
