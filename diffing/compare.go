@@ -108,8 +108,12 @@ type Report struct {
 	New        SnapshotInfo `json:"new"`
 	Changes    []Change     `json:"changes"`
 	Suppressed []Suppressed `json:"suppressed,omitempty"`
-	// Counts by change type (not_read included).
+	// Counts by change type (not_read and informational changes included).
 	Counts map[ChangeType]int `json:"counts"`
+	// CountsByKind breaks Counts down by item kind.
+	CountsByKind map[snapshots.Kind]map[ChangeType]int `json:"counts_by_kind"`
+	// Info counts the informational changes (see Change.Info).
+	Info int `json:"info"`
 }
 
 // Equal reports whether the report has no change other than informational
@@ -155,7 +159,7 @@ func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
 	if cur == nil {
 		cur = &snapshots.Snapshot{Status: snapshots.Status{Complete: true}}
 	}
-	r := &Report{Old: info(old), New: info(cur), Counts: map[ChangeType]int{}}
+	r := &Report{Old: info(old), New: info(cur), Counts: map[ChangeType]int{}, CountsByKind: map[snapshots.Kind]map[ChangeType]int{}}
 	oldBy := map[string]*snapshots.Item{}
 	for i := range old.Items {
 		if _, dup := oldBy[old.Items[i].Path]; !dup {
@@ -239,6 +243,13 @@ func (r *Report) add(opt Options, c Change) {
 	}
 	r.Changes = append(r.Changes, c)
 	r.Counts[c.Type]++
+	if r.CountsByKind[c.Kind] == nil {
+		r.CountsByKind[c.Kind] = map[ChangeType]int{}
+	}
+	r.CountsByKind[c.Kind][c.Type]++
+	if c.Info {
+		r.Info++
+	}
 }
 
 func withMeta(c Change, it *snapshots.Item) Change {

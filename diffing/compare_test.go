@@ -258,6 +258,23 @@ func TestGolden(t *testing.T) {
 	}
 	golden(t, "report.txt", human.Bytes())
 	golden(t, "report.json", append(js, '\n'))
+
+	// A partial old snapshot, informational and classification changes.
+	old2 := snap(t, false, block("OB1", 1, nil),
+		snapshots.Item{Path: "process/uptime", Kind: snapshots.KindInfo, Value: snapshots.Uint(100, "s")},
+		sp("setpoints/Trip", 10, 0))
+	cur2 := snap(t, true, block("OB1", 1, nil), block("FC7", 7, nil),
+		snapshots.Item{Path: "process/uptime", Kind: snapshots.KindInfo, Value: snapshots.Uint(5, "s")},
+		snapshots.Item{Path: "setpoints/Trip", Kind: snapshots.KindSetpoint, Volatile: true})
+	r2 := Compare(old2, cur2, Options{})
+	human.Reset()
+	if err := Render(&human, r2, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report-partial-old.txt", human.Bytes())
+	if !r2.Equal() || r2.Info != 2 || r2.CountsByKind[snapshots.KindLogic][NotRead] != 1 {
+		t.Errorf("partial old: equal %v info %d counts by kind %v", r2.Equal(), r2.Info, r2.CountsByKind)
+	}
 }
 
 func golden(t *testing.T, name string, got []byte) {
