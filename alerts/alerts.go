@@ -5,19 +5,27 @@
 // Severity scale (highest first):
 //
 //	critical  the controller's integrity or protection was weakened: system
-//	          firmware replaced, protection level lowered
+//	          firmware replaced, protection lowered (a lower protection level,
+//	          a password cleared, a protection item gone)
 //	high      behaviour may have changed: logic, tasking, setpoints, alarm
-//	          settings, module firmware, operating mode, security settings,
-//	          a replaced device, logic that moved without visible content
-//	medium    monitoring is impaired or hardware changed: incomplete
+//	          settings, module firmware, operating mode, protection raised,
+//	          security settings, a replaced device, a change indicator that
+//	          moved with no readable content change
+//	medium    monitoring is impaired or hardware changed: incomplete or failed
 //	          collection, monitoring overdue, a missed window, hardware or
 //	          identity details changed, an overdue planned change
-//	low       no functional change observed: a block re-downloaded with
+//	low       no functional change observed: logic re-downloaded with
 //	          identical content
 //	info      recorded for the record only; never raised as an alert
 //
-// Every alert names the MITRE ATT&CK for ICS technique it corresponds to,
-// with the ATT&CK version of the mapping.
+// Severity says what the change could do; Disposition says whether it was
+// expected ("planned, pending review" while a planned change is open on the
+// device, else "unauthorized"). Informational changes (info items, changes
+// in classification only), changes within a deadband, items not read and
+// metadata-only changes of anything but logic raise nothing.
+//
+// Every alert about a change names the MITRE ATT&CK for ICS technique it
+// corresponds to, with the ATT&CK version of the mapping (AttackVersion).
 package alerts
 
 import (
