@@ -43,7 +43,7 @@ type Options struct {
 
 // Event is something the daemon did, reported to Options.Events.
 type Event struct {
-	Kind   string // "check_started", "check_done", "reloaded", "reload_failed", "alert"
+	Kind   string // "started", "check_started", "check_done", "reloaded", "reload_failed", "alert"
 	Device string
 	Window string
 	Start  time.Time // the occurrence start
@@ -102,6 +102,7 @@ func Run(ctx context.Context, opt Options) error {
 		return err
 	}
 	d.st = st
+	d.emit(Event{Kind: "started"})
 	d.log.Info().Str("config", opt.ConfigPath).Int("devices", len(st.cfg.Devices)).Int("windows", len(st.cfg.Windows)).Msg("daemon started")
 
 	// Checks run under their own context: shutdown lets them finish (they

@@ -24,17 +24,29 @@ import (
 // device's next window opens).
 var ErrBreakerOpen = errors.New("circuit breaker open: too many consecutive failures, waiting for the next window")
 
-// bucket is one rate limit plus one in-flight cap.
+// bucket is one rate limit plus one in-flight cap. The token bucket keeps
+// requests evenly spaced; the window log guarantees that no interval of
+// one second (plus a margin for network jitter between here and the device)
+// holds more than the limit, whatever the spacing.
 type bucket struct {
 	rl       *rate.Limiter
 	inflight chan struct{}
+	perSec   int
+
+	mu  sync.Mutex
+	log []time.Time // grant times, oldest first, at most perSec
 }
+
+// jitterMargin widens the one-second window the log enforces, so that a
+// request delayed on its way does not land in the same second at the device
+// as one sent a little later.
+const jitterMargin = 50 * time.Millisecond
 
 func newBucket(rps float64, inflight int) *bucket {
 	if inflight < 1 {
 		inflight = 1
 	}
-	b := &bucket{inflight: make(chan struct{}, inflight)}
+	b := &bucket{inflight: make(chan struct{}, inflight), perSec: int(rps)}
 	if rps > 0 {
 		// Burst 1, and a rate a hair under the limit, so that float
 		// rounding never lets rps+1 requests into one second.
@@ -56,7 +68,42 @@ func (b *bucket) take(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 	}
+	if err := b.windowWait(ctx); err != nil {
+		<-b.inflight
+		return nil, err
+	}
 	return func() { <-b.inflight }, nil
+}
+
+// windowWait waits until fewer than perSec grants fall in the last second
+// plus the jitter margin, then records this grant.
+func (b *bucket) windowWait(ctx context.Context) error {
+	if b.perSec < 1 {
+		return nil
+	}
+	for {
+		b.mu.Lock()
+		now := time.Now()
+		if len(b.log) < b.perSec {
+			b.log = append(b.log, now)
+			b.mu.Unlock()
+			return nil
+		}
+		wait := b.log[0].Add(time.Second + jitterMargin).Sub(now)
+		if wait <= 0 {
+			b.log = append(b.log[1:], now)
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 type device struct {

@@ -51,6 +51,8 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 		return res, err
 	}
 	res.Snapshot, res.SnapshotID = snap, snap.ID
+	ctx = context.WithoutCancel(ctx) // the comparison and alerts are stored whatever the window
+
 	appr, err := s.Store.Baseline(ctx, dev.Name)
 	if errors.Is(err, store.ErrNoBaseline) {
 		res.NoBaseline = true

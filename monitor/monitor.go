@@ -122,6 +122,9 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	if err := snap.Finalize(); err != nil {
 		return nil, fmt.Errorf("device %s: connector returned a malformed snapshot: %w", dev.Name, err)
 	}
+	// What was read is evidence and is stored even when the read was cut
+	// off by the window's end: the store is not bound by that deadline.
+	ctx = context.WithoutCancel(ctx)
 	rulesJSON, err := json.Marshal(rules)
 	if err != nil {
 		return nil, err

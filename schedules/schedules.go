@@ -72,8 +72,17 @@ func (w *window) repeatedWallClock(start time.Time) bool {
 }
 
 // next returns the first occurrence of w starting strictly after t.
+// An "@every D" window is anchored to the Unix epoch (it opens at every
+// multiple of D), so that its occurrences do not depend on when they are
+// computed.
 func (w *window) next(t time.Time) Occurrence {
-	s := w.sched.Next(t.In(w.loc))
+	var s time.Time
+	if every, ok := w.sched.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
+		d := every.Delay
+		s = time.Unix(0, 0).Add((t.Sub(time.Unix(0, 0))/d + 1) * d).In(w.loc)
+	} else {
+		s = w.sched.Next(t.In(w.loc))
+	}
 	return Occurrence{Window: w.cfg.Name, Start: s, End: s.Add(w.cfg.Duration.D())}
 }
 
