@@ -342,7 +342,12 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 				}
 			}
 			known, err := alerts.ReadHeads(env.Cfg.AlertLogPath())
-			if err != nil {
+			var bad *alerts.BadLinesError
+			if errors.As(err, &bad) {
+				// A damaged alert log is itself a finding; the heads that
+				// could be read are still checked.
+				fmt.Fprintf(a.Stdout, "FINDING alert_log %s: %v\n", env.Cfg.AlertLogPath(), err)
+			} else if err != nil {
 				return fmt.Errorf("reading recorded heads: %w", err)
 			}
 			findings, err := env.Store.Verify(c.Context(), known, heads)
@@ -368,7 +373,7 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 					fmt.Fprintf(a.Stdout, "head %s seq %d %s\n", h.Device, h.Seq, h.Digest)
 				}
 			}
-			if len(findings) > 0 {
+			if len(findings) > 0 || bad != nil {
 				return errFindings
 			}
 			return nil

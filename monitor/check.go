@@ -88,7 +88,7 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 	}
 	n := 0
 	for _, c := range rep.Changes {
-		if c.Type != diffing.NotRead && c.Kind != snapshots.KindInfo {
+		if c.Type != diffing.NotRead && !c.Info {
 			n++
 		}
 	}
