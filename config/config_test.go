@@ -134,3 +134,29 @@ func TestPathPrecedence(t *testing.T) {
 }
 
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// FuzzParse: any bytes give a config or an error naming a place, never a
+// panic.
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"testdata/good.yaml", "testdata/unknown-key.bad.yaml", "testdata/bad-cron.bad.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Parse("f.yaml", b)
+		if err == nil && len(cfg.Devices) == 0 {
+			t.Fatal("a config without devices was accepted")
+		}
+		var es Errors
+		if err != nil && errors.As(err, &es) {
+			for _, e := range es {
+				if e.File != "f.yaml" {
+					t.Fatalf("error without the file name: %v", e)
+				}
+			}
+		}
+	})
+}
