@@ -7,6 +7,20 @@
 // device name picks a point in the first half of the window, so devices are
 // spread out rather than all read at second 0, and the same device is read at
 // the same point every night.
+//
+// Cron expressions are parsed with cron.ParseStandard (five fields or a
+// descriptor such as "@daily" or "@every 10s"). Durations are elapsed time:
+// a 2h window is two hours long even across a daylight-saving change.
+//
+// Daylight saving, exactly:
+//   - Spring forward: a start whose local time does not exist that day (02:30
+//     in Europe/Berlin on 2026-03-29, in America/New_York on 2026-03-08) is
+//     skipped, as cron does. Gaps lists each such skipped start, so the
+//     daemon raises "window missed".
+//   - Fall back: a start whose local time comes twice (02:30 in Berlin on
+//     2026-10-25, 01:30 in New York on 2026-11-01) opens the window once, at
+//     the first pass (the earlier offset); cron alone would fire twice.
+//   - "@every D" windows are anchored to the Unix epoch and ignore the zone.
 package schedules
 
 import (
@@ -65,23 +79,44 @@ func New(cfg *config.Config) (*Plan, error) {
 }
 
 // repeatedWallClock reports whether start's local wall-clock time already
-// happened an hour earlier (the second pass through a fall-back hour).
+// happened earlier that day (the second pass through a fall-back hour): the
+// wall clock read with the offset in force a day earlier names an earlier
+// instant that shows the same wall clock.
 func (w *window) repeatedWallClock(start time.Time) bool {
+	_, off := start.Zone()
+	_, before := start.Add(-25 * time.Hour).In(w.loc).Zone()
+	if before <= off {
+		return false
+	}
 	const wall = "2006-01-02 15:04:05"
-	return start.Add(-time.Hour).In(w.loc).Format(wall) == start.In(w.loc).Format(wall)
+	return start.Add(-time.Duration(before-off)*time.Second).In(w.loc).Format(wall) == start.In(w.loc).Format(wall)
 }
 
-// next returns the first occurrence of w starting strictly after t.
-// An "@every D" window is anchored to the Unix epoch (it opens at every
-// multiple of D), so that its occurrences do not depend on when they are
-// computed.
+// next returns the first occurrence of w starting strictly after t (zero
+// Start when cron finds none within five years).
+//
+// An "@every D" window is anchored to the Unix epoch: it opens at every
+// whole multiple of D since 1970-01-01T00:00:00Z, so its occurrences do not
+// depend on when they are computed, and daylight saving does not touch it.
+//
+// A cron expression is read on the wall clock of the window's zone, and a
+// wall-clock start that comes round a second time in a fall-back hour is
+// skipped: the window opens once (cron alone would fire twice).
 func (w *window) next(t time.Time) Occurrence {
 	var s time.Time
 	if every, ok := w.sched.(cron.ConstantDelaySchedule); ok && every.Delay > 0 {
-		d := every.Delay
-		s = time.Unix(0, 0).Add((t.Sub(time.Unix(0, 0))/d + 1) * d).In(w.loc)
+		d := int64(every.Delay / time.Second) // cron rounds Every to whole seconds, at least 1
+		u := t.Unix()
+		k := u / d
+		if u%d < 0 {
+			k-- // floor for instants before 1970
+		}
+		s = time.Unix((k+1)*d, 0).In(w.loc)
 	} else {
 		s = w.sched.Next(t.In(w.loc))
+		for !s.IsZero() && w.repeatedWallClock(s) {
+			s = w.sched.Next(s)
+		}
 	}
 	return Occurrence{Window: w.cfg.Name, Start: s, End: s.Add(w.cfg.Duration.D())}
 }
@@ -121,35 +156,33 @@ func (p *Plan) InWindow(device string, t time.Time) (Occurrence, bool) {
 	return best, found
 }
 
-// between lists w's occurrences starting in (from, to). In the fall-back
-// hour, when the same wall-clock start comes twice, the window opens only
-// the first time (cron would fire twice).
+// between lists w's occurrences starting in (from, to), at most
+// maxOccurrences of them.
 func (w *window) between(from, to time.Time) []Occurrence {
 	var out []Occurrence
-	for t := from; ; {
+	for t := from; len(out) < maxOccurrences; {
 		o := w.next(t)
 		if o.Start.IsZero() || !o.Start.Before(to) {
-			return out
-		}
-		t = o.Start
-		if w.repeatedWallClock(o.Start) {
-			continue
+			break
 		}
 		out = append(out, o)
-		if len(out) > 100000 {
-			return out // a cron such as @every 1s over a long span: bounded
-		}
+		t = o.Start
 	}
+	return out
 }
 
-// Occurrences lists the device's occurrences starting in (from, to), in
-// start order.
+// maxOccurrences bounds what one call lists per window, so that a cron such
+// as "@every 1s" over a long span cannot exhaust memory.
+const maxOccurrences = 100000
+
+// Occurrences lists the device's occurrences starting in (from, to) (from
+// itself excluded), in start order, at most 100000 per window.
 func (p *Plan) Occurrences(device string, from, to time.Time) []Occurrence {
 	var out []Occurrence
 	for _, w := range p.devices[device] {
 		out = append(out, w.between(from, to)...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
 	return out
 }
 
@@ -167,9 +200,11 @@ func Offset(device, window string, d time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(spread))
 }
 
-// CheckTimes returns when the device is checked in occ: at its offset, and
-// for checks_per_window > 1 further checks spread evenly over the rest of
-// the first half of the window.
+// CheckTimes returns when the device is checked in occ, in order: first at
+// Start + Offset(device, window, End-Start), which lies in the first half of
+// the occurrence; for checks_per_window n > 1, n-1 further checks evenly
+// spaced after it, the last halfway between the first check and End. All
+// lie in [Start, End). It returns nil for a window the plan does not know.
 func (p *Plan) CheckTimes(device string, occ Occurrence) []time.Time {
 	w := p.windows[occ.Window]
 	if w == nil {
@@ -191,45 +226,92 @@ func (p *Plan) CheckTimes(device string, occ Occurrence) []time.Time {
 	return out
 }
 
-// Gap is a day on which a window that otherwise opens every day did not
-// open, because its start time fell into a daylight-saving gap (cron skips
-// such times).
+// Gap is a start time a window's cron expression names that did not occur
+// because it fell into a daylight-saving gap (the hour the clocks skip in
+// spring): cron skips such times, so the window did not open.
 type Gap struct {
 	Window string
-	Day    string // YYYY-MM-DD in the window's time zone
+	// Day is the local date of the skipped start, YYYY-MM-DD in the window's
+	// time zone.
+	Day string
+	// Wall is the skipped local start, "2006-01-02 15:04:05".
+	Wall string
+	// At is the instant the window would have opened had the clocks not
+	// changed: Wall read with the UTC offset in force before the change
+	// (03:30 CEST for a skipped 02:30 in Europe/Berlin).
+	At time.Time
+	// Reason is a sentence for the "window missed" alert.
 	Reason string
 }
 
-// Gaps returns, for windows with a daily pattern (a fixed minute and hour,
-// every day of month, month and week), the local days in [from, to) whose
-// occurrence was skipped: the daemon raises "window missed" for them.
+// Gaps returns the device's skipped window starts whose At falls in
+// [from, to), in time order then config order: every start a cron
+// expression names on a spring-forward day (daily, weekly on the Sunday the
+// clocks change, or any other pattern) that does not exist on the local
+// clock. The daemon raises "window missed" for each. "@every" windows never
+// have gaps. A start in the repeated hour of a fall-back day is not a gap:
+// the window opens at its first pass.
 func (p *Plan) Gaps(device string, from, to time.Time) []Gap {
 	var out []Gap
 	for _, w := range p.devices[device] {
-		spec, ok := w.sched.(*cron.SpecSchedule)
-		if !ok || !daily(spec) {
-			continue
-		}
-		fromL, toL := from.In(w.loc), to.In(w.loc)
-		for day := time.Date(fromL.Year(), fromL.Month(), fromL.Day(), 0, 0, 0, 0, w.loc); day.Before(toL); day = day.AddDate(0, 0, 1) {
-			next := day.AddDate(0, 0, 1)
-			if !next.Before(toL) && !next.Equal(toL) {
-				continue // the day is not over yet: its window may still open
+		out = append(out, w.gaps(from, to)...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
+}
+
+func (w *window) gaps(from, to time.Time) []Gap {
+	spec, ok := w.sched.(*cron.SpecSchedule)
+	if !ok || !from.Before(to) {
+		return nil
+	}
+	// The same expression read on a clock without daylight saving gives
+	// every wall-clock start.
+	wall := *spec
+	wall.Location = time.UTC
+	var out []Gap
+	f := from.In(w.loc)
+	// A gap's At lies at most a day after its local midnight: start a day
+	// early so that none is missed at the edge of the range.
+	for day := time.Date(f.Year(), f.Month(), f.Day()-1, 0, 0, 0, 0, w.loc); day.Before(to); {
+		y, m, d := day.Date()
+		next := time.Date(y, m, d+1, 0, 0, 0, 0, w.loc)
+		_, off0 := day.Zone()
+		_, off1 := next.Zone()
+		if off1 > off0 { // clocks went forward this day: some wall times do not exist
+			dayUTC := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+			for t := wall.Next(dayUTC.Add(-time.Second)); !t.IsZero() && t.Before(dayUTC.AddDate(0, 0, 1)); t = wall.Next(t) {
+				local := time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, w.loc)
+				if local.Hour() == t.Hour() && local.Minute() == t.Minute() && local.Day() == d {
+					continue // this wall time exists
+				}
+				at := time.Date(y, m, d, t.Hour(), t.Minute(), t.Second(), 0, time.FixedZone("", off0)).In(w.loc)
+				if at.Before(from) || !at.Before(to) {
+					continue
+				}
+				ws := t.Format("2006-01-02 15:04:05")
+				out = append(out, Gap{Window: w.cfg.Name, Day: t.Format("2006-01-02"), Wall: ws, At: at,
+					Reason: fmt.Sprintf("window %s did not open at %s %s: that local time does not exist (daylight-saving change; cron %q)", w.cfg.Name, ws, w.loc, w.cfg.Cron)})
 			}
-			if len(w.between(day.Add(-time.Nanosecond), next)) == 0 {
-				out = append(out, Gap{Window: w.cfg.Name, Day: day.Format("2006-01-02"),
-					Reason: fmt.Sprintf("window %s did not open on %s: its start (%s, %s) fell into a daylight-saving gap", w.cfg.Name, day.Format("2006-01-02"), w.cfg.Cron, w.loc)})
-			}
 		}
+		day = next
 	}
 	return out
 }
 
-// daily reports whether a cron spec fires at one fixed time every day.
-func daily(s *cron.SpecSchedule) bool {
-	one := func(bits uint64) bool { return bits&(bits-1) == 0 }
-	star := uint64(1) << 63
-	return one(s.Minute&^star) && one(s.Hour&^star) && s.Dom&star != 0 && s.Month&star != 0 && s.Dow&star != 0
+// Missed returns the device's occurrences that started at or after from,
+// ended at or before now, and for which ran reports false: windows that
+// closed without a check. With Gaps it is what the daemon needs to raise
+// "window missed".
+func (p *Plan) Missed(device string, ran func(Occurrence) bool, from, now time.Time) []Occurrence {
+	var out []Occurrence
+	for _, o := range p.Occurrences(device, from.Add(-time.Nanosecond), now) {
+		if o.Start.Before(from) || o.End.After(now) || ran(o) {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // Row is one line of `plcwatch windows`.

@@ -120,6 +120,14 @@ func TestDST(t *testing.T) {
 		{"Berlin fall back opens once at 02:30", "Europe/Berlin", "30 2 * * *", "2026-10-24 00:00", "2026-10-27 00:00", 3, nil},
 		{"New York fall back opens once at 01:30", "America/New_York", "30 1 * * *", "2026-10-31 00:00", "2026-11-03 00:00", 3, nil},
 		{"outside the gap nothing is missed", "Europe/Berlin", "30 3 * * *", "2026-03-28 00:00", "2026-03-31 00:00", 3, nil},
+		{"Berlin weekly Sunday 02:30 skipped on the change day", "Europe/Berlin", "30 2 * * 0", "2026-03-22 00:00", "2026-04-06 00:00", 2, []string{"2026-03-29"}},
+		{"New York weekly Sunday 02:00 skipped on the change day", "America/New_York", "0 2 * * sun", "2026-03-01 00:00", "2026-03-16 00:00", 2, []string{"2026-03-08"}},
+		{"New York every 15 minutes from 02:00: four starts skipped", "America/New_York", "*/15 2 * * *", "2026-03-07 00:00", "2026-03-10 00:00", 8, []string{"2026-03-08", "2026-03-08", "2026-03-08", "2026-03-08"}},
+		{"Berlin 02:00 daily, start at the very gap", "Europe/Berlin", "0 2 * * *", "2026-03-28 00:00", "2026-03-31 00:00", 2, []string{"2026-03-29"}},
+		{"Berlin fall back every 15 minutes in the repeated hour: once each", "Europe/Berlin", "*/15 2 * * *", "2026-10-24 00:00", "2026-10-27 00:00", 12, nil},
+		{"Berlin @every 10m across fall back: nothing skipped", "Europe/Berlin", "@every 10m", "2026-10-25 00:00", "2026-10-25 06:00", 41, nil},
+		{"New York @every 10m across spring forward", "America/New_York", "@every 10m", "2026-03-08 00:00", "2026-03-08 06:00", 29, nil},
+		{"a gap outside the range is not reported", "Europe/Berlin", "30 2 * * *", "2026-03-29 04:00", "2026-03-31 00:00", 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
