@@ -41,6 +41,12 @@ type Occurrence struct {
 	End    time.Time
 }
 
+// Contains reports whether t is inside the occurrence: Start <= t < End.
+func (o Occurrence) Contains(t time.Time) bool { return !t.Before(o.Start) && t.Before(o.End) }
+
+// Duration is the occurrence's elapsed length.
+func (o Occurrence) Duration() time.Duration { return o.End.Sub(o.Start) }
+
 type window struct {
 	cfg   config.Window
 	sched cron.Schedule

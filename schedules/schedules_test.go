@@ -2,6 +2,7 @@ package schedules
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,11 +32,15 @@ func at(t *testing.T, zone, s string) time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-	if err != nil {
-		t.Fatal(err)
+	// An explicit offset ("2026-10-25 02:30 +0100") picks one pass of a
+	// repeated hour; without one, time.Date does not say which it takes.
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02 15:04 -0700", "2006-01-02 15:04:05 -0700"} {
+		if v, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return v
+		}
 	}
-	return v
+	t.Fatalf("bad time %q", s)
+	return time.Time{}
 }
 
 func TestInWindow(t *testing.T) {
@@ -159,5 +164,236 @@ func TestUpcoming(t *testing.T) {
 		if r.FirstCheck.Before(r.Start) || !r.FirstCheck.Before(r.End) {
 			t.Errorf("row %+v: first check outside the window", r)
 		}
+	}
+}
+
+func TestNext(t *testing.T) {
+	two := "  - {name: a, cron: \"0 2 * * *\", duration: 1h, time_zone: UTC, devices: [d1]}\n" +
+		"  - {name: b, cron: \"0 1 * * 0\", duration: 1h, time_zone: UTC, groups: [g]}\n"
+	tests := []struct {
+		name, windows, device, zone, after string
+		ok                                 bool
+		window, start                      string // start in zone
+	}{
+		{"two windows: the earlier wins", two, "d1", "UTC", "2026-11-29 00:00", true, "b", "2026-11-29 01:00"},
+		{"two windows: the daily one on a weekday", two, "d1", "UTC", "2026-11-30 00:00", true, "a", "2026-11-30 02:00"},
+		{"strictly after: a start at after is not next", two, "d1", "UTC", "2026-11-30 02:00", true, "a", "2026-12-01 02:00"},
+		{"group only: the weekly window", two, "d2", "UTC", "2026-11-30 00:00", true, "b", "2026-12-06 01:00"},
+		{"unknown device", two, "nobody", "UTC", "2026-11-30 00:00", false, "", ""},
+		{"Berlin fall back: the second 02:30 is not an occurrence",
+			"  - {name: n, cron: \"30 2 * * *\", duration: 1h, time_zone: Europe/Berlin, groups: [g]}\n",
+			"d1", "Europe/Berlin", "2026-10-25 02:10 +0100", true, "n", "2026-10-26 02:30"},
+		{"Berlin fall back: the first 02:30 is",
+			"  - {name: n, cron: \"30 2 * * *\", duration: 1h, time_zone: Europe/Berlin, groups: [g]}\n",
+			"d1", "Europe/Berlin", "2026-10-25 01:10", true, "n", "2026-10-25 02:30 +0200"},
+		{"New York spring forward: next day",
+			"  - {name: n, cron: \"30 2 * * *\", duration: 1h, time_zone: America/New_York, groups: [g]}\n",
+			"d1", "America/New_York", "2026-03-07 03:00", true, "n", "2026-03-09 02:30"},
+		{"@every anchored to the epoch",
+			"  - {name: e, cron: \"@every 10s\", duration: 4s, time_zone: Europe/Berlin, groups: [g]}\n",
+			"d1", "UTC", "2026-06-01 12:00", true, "e", "2026-06-01 12:00:10"},
+		{"@every before 1970",
+			"  - {name: e, cron: \"@every 1h\", duration: 4s, time_zone: UTC, groups: [g]}\n",
+			"d1", "UTC", "1969-12-31 22:30", true, "e", "1969-12-31 23:00"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := plan(t, tc.windows, "d1", "d2")
+			o, ok := p.Next(tc.device, at(t, tc.zone, tc.after))
+			if ok != tc.ok {
+				t.Fatalf("Next ok = %v, want %v (%+v)", ok, tc.ok, o)
+			}
+			if !ok {
+				return
+			}
+			if o.Window != tc.window || !o.Start.Equal(at(t, tc.zone, tc.start)) {
+				t.Errorf("Next = %s at %v, want %s at %s", o.Window, o.Start, tc.window, tc.start)
+			}
+			if !o.Start.After(at(t, tc.zone, tc.after)) {
+				t.Errorf("Next %v is not after %s", o.Start, tc.after)
+			}
+		})
+	}
+}
+
+// TestInWindowAcrossDST: durations are elapsed time, and a window spanning
+// midnight and a clock change contains the instants it should.
+func TestInWindowAcrossDST(t *testing.T) {
+	tests := []struct {
+		name, zone, cron, dur, t string
+		in                       bool
+		start, end               string // local wall clock, with an offset where ambiguous
+	}{
+		{"Berlin 23:00 for 4h over spring forward ends 04:00 CEST", "Europe/Berlin", "0 23 * * *", "4h", "2026-03-29 03:30", true, "2026-03-28 23:00", "2026-03-29 04:00"},
+		{"... and is over at 04:00", "Europe/Berlin", "0 23 * * *", "4h", "2026-03-29 04:00", false, "", ""},
+		{"New York 23:00 for 4h over fall back ends 02:00 EST", "America/New_York", "0 23 * * *", "4h", "2026-11-01 01:59 -0500", true, "2026-10-31 23:00", "2026-11-01 02:00"},
+		{"Berlin 01:00 for 2h over spring forward ends 04:00 CEST", "Europe/Berlin", "0 1 * * *", "2h", "2026-03-29 03:59", true, "2026-03-29 01:00", "2026-03-29 04:00"},
+		{"Berlin skipped 02:30: not in a window at 03:45", "Europe/Berlin", "30 2 * * *", "1h", "2026-03-29 03:45", false, "", ""},
+		{"Berlin 02:30 on fall-back day: first pass", "Europe/Berlin", "30 2 * * *", "30m", "2026-10-25 02:45 +0200", true, "2026-10-25 02:30 +0200", "2026-10-25 03:00 +0200"},
+		{"Berlin 02:30 on fall-back day: not the second pass", "Europe/Berlin", "30 2 * * *", "30m", "2026-10-25 02:45 +0100", false, "", ""},
+		{"New York 01:30 on fall-back day: first pass", "America/New_York", "30 1 * * *", "1h", "2026-11-01 01:10 -0500", true, "2026-11-01 01:30 -0400", "2026-11-01 01:30 -0500"},
+		{"@every 10s in Berlin: also in the repeated hour", "Europe/Berlin", "@every 10s", "4s", "2026-10-25 02:30:02 +0100", true, "2026-10-25 02:30:00 +0100", "2026-10-25 02:30:04 +0100"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := plan(t, fmt.Sprintf("  - {name: w, cron: %q, duration: %s, time_zone: %s, groups: [g]}\n", tc.cron, tc.dur, tc.zone), "d1")
+			now := at(t, tc.zone, tc.t)
+			o, ok := p.InWindow("d1", now)
+			if ok != tc.in {
+				t.Fatalf("InWindow(%v) = %v %+v, want %v", now, ok, o, tc.in)
+			}
+			if !ok {
+				return
+			}
+			if want := at(t, tc.zone, tc.start); !o.Start.Equal(want) {
+				t.Errorf("start %v, want %v", o.Start, want)
+			}
+			if want := at(t, tc.zone, tc.end); !o.End.Equal(want) {
+				t.Errorf("end %v, want %v", o.End, want)
+			}
+			if o.Duration() != mustDur(t, tc.dur) || !o.Contains(now) {
+				t.Errorf("occurrence %+v: elapsed %v, want %s, containing %v", o, o.Duration(), tc.dur, now)
+			}
+		})
+	}
+}
+
+func mustDur(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestCheckTimes(t *testing.T) {
+	tests := []struct {
+		name, windows string
+		checks        int
+	}{
+		{"one check", "  - {name: n, cron: \"0 2 * * *\", duration: 2h, time_zone: UTC, groups: [g]}\n", 1},
+		{"three checks", "  - {name: n, cron: \"0 2 * * *\", duration: 2h, time_zone: UTC, groups: [g], checks_per_window: 3}\n", 3},
+		{"few-second window", "  - {name: n, cron: \"@every 10s\", duration: 4s, time_zone: UTC, groups: [g], checks_per_window: 2}\n", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := plan(t, tc.windows, "plc-a", "plc-b")
+			occ, ok := p.Next("plc-a", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			if !ok {
+				t.Fatal("no occurrence")
+			}
+			for _, dev := range []string{"plc-a", "plc-b"} {
+				ts := p.CheckTimes(dev, occ)
+				if len(ts) != tc.checks {
+					t.Fatalf("%s: %d checks, want %d", dev, len(ts), tc.checks)
+				}
+				if off := ts[0].Sub(occ.Start); off != Offset(dev, occ.Window, occ.Duration()) || off < 0 || off >= occ.Duration()/2 {
+					t.Errorf("%s: first check %v after the start, want Offset in [0, %v)", dev, off, occ.Duration()/2)
+				}
+				for i := 1; i < len(ts); i++ {
+					if !ts[i].After(ts[i-1]) {
+						t.Errorf("%s: checks not increasing: %v", dev, ts)
+					}
+				}
+				if last := ts[len(ts)-1]; !last.Before(occ.End) {
+					t.Errorf("%s: last check %v not before the end %v", dev, last, occ.End)
+				}
+				if tc.checks > 1 {
+					if want := ts[0].Add(occ.End.Sub(ts[0]) / 2); ts[len(ts)-1].Sub(want).Abs() > time.Duration(tc.checks) {
+						t.Errorf("%s: last check %v, want halfway to the end %v", dev, ts[len(ts)-1], want)
+					}
+				}
+			}
+			if p.CheckTimes("plc-a", Occurrence{Window: "unknown", Start: occ.Start, End: occ.End}) != nil {
+				t.Error("check times for an unknown window")
+			}
+		})
+	}
+}
+
+func TestMissed(t *testing.T) {
+	p, _ := plan(t, "  - {name: n, cron: \"0 2 * * *\", duration: 1h, time_zone: UTC, groups: [g]}\n", "d1")
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 2, 0, 0, 0, time.UTC) }
+	ran := func(o Occurrence) bool { return o.Start.Equal(day(2)) }
+	tests := []struct {
+		name      string
+		from, now time.Time
+		want      []time.Time
+	}{
+		{"ran on the 2nd only", day(1), day(4).Add(30 * time.Minute), []time.Time{day(1), day(3)}},
+		{"an open window is not missed", day(4), day(4).Add(59 * time.Minute), nil},
+		{"closes at now exactly", day(4), day(4).Add(time.Hour), []time.Time{day(4)}},
+		{"started before from", day(1).Add(time.Minute), day(3).Add(time.Hour), []time.Time{day(3)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := p.Missed("d1", ran, tc.from, tc.now)
+			if len(got) != len(tc.want) {
+				t.Fatalf("missed %+v, want starts %v", got, tc.want)
+			}
+			for i := range got {
+				if !got[i].Start.Equal(tc.want[i]) {
+					t.Errorf("missed[%d] starts %v, want %v", i, got[i].Start, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestGapDetail(t *testing.T) {
+	tests := []struct {
+		name, zone, cron string
+		wall             string
+		atUTC            string
+	}{
+		{"Berlin 02:30 read as CET is 01:30 UTC (03:30 CEST)", "Europe/Berlin", "30 2 * * *", "2026-03-29 02:30:00", "2026-03-29 01:30"},
+		{"New York 02:30 read as EST is 07:30 UTC (03:30 EDT)", "America/New_York", "30 2 * * *", "2026-03-08 02:30:00", "2026-03-08 07:30"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := plan(t, fmt.Sprintf("  - {name: w, cron: %q, duration: 1h, time_zone: %s, groups: [g]}\n", tc.cron, tc.zone), "d1")
+			want := at(t, "UTC", tc.atUTC)
+			gaps := p.Gaps("d1", want.Add(-48*time.Hour), want.Add(48*time.Hour))
+			if len(gaps) != 1 {
+				t.Fatalf("gaps %+v, want one", gaps)
+			}
+			g := gaps[0]
+			if g.Wall != tc.wall || !g.At.Equal(want) || g.Window != "w" || !strings.Contains(g.Reason, tc.zone) {
+				t.Errorf("gap %+v, want wall %s at %v", g, tc.wall, want)
+			}
+			// The range is half-open on At.
+			if n := len(p.Gaps("d1", want, want.Add(time.Nanosecond))); n != 1 {
+				t.Errorf("[At, At+1ns) holds %d gaps, want 1", n)
+			}
+			if n := len(p.Gaps("d1", want.Add(time.Nanosecond), want.Add(time.Hour))); n != 0 {
+				t.Errorf("(At, At+1h) holds %d gaps, want 0", n)
+			}
+			if n := len(p.Gaps("d1", want.Add(-time.Hour), want)); n != 0 {
+				t.Errorf("[At-1h, At) holds %d gaps, want 0", n)
+			}
+		})
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	dev := &config.Device{Name: "d1", Protocol: "s7", Endpoint: "127.0.0.1:1"}
+	tests := []struct {
+		name string
+		w    config.Window
+		want string
+	}{
+		{"bad cron", config.Window{Name: "w", Cron: "every night", Duration: config.Duration(time.Hour), TimeZone: "UTC"}, "window w: cron"},
+		{"bad zone", config.Window{Name: "w", Cron: "0 2 * * *", Duration: config.Duration(time.Hour), TimeZone: "Mars/Olympus"}, "window w: time_zone"},
+		{"no duration", config.Window{Name: "w", Cron: "0 2 * * *", TimeZone: "UTC"}, "window w: duration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.w.Devices = []string{"d1"}
+			_, err := New(&config.Config{Devices: []*config.Device{dev}, Windows: []config.Window{tc.w}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want an error containing %q", err, tc.want)
+			}
+		})
 	}
 }
