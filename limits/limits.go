@@ -9,12 +9,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/plcwatch/plcwatch/config"
 )
@@ -24,17 +23,19 @@ import (
 // device's next window opens).
 var ErrBreakerOpen = errors.New("circuit breaker open: too many consecutive failures, waiting for the next window")
 
-// bucket is one rate limit plus one in-flight cap. The token bucket keeps
-// requests evenly spaced; the window log guarantees that no interval of
-// one second (plus a margin for network jitter between here and the device)
-// holds more than the limit, whatever the spacing.
+// bucket is one rate limit plus one in-flight cap. Two rules hold at once:
+// grants are at least 1/rps apart (evenly spread, burst 1), and no interval
+// of one second plus jitterMargin holds more than floor(rps) grants (so that
+// network jitter between here and the device cannot put rps+1 requests into
+// one second at the device). Its time fields are guarded by Limiter.mu, so
+// that a device and its gateway grant at the same instant.
 type bucket struct {
-	rl       *rate.Limiter
 	inflight chan struct{}
+	gap      time.Duration // 1/rps, rounded up
 	perSec   int
 
-	mu  sync.Mutex
-	log []time.Time // grant times, oldest first, at most perSec
+	next time.Time   // earliest next grant by spacing
+	log  []time.Time // the last perSec grants, oldest first
 }
 
 // jitterMargin widens the one-second window the log enforces, so that a
@@ -42,61 +43,181 @@ type bucket struct {
 // as one sent a little later.
 const jitterMargin = 50 * time.Millisecond
 
+// newBucket returns a bucket for rps requests per second (a rate <= 0, only
+// possible in hand-built configs, means 1) and inflight requests at once (at
+// least 1).
 func newBucket(rps float64, inflight int) *bucket {
 	if inflight < 1 {
 		inflight = 1
 	}
-	b := &bucket{inflight: make(chan struct{}, inflight), perSec: int(rps)}
-	if rps > 0 {
-		// Burst 1, and a rate a hair under the limit, so that float
-		// rounding never lets rps+1 requests into one second.
-		b.rl = rate.NewLimiter(rate.Limit(rps*(1-1e-6)), 1)
+	if rps <= 0 {
+		rps = 1
 	}
-	return b
+	gap := time.Duration(math.Ceil(float64(time.Second) / rps))
+	return &bucket{inflight: make(chan struct{}, inflight), gap: gap, perSec: int(rps)}
 }
 
-// take waits for an in-flight slot and a token.
-func (b *bucket) take(ctx context.Context) (func(), error) {
+// earliest is when the bucket next allows a grant. Callers hold Limiter.mu.
+func (b *bucket) earliest() time.Time {
+	e := b.next
+	if b.perSec > 0 && len(b.log) >= b.perSec {
+		if w := b.log[len(b.log)-b.perSec].Add(time.Second + jitterMargin); w.After(e) {
+			e = w
+		}
+	}
+	return e
+}
+
+// commit records a grant at now. Callers hold Limiter.mu.
+func (b *bucket) commit(now time.Time) {
+	b.next = now.Add(b.gap)
+	if b.perSec > 0 {
+		if len(b.log) >= b.perSec {
+			b.log = append(b.log[:0], b.log[len(b.log)-b.perSec+1:]...)
+		}
+		b.log = append(b.log, now)
+	}
+}
+
+type device struct {
+	own      *bucket
+	gateway  *bucket // nil: not behind a gateway
+	failures int
+	limit    int // breaker_failures; 0 never opens
+	open     bool
+}
+
+// Limiter enforces per-device and per-gateway limits: implements
+// connectors.Limiter. Safe for concurrent use. A device's limits and its
+// gateway's hold at once, and a grant is recorded in both at the same
+// instant, the instant Acquire returns.
+type Limiter struct {
+	mu       sync.Mutex
+	devices  map[string]*device
+	defaults config.Limits
+}
+
+// New builds the limits of every configured device and gateway. A device
+// that is not in cfg gets cfg.Defaults and no gateway. A gateway's
+// max_in_flight of 0 means 1.
+func New(cfg *config.Config) *Limiter {
+	l := &Limiter{devices: map[string]*device{}, defaults: cfg.Defaults}
+	gws := map[string]*bucket{}
+	for _, g := range cfg.Gateways {
+		gws[g.Name] = newBucket(g.RequestsPerSecond, g.MaxInFlight)
+	}
+	for _, d := range cfg.Devices {
+		if d == nil {
+			continue
+		}
+		lim := cfg.LimitsFor(d)
+		l.devices[d.Name] = &device{own: newBucket(lim.RequestsPerSecond, lim.MaxInFlight), gateway: gws[d.Gateway], limit: lim.BreakerFailures}
+	}
+	return l
+}
+
+func (l *Limiter) device(name string) *device {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.devices[name]
+	if d == nil {
+		d = &device{own: newBucket(l.defaults.RequestsPerSecond, l.defaults.MaxInFlight), limit: l.defaults.BreakerFailures}
+		l.devices[name] = d
+	}
+	return d
+}
+
+// Acquire implements connectors.Limiter: it waits until the device, and its
+// gateway, may take one more request (an in-flight slot in each and the
+// rates of both), or ctx ends. It returns ErrBreakerOpen, without waiting,
+// while the device's breaker is open. release must be called exactly once
+// with the request's outcome (further calls do nothing); an error counts
+// towards the breaker unless ctx had ended by then or it is
+// context.Canceled (the caller's decision, such as a window ending), and a
+// nil error clears the count.
+func (l *Limiter) Acquire(ctx context.Context, name string) (release func(error), err error) {
+	d := l.device(name)
+	if l.Open(name) {
+		return nil, fmt.Errorf("device %s: %w", name, ErrBreakerOpen)
+	}
+	var held []chan struct{}
+	free := func() {
+		for _, ch := range held {
+			<-ch
+		}
+	}
+	fail := func(err error) (func(error), error) {
+		free()
+		if errors.Is(err, ErrBreakerOpen) {
+			return nil, fmt.Errorf("device %s: %w", name, err)
+		}
+		return nil, fmt.Errorf("device %s: waiting for the request limits: %w", name, err)
+	}
+	if err := slot(ctx, d.own.inflight); err != nil {
+		return fail(err)
+	}
+	held = append(held, d.own.inflight)
+	if d.gateway != nil {
+		// Wait out the device's own rate before holding a gateway slot,
+		// so a slow device does not block its neighbours.
+		if err := l.wait(ctx, d, false); err != nil {
+			return fail(err)
+		}
+		if err := slot(ctx, d.gateway.inflight); err != nil {
+			return fail(err)
+		}
+		held = append(held, d.gateway.inflight)
+	}
+	if err := l.wait(ctx, d, true); err != nil {
+		return fail(err)
+	}
+	var once sync.Once
+	return func(err error) {
+		once.Do(func() {
+			free()
+			l.outcome(ctx, d, err)
+		})
+	}, nil
+}
+
+func slot(ctx context.Context, ch chan struct{}) error {
 	select {
-	case b.inflight <- struct{}{}:
+	case ch <- struct{}{}:
+		return nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if b.rl != nil {
-		if err := b.rl.Wait(ctx); err != nil {
-			<-b.inflight
-			return nil, err
-		}
-	}
-	if err := b.windowWait(ctx); err != nil {
-		<-b.inflight
-		return nil, err
-	}
-	return func() { <-b.inflight }, nil
 }
 
-// windowWait waits until fewer than perSec grants fall in the last second
-// plus the jitter margin, then records this grant.
-func (b *bucket) windowWait(ctx context.Context) error {
-	if b.perSec < 1 {
-		return nil
-	}
+// wait waits until the device's bucket (and its gateway's) allow a grant;
+// with commit it records the grant in both under one lock. It fails with
+// ErrBreakerOpen if the breaker opened meanwhile.
+func (l *Limiter) wait(ctx context.Context, d *device, commit bool) error {
 	for {
-		b.mu.Lock()
+		l.mu.Lock()
+		if d.open {
+			l.mu.Unlock()
+			return ErrBreakerOpen
+		}
 		now := time.Now()
-		if len(b.log) < b.perSec {
-			b.log = append(b.log, now)
-			b.mu.Unlock()
+		e := d.own.earliest()
+		if commit && d.gateway != nil {
+			if g := d.gateway.earliest(); g.After(e) {
+				e = g
+			}
+		}
+		if !e.After(now) {
+			if commit {
+				d.own.commit(now)
+				if d.gateway != nil {
+					d.gateway.commit(now)
+				}
+			}
+			l.mu.Unlock()
 			return nil
 		}
-		wait := b.log[0].Add(time.Second + jitterMargin).Sub(now)
-		if wait <= 0 {
-			b.log = append(b.log[1:], now)
-			b.mu.Unlock()
-			return nil
-		}
-		b.mu.Unlock()
-		t := time.NewTimer(wait)
+		l.mu.Unlock()
+		t := time.NewTimer(e.Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -106,77 +227,17 @@ func (b *bucket) windowWait(ctx context.Context) error {
 	}
 }
 
-type device struct {
-	own      *bucket
-	gateway  *bucket
-	failures int
-	limit    int
-	open     bool
-}
-
-// Limiter enforces per-device and per-gateway limits. Safe for concurrent
-// use.
-type Limiter struct {
-	mu      sync.Mutex
-	devices map[string]*device
-}
-
-// New builds the limits of every configured device.
-func New(cfg *config.Config) *Limiter {
-	l := &Limiter{devices: map[string]*device{}}
-	gws := map[string]*bucket{}
-	for _, g := range cfg.Gateways {
-		gws[g.Name] = newBucket(g.RequestsPerSecond, g.MaxInFlight)
-	}
-	for _, d := range cfg.Devices {
-		lim := cfg.LimitsFor(d)
-		l.devices[d.Name] = &device{own: newBucket(lim.RequestsPerSecond, lim.MaxInFlight), gateway: gws[d.Gateway], limit: lim.BreakerFailures}
-	}
-	return l
-}
-
-// Acquire implements connectors.Limiter: it waits until the device (and its
-// gateway) may take one more request. release must be called with the
-// request's outcome.
-func (l *Limiter) Acquire(ctx context.Context, name string) (func(error), error) {
-	l.mu.Lock()
-	d := l.devices[name]
-	if d == nil {
-		d = &device{own: newBucket(1, 1), limit: 5}
-		l.devices[name] = d
-	}
-	if d.open {
-		l.mu.Unlock()
-		return nil, fmt.Errorf("device %s: %w", name, ErrBreakerOpen)
-	}
-	l.mu.Unlock()
-	relOwn, err := d.own.take(ctx)
-	if err != nil {
-		return nil, err
-	}
-	relGw := func() {}
-	if d.gateway != nil {
-		if relGw, err = d.gateway.take(ctx); err != nil {
-			relOwn()
-			return nil, err
-		}
-	}
-	return func(err error) {
-		relGw()
-		relOwn()
-		l.outcome(d, err)
-	}, nil
-}
-
-// outcome counts consecutive failures. A cancelled or expired context is the
-// caller's decision (a window ending), not the device's failure.
-func (l *Limiter) outcome(d *device, err error) {
+// outcome counts consecutive failures. An error after the caller's context
+// ended (a window closing, a shutdown), or context.Canceled, is the
+// caller's decision, not the device's failure; a request's own timeout
+// (context.DeadlineExceeded while ctx is alive) is a failure.
+func (l *Limiter) outcome(ctx context.Context, d *device, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case err == nil:
 		d.failures = 0
-	case errors.Is(err, context.Canceled):
+	case ctx.Err() != nil, errors.Is(err, context.Canceled):
 	default:
 		d.failures++
 		if d.limit > 0 && d.failures >= d.limit {
@@ -185,7 +246,8 @@ func (l *Limiter) outcome(d *device, err error) {
 	}
 }
 
-// Reset closes the device's breaker and clears its failure count.
+// Reset closes the device's breaker and clears its failure count. The
+// daemon calls it when the device's next window opens.
 func (l *Limiter) Reset(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

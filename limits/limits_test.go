@@ -30,13 +30,23 @@ devices:
   - {name: d, protocol: s7, endpoint: 127.0.0.1:4, gateway: gw, limits: {requests_per_second: 10}}
 `
 
-// grant runs n requests from workers goroutines against one device, each
-// taking hold of the wire for hold, and returns the grant times and the peak
-// in-flight count.
-func grant(t *testing.T, l *Limiter, devices []string, n, workers int, hold time.Duration) ([]time.Time, int) {
+const mixed = `gateways:
+  - {name: gw, requests_per_second: 10, max_in_flight: 1}
+devices:
+  - {name: e, protocol: s7, endpoint: 127.0.0.1:1, gateway: gw, limits: {requests_per_second: 2, max_in_flight: 2}}
+  - {name: f, protocol: s7, endpoint: 127.0.0.1:2, gateway: gw, limits: {requests_per_second: 10, max_in_flight: 1}}
+  - {name: g, protocol: s7, endpoint: 127.0.0.1:3, gateway: gw, limits: {requests_per_second: 2.5, max_in_flight: 3}}
+`
+
+// grant runs n requests per device from workers goroutines each, each
+// request holding the wire for hold, and returns the grant times per device
+// and the peak in-flight count per device and over all of them.
+func grant(t *testing.T, l *Limiter, devices []string, n, workers int, hold time.Duration) (map[string][]time.Time, map[string]int, int) {
 	var mu sync.Mutex
-	var times []time.Time
-	var inflight, peak atomic.Int32
+	times := map[string][]time.Time{}
+	peaks := map[string]int{}
+	inflight := map[string]int{}
+	total, peak := 0, 0
 	var wg sync.WaitGroup
 	for _, dev := range devices {
 		for w := 0; w < workers; w++ {
@@ -50,46 +60,80 @@ func grant(t *testing.T, l *Limiter, devices []string, n, workers int, hold time
 						return
 					}
 					mu.Lock()
-					times = append(times, time.Now())
+					times[dev] = append(times[dev], time.Now())
+					inflight[dev]++
+					total++
+					peaks[dev] = max(peaks[dev], inflight[dev])
+					peak = max(peak, total)
 					mu.Unlock()
-					if v := inflight.Add(1); v > peak.Load() {
-						peak.Store(v)
-					}
 					time.Sleep(hold)
-					inflight.Add(-1)
+					mu.Lock()
+					inflight[dev]--
+					total--
+					mu.Unlock()
 					rel(nil)
 				}
 			}()
 		}
 	}
 	wg.Wait()
-	return times, int(peak.Load())
+	return times, peaks, peak
 }
 
 func TestRateAndInFlight(t *testing.T) {
 	tests := []struct {
-		name     string
-		devices  []string
-		perSec   int // most grants in any one second
-		inflight int
+		name    string
+		config  string
+		devices []string
+		hold    time.Duration
+		perSec  map[string]int // most grants in any one second, per device
+		// gatewayPerSec and gatewayInFlight bound all devices together
+		// (0: not checked).
+		gatewayPerSec, gatewayInFlight int
+		inflight                       map[string]int
 	}{
-		{"device a: 2/s, 1 in flight", []string{"a"}, 2, 1},
-		{"device b: 10/s, 2 in flight", []string{"b"}, 10, 2},
-		{"gateway shared by c and d: 3/s, 1 in flight", []string{"c", "d"}, 3, 1},
+		{"device a: 2/s, 1 in flight", twoDevices, []string{"a"}, 20 * time.Millisecond, map[string]int{"a": 2}, 0, 0, map[string]int{"a": 1}},
+		{"device b: 10/s, 2 in flight", twoDevices, []string{"b"}, 150 * time.Millisecond, map[string]int{"b": 10}, 0, 0, map[string]int{"b": 2}},
+		{"gateway shared by c and d: 3/s, 1 in flight", twoDevices, []string{"c", "d"}, 20 * time.Millisecond, map[string]int{"c": 3, "d": 3}, 3, 1, map[string]int{"c": 1, "d": 1}},
+		{"busy gateway does not bunch a device's requests", mixed, []string{"e", "f", "g"}, 40 * time.Millisecond, map[string]int{"e": 2, "f": 10, "g": 2}, 10, 1, map[string]int{"e": 1, "f": 1, "g": 1}},
+		{"devices a and b are independent", twoDevices, []string{"a", "b"}, 20 * time.Millisecond, map[string]int{"a": 2, "b": 10}, 12, 3, map[string]int{"a": 1, "b": 2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				l := New(cfg(t, twoDevices))
-				times, peak := grant(t, l, tc.devices, 40, 4, 20*time.Millisecond)
-				if got := MaxInWindow(times, time.Second); got > tc.perSec {
-					t.Errorf("%d grants in one second, limit %d", got, tc.perSec)
+				l := New(cfg(t, tc.config))
+				times, peaks, peak := grant(t, l, tc.devices, 40, 4, tc.hold)
+				var all []time.Time
+				for _, dev := range tc.devices {
+					all = append(all, times[dev]...)
+					got := MaxInWindow(times[dev], time.Second)
+					if got > tc.perSec[dev] {
+						t.Errorf("%s: %d grants in one second, limit %d", dev, got, tc.perSec[dev])
+					}
+					// The limit is used, not undercut by a wide safety gap.
+					if len(tc.devices) == 1 && got < tc.perSec[dev] {
+						t.Errorf("%s: only %d grants in the busiest second: the limit %d is not used", dev, got, tc.perSec[dev])
+					}
+					if len(tc.devices) == 1 && peaks[dev] < tc.inflight[dev] {
+						t.Errorf("%s: at most %d requests in flight: the cap %d is not reached, the test proves nothing", dev, peaks[dev], tc.inflight[dev])
+					}
+					if peaks[dev] > tc.inflight[dev] {
+						t.Errorf("%s: %d requests in flight, cap %d", dev, peaks[dev], tc.inflight[dev])
+					}
 				}
-				if got := MaxInWindow(times, time.Second); got < tc.perSec {
-					t.Errorf("only %d grants in the busiest second: the limit %d is not used", got, tc.perSec)
+				if tc.gatewayPerSec > 0 {
+					if got := MaxInWindow(all, time.Second); got > tc.gatewayPerSec {
+						t.Errorf("all devices: %d grants in one second, limit %d", got, tc.gatewayPerSec)
+					}
+					if peak > tc.gatewayInFlight {
+						t.Errorf("all devices: %d requests in flight, cap %d", peak, tc.gatewayInFlight)
+					}
 				}
-				if peak > tc.inflight {
-					t.Errorf("%d requests in flight, cap %d", peak, tc.inflight)
+				// The margin: no 1.05 s interval holds more than the limit either.
+				for _, dev := range tc.devices {
+					if got := MaxInWindow(times[dev], time.Second+jitterMargin); got > tc.perSec[dev] {
+						t.Errorf("%s: %d grants in 1s+margin, limit %d", dev, got, tc.perSec[dev])
+					}
 				}
 			})
 		})
