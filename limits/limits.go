@@ -140,6 +140,9 @@ func (l *Limiter) Acquire(ctx context.Context, name string) (release func(error)
 	if l.Open(name) {
 		return nil, fmt.Errorf("device %s: %w", name, ErrBreakerOpen)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("device %s: %w", name, err)
+	}
 	var held []chan struct{}
 	free := func() {
 		for _, ch := range held {
@@ -285,11 +288,19 @@ func (s *DeviceSlots) Acquire(ctx context.Context) (func(), error) {
 	}
 }
 
-// Backoff is exponential backoff with "equal jitter": attempt n waits
-// between half and all of min(Initial*2^n, Max).
+// Backoff is exponential backoff with jitter: retry number attempt (0 for
+// the first) is based on min(Initial*2^attempt, Max). With equal jitter (the
+// default) it waits between half and all of that, so a retry never comes
+// sooner than half the base; with Full it waits between none and all of it.
 type Backoff struct {
-	Initial, Max time.Duration
-	// Rand returns a number in [0, 1); nil uses math/rand/v2.
+	// Initial is the base of the first retry; <= 0 means one second.
+	Initial time.Duration
+	// Max caps the base; <= 0 means no cap.
+	Max time.Duration
+	// Full selects full jitter instead of equal jitter.
+	Full bool
+	// Rand returns a number in [0, 1); nil uses math/rand/v2. Tests pass a
+	// fixed function.
 	Rand func() float64
 }
 
@@ -299,7 +310,7 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	if d <= 0 {
 		d = time.Second
 	}
-	for i := 0; i < attempt && (b.Max <= 0 || d < b.Max); i++ {
+	for i := 0; i < attempt && (b.Max <= 0 || d < b.Max) && d <= math.MaxInt64/2; i++ {
 		d *= 2
 	}
 	if b.Max > 0 && d > b.Max {
@@ -309,11 +320,27 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	if b.Rand != nil {
 		r = b.Rand
 	}
+	if b.Full {
+		return time.Duration(r() * float64(d))
+	}
 	return d/2 + time.Duration(r()*float64(d/2))
 }
 
-// MaxInWindow returns the largest number of times that fall in any interval
-// [t, t+d) — the peak rate a simulator saw.
+// Wait waits Delay(attempt), or until ctx ends (then it returns ctx.Err()).
+func (b Backoff) Wait(ctx context.Context, attempt int) error {
+	t := time.NewTimer(b.Delay(attempt))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// MaxInWindow returns the largest number of times that fall in any
+// half-open interval [t, t+d): the peak rate a simulator saw. The times need
+// not be sorted; times is not modified.
 func MaxInWindow(times []time.Time, d time.Duration) int {
 	ts := append([]time.Time(nil), times...)
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })

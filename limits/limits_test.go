@@ -1,8 +1,15 @@
 package limits
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,65 +147,6 @@ func TestRateAndInFlight(t *testing.T) {
 	}
 }
 
-func TestBreaker(t *testing.T) {
-	l := New(cfg(t, twoDevices))
-	fail := errors.New("connection reset")
-	for i := 0; i < 3; i++ {
-		// Cancellations by the caller do not count.
-		rel, err := l.Acquire(context.Background(), "a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel(context.Canceled)
-	}
-	if l.Open("a") {
-		t.Fatal("breaker opened on caller cancellations")
-	}
-	synctest.Test(t, func(t *testing.T) {
-		for i := 0; i < 3; i++ {
-			rel, err := l.Acquire(context.Background(), "a")
-			if err != nil {
-				t.Fatalf("acquire %d: %v", i, err)
-			}
-			rel(fail)
-		}
-		if _, err := l.Acquire(context.Background(), "a"); !errors.Is(err, ErrBreakerOpen) {
-			t.Fatalf("after 3 failures: %v, want ErrBreakerOpen", err)
-		}
-		if _, err := l.Acquire(context.Background(), "b"); err != nil {
-			t.Errorf("another device is affected: %v", err)
-		}
-		l.Reset("a")
-		rel, err := l.Acquire(context.Background(), "a")
-		if err != nil {
-			t.Fatalf("after reset: %v", err)
-		}
-		rel(nil)
-	})
-}
-
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		name    string
-		attempt int
-		r       float64
-		want    time.Duration
-	}{
-		{"first, no jitter", 0, 0, 500 * time.Millisecond},
-		{"first, half jitter", 0, 0.5, 750 * time.Millisecond},
-		{"third", 2, 0, 2 * time.Second},
-		{"capped", 10, 0, 5 * time.Second},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			b := Backoff{Initial: time.Second, Max: 10 * time.Second, Rand: func() float64 { return tc.r }}
-			if got := b.Delay(tc.attempt); got.Round(time.Microsecond) != tc.want.Round(time.Microsecond) {
-				t.Errorf("Delay(%d) = %v, want %v", tc.attempt, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestDeviceSlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewDeviceSlots(2)
@@ -235,36 +183,6 @@ func TestMaxInWindow(t *testing.T) {
 	}
 }
 
-func TestLock(t *testing.T) {
-	dir := t.TempDir()
-	unlock, err := Lock(context.Background(), dir, "plc1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := Lock(ctx, dir, "plc1"); err == nil {
-		t.Fatal("second holder got the lock")
-	}
-	other, err := Lock(context.Background(), dir, "plc2")
-	if err != nil {
-		t.Fatalf("another device's lock: %v", err)
-	}
-	other()
-	got := make(chan error, 1)
-	go func() {
-		u, err := Lock(context.Background(), dir, "plc1")
-		if err == nil {
-			u()
-		}
-		got <- err
-	}()
-	unlock()
-	if err := <-got; err != nil {
-		t.Errorf("waiting holder: %v", err)
-	}
-}
-
 func BenchmarkAcquireRelease(b *testing.B) {
 	c, _ := config.Parse("t.yaml", []byte("devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {requests_per_second: 1000000000, max_in_flight: 64}}\n"))
 	l := New(c)
@@ -282,4 +200,345 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestBreaker(t *testing.T) {
+	fail := errors.New("connection reset")
+	ended := func() context.Context { // a caller whose window has closed
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	tests := []struct {
+		name string
+		// outcomes are released in order on device a (breaker_failures 3);
+		// each is the error and whether the caller's context had ended.
+		outcomes []error
+		ctxEnded []bool
+		open     bool
+	}{
+		{"three failures open it", []error{fail, fail, fail}, nil, true},
+		{"two failures do not", []error{fail, fail}, nil, false},
+		{"a success in between resets the count", []error{fail, fail, nil, fail, fail}, nil, false},
+		{"caller cancellations do not count", []error{context.Canceled, fmt.Errorf("read: %w", context.Canceled), context.Canceled, context.Canceled}, nil, false},
+		{"errors after the caller's deadline do not count", []error{context.DeadlineExceeded, fail, fail}, []bool{true, true, true}, false},
+		{"a request's own timeout counts", []error{context.DeadlineExceeded, context.DeadlineExceeded, context.DeadlineExceeded}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(cfg(t, twoDevices))
+				for i, e := range tc.outcomes {
+					ctx := context.Background()
+					if tc.ctxEnded != nil && tc.ctxEnded[i] {
+						ctx, cancel := context.WithCancel(context.Background())
+						rel, err := l.Acquire(ctx, "a")
+						if err != nil {
+							t.Fatalf("acquire %d: %v", i, err)
+						}
+						cancel()
+						rel(e)
+						continue
+					}
+					rel, err := l.Acquire(ctx, "a")
+					if err != nil {
+						t.Fatalf("acquire %d: %v", i, err)
+					}
+					rel(e)
+					rel(fail) // a second release does nothing
+				}
+				if l.Open("a") != tc.open {
+					t.Fatalf("breaker open = %v, want %v", l.Open("a"), tc.open)
+				}
+				rel, err := l.Acquire(context.Background(), "a")
+				if tc.open != errors.Is(err, ErrBreakerOpen) {
+					t.Fatalf("acquire after the outcomes: %v, want ErrBreakerOpen %v", err, tc.open)
+				}
+				if err == nil {
+					rel(nil)
+				}
+				_, err = l.Acquire(ended(), "a")
+				if tc.open && !errors.Is(err, ErrBreakerOpen) {
+					t.Errorf("an open breaker is reported before the context: %v", err)
+				}
+				if !tc.open && !errors.Is(err, context.Canceled) {
+					t.Errorf("acquire with an ended context: %v, want Canceled", err)
+				}
+				rel, err = l.Acquire(context.Background(), "b")
+				if err != nil {
+					t.Fatalf("another device is affected: %v", err)
+				}
+				rel(nil)
+				l.Reset("a")
+				if l.Open("a") {
+					t.Fatal("open after Reset")
+				}
+				rel, err = l.Acquire(context.Background(), "a")
+				if err != nil {
+					t.Fatalf("after reset: %v", err)
+				}
+				rel(nil)
+			})
+		})
+	}
+}
+
+// TestBreakerWaiters: callers already queued for the device when its
+// breaker opens get ErrBreakerOpen, not the wire.
+func TestBreakerWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(cfg(t, twoDevices)) // a: 2/s, 1 in flight, breaker after 3
+		first, err := l.Acquire(context.Background(), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 3)
+		for i := 0; i < 3; i++ {
+			go func() {
+				rel, err := l.Acquire(context.Background(), "a")
+				if err == nil {
+					rel(errors.New("timeout"))
+				}
+				errs <- err
+			}()
+		}
+		synctest.Wait() // all three wait for the in-flight slot
+		first(errors.New("timeout"))
+		var granted, refused int
+		for i := 0; i < 3; i++ {
+			switch err := <-errs; {
+			case err == nil:
+				granted++
+			case errors.Is(err, ErrBreakerOpen):
+				refused++
+			default:
+				t.Errorf("waiter: %v", err)
+			}
+		}
+		if granted != 2 || refused != 1 {
+			t.Errorf("granted %d, refused %d; want 2 more failures to open the breaker and the last waiter refused", granted, refused)
+		}
+	})
+}
+
+// TestAcquireCancelled: a caller whose context ends while it waits gets the
+// context's error and leaves no slot taken.
+func TestAcquireCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(cfg(t, twoDevices))
+		rel, err := l.Acquire(context.Background(), "c") // gateway gw: 1 in flight
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if _, err := l.Acquire(ctx, "d"); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("acquire behind a busy gateway: %v, want DeadlineExceeded", err)
+		}
+		if waited := time.Since(start); waited != 200*time.Millisecond {
+			t.Errorf("gave up after %v, want the 200ms deadline", waited)
+		}
+		rel(nil)
+		rel, err = l.Acquire(context.Background(), "d")
+		if err != nil {
+			t.Fatalf("the cancelled caller left a slot taken: %v", err)
+		}
+		rel(nil)
+	})
+}
+
+func TestUnknownDeviceGetsDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(cfg(t, "defaults: {requests_per_second: 4, breaker_failures: 2}\n"+twoDevices))
+		var times []time.Time
+		for i := 0; i < 12; i++ {
+			rel, err := l.Acquire(context.Background(), "stranger")
+			if err != nil {
+				t.Fatal(err)
+			}
+			times = append(times, time.Now())
+			rel(nil)
+		}
+		if got := MaxInWindow(times, time.Second); got != 4 {
+			t.Errorf("unknown device: %d grants in the busiest second, want the default 4", got)
+		}
+		for i := 0; i < 2; i++ {
+			rel, _ := l.Acquire(context.Background(), "stranger")
+			rel(errors.New("refused"))
+		}
+		if !l.Open("stranger") {
+			t.Error("the default breaker_failures 2 did not open the breaker")
+		}
+	})
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		name    string
+		b       Backoff
+		attempt int
+		r       float64
+		want    time.Duration
+	}{
+		{"first, no jitter", Backoff{Initial: time.Second, Max: 10 * time.Second}, 0, 0, 500 * time.Millisecond},
+		{"first, half jitter", Backoff{Initial: time.Second, Max: 10 * time.Second}, 0, 0.5, 750 * time.Millisecond},
+		{"first, top of the jitter", Backoff{Initial: time.Second, Max: 10 * time.Second}, 0, 0.999999, time.Second},
+		{"third doubles twice", Backoff{Initial: time.Second, Max: 10 * time.Second}, 2, 0, 2 * time.Second},
+		{"capped", Backoff{Initial: time.Second, Max: 10 * time.Second}, 10, 0, 5 * time.Second},
+		{"capped, top", Backoff{Initial: time.Second, Max: 10 * time.Second}, 10, 0.999999, 10 * time.Second},
+		{"huge attempt does not overflow", Backoff{Initial: time.Second, Max: 30 * time.Second}, 1000, 0.5, 22500 * time.Millisecond},
+		{"no cap, huge attempt stays positive", Backoff{Initial: time.Second}, 1000, 0, (time.Second << 33) / 2},
+		{"zero initial means one second", Backoff{}, 1, 0, time.Second},
+		{"full jitter can be zero", Backoff{Initial: time.Second, Max: 8 * time.Second, Full: true}, 3, 0, 0},
+		{"full jitter, half", Backoff{Initial: time.Second, Max: 8 * time.Second, Full: true}, 3, 0.5, 4 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.b
+			b.Rand = func() float64 { return tc.r }
+			if got := b.Delay(tc.attempt); (got - tc.want).Abs() > time.Millisecond {
+				t.Errorf("Delay(%d) = %v, want %v", tc.attempt, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBackoffBounds: with real randomness every delay lies in its jitter
+// range, and the bases grow until the cap.
+func TestBackoffBounds(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		b := Backoff{Initial: 100 * time.Millisecond, Max: 3 * time.Second, Full: full}
+		for attempt := 0; attempt < 12; attempt++ {
+			base := min(100*time.Millisecond<<attempt, 3*time.Second)
+			lo := base / 2
+			if full {
+				lo = 0
+			}
+			for i := 0; i < 200; i++ {
+				if d := b.Delay(attempt); d < lo || d > base {
+					t.Fatalf("full=%v attempt %d: %v outside [%v, %v]", full, attempt, d, lo, base)
+				}
+			}
+		}
+	}
+}
+
+func TestBackoffWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := Backoff{Initial: time.Second, Max: time.Minute, Rand: func() float64 { return 0 }}
+		start := time.Now()
+		if err := b.Wait(context.Background(), 3); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 4*time.Second {
+			t.Errorf("waited %v, want 4s", got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := b.Wait(ctx, 3); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Wait past the deadline: %v", err)
+		}
+	})
+}
+
+// lockHelperEnv makes the test binary a lock holder: see TestLockHelper.
+const lockHelperEnv = "PLCWATCH_LOCK_HELPER_DIR"
+
+// TestLockHelper is not a test: run as a subprocess by TestLock, it takes
+// the lock of "plc1", prints "locked", and holds it until its stdin closes.
+func TestLockHelper(t *testing.T) {
+	dir := os.Getenv(lockHelperEnv)
+	if dir == "" {
+		t.Skip("subprocess helper for TestLock")
+	}
+	unlock, err := Lock(context.Background(), dir, "plc1")
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("locked")
+	io.Copy(io.Discard, os.Stdin)
+	unlock()
+	os.Exit(0)
+}
+
+func TestLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "locks")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelper$")
+	cmd.Env = append(os.Environ(), lockHelperEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+
+	// Another process holds plc1: we wait, then give up when ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = Lock(ctx, dir, "plc1")
+	if !errors.Is(err, ErrLocked) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lock held by another process: %v, want ErrLocked and DeadlineExceeded", err)
+	}
+	if want := fmt.Sprintf("pid %d", cmd.Process.Pid); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name the holder (%s)", err, want)
+	}
+	// Another device is free.
+	other, err := Lock(context.Background(), dir, "plc2")
+	if err != nil {
+		t.Fatalf("another device's lock: %v", err)
+	}
+	other()
+	other() // unlock twice is harmless
+
+	// A waiter gets the lock once the holder lets go.
+	got := make(chan error, 1)
+	go func() {
+		u, err := Lock(context.Background(), dir, "plc1")
+		if err == nil {
+			defer u()
+			// In this process now: a second Lock here is excluded too.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err2 := Lock(ctx, dir, "plc1"); !errors.Is(err2, ErrLocked) {
+				err = fmt.Errorf("second lock in one process: %v", err2)
+			}
+		}
+		got <- err
+	}()
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Errorf("waiting holder: %v", err)
+	}
+
+	fi, err := os.Stat(filepath.Join(dir, "plc1.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("lock file mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestLockBadName(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"", ".", "..", "../escape", "a/b", `a\b`} {
+		if _, err := Lock(context.Background(), dir, name); err == nil {
+			t.Errorf("Lock(%q) succeeded", name)
+		}
+	}
 }
