@@ -40,7 +40,7 @@ func startDemoSims(ctx context.Context) (*demoSims, error) {
 	}
 	if d.logix, err = logixsim.Start(ctx, logixsim.Options{Listen: demoLogix}); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("Logix simulator on %s: %w", demoLogix, err)
+		return nil, fmt.Errorf("logix simulator on %s: %w", demoLogix, err)
 	}
 	return d, nil
 }

@@ -28,8 +28,6 @@ type running struct {
 	// changeLogic downloads changed logic; logicPath is an item it changes.
 	changeLogic func() error
 	logicPath   string
-	// churn moves live process values (nil: none on this simulator).
-	churn func() error
 	// breakNext makes the next snapshot fail part way; heal undoes it.
 	breakNext func() (heal func())
 	refused   func() int

@@ -77,7 +77,7 @@ func ParseScenario(name string, b []byte) (*Scenario, error) {
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: scenario is empty: want a mapping with identity, tags, ...", name)
+			return nil, fmt.Errorf("%s: scenario is empty: want a mapping with identity, tags and programs", name)
 		}
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}

@@ -560,11 +560,8 @@ func (s *Server) readTag(req mrRequest, segs []segment, limit int) []byte {
 		t = sc.byName[strings.ToLower(rest[0].Symbol)]
 		rest = rest[1:]
 	case len(rest) > 1 && rest[0].Kind == segClass && rest[0].Value == classSymbol && rest[1].Kind == segInstance:
-		for _, x := range sc.from(rest[1].Value) {
-			if x.Inst == rest[1].Value {
-				t = x
-			}
-			break
+		if xs := sc.from(rest[1].Value); len(xs) > 0 && xs[0].Inst == rest[1].Value {
+			t = xs[0]
 		}
 		rest = rest[2:]
 	}
