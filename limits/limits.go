@@ -3,6 +3,14 @@
 // with jitter, circuit breakers, and a cross-process per-device lock. It
 // implements connectors.Limiter, which every connector's gate calls before
 // each request it puts on the wire.
+//
+// Rates: a device's requests are at least 1/requests_per_second apart
+// (burst 1) and no interval of one second plus a 50 ms jitter margin holds
+// more than floor(requests_per_second) of them; a gateway's limits apply to
+// the sum of the devices behind it, and both hold at once because a grant is
+// recorded in the device and its gateway at the same instant. The rate
+// arithmetic is a small spacer plus a log rather than x/time/rate, whose
+// limiters cannot reserve one instant in two buckets atomically.
 package limits
 
 import (

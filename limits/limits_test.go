@@ -221,7 +221,7 @@ func TestBreaker(t *testing.T) {
 		{"two failures do not", []error{fail, fail}, nil, false},
 		{"a success in between resets the count", []error{fail, fail, nil, fail, fail}, nil, false},
 		{"caller cancellations do not count", []error{context.Canceled, fmt.Errorf("read: %w", context.Canceled), context.Canceled, context.Canceled}, nil, false},
-		{"errors after the caller's deadline do not count", []error{context.DeadlineExceeded, fail, fail}, []bool{true, true, true}, false},
+		{"errors after the caller's context ended do not count", []error{context.DeadlineExceeded, fail, fail}, []bool{true, true, true}, false},
 		{"a request's own timeout counts", []error{context.DeadlineExceeded, context.DeadlineExceeded, context.DeadlineExceeded}, nil, true},
 	}
 	for _, tc := range tests {
