@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/user"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/config"
+	opcuasim "github.com/plcwatch/plcwatch/simulators/opcua"
 )
 
 // Exit codes, shared by every command (like diff(1)).
@@ -126,6 +128,13 @@ changes. It never writes to a controller.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		// gopcua's server writes to the standard logger; send it to ours.
+		if l, err := a.logger(); err == nil {
+			log.SetOutput(opcuasim.LibraryLogWriter(l))
+		}
+		return nil
+	}
 	for _, c := range a.commands() {
 		root.AddCommand(c)
 	}

@@ -13,6 +13,7 @@ import (
 
 	// Connectors register themselves.
 	_ "github.com/plcwatch/plcwatch/connectors/logix"
+	_ "github.com/plcwatch/plcwatch/connectors/opcua"
 	_ "github.com/plcwatch/plcwatch/connectors/s7"
 )
 

@@ -183,7 +183,9 @@ func TestMutators(t *testing.T) {
 	}{
 		{"set a setpoint", func() error { return s.SetValue("Plant/Tank1/HighLimit", 5) }, ua.NewStringNodeID(1, "Plant.Tank1.HighLimit"), 5.0},
 		{"set a timer", func() error { return s.SetValue("Plant/Pump1/StartDelay", 7000) }, ua.NewStringNodeID(1, "Plant.Pump1.StartDelay"), uint32(7000)},
-		{"download a program", func() error { return s.SetProgram("Plant/Controller/Programs/Main", "PROGRAM Main END_PROGRAM", "1.5.0") }, ua.NewStringNodeID(1, "Plant.Controller.Programs.Main.Version"), "1.5.0"},
+		{"download a program", func() error {
+			return s.SetProgram("Plant/Controller/Programs/Main", "PROGRAM Main END_PROGRAM", "1.5.0")
+		}, ua.NewStringNodeID(1, "Plant.Controller.Programs.Main.Version"), "1.5.0"},
 		{"flash firmware", func() error { s.SetFirmware("4.3.0", "1201"); return nil }, ua.NewNumericNodeID(0, id.Server_ServerStatus_BuildInfo_SoftwareVersion), "4.3.0"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,195 @@
+package opcua_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/connectors/connectortest"
+	"github.com/plcwatch/plcwatch/connectors/opcua"
+	"github.com/plcwatch/plcwatch/snapshots"
+	sim "github.com/plcwatch/plcwatch/simulators/opcua"
+)
+
+func device(t *testing.T, endpoint, section string) (*config.Device, *config.Config) {
+	t.Helper()
+	y := fmt.Sprintf(`classification:
+  - path: "opcua/**/Programs/**"
+    kind: logic
+devices:
+  - name: skid
+    protocol: opcua
+    endpoint: %s
+    opcua:
+%s
+`, endpoint, section)
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Devices[0], cfg
+}
+
+func start(t *testing.T, opt sim.Options) *sim.Server {
+	t.Helper()
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	s, err := sim.Start(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, func(t *testing.T) *connectortest.Harness {
+		s := start(t, sim.Options{})
+		dev, cfg := device(t, s.Endpoint(), "      timeout: 5s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
+		return &connectortest.Harness{
+			Device: dev, Rules: cfg.Classification, Sim: s, ReadKinds: sim.ReadKinds,
+			ChangeSetpoint: func(t *testing.T) string {
+				if err := s.SetValue("Plant/Tank1/HighLimit", 4.9); err != nil {
+					t.Fatal(err)
+				}
+				return "opcua/Plant/Tank1/HighLimit"
+			},
+			ChangeLogic: func(t *testing.T) string {
+				if err := s.SetProgram("Plant/Controller/Programs/TankControl", "changed := TRUE;", "2.0.4"); err != nil {
+					t.Fatal(err)
+				}
+				return "opcua/Plant/Controller/Programs/TankControl/CodeHash"
+			},
+			ChurnLive: func(t *testing.T) { s.ChurnLive() },
+			BreakNext: func(t *testing.T) func() {
+				s.DropAfter(8)
+				return s.Heal
+			},
+		}
+	})
+}
+
+func snapshot(t *testing.T, dev *config.Device, cfg *config.Config) (*snapshots.Snapshot, error) {
+	t.Helper()
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := c.Snapshot(ctx, nil)
+	if err == nil {
+		err = s.Finalize()
+	}
+	return s, err
+}
+
+func TestSnapshotContent(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
+	snap, err := snapshot(t, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path     string
+		kind     snapshots.Kind
+		volatile bool
+		unit     string
+	}{
+		{"opcua/Plant/Tank1/HighLimit", snapshots.KindSetpoint, false, "m"},
+		{"opcua/Plant/Tank1/Level", snapshots.KindInfo, true, ""},
+		{"opcua/Plant/Controller/Programs/Main/CodeHash", snapshots.KindLogic, false, ""},
+		{"server/software_version", snapshots.KindFirmware, false, ""},
+		{"security/server_certificate", snapshots.KindSecurity, false, ""},
+		{"security/endpoints/None/None", snapshots.KindSecurity, false, ""},
+	}
+	for _, tc := range tests {
+		it := snap.Item(tc.path)
+		if it == nil {
+			t.Errorf("no item %s", tc.path)
+			continue
+		}
+		if it.Kind != tc.kind || it.Volatile != tc.volatile || it.Value.Unit != tc.unit {
+			t.Errorf("%s: kind %s volatile %v unit %q; want %s %v %q", tc.path, it.Kind, it.Volatile, it.Value.Unit, tc.kind, tc.volatile, tc.unit)
+		}
+	}
+	if snap.Identity.Vendor == "" || snap.Identity.Firmware == "" {
+		t.Errorf("identity %+v", snap.Identity)
+	}
+	if !snap.Status.Complete {
+		t.Errorf("partial: %v", snap.Status.Reasons)
+	}
+	if s.Refused() != 0 {
+		t.Errorf("%d refused requests", s.Refused())
+	}
+}
+
+func TestBounds(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\", max_nodes: 5}]")
+	snap, err := snapshot(t, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Status.Complete || !strings.Contains(strings.Join(snap.Status.Reasons, ";"), "max_nodes") {
+		t.Errorf("node bound exceeded silently: %+v", snap.Status)
+	}
+}
+
+// TestSecurity: Basic256Sha256 SignAndEncrypt with the server certificate
+// pinned works; a wrong pin, or no pin at all, is refused.
+func TestSecurity(t *testing.T) {
+	s := start(t, sim.Options{})
+	good := s.Thumbprint()
+	wrong := strings.Repeat("ab", 32)
+	tests := []struct {
+		name    string
+		section string
+		wantErr error
+	}{
+		{"pinned", "      security_policy: Basic256Sha256\n      security_mode: SignAndEncrypt\n      trusted_thumbprints: [\"" + good + "\"]", nil},
+		{"wrong pin", "      security_policy: Basic256Sha256\n      security_mode: SignAndEncrypt\n      trusted_thumbprints: [\"" + wrong + "\"]", opcua.ErrUntrustedCertificate},
+		{"wrong pin on None too", "      trusted_thumbprints: [\"" + wrong + "\"]", opcua.ErrUntrustedCertificate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev, cfg := device(t, s.Endpoint(), tc.section+"\n      browse: [{root: \"i=85\"}]")
+			snap, err := snapshot(t, dev, cfg)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !snap.Status.Complete || snap.Item("opcua/Plant/Tank1/HighLimit") == nil {
+				t.Errorf("secure snapshot incomplete: %v", snap.Status)
+			}
+		})
+	}
+	if s.Refused() != 0 {
+		t.Errorf("%d refused requests", s.Refused())
+	}
+}
+
+// TestSecureNeedsTrust: a secure channel without a trust list or pin is a
+// config error (no trust on first use).
+func TestSecureNeedsTrust(t *testing.T) {
+	y := "devices:\n  - name: skid\n    protocol: opcua\n    endpoint: opc.tcp://127.0.0.1:4840\n    opcua:\n      security_policy: Basic256Sha256\n      security_mode: SignAndEncrypt\n"
+	_, err := config.Parse("t.yaml", []byte(y))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:7") || !strings.Contains(err.Error(), "trusted_thumbprints") {
+		t.Errorf("config without trust for a secure channel: %v", err)
+	}
+}

@@ -1,0 +1,309 @@
+package opcua
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// maxArray bounds the elements of an array value that are recorded; the
+// rest are summarised by count so that one huge array cannot bloat a
+// snapshot. The count is part of the value, so growth is still a change.
+const maxArray = 1000
+
+// canonical turns a value read from a server into a snapshot value. ok is
+// false, with a reason, for values whose content cannot be observed (a
+// structure of a type gopcua cannot decode).
+func canonical(v *ua.Variant, unit string) (val snapshots.Value, ok bool, reason string) {
+	if v == nil || v.Value() == nil {
+		return snapshots.Value{Type: snapshots.TypeNone, Unit: unit}, true, ""
+	}
+	return scalar(v.Value(), unit, 0)
+}
+
+func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
+	if depth > 8 {
+		return snapshots.Value{}, false, "value nested more than 8 levels deep"
+	}
+	switch t := x.(type) {
+	case nil:
+		return snapshots.Value{Type: snapshots.TypeNone, Unit: unit}, true, ""
+	case bool:
+		return snapshots.Bool(t), true, ""
+	case int8:
+		return snapshots.Int(int64(t), unit), true, ""
+	case int16:
+		return snapshots.Int(int64(t), unit), true, ""
+	case int32:
+		return snapshots.Int(int64(t), unit), true, ""
+	case int64:
+		return snapshots.Int(t, unit), true, ""
+	case uint8:
+		return snapshots.Uint(uint64(t), unit), true, ""
+	case uint16:
+		return snapshots.Uint(uint64(t), unit), true, ""
+	case uint32:
+		return snapshots.Uint(uint64(t), unit), true, ""
+	case uint64:
+		return snapshots.Uint(t, unit), true, ""
+	case float32:
+		return snapshots.Float32(t, unit), true, ""
+	case float64:
+		return snapshots.Float(t, unit), true, ""
+	case string:
+		return withUnit(snapshots.String(t), unit), true, ""
+	case time.Time:
+		return snapshots.Time(t), true, ""
+	case []byte:
+		return snapshots.Bytes(t), true, ""
+	case ua.ByteArray:
+		return snapshots.Bytes(t), true, ""
+	case ua.XMLElement:
+		return snapshots.String(string(t)), true, ""
+	case *ua.XMLElement:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return snapshots.String(string(*t)), true, ""
+	case *ua.GUID:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return snapshots.String(strings.ToLower(t.String())), true, ""
+	case *ua.NodeID:
+		return snapshots.String(t.String()), true, ""
+	case *ua.ExpandedNodeID:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return snapshots.String(expandedString(t)), true, ""
+	case ua.StatusCode:
+		return snapshots.String(statusName(t)), true, ""
+	case *ua.QualifiedName:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return snapshots.String(fmt.Sprintf("%d:%s", t.NamespaceIndex, t.Name)), true, ""
+	case *ua.LocalizedText:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return withUnit(snapshots.String(t.Text), unit), true, ""
+	case *ua.ExtensionObject:
+		return extension(t)
+	case *ua.DataValue:
+		if t == nil || t.Value == nil {
+			return snapshots.None(), true, ""
+		}
+		return scalar(t.Value.Value(), unit, depth+1)
+	case *ua.Variant:
+		if t == nil {
+			return snapshots.None(), true, ""
+		}
+		return scalar(t.Value(), unit, depth+1)
+	case *ua.DiagnosticInfo:
+		return snapshots.Value{}, false, "a DiagnosticInfo is not a configuration value"
+	}
+	rv := reflect.ValueOf(x)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return snapshots.Value{}, false, fmt.Sprintf("values of Go type %T are not recorded", x)
+	}
+	n := rv.Len()
+	parts := make([]string, 0, min(n, maxArray)+1)
+	for i := 0; i < n && i < maxArray; i++ {
+		e, ok, why := scalar(rv.Index(i).Interface(), "", depth+1)
+		if !ok {
+			return snapshots.Value{}, false, fmt.Sprintf("element %d: %s", i, why)
+		}
+		switch e.Type {
+		case snapshots.TypeString, snapshots.TypeText:
+			parts = append(parts, strconv.Quote(e.Raw))
+		case snapshots.TypeNone:
+			parts = append(parts, "null")
+		default:
+			parts = append(parts, e.Raw)
+		}
+	}
+	if n > maxArray {
+		parts = append(parts, fmt.Sprintf("… %d elements in all", n))
+	}
+	s := "[" + strings.Join(parts, ", ") + "]"
+	return withUnit(snapshots.String(s), unit), true, ""
+}
+
+func withUnit(v snapshots.Value, unit string) snapshots.Value {
+	v.Unit = unit
+	return v
+}
+
+// extension records structures gopcua can decode as canonical JSON of their
+// fields, and the common ones (units, ranges) in short form.
+func extension(e *ua.ExtensionObject) (snapshots.Value, bool, string) {
+	if e == nil || e.EncodingMask == ua.ExtensionObjectEmpty {
+		return snapshots.None(), true, ""
+	}
+	switch v := e.Value.(type) {
+	case nil:
+		tid := "unknown type"
+		if e.TypeID != nil {
+			tid = expandedString(e.TypeID)
+		}
+		return snapshots.Value{}, false, fmt.Sprintf("structure of type %s cannot be decoded", tid)
+	case *ua.EUInformation:
+		return snapshots.String(unitText(v)), true, ""
+	case *ua.Range:
+		return snapshots.String(fmt.Sprintf("%s..%s", snapshots.Float(v.Low, "").Raw, snapshots.Float(v.High, "").Raw)), true, ""
+	case *ua.XMLElement:
+		if v == nil {
+			return snapshots.None(), true, ""
+		}
+		return snapshots.String(string(*v)), true, ""
+	}
+	b, err := json.Marshal(e.Value)
+	if err != nil {
+		return snapshots.Value{}, false, fmt.Sprintf("structure %T cannot be encoded: %v", e.Value, err)
+	}
+	return snapshots.String(string(b)), true, ""
+}
+
+func unitText(u *ua.EUInformation) string {
+	if u == nil {
+		return ""
+	}
+	if u.DisplayName != nil && u.DisplayName.Text != "" {
+		return u.DisplayName.Text
+	}
+	if u.Description != nil {
+		return u.Description.Text
+	}
+	return ""
+}
+
+func expandedString(e *ua.ExpandedNodeID) string {
+	s := e.NodeID.String()
+	if e.NamespaceURI != "" {
+		s = "nsu=" + e.NamespaceURI + ";" + stripNS(s)
+	}
+	if e.ServerIndex != 0 {
+		s = fmt.Sprintf("svr=%d;%s", e.ServerIndex, s)
+	}
+	return s
+}
+
+func stripNS(s string) string {
+	if strings.HasPrefix(s, "ns=") {
+		if _, rest, ok := strings.Cut(s, ";"); ok {
+			return rest
+		}
+	}
+	return s
+}
+
+// stableID renders a node id with its namespace URI instead of its index,
+// which a server may renumber on restart.
+func stableID(nid *ua.NodeID, uris []string) string {
+	if nid == nil {
+		return ""
+	}
+	ns := int(nid.Namespace())
+	if ns == 0 || ns >= len(uris) || uris[ns] == "" {
+		return nid.String()
+	}
+	return "nsu=" + uris[ns] + ";" + stripNS(nid.String())
+}
+
+// dataTypeName names a DataType attribute value: the standard name for
+// namespace 0 types ("Double"), else the type's stable node id.
+func dataTypeName(v *ua.Variant, uris []string) string {
+	if v == nil {
+		return ""
+	}
+	var nid *ua.NodeID
+	switch t := v.Value().(type) {
+	case *ua.NodeID:
+		nid = t
+	case *ua.ExpandedNodeID:
+		if t != nil {
+			nid = t.NodeID
+		}
+	}
+	if nid == nil {
+		return ""
+	}
+	if nid.Namespace() == 0 && nid.Type() != ua.NodeIDTypeString && nid.Type() != ua.NodeIDTypeGUID && nid.Type() != ua.NodeIDTypeByteString {
+		if n := id.Name(nid.IntID()); n != "" {
+			return n
+		}
+	}
+	return stableID(nid, uris)
+}
+
+var accessFlags = []struct {
+	bit  ua.AccessLevelType
+	name string
+}{
+	{ua.AccessLevelTypeCurrentRead, "read"},
+	{ua.AccessLevelTypeCurrentWrite, "write"},
+	{ua.AccessLevelTypeHistoryRead, "history_read"},
+	{ua.AccessLevelTypeHistoryWrite, "history_write"},
+	{ua.AccessLevelTypeSemanticChange, "semantic_change"},
+	{ua.AccessLevelTypeStatusWrite, "status_write"},
+	{ua.AccessLevelTypeTimestampWrite, "timestamp_write"},
+}
+
+// accessString renders an AccessLevel byte as "read+write".
+func accessString(a byte) string {
+	var parts []string
+	for _, f := range accessFlags {
+		if a&byte(f.bit) != 0 {
+			parts = append(parts, f.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
+// accessLevel extracts an AccessLevel attribute value (a Byte; some servers
+// send other integer types).
+func accessLevel(v *ua.Variant) (byte, bool) {
+	if v == nil {
+		return 0, false
+	}
+	switch t := v.Value().(type) {
+	case uint8:
+		return t, true
+	case int8:
+		return byte(t), true
+	case uint16:
+		return byte(t), true
+	case int16:
+		return byte(t), true
+	case uint32:
+		return byte(t), true
+	case int32:
+		return byte(t), true
+	}
+	return 0, false
+}
+
+// statusName renders a status code as its symbolic name
+// ("StatusBadUserAccessDenied" becomes "BadUserAccessDenied").
+func statusName(s ua.StatusCode) string {
+	if s == ua.StatusOK {
+		return "Good"
+	}
+	if d, ok := ua.StatusCodes[s]; ok && d.Name != "" {
+		return strings.TrimPrefix(d.Name, "Status")
+	}
+	return fmt.Sprintf("0x%08X", uint32(s))
+}
