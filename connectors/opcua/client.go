@@ -14,8 +14,8 @@ import (
 	"time"
 
 	gopcua "github.com/gopcua/opcua"
-	"github.com/gopcua/opcua/uacp"
 	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uacp"
 )
 
 // session is everything the connector does on an open OPC UA session. Only

@@ -14,8 +14,8 @@ import (
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/connectortest"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
-	"github.com/plcwatch/plcwatch/snapshots"
 	sim "github.com/plcwatch/plcwatch/simulators/opcua"
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 func device(t *testing.T, endpoint, section string) (*config.Device, *config.Config) {
