@@ -424,23 +424,32 @@ func category(c diffing.Change) string {
 
 func item(c diffing.Change) Item {
 	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, Delta: c.Delta, LineDiff: c.LineDiff}
+	// Attributes are shown only where they changed (or for an item added or
+	// removed, where they describe it); unchanged ones are noise.
+	changed := map[string]bool{}
+	for _, f := range c.Fields {
+		if k, ok := strings.CutPrefix(f, "attrs."); ok {
+			changed[k] = true
+		}
+	}
+	whole := c.Old == nil || c.New == nil
 	if c.Old != nil {
-		it.Old, it.OldHash = show(c.Old), c.Old.Hash
+		it.Old, it.OldHash = show(c.Old, changed, whole), c.Old.Hash
 	}
 	if c.New != nil {
-		it.New, it.NewHash = show(c.New), c.New.Hash
+		it.New, it.NewHash = show(c.New, changed, whole), c.New.Hash
 	}
 	return it
 }
 
-func show(s *diffing.Side) string {
+func show(s *diffing.Side, changed map[string]bool, all bool) string {
 	v := s.Value.String()
 	if s.Value.Type == snapshots.TypeText {
 		v = fmt.Sprintf("(text, %d lines)", strings.Count(s.Value.Raw, "\n")+1)
 	}
 	var extra []string
 	for _, k := range sortedKeys(s.Attrs) {
-		if k == snapshots.AttrRole || k == snapshots.AttrScope {
+		if k == snapshots.AttrRole || k == snapshots.AttrScope || !(all || changed[k]) {
 			continue
 		}
 		extra = append(extra, k+"="+s.Attrs[k])
