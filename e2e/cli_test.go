@@ -189,3 +189,23 @@ func TestApproveRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveValueChurnNotAlerted: live process values move between checks and
+// nothing is alerted.
+func TestLiveValueChurnNotAlerted(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target, r *running, s *site) {
+		if r.churn == nil {
+			t.Skip("this simulator has no live values")
+		}
+		s.baseline(tg.device)
+		for i := 0; i < 3; i++ {
+			if err := r.churn(); err != nil {
+				t.Fatal(err)
+			}
+			s.want(0, "check", tg.device)
+		}
+		if as := s.alerts(); len(as) != 0 {
+			t.Errorf("live value churn raised alerts: %+v", as)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	logixsim "github.com/plcwatch/plcwatch/simulators/logix"
+	opcuasim "github.com/plcwatch/plcwatch/simulators/opcua"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
 )
 
@@ -28,12 +29,15 @@ type running struct {
 	// changeLogic downloads changed logic; logicPath is an item it changes.
 	changeLogic func() error
 	logicPath   string
+	// churn moves live process values (nil: none on this simulator).
+	churn func() error
 	// breakNext makes the next snapshot fail part way; heal undoes it.
 	breakNext func() (heal func())
 	refused   func() int
 }
 
 var targets = []target{
+	{name: "opcua", device: "skid7", start: startOPCUA},
 	{name: "s7", device: "tankfarm", start: startS7},
 	{name: "logix", device: "line3", start: startLogix},
 }
@@ -123,6 +127,46 @@ func startLogix(t *testing.T) *running {
 			sim.BumpAuditValue()
 			sim.InjectFault(logixsim.Fault{Kind: logixsim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1})
 			return sim.ClearFaults
+		},
+		refused: sim.Refused,
+	}
+	if err := r.setSetpoint(r.base); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func startOPCUA(t *testing.T) *running {
+	t.Helper()
+	sim, err := opcuasim.Start(context.Background(), opcuasim.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	r := &running{
+		yaml: fmt.Sprintf(`classification:
+  - {path: "opcua/**/Programs/**", kind: logic}
+devices:
+  - name: skid7
+    protocol: opcua
+    endpoint: %s
+    limits: {requests_per_second: 1000}
+    opcua:
+      browse: [{root: "i=85", max_depth: 8, max_nodes: 2000}]
+    rules:
+      - {path: "opcua/Plant/Tank1/HighLimit", kind: setpoint, deadband: 0.5}
+`, sim.Endpoint()),
+		setpointPath: "opcua/Plant/Tank1/HighLimit",
+		base:         80,
+		setSetpoint:  func(v float64) error { return sim.SetValue("Plant/Tank1/HighLimit", v) },
+		logicPath:    "opcua/Plant/Controller/Programs/TankControl/CodeHash",
+		changeLogic: func() error {
+			return sim.SetProgram("Plant/Controller/Programs/TankControl", "IF Level > HighLimit THEN Inlet := FALSE; END_IF; Bypass := TRUE;", "2.0.4")
+		},
+		churn: func() error { sim.ChurnLive(); return nil },
+		breakNext: func() func() {
+			sim.DropAfter(11)
+			return sim.Heal
 		},
 		refused: sim.Refused,
 	}
