@@ -488,13 +488,21 @@ func lowered(cs []diffing.Change) bool {
 	return false
 }
 
+// allAdded reports whether the content changes are all blocks, programs or
+// tags added or removed (a download, T0843); the change indicators that
+// moved with them do not count.
 func allAdded(cs []diffing.Change) bool {
+	n := 0
 	for _, c := range cs {
+		if c.Indicator && c.Type == diffing.Changed {
+			continue
+		}
 		if c.Type != diffing.Added && c.Type != diffing.Removed {
 			return false
 		}
+		n++
 	}
-	return true
+	return n > 0
 }
 
 // describe names what changed, exactly, for the title.

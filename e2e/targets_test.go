@@ -34,6 +34,8 @@ type running struct {
 	// breakNext makes the next snapshot fail part way; heal undoes it.
 	breakNext func() (heal func())
 	refused   func() int
+	// sim is the simulator itself, for detection tests.
+	sim any
 }
 
 var targets = []target{
@@ -84,6 +86,7 @@ func startS7(t *testing.T) *running {
 			return sim.ClearFault
 		},
 		refused: sim.Refused,
+		sim:     sim,
 	}
 	if err := r.setSetpoint(r.base); err != nil {
 		t.Fatal(err)
@@ -129,6 +132,7 @@ func startLogix(t *testing.T) *running {
 			return sim.ClearFaults
 		},
 		refused: sim.Refused,
+		sim:     sim,
 	}
 	if err := r.setSetpoint(r.base); err != nil {
 		t.Fatal(err)
@@ -169,6 +173,7 @@ devices:
 			return sim.Heal
 		},
 		refused: sim.Refused,
+		sim:     sim,
 	}
 	if err := r.setSetpoint(r.base); err != nil {
 		t.Fatal(err)
