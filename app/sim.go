@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	logixsim "github.com/plcwatch/plcwatch/simulators/logix"
@@ -93,11 +94,13 @@ func loopbackOnly(addr string) error {
 	return nil
 }
 
-func (a *App) simS7Command() *cobra.Command {
+// simSubcommand builds one `sim PROTOCOL` command: it checks --listen is a
+// loopback address, starts the simulator and serves until interrupted.
+func (a *App) simSubcommand(use, short, listenDefault, scenarioHelp string, start func(ctx context.Context, listen, scenario string, log zerolog.Logger) (simServer, error)) *cobra.Command {
 	var listen, scenario string
 	cmd := &cobra.Command{
-		Use:   "s7",
-		Short: "Siemens S7comm server (ISO-on-TCP) holding a small S7-300 program",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := a.logger()
@@ -107,58 +110,47 @@ func (a *App) simS7Command() *cobra.Command {
 			if err := loopbackOnly(listen); err != nil {
 				return err
 			}
+			s, err := start(c.Context(), listen, scenario, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Stdout, "%s simulator listening on %s\n", use, s.Addr())
+			return a.serveUntilDone(c.Context(), s)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", listenDefault, "loopback address to listen on")
+	cmd.Flags().StringVar(&scenario, "scenario", "", scenarioHelp)
+	return cmd
+}
+
+func (a *App) simS7Command() *cobra.Command {
+	return a.simSubcommand("s7", "Siemens S7comm server (ISO-on-TCP) holding a small S7-300 program (real PLCs use port 102)",
+		"127.0.0.1:1102", "scenario YAML file (default: the built-in demo program)",
+		func(ctx context.Context, listen, scenario string, log zerolog.Logger) (simServer, error) {
 			opt := s7sim.Options{Listen: listen, Logger: log}
 			if scenario != "" {
 				sc, err := s7sim.LoadScenario(scenario)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				opt.Scenario = sc
 			}
-			s, err := s7sim.Start(c.Context(), opt)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "S7 simulator listening on %s\n", s.Addr())
-			return a.serveUntilDone(c.Context(), s)
-		},
-	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:1102", "loopback address to listen on (real PLCs use port 102)")
-	cmd.Flags().StringVar(&scenario, "scenario", "", "scenario YAML file (default: the built-in demo program)")
-	return cmd
+			return s7sim.Start(ctx, opt)
+		})
 }
 
 func (a *App) simLogixCommand() *cobra.Command {
-	var listen, scenario string
-	cmd := &cobra.Command{
-		Use:   "logix",
-		Short: "Rockwell Logix controller (CIP over EtherNet/IP)",
-		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			log, err := a.logger()
-			if err != nil {
-				return usageError("%v", err)
-			}
-			if err := loopbackOnly(listen); err != nil {
-				return err
-			}
+	return a.simSubcommand("logix", "Rockwell Logix controller (CIP over EtherNet/IP)",
+		"127.0.0.1:44818", "scenario YAML file (default: the built-in demo plant)",
+		func(ctx context.Context, listen, scenario string, log zerolog.Logger) (simServer, error) {
 			opt := logixsim.Options{Listen: listen, Log: log}
 			if scenario != "" {
 				sc, err := logixsim.LoadScenario(scenario)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				opt.Scenario = sc
 			}
-			s, err := logixsim.Start(c.Context(), opt)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.Stdout, "Logix simulator listening on %s\n", s.Addr())
-			return a.serveUntilDone(c.Context(), s)
-		},
-	}
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:44818", "loopback address to listen on")
-	cmd.Flags().StringVar(&scenario, "scenario", "", "scenario YAML file (default: the built-in demo plant)")
-	return cmd
+			return logixsim.Start(ctx, opt)
+		})
 }
