@@ -86,7 +86,8 @@ func (c *Connector) do(ctx context.Context, kind, object string, size int, call 
 	return c.gate.Do(ctx, connectors.Request{Kind: kind, Object: object, Size: size}, func(ctx context.Context) (int, error) {
 		before := c.meter.received()
 		err := call(ctx)
-		return int(c.meter.received() - before), err
+		// A closed socket reads as 0: never count negative bytes.
+		return int(max(0, c.meter.received()-before)), err
 	})
 }
 
@@ -138,14 +139,20 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	if err != nil {
 		return nil, fmt.Errorf("device %s: connecting to %s (%s/%s): %w", c.dev.Name, c.dev.Endpoint, c.set.policy, c.set.mode, err)
 	}
-	defer func() {
+	closed := false
+	closeSession := func() {
+		if closed {
+			return
+		}
+		closed = true
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.set.timeout)
 		defer cancel()
 		c.do(cctx, KindClose, "session", 0, func(ctx context.Context) error {
 			sess.CloseSession(ctx)
 			return sess.Close(ctx)
 		})
-	}()
+	}
+	defer closeSession()
 
 	if err := c.readServer(ctx, sess, b); err != nil {
 		b.partial("server status: %v", err)
@@ -158,6 +165,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 			b.partial("browsing %s: %v", r.spec, err)
 		}
 	}
+	closeSession() // counted in the snapshot's cost, as the plan shows it
 	s := b.s
 	s.Status = snapshots.Status{Complete: len(b.reasons) == 0, Reasons: b.reasons}
 	s.Cost = c.gate.Cost()
