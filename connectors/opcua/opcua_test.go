@@ -149,7 +149,7 @@ func TestBounds(t *testing.T) {
 // TestSecurity: Basic256Sha256 SignAndEncrypt with the server certificate
 // pinned works; a wrong pin, or no pin at all, is refused.
 func TestSecurity(t *testing.T) {
-	s := start(t, sim.Options{})
+	s := start(t, sim.Options{Security: []string{"None/None", "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt"}})
 	good := s.Thumbprint()
 	wrong := strings.Repeat("ab", 32)
 	tests := []struct {
@@ -158,6 +158,7 @@ func TestSecurity(t *testing.T) {
 		wantErr error
 	}{
 		{"pinned", "      security_policy: Basic256Sha256\n      security_mode: SignAndEncrypt\n      trusted_thumbprints: [\"" + good + "\"]", nil},
+		{"pinned, Sign", "      security_policy: Basic256Sha256\n      security_mode: Sign\n      trusted_thumbprints: [\"" + good + "\"]", nil},
 		{"wrong pin", "      security_policy: Basic256Sha256\n      security_mode: SignAndEncrypt\n      trusted_thumbprints: [\"" + wrong + "\"]", opcua.ErrUntrustedCertificate},
 		{"wrong pin on None too", "      trusted_thumbprints: [\"" + wrong + "\"]", opcua.ErrUntrustedCertificate},
 	}
