@@ -24,15 +24,11 @@ opens a planned change until --until (RFC 3339 time or a duration such as
 the device are "planned, pending review" rather than unauthorized.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, dev, err := a.openDevice(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			dev, err := device(env.Cfg, args[0])
-			if err != nil {
-				return err
-			}
 			u, err := parseUntil(until, a.Now())
 			if err != nil {
 				return err
@@ -62,15 +58,11 @@ Review it, then run plcwatch approve AFTER_ID --ticket ... --by ... to close
 the change and move the baseline. Exit 1 when there are differences.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, dev, err := a.openDevice(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			dev, err := device(env.Cfg, args[0])
-			if err != nil {
-				return err
-			}
 			ch, rep, after, err := env.Svc.FinishChange(c.Context(), dev)
 			if err != nil {
 				return &ExitCodeError{Code: ExitError, Err: err}

@@ -25,15 +25,11 @@ before. This is what a change-control board reviews before approving
 plcwatch on a site.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, dev, err := a.openDevice(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			dev, err := device(env.Cfg, args[0])
-			if err != nil {
-				return err
-			}
 			prev, err := env.Store.Latest(c.Context(), dev.Name, true)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err

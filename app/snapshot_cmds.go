@@ -39,15 +39,11 @@ A partial read is stored as partial and exits 1.`,
 			if label != "" && !validLabel(label) {
 				return usageError("--label %q: want letters, digits, '.', '_' or '-' (not \"latest\" or \"baseline\")", label)
 			}
-			env, err := a.open(c.Context())
+			env, dev, err := a.openDevice(c.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			dev, err := device(env.Cfg, args[0])
-			if err != nil {
-				return err
-			}
 			s, err := env.Svc.Snapshot(c.Context(), dev, monitor.SnapshotOptions{Label: label})
 			if err != nil {
 				return err
@@ -187,4 +183,19 @@ func (a *App) open(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	return a.openWith(ctx, cfg)
+}
+
+// openDevice opens the environment and finds the named device in the
+// config (closing what it opened when the device is unknown).
+func (a *App) openDevice(ctx context.Context, name string) (*env, *config.Device, error) {
+	e, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	dev, err := device(e.Cfg, name)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	return e, dev, nil
 }
