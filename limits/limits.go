@@ -6,7 +6,8 @@
 //
 // Rates: a device's requests are at least 1/requests_per_second apart
 // (burst 1) and no interval of one second plus a 50 ms jitter margin holds
-// more than floor(requests_per_second) of them; a gateway's limits apply to
+// more than floor(requests_per_second) of them (a rate below one spaces
+// requests 1/rate apart and no more); a gateway's limits apply to
 // the sum of the devices behind it, and both hold at once because a grant is
 // recorded in the device and its gateway at the same instant. The rate
 // arithmetic is a small spacer plus a log rather than x/time/rate, whose
@@ -40,16 +41,23 @@ var ErrBreakerOpen = errors.New("circuit breaker open: too many consecutive fail
 type bucket struct {
 	inflight chan struct{}
 	gap      time.Duration // 1/rps, rounded up
-	perSec   int
+	perSec   int           // floor(rps); 0 turns the one-second rule off
 
 	next time.Time   // earliest next grant by spacing
-	log  []time.Time // the last perSec grants, oldest first
+	log  []time.Time // ring of the last perSec grants
+	head int         // index of the oldest grant in log once it is full
 }
 
 // jitterMargin widens the one-second window the log enforces, so that a
 // request delayed on its way does not land in the same second at the device
 // as one sent a little later.
 const jitterMargin = 50 * time.Millisecond
+
+// maxLog bounds the grant log of one bucket. Above this many requests per
+// second (far beyond any controller) only the 1/rps spacing applies: a
+// one-second interval then holds at most ceil(rps) grants, and the jitter
+// margin is not kept.
+const maxLog = 4096
 
 // newBucket returns a bucket for rps requests per second (a rate <= 0, only
 // possible in hand-built configs, means 1) and inflight requests at once (at
@@ -62,14 +70,18 @@ func newBucket(rps float64, inflight int) *bucket {
 		rps = 1
 	}
 	gap := time.Duration(math.Ceil(float64(time.Second) / rps))
-	return &bucket{inflight: make(chan struct{}, inflight), gap: gap, perSec: int(rps)}
+	perSec := int(rps)
+	if rps > maxLog {
+		perSec = 0
+	}
+	return &bucket{inflight: make(chan struct{}, inflight), gap: gap, perSec: perSec}
 }
 
 // earliest is when the bucket next allows a grant. Callers hold Limiter.mu.
 func (b *bucket) earliest() time.Time {
 	e := b.next
-	if b.perSec > 0 && len(b.log) >= b.perSec {
-		if w := b.log[len(b.log)-b.perSec].Add(time.Second + jitterMargin); w.After(e) {
+	if b.perSec > 0 && len(b.log) == b.perSec {
+		if w := b.log[b.head].Add(time.Second + jitterMargin); w.After(e) {
 			e = w
 		}
 	}
@@ -79,17 +91,20 @@ func (b *bucket) earliest() time.Time {
 // commit records a grant at now. Callers hold Limiter.mu.
 func (b *bucket) commit(now time.Time) {
 	b.next = now.Add(b.gap)
-	if b.perSec > 0 {
-		if len(b.log) >= b.perSec {
-			b.log = append(b.log[:0], b.log[len(b.log)-b.perSec+1:]...)
-		}
+	switch {
+	case b.perSec == 0:
+	case len(b.log) < b.perSec:
 		b.log = append(b.log, now)
+	default:
+		b.log[b.head] = now
+		b.head = (b.head + 1) % b.perSec
 	}
 }
 
 type device struct {
 	own      *bucket
 	gateway  *bucket // nil: not behind a gateway
+	timeout  time.Duration
 	failures int
 	limit    int // breaker_failures; 0 never opens
 	open     bool
@@ -119,7 +134,8 @@ func New(cfg *config.Config) *Limiter {
 			continue
 		}
 		lim := cfg.LimitsFor(d)
-		l.devices[d.Name] = &device{own: newBucket(lim.RequestsPerSecond, lim.MaxInFlight), gateway: gws[d.Gateway], limit: lim.BreakerFailures}
+		l.devices[d.Name] = &device{own: newBucket(lim.RequestsPerSecond, lim.MaxInFlight), gateway: gws[d.Gateway],
+			timeout: lim.RequestTimeout.D(), limit: lim.BreakerFailures}
 	}
 	return l
 }
@@ -129,7 +145,8 @@ func (l *Limiter) device(name string) *device {
 	defer l.mu.Unlock()
 	d := l.devices[name]
 	if d == nil {
-		d = &device{own: newBucket(l.defaults.RequestsPerSecond, l.defaults.MaxInFlight), limit: l.defaults.BreakerFailures}
+		d = &device{own: newBucket(l.defaults.RequestsPerSecond, l.defaults.MaxInFlight),
+			timeout: l.defaults.RequestTimeout.D(), limit: l.defaults.BreakerFailures}
 		l.devices[name] = d
 	}
 	return d
@@ -257,6 +274,25 @@ func (l *Limiter) outcome(ctx context.Context, d *device, err error) {
 	}
 }
 
+// RequestTimeout returns the device's request_timeout (the defaults' for a
+// device not in the config); 0 means none.
+func (l *Limiter) RequestTimeout(name string) time.Duration {
+	return l.device(name).timeout
+}
+
+// RequestContext returns ctx bounded by the device's request_timeout, for
+// one request (one round trip): the gate, or a connector, wraps the send in
+// it after Acquire. A parent deadline that comes sooner is kept. A timeout
+// of 0 leaves ctx unbounded (cancel is still to be called). When the request
+// fails with context.DeadlineExceeded while the Acquire context is alive,
+// release counts it as the device's failure.
+func (l *Limiter) RequestContext(ctx context.Context, name string) (context.Context, context.CancelFunc) {
+	if d := l.RequestTimeout(name); d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
 // Reset closes the device's breaker and clears its failure count. The
 // daemon calls it when the device's next window opens.
 func (l *Limiter) Reset(name string) {
@@ -275,7 +311,8 @@ func (l *Limiter) Open(name string) bool {
 	return d != nil && d.open
 }
 
-// DeviceSlots caps how many devices are read at once.
+// DeviceSlots caps how many devices are read at once, across all windows
+// (daemon.max_concurrent_devices). Safe for concurrent use.
 type DeviceSlots struct{ ch chan struct{} }
 
 // NewDeviceSlots allows n devices at once (at least 1).
@@ -286,15 +323,23 @@ func NewDeviceSlots(n int) *DeviceSlots {
 	return &DeviceSlots{ch: make(chan struct{}, n)}
 }
 
-// Acquire waits for a slot or for ctx to end.
-func (s *DeviceSlots) Acquire(ctx context.Context) (func(), error) {
+// Acquire waits for a slot or for ctx to end (then it returns ctx.Err()).
+// release frees the slot; calling it again does nothing.
+func (s *DeviceSlots) Acquire(ctx context.Context) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case s.ch <- struct{}{}:
-		return func() { <-s.ch }, nil
+		var once sync.Once
+		return func() { once.Do(func() { <-s.ch }) }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
+
+// InUse returns how many slots are taken now.
+func (s *DeviceSlots) InUse() int { return len(s.ch) }
 
 // Backoff is exponential backoff with jitter: retry number attempt (0 for
 // the first) is based on min(Initial*2^attempt, Max). With equal jitter (the
@@ -348,8 +393,11 @@ func (b Backoff) Wait(ctx context.Context, attempt int) error {
 
 // MaxInWindow returns the largest number of times that fall in any
 // half-open interval [t, t+d): the peak rate a simulator saw. The times need
-// not be sorted; times is not modified.
+// not be sorted; times is not modified. A d <= 0 holds nothing: 0.
 func MaxInWindow(times []time.Time, d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
 	ts := append([]time.Time(nil), times...)
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
 	best, j := 0, 0
@@ -362,4 +410,50 @@ func MaxInWindow(times []time.Time, d time.Duration) int {
 		}
 	}
 	return best
+}
+
+// Recorder collects the instants requests arrived, for tests that measure
+// rates at a simulator or a wiretap. The zero value is ready; it is safe for
+// concurrent use.
+type Recorder struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+// Record notes one request at t.
+func (r *Recorder) Record(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.times = append(r.times, t)
+}
+
+// Times returns a copy of the recorded instants, in recording order.
+func (r *Recorder) Times() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.times...)
+}
+
+// Len returns how many requests were recorded.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.times)
+}
+
+// Peak returns MaxInWindow of the recorded instants.
+func (r *Recorder) Peak(d time.Duration) int { return MaxInWindow(r.Times(), d) }
+
+// Last returns the latest recorded instant (zero if none): with a window's
+// end, it shows how late a request reached the device.
+func (r *Recorder) Last() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var last time.Time
+	for _, t := range r.times {
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last
 }

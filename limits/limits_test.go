@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,31 +157,246 @@ func TestDeviceSlots(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rel, _ := s.Acquire(context.Background())
+				rel, err := s.Acquire(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				if v := now.Add(1); v > peak.Load() {
 					peak.Store(v)
 				}
 				time.Sleep(time.Second)
 				now.Add(-1)
 				rel()
+				rel() // a second release frees nothing more
 			}()
 		}
 		wg.Wait()
 		if peak.Load() != 2 {
 			t.Errorf("peak devices at once = %d, want 2", peak.Load())
 		}
+		if s.InUse() != 0 {
+			t.Errorf("%d slots taken after every release", s.InUse())
+		}
+		// Both taken: a waiter gives up when its context ends, and an
+		// ended context is refused even with a slot free.
+		r1, _ := s.Acquire(context.Background())
+		r2, _ := s.Acquire(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		if _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != time.Minute {
+			t.Errorf("full: %v after %v, want DeadlineExceeded after 1m", err, time.Since(start))
+		}
+		r1()
+		if _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("ended context: %v", err)
+		}
+		if s.InUse() != 1 {
+			t.Errorf("%d slots taken, want 1", s.InUse())
+		}
+		r2()
 	})
 }
 
 func TestMaxInWindow(t *testing.T) {
-	t0 := time.Unix(0, 0)
-	ts := []time.Time{t0, t0.Add(100 * time.Millisecond), t0.Add(999 * time.Millisecond), t0.Add(time.Second), t0.Add(1500 * time.Millisecond)}
-	if got := MaxInWindow(ts, time.Second); got != 3 {
-		t.Errorf("MaxInWindow = %d, want 3", got)
+	t0 := time.Unix(1_780_000_000, 0)
+	ms := func(v ...int) []time.Time {
+		var ts []time.Time
+		for _, m := range v {
+			ts = append(ts, t0.Add(time.Duration(m)*time.Millisecond))
+		}
+		return ts
 	}
-	if MaxInWindow(nil, time.Second) != 0 {
-		t.Error("empty")
+	tests := []struct {
+		name  string
+		times []time.Time
+		d     time.Duration
+		want  int
+	}{
+		{"empty", nil, time.Second, 0},
+		{"one", ms(0), time.Second, 1},
+		{"the end of the interval is excluded", ms(0, 100, 999, 1000, 1500), time.Second, 3},
+		{"a later interval holds more", ms(0, 900, 1000, 1100, 1899, 1900), time.Second, 4},
+		{"unsorted input", ms(1500, 0, 999, 100, 1000), time.Second, 3},
+		{"same instant counted each time", ms(5, 5, 5, 2000), time.Second, 3},
+		{"all within", ms(0, 1, 2, 3), time.Second, 4},
+		{"one per second, spaced exactly", ms(0, 1000, 2000, 3000), time.Second, 1},
+		{"a 1.05 s interval", ms(0, 1000, 2000, 3000), time.Second + 50*time.Millisecond, 2},
+		{"zero interval holds nothing", ms(0, 0, 1), 0, 0},
+		{"negative interval holds nothing", ms(0, 0, 1), -time.Second, 0},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := append([]time.Time(nil), tc.times...)
+			if got := MaxInWindow(tc.times, tc.d); got != tc.want {
+				t.Errorf("MaxInWindow = %d, want %d", got, tc.want)
+			}
+			for i := range before {
+				if !tc.times[i].Equal(before[i]) {
+					t.Fatal("MaxInWindow reordered its input")
+				}
+			}
+		})
+	}
+}
+
+func TestRecorder(t *testing.T) {
+	var r Recorder
+	if !r.Last().IsZero() || r.Len() != 0 || r.Peak(time.Second) != 0 {
+		t.Fatal("a new recorder is not empty")
+	}
+	t0 := time.Unix(1_780_000_000, 0)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				// Goroutine g records at g*1000 + i*10 ms: 50 in each second.
+				r.Record(t0.Add(time.Duration(g*1000+i*10) * time.Millisecond))
+			}
+		}()
+	}
+	wg.Wait()
+	if r.Len() != 200 || len(r.Times()) != 200 {
+		t.Fatalf("recorded %d (%d times), want 200", r.Len(), len(r.Times()))
+	}
+	if got := r.Peak(time.Second); got != 50 {
+		t.Errorf("peak %d in one second, want 50", got)
+	}
+	if want := t0.Add(3490 * time.Millisecond); !r.Last().Equal(want) {
+		t.Errorf("last %v, want %v", r.Last(), want)
+	}
+	ts := r.Times()
+	ts[0] = time.Time{}
+	if r.Times()[0].IsZero() {
+		t.Error("Times shares its slice with the recorder")
+	}
+}
+
+// TestSpacing: sequential callers are granted exactly 1/rate apart, the
+// busiest second holds the rate and no more, and the grant log stays
+// bounded however high the rate.
+func TestSpacing(t *testing.T) {
+	tests := []struct {
+		name   string
+		rps    float64
+		grants int
+		gap    time.Duration
+		perSec int // grants in the busiest second
+	}{
+		{"half a request per second", 0.5, 5, 2 * time.Second, 1},
+		{"2.5 per second", 2.5, 12, 400 * time.Millisecond, 2},
+		{"10 per second", 10, 40, 100 * time.Millisecond, 10},
+		{"above the log bound: spacing only", 10000.5, 12000, 99996 * time.Nanosecond, 10001},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(cfg(t, fmt.Sprintf("devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {requests_per_second: %v}}\n", tc.rps)))
+				var times []time.Time
+				for i := 0; i < tc.grants; i++ {
+					rel, err := l.Acquire(context.Background(), "a")
+					if err != nil {
+						t.Fatal(err)
+					}
+					times = append(times, time.Now())
+					rel(nil)
+				}
+				minGap := time.Duration(math.MaxInt64)
+				for i := 1; i < len(times); i++ {
+					minGap = min(minGap, times[i].Sub(times[i-1]))
+				}
+				if minGap < tc.gap {
+					t.Errorf("grants %v apart, want at least %v", minGap, tc.gap)
+				}
+				if got := MaxInWindow(times, time.Second); got != tc.perSec {
+					t.Errorf("%d grants in the busiest second, want %d", got, tc.perSec)
+				}
+				// The limit is used: sequential grants come as soon as the
+				// rules allow, floor(rps) per 1.05 s, 1/rps apart.
+				n := len(times) - 1
+				bound := time.Duration(n) * tc.gap
+				if per := int(tc.rps); per > 0 && tc.rps <= maxLog {
+					bound = time.Duration(n/per)*(time.Second+jitterMargin) + time.Duration(n%per)*tc.gap
+				}
+				if took := times[n].Sub(times[0]); took > bound {
+					t.Errorf("%d grants took %v, want at most %v", len(times), took, bound)
+				}
+				if n := len(l.device("a").own.log); n > maxLog {
+					t.Errorf("grant log holds %d entries, bound %d", n, maxLog)
+				}
+			})
+		})
+	}
+}
+
+// TestRequestContext: one request is bounded by the device's
+// request_timeout, a sooner parent deadline is kept, and a request that runs
+// out of its own time counts towards the breaker.
+func TestRequestContext(t *testing.T) {
+	const y = "defaults: {request_timeout: 3s}\n" +
+		"devices:\n" +
+		"  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {request_timeout: 500ms, breaker_failures: 2}}\n" +
+		"  - {name: b, protocol: s7, endpoint: 127.0.0.1:2}\n"
+	tests := []struct {
+		name   string
+		device string
+		parent time.Duration // parent deadline; 0: none
+		want   time.Duration // until the request's deadline
+	}{
+		{"own timeout", "a", 0, 500 * time.Millisecond},
+		{"defaults", "b", 0, 3 * time.Second},
+		{"unknown device gets the defaults", "stranger", 0, 3 * time.Second},
+		{"a sooner parent deadline wins", "b", time.Second, time.Second},
+		{"a later parent deadline is cut", "a", time.Minute, 500 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(cfg(t, y))
+				parent := context.Background()
+				if tc.parent > 0 {
+					var cancel context.CancelFunc
+					parent, cancel = context.WithTimeout(parent, tc.parent)
+					defer cancel()
+				}
+				ctx, cancel := l.RequestContext(parent, tc.device)
+				defer cancel()
+				dl, ok := ctx.Deadline()
+				if !ok || dl.Sub(time.Now()) != tc.want {
+					t.Errorf("deadline in %v (set %v), want %v", dl.Sub(time.Now()), ok, tc.want)
+				}
+			})
+		})
+	}
+	t.Run("no timeout in a hand-built config", func(t *testing.T) {
+		l := New(&config.Config{Devices: []*config.Device{{Name: "z"}}})
+		ctx, cancel := l.RequestContext(context.Background(), "z")
+		defer cancel()
+		if _, ok := ctx.Deadline(); ok || l.RequestTimeout("z") != 0 {
+			t.Error("a zero request_timeout set a deadline")
+		}
+	})
+	t.Run("timeouts count towards the breaker", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			l := New(cfg(t, y))
+			for i := 0; i < 2; i++ {
+				rel, err := l.Acquire(context.Background(), "a")
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := l.RequestContext(context.Background(), "a")
+				<-ctx.Done() // the device never answers
+				cancel()
+				rel(fmt.Errorf("reading DB1: %w", ctx.Err()))
+			}
+			if !l.Open("a") {
+				t.Error("two request timeouts with breaker_failures 2 left the breaker closed")
+			}
+		})
+	})
 }
 
 func BenchmarkAcquireRelease(b *testing.B) {
