@@ -3,14 +3,22 @@
 //
 // A window opens at every time its cron expression gives in its time zone
 // and stays open for its duration. Each device assigned to a window (by name
-// or group) is checked at a stable offset into each occurrence: a hash of the
-// device name picks a point in the first half of the window, so devices are
-// spread out rather than all read at second 0, and the same device is read at
-// the same point every night.
+// or group) is checked at a stable offset into each occurrence: an FNV-1a
+// hash of the device and window names picks a point in the first half of the
+// occurrence (Offset), so devices are spread out rather than all read at
+// second 0, the same device is read at the same point every night, and the
+// second half is left for the read itself, its retries and any further
+// checks (checks_per_window). StartTimes lists the devices of an occurrence
+// by start; CheckTimes gives one device's checks.
 //
 // Cron expressions are parsed with cron.ParseStandard (five fields or a
-// descriptor such as "@daily" or "@every 10s"). Durations are elapsed time:
-// a 2h window is two hours long even across a daylight-saving change.
+// descriptor such as "@daily" or "@every 10s"; a "CRON_TZ=Zone " prefix may
+// stand in for time_zone). Durations are elapsed time: a 2h window is two
+// hours long even across a daylight-saving change.
+//
+// Missed windows: Missed lists occurrences that closed without a check and
+// Gaps lists starts that never happened because of the clocks; the daemon
+// raises "window missed" for both, so no window vanishes silently.
 //
 // Daylight saving, exactly:
 //   - Spring forward: a start whose local time does not exist that day (02:30
@@ -53,23 +61,37 @@ type window struct {
 	loc   *time.Location
 }
 
-// Plan is the windows of every device in one config.
+// Plan is the windows of every device in one config. It is immutable once
+// built and safe for concurrent use.
 type Plan struct {
 	windows map[string]*window
 	devices map[string][]*window // device -> its windows
+	members map[string][]string  // window -> its devices, in config order
 }
 
-// New builds the plan of a validated config.
+// New builds the plan of a validated config. A cron expression may name its
+// zone with a "CRON_TZ=" (or "TZ=") prefix instead of time_zone; giving both,
+// different, is an error.
 func New(cfg *config.Config) (*Plan, error) {
-	p := &Plan{windows: map[string]*window{}, devices: map[string][]*window{}}
+	p := &Plan{windows: map[string]*window{}, devices: map[string][]*window{}, members: map[string][]string{}}
 	for _, w := range cfg.Windows {
-		loc, err := time.LoadLocation(w.TimeZone)
+		zone := w.TimeZone
+		if zone == "" {
+			zone = "Local"
+		}
+		loc, err := time.LoadLocation(zone)
 		if err != nil {
 			return nil, fmt.Errorf("window %s: time_zone %q: %w", w.Name, w.TimeZone, err)
 		}
 		s, err := cron.ParseStandard(w.Cron)
 		if err != nil {
 			return nil, fmt.Errorf("window %s: cron %q: %w", w.Name, w.Cron, err)
+		}
+		if spec, ok := s.(*cron.SpecSchedule); ok && spec.Location != time.Local {
+			if zone != "Local" && zone != spec.Location.String() {
+				return nil, fmt.Errorf("window %s: cron %q names zone %s but time_zone is %s: give the zone once", w.Name, w.Cron, spec.Location, zone)
+			}
+			loc = spec.Location
 		}
 		if w.Duration <= 0 {
 			return nil, fmt.Errorf("window %s: duration %s: want a positive duration", w.Name, w.Duration)
@@ -79,6 +101,7 @@ func New(cfg *config.Config) (*Plan, error) {
 	for _, d := range cfg.Devices {
 		for _, w := range cfg.WindowsFor(d) {
 			p.devices[d.Name] = append(p.devices[d.Name], p.windows[w.Name])
+			p.members[w.Name] = append(p.members[w.Name], d.Name)
 		}
 	}
 	return p, nil
@@ -232,6 +255,40 @@ func (p *Plan) CheckTimes(device string, occ Occurrence) []time.Time {
 	return out
 }
 
+// DeviceStart is when one device is first checked in an occurrence.
+type DeviceStart struct {
+	Device string
+	// At is Start plus Offset.
+	At time.Time
+	// Offset is the device's stable offset into the occurrence.
+	Offset time.Duration
+}
+
+// StartTimes returns the first check of every device assigned to occ's
+// window (by name or group), earliest first (ties by device name). It
+// returns nil for a window the plan does not know.
+func (p *Plan) StartTimes(occ Occurrence) []DeviceStart {
+	var out []DeviceStart
+	d := occ.Duration()
+	for _, dev := range p.members[occ.Window] {
+		off := Offset(dev, occ.Window, d)
+		out = append(out, DeviceStart{Device: dev, At: occ.Start.Add(off), Offset: off})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].Device < out[j].Device
+	})
+	return out
+}
+
+// Devices returns the devices assigned to the named window, in config
+// order.
+func (p *Plan) Devices(window string) []string {
+	return append([]string(nil), p.members[window]...)
+}
+
 // Gap is a start time a window's cron expression names that did not occur
 // because it fell into a daylight-saving gap (the hour the clocks skip in
 // spring): cron skips such times, so the window did not open.
@@ -320,27 +377,50 @@ func (p *Plan) Missed(device string, ran func(Occurrence) bool, from, now time.T
 	return out
 }
 
-// Row is one line of `plcwatch windows`.
+// Row is one line of `plcwatch windows`. Start, End and the checks are in
+// the window's time zone; render .UTC() for the UTC column.
 type Row struct {
 	Device     string    `json:"device"`
 	Window     string    `json:"window"`
+	TimeZone   string    `json:"time_zone"`
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end"`
 	FirstCheck time.Time `json:"first_check"`
+	// Offset is FirstCheck - Start, the device's stable offset.
+	Offset time.Duration `json:"offset_ns"`
+	// Checks are every check of the device in the occurrence
+	// (checks_per_window of them), the first being FirstCheck.
+	Checks []time.Time `json:"checks"`
 }
 
-// Upcoming lists each device's next n occurrences after now.
+// Upcoming lists each device's next n occurrences after now (strictly
+// after: an occurrence open at now is not listed), devices in config order,
+// each device's rows in start order. A device in no window has no rows.
 func (p *Plan) Upcoming(cfg *config.Config, now time.Time, n int) []Row {
 	var rows []Row
 	for _, d := range cfg.Devices {
-		t := now
-		for i := 0; i < n; i++ {
-			o, ok := p.Next(d.Name, t)
-			if !ok {
-				break
+		// Each window's next n, merged: two windows opening at one
+		// instant are both listed.
+		var occs []Occurrence
+		for _, w := range p.devices[d.Name] {
+			t := now
+			for i := 0; i < n; i++ {
+				o := w.next(t)
+				if o.Start.IsZero() {
+					break
+				}
+				occs = append(occs, o)
+				t = o.Start
 			}
-			rows = append(rows, Row{Device: d.Name, Window: o.Window, Start: o.Start, End: o.End, FirstCheck: p.CheckTimes(d.Name, o)[0]})
-			t = o.Start
+		}
+		sort.SliceStable(occs, func(i, j int) bool { return occs[i].Start.Before(occs[j].Start) })
+		if len(occs) > n {
+			occs = occs[:n]
+		}
+		for _, o := range occs {
+			checks := p.CheckTimes(d.Name, o)
+			rows = append(rows, Row{Device: d.Name, Window: o.Window, TimeZone: p.windows[o.Window].loc.String(),
+				Start: o.Start, End: o.End, FirstCheck: checks[0], Offset: checks[0].Sub(o.Start), Checks: checks})
 		}
 	}
 	return rows

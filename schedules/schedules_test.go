@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/plcwatch/plcwatch/config"
 )
 
@@ -155,15 +157,111 @@ func TestDST(t *testing.T) {
 }
 
 func TestUpcoming(t *testing.T) {
-	p, cfg := plan(t, "  - {name: n, cron: \"@every 10m\", duration: 2m, time_zone: UTC, groups: [g]}\n", "d1", "d2")
-	rows := p.Upcoming(cfg, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 3)
+	p, cfg := plan(t, "  - {name: n, cron: \"@every 10m\", duration: 2m, time_zone: UTC, groups: [g]}\n"+
+		"  - {name: b, cron: \"0 23 * * *\", duration: 2h, time_zone: America/New_York, devices: [d2], checks_per_window: 2}\n", "d1", "d2")
+	now := time.Date(2026, 1, 1, 3, 55, 0, 0, time.UTC) // 22:55 EST on 31 December
+	rows := p.Upcoming(cfg, now, 3)
 	if len(rows) != 6 {
-		t.Fatalf("%d rows, want 6", len(rows))
+		t.Fatalf("%d rows, want 6: %+v", len(rows), rows)
 	}
-	for _, r := range rows {
-		if r.FirstCheck.Before(r.Start) || !r.FirstCheck.Before(r.End) {
-			t.Errorf("row %+v: first check outside the window", r)
+	want := []struct {
+		device, window, zone, startUTC string
+		checks                         int
+	}{
+		{"d1", "n", "UTC", "2026-01-01 04:00", 1},
+		{"d1", "n", "UTC", "2026-01-01 04:10", 1},
+		{"d1", "n", "UTC", "2026-01-01 04:20", 1},
+		{"d2", "n", "UTC", "2026-01-01 04:00", 1},
+		{"d2", "b", "America/New_York", "2026-01-01 04:00", 2}, // 23:00 EST, same instant: both listed
+		{"d2", "n", "UTC", "2026-01-01 04:10", 1},
+	}
+	for i, r := range rows {
+		w := want[i]
+		if r.Device != w.device || r.Window != w.window || r.TimeZone != w.zone || r.Start.UTC().Format("2006-01-02 15:04") != w.startUTC {
+			t.Errorf("row %d = %s %s %s %v, want %s %s %s %s", i, r.Device, r.Window, r.TimeZone, r.Start.UTC(), w.device, w.window, w.zone, w.startUTC)
 		}
+		if r.Start.Location().String() != w.zone {
+			t.Errorf("row %d start in %v, want the window's zone %s", i, r.Start.Location(), w.zone)
+		}
+		if r.FirstCheck.Before(r.Start) || !r.FirstCheck.Before(r.End) || r.Offset != r.FirstCheck.Sub(r.Start) {
+			t.Errorf("row %d %+v: first check outside the window or offset inconsistent", i, r)
+		}
+		if r.Offset != Offset(r.Device, r.Window, r.End.Sub(r.Start)) {
+			t.Errorf("row %d: offset %v is not the device's stable offset", i, r.Offset)
+		}
+		if len(r.Checks) != w.checks || !r.Checks[0].Equal(r.FirstCheck) {
+			t.Errorf("row %d: checks %v, want %d starting at the first check", i, r.Checks, w.checks)
+		}
+	}
+	if rows := p.Upcoming(cfg, now, 0); len(rows) != 0 {
+		t.Errorf("n = 0 gave %d rows", len(rows))
+	}
+}
+
+// TestStartTimes: every device of the window, by name or by group, starts
+// at its own offset, in order, and devices of other windows are not listed.
+func TestStartTimes(t *testing.T) {
+	var devs []string
+	for i := 0; i < 12; i++ {
+		devs = append(devs, fmt.Sprintf("rtu-%d", i))
+	}
+	y := "devices:\n"
+	for i, d := range devs {
+		g := "east"
+		if i%3 == 0 {
+			g = "west"
+		}
+		y += fmt.Sprintf("  - {name: %s, protocol: s7, endpoint: 127.0.0.1:1, groups: [%s]}\n", d, g)
+	}
+	y += "windows:\n" +
+		"  - {name: east-night, cron: \"0 1 * * *\", duration: 90m, time_zone: Europe/Berlin, groups: [east], devices: [rtu-0]}\n" +
+		"  - {name: west-night, cron: \"0 2 * * *\", duration: 1h, time_zone: Europe/Berlin, groups: [west]}\n"
+	cfg, err := config.Parse("t.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, window string
+		devices      int
+	}{
+		{"group east plus rtu-0 by name", "east-night", 9},
+		{"group west", "west-night", 4},
+		{"unknown window", "nowhere", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := at(t, "Europe/Berlin", "2026-03-29 01:00") // the spring-forward night
+			occ := Occurrence{Window: tc.window, Start: start, End: start.Add(90 * time.Minute)}
+			got := p.StartTimes(occ)
+			if len(got) != tc.devices || len(p.Devices(tc.window)) != tc.devices {
+				t.Fatalf("%d starts, %d devices, want %d: %+v", len(got), len(p.Devices(tc.window)), tc.devices, got)
+			}
+			seen := map[string]bool{}
+			for i, s := range got {
+				if seen[s.Device] {
+					t.Errorf("%s listed twice", s.Device)
+				}
+				seen[s.Device] = true
+				if !s.At.Equal(occ.Start.Add(s.Offset)) || s.Offset < 0 || s.Offset >= occ.Duration()/2 {
+					t.Errorf("%s at %v, offset %v: want Start+offset, offset in [0, %v)", s.Device, s.At, s.Offset, occ.Duration()/2)
+				}
+				if first := p.CheckTimes(s.Device, occ); !first[0].Equal(s.At) {
+					t.Errorf("%s starts at %v, but its first check is %v", s.Device, s.At, first[0])
+				}
+				if i > 0 && s.At.Before(got[i-1].At) {
+					t.Errorf("not in start order: %v before %v", got[i-1].At, s.At)
+				}
+			}
+			if tc.devices > 1 {
+				if spread := got[len(got)-1].At.Sub(got[0].At); spread < occ.Duration()/8 {
+					t.Errorf("%d devices start within %v of each other: not spread", tc.devices, spread)
+				}
+			}
+		})
 	}
 }
 
@@ -192,6 +290,12 @@ func TestNext(t *testing.T) {
 		{"@every anchored to the epoch",
 			"  - {name: e, cron: \"@every 10s\", duration: 4s, time_zone: Europe/Berlin, groups: [g]}\n",
 			"d1", "UTC", "2026-06-01 12:00", true, "e", "2026-06-01 12:00:10"},
+		{"CRON_TZ names the zone when time_zone is not given",
+			"  - {name: z, cron: \"CRON_TZ=America/New_York 30 2 * * *\", duration: 1h, groups: [g]}\n",
+			"d1", "America/New_York", "2026-03-07 03:00", true, "z", "2026-03-09 02:30"},
+		{"CRON_TZ and the same time_zone",
+			"  - {name: z, cron: \"TZ=Europe/Berlin 0 2 * * *\", duration: 1h, time_zone: Europe/Berlin, groups: [g]}\n",
+			"d1", "Europe/Berlin", "2026-06-01 03:00", true, "z", "2026-06-02 02:00"},
 		{"@every before 1970",
 			"  - {name: e, cron: \"@every 1h\", duration: 4s, time_zone: UTC, groups: [g]}\n",
 			"d1", "UTC", "1969-12-31 22:30", true, "e", "1969-12-31 23:00"},
@@ -386,6 +490,7 @@ func TestNewErrors(t *testing.T) {
 		{"bad cron", config.Window{Name: "w", Cron: "every night", Duration: config.Duration(time.Hour), TimeZone: "UTC"}, "window w: cron"},
 		{"bad zone", config.Window{Name: "w", Cron: "0 2 * * *", Duration: config.Duration(time.Hour), TimeZone: "Mars/Olympus"}, "window w: time_zone"},
 		{"no duration", config.Window{Name: "w", Cron: "0 2 * * *", TimeZone: "UTC"}, "window w: duration"},
+		{"two zones", config.Window{Name: "w", Cron: "CRON_TZ=Asia/Tokyo 0 2 * * *", Duration: config.Duration(time.Hour), TimeZone: "UTC"}, "names zone Asia/Tokyo but time_zone is UTC"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -395,5 +500,122 @@ func TestNewErrors(t *testing.T) {
 				t.Errorf("New: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// wallClock lists, minute by minute, the instants in [from, to) at which
+// expr starts when read on loc's wall clock, with an independent reading of
+// the rules: cron matches the wall clock on a clock without daylight saving,
+// a wall-clock minute that comes twice (fall back) counts at its first pass
+// only, and one that never comes (spring forward) is returned in gaps.
+func wallClock(t *testing.T, expr string, loc *time.Location, from, to time.Time) (starts []time.Time, gaps []string) {
+	t.Helper()
+	s, err := cron.ParseStandard(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := *s.(*cron.SpecSchedule)
+	spec.Location = time.UTC
+	matches := func(wall time.Time) bool { return spec.Next(wall.Add(-time.Second)).Equal(wall) }
+	asWall := func(i time.Time) time.Time {
+		l := i.In(loc)
+		return time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), 0, 0, time.UTC)
+	}
+	seen := map[time.Time]bool{}
+	for m := from; m.Before(to); m = m.Add(time.Minute) {
+		w := asWall(m)
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		if matches(w) {
+			starts = append(starts, m)
+		}
+	}
+	for w := asWall(from); w.Before(asWall(to)); w = w.Add(time.Minute) {
+		if !seen[w] && matches(w) {
+			gaps = append(gaps, w.Format("2006-01-02 15:04:05"))
+		}
+	}
+	return starts, gaps
+}
+
+// TestAgainstWallClock checks Occurrences, Next, InWindow and Gaps against
+// wallClock on the daylight-saving weekends of 2026 in Berlin and New York,
+// for daily, hourly, ranged, midnight-spanning and weekly windows.
+func TestAgainstWallClock(t *testing.T) {
+	changes := []struct{ zone, day string }{
+		{"Europe/Berlin", "2026-03-29"}, {"Europe/Berlin", "2026-10-25"},
+		{"America/New_York", "2026-03-08"}, {"America/New_York", "2026-11-01"},
+	}
+	windows := []struct{ cron, dur string }{
+		{"30 2 * * *", "1h"},
+		{"0 2 * * *", "30m"},
+		{"0 * * * *", "20m"},
+		{"*/20 1-3 * * *", "15m"},
+		{"0 23 * * *", "4h"},
+		{"45 1 * * 0", "2h"},
+		{"0 0 * * *", "3h"},
+	}
+	for _, ch := range changes {
+		for _, w := range windows {
+			t.Run(ch.zone+" "+ch.day+" "+w.cron+" for "+w.dur, func(t *testing.T) {
+				p, _ := plan(t, fmt.Sprintf("  - {name: w, cron: %q, duration: %s, time_zone: %s, groups: [g]}\n", w.cron, w.dur, ch.zone), "d1")
+				loc, _ := time.LoadLocation(ch.zone)
+				day := at(t, ch.zone, ch.day+" 12:00")
+				from := time.Date(day.Year(), day.Month(), day.Day()-2, 0, 0, 0, 0, loc)
+				to := time.Date(day.Year(), day.Month(), day.Day()+2, 0, 0, 0, 0, loc)
+				dur := mustDur(t, w.dur)
+				want, wantGaps := wallClock(t, w.cron, loc, from, to)
+
+				got := p.Occurrences("d1", from.Add(-time.Nanosecond), to)
+				if len(got) != len(want) {
+					t.Fatalf("%d occurrences, want %d\ngot  %v\nwant %v", len(got), len(want), got, want)
+				}
+				for i := range got {
+					if !got[i].Start.Equal(want[i]) || got[i].Duration() != dur {
+						t.Fatalf("occurrence %d = %v for %v, want %v for %v", i, got[i].Start, got[i].Duration(), want[i], dur)
+					}
+				}
+
+				gaps := p.Gaps("d1", from, to)
+				if len(gaps) != len(wantGaps) {
+					t.Fatalf("gaps %v, want %v", gaps, wantGaps)
+				}
+				for i := range gaps {
+					if gaps[i].Wall != wantGaps[i] {
+						t.Errorf("gap %d at %s, want %s", i, gaps[i].Wall, wantGaps[i])
+					}
+				}
+
+				// A grid of instants not aligned to minutes, from when the
+				// oracle knows every occurrence that can contain them.
+				for now := from.Add(dur).Add(17 * time.Second); now.Before(to); now = now.Add(7*time.Minute + 13*time.Second) {
+					var in []time.Time
+					var next time.Time
+					for _, s := range want {
+						if !now.Before(s) && now.Before(s.Add(dur)) {
+							in = append(in, s)
+						}
+						if next.IsZero() && s.After(now) {
+							next = s
+						}
+					}
+					o, ok := p.InWindow("d1", now)
+					if ok != (len(in) > 0) {
+						t.Fatalf("InWindow(%v) = %v %+v, want %v (%v)", now, ok, o, len(in) > 0, in)
+					}
+					if ok && !o.Start.Equal(in[len(in)-1]) {
+						t.Fatalf("InWindow(%v) starts %v, want %v", now, o.Start, in[len(in)-1])
+					}
+					if next.IsZero() {
+						continue
+					}
+					if n, ok := p.Next("d1", now); !ok || !n.Start.Equal(next) {
+						t.Fatalf("Next(%v) = %v, want %v", now, n.Start, next)
+					}
+				}
+			})
+		}
 	}
 }
