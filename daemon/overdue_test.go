@@ -45,7 +45,6 @@ devices:
 		t.Fatal(err)
 	}
 	var svc *monitor.Service
-	svcReady := make(chan struct{})
 	events := make(chan Event, 64)
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -57,7 +56,6 @@ devices:
 					return nil, nil, err
 				}
 				svc = &monitor.Service{Cfg: cfg, Store: st, Log: zerolog.Nop()}
-				close(svcReady)
 				return svc, st.Close, nil
 			}})
 	}()
@@ -65,7 +63,10 @@ devices:
 		stop()
 		<-done
 	}()
-	<-svcReady
+	// The service is complete (its limiter set) once the daemon started.
+	if e := <-events; e.Kind != "started" {
+		t.Fatalf("first event %+v, want started", e)
+	}
 	// An on-demand planned change: its before snapshot is the last complete
 	// snapshot; the change ends in one second.
 	if _, _, err := svc.StartChange(ctx, svc.Cfg.Device("plc"), "CHG-9", "Jane", "jane", time.Now().Add(time.Second)); err != nil {
