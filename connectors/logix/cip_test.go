@@ -217,7 +217,7 @@ func TestParseReplies(t *testing.T) {
 	if !errors.As(r.err(false), &se) || se.Status != 0xFF || len(se.Extended) != 1 || se.Extended[0] != 0x2105 {
 		t.Errorf("status error %v", r.err(false))
 	}
-	typ, v, err := parseTagValue(hx(t, `CA 00  0000B942  # REAL 92.5`))
+	typ, v, err := parseTagValue(hx(t, `CA 00  0000B942  # REAL 92.5`), 0, false)
 	if err != nil || typ != "REAL" || v != snapshots.Float32(92.5, "") {
 		t.Errorf("tag value %s %v %v", typ, v, err)
 	}

@@ -3,6 +3,8 @@ package logix
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 // Fuzz targets for every parser of bytes from the network. Each checks
@@ -126,13 +128,22 @@ func FuzzParseTemplate(f *testing.F) {
 }
 
 func FuzzParseTagValue(f *testing.F) {
-	f.Add([]byte{0xCA, 0, 0, 0, 0xB9, 0x42})
-	f.Add([]byte{0xA0, 0x02, 1, 2})
-	f.Add([]byte{0xC5, 0, 1, 2, 3})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, v, err := parseTagValue(b)
+	f.Add([]byte{0xCA, 0, 0, 0, 0xB9, 0x42}, 0, false)
+	f.Add([]byte{0xA0, 0x02, 1, 2}, 0, false)
+	f.Add([]byte{0xC5, 0, 1, 2, 3}, 0, false)
+	f.Add(append([]byte{0xA0, 0x02, 0xCE, 0x0F, 3, 0, 0, 0, 'a', '$', 0xB0}, make([]byte, 79)...), 0, false)
+	f.Add([]byte{0xA0, 0x02, 0x34, 0x12, 0xFF, 0, 0, 0, 'x', 'y', 0, 0}, 4, true)
+	f.Fuzz(func(t *testing.T, b []byte, length int, wantString bool) {
+		_, v, err := parseTagValue(b, length, wantString)
 		if err == nil && v.Type == "" {
 			t.Fatal("value without a type")
+		}
+		if err == nil && v.Type == snapshots.TypeString {
+			for _, c := range []byte(v.Raw) {
+				if c < 0x20 || c > 0x7E {
+					t.Fatalf("string value %q holds byte 0x%02X unescaped", v.Raw, c)
+				}
+			}
 		}
 	})
 }
