@@ -53,6 +53,13 @@ func TestBuildFrames(t *testing.T) {
 			00 00 00 00  # options
 			01 00        # protocol version 1
 			00 00        # option flags`},
+		{name: "ListIdentity", got: listIdentityFrame(), want: `
+			63 00        # command: ListIdentity
+			00 00        # length: 0
+			00 00 00 00  # session handle: none
+			00 00 00 00  # status
+			00 00 00 00 00 00 00 00  # sender context
+			00 00 00 00  # options`},
 		{name: "UnregisterSession", got: unregisterSessionFrame(0x5EED0001), want: `
 			66 00        # command: UnregisterSession
 			00 00        # length: 0
@@ -221,6 +228,37 @@ func TestParseReplies(t *testing.T) {
 	typ, v, err := parseTagValue(hx(t, `CA 00  0000B942  # REAL 92.5`), 0, false)
 	if err != nil || typ != "REAL" || v != snapshots.Float32(92.5, "") {
 		t.Errorf("tag value %s %v %v", typ, v, err)
+	}
+	str := hx(t, `
+		A0 02        # a structure
+		CE 0F        # handle 0x0FCE: the predefined STRING
+		05 00 00 00  # LEN 5
+		41 24 B0 0D 27  # DATA: "A", "$", 0xB0, CR, "'"
+		`+strings.Repeat("00 ", 77)+` # the rest of DATA[82]
+		00 00        # padding to 88 bytes`)
+	typ, v, err = parseTagValue(str, 0, false)
+	if err != nil || typ != "STRING" || v != snapshots.String("A$$$B0$0D$'") {
+		t.Errorf("STRING %s %v %v", typ, v, err)
+	}
+	str[4] = 83 // LEN 83 > 82
+	var no *notObservableError
+	if _, _, err := parseTagValue(str, 0, false); !errors.As(err, &no) {
+		t.Errorf("LEN 83: %v, want not observable", err)
+	}
+	li, err := parseListIdentity(hx(t, `
+		01 00        # 1 item
+		0C 00        # item type: ListIdentity
+		25 00        # 37 bytes
+		01 00        # encapsulation version 1
+		00 02 AF 12 7F 00 00 01 00 00 00 00 00 00 00 00  # socket address 127.0.0.1:44818 (big-endian)
+		01 00 0E 00 A6 00  # vendor 1, device type 14, product code 166
+		21 0B        # revision 33.11
+		60 30        # status
+		EE FF C0 00  # serial 0x00C0FFEE
+		03 4C 3833   # product name "L83"
+		03           # state`))
+	if err != nil || li.serial() != "0x00C0FFEE" || li.revision() != "33.11" || li.ProductName != "L83" || operatingMode(li.Status) != "RUN" {
+		t.Errorf("list identity %+v %v", li, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
 
@@ -153,15 +154,39 @@ func FuzzParseTagValue(f *testing.F) {
 func FuzzRequestKind(f *testing.F) {
 	f.Add(unitDataFrame(1, 2, 3, multipleMR([][]byte{readTagMR([]byte{0x91, 1, 'A', 0})})))
 	f.Add(rrDataFrame(1, unconnectedSendMR(mr(svcGetAttributesAll, classInstance(1, 1), nil), []byte{1, 3})))
+	f.Add(unitDataFrame(1, 2, 3, mr(0x4E, []byte{0x91, 2, 'S', 'P'}, []byte{2, 0, 0xFF, 0xFF, 0, 0})))
+	f.Add(unitDataFrame(1, 2, 3, mr(0x4C, classInstance(0x37, 1), nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, emb, err := requestKind(b)
-		if err == nil && k == "" {
-			t.Fatal("no kind and no error")
+		if err != nil {
+			return
+		}
+		// Whatever the bytes, an accepted frame is named by allowed kinds
+		// only: the gate can never be handed an unlisted request.
+		g := connectors.NewGate("d", Allowlist, nil)
+		if !g.Allowed(k) {
+			t.Fatalf("accepted frame of kind %q, not on the allowlist", k)
 		}
 		for _, e := range emb {
-			if e == "" {
-				t.Fatal("empty embedded kind")
+			if !g.Allowed(e) || !embeddedReads[e] {
+				t.Fatalf("accepted embedded kind %q", e)
 			}
+		}
+	})
+}
+
+func FuzzParseListIdentity(f *testing.F) {
+	id := []byte{1, 0, 14, 0, 166, 0, 33, 11, 0x60, 0x30, 0xEE, 0xFF, 0xC0, 0, 3, 'L', '8', '3'}
+	body := append([]byte{1, 0, 0, 2, 0xAF, 0x12, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, id...)
+	body = append(body, 3)
+	item := binary.LittleEndian.AppendUint16([]byte{1, 0, 0x0C, 0}, uint16(len(body)))
+	f.Add(append(item, body...))
+	f.Add([]byte{1, 0, 0x0C, 0, 0xFF, 0xFF, 1, 0})
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := parseListIdentity(b)
+		if err == nil && len(id.ProductName) > len(b) {
+			t.Fatal("product name longer than the reply")
 		}
 	})
 }
