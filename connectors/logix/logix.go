@@ -15,7 +15,18 @@
 // across calls, swallows template errors and hides a failed program list.
 // gologix supplies vendor and device-type names and route-path parsing.
 // Only read services can be encoded, and every frame is named from its own
-// bytes and checked against the allowlist before it is sent.
+// bytes by its (service, class) pair and checked against the allowlist
+// before it is sent; a Multiple Service Packet or Unconnected Send may
+// carry listed reads only.
+//
+// What a device cannot give costs the item, never the snapshot: an item
+// whose reply carries a CIP error status, cannot be decoded or has a type
+// the connector does not know is "not read" with the status named; an
+// unusable reply inside a Multiple Service Packet is asked again singly,
+// and a device that refuses the packet (0x08) gets single requests for the
+// rest of the snapshot; the identity falls back to ListIdentity; a session
+// the device closed is reopened (maxReopens). Each request is bounded by
+// the section's timeout and ctx.
 package logix
 
 import (

@@ -6,10 +6,15 @@
 // the program list, tag reads (single, fragmented and in Multiple Service
 // Packets) and Unconnected Send through the backplane to simulated modules.
 //
-// It counts every request by kind and refuses, with a CIP error, anything
-// that is not a read (writes, mode changes, object creation). Mutators act
-// like an engineer changing the controller; faults and latency make it
-// misbehave on purpose.
+// It counts every request by kind, before its reply is written, and
+// refuses, with a CIP error, anything that is not a read (writes, mode
+// changes, object creation, services other than reads on tag classes).
+// Mutators act like an engineer changing the controller; faults (drop,
+// stall, one byte per second, garbage, error statuses, truncated or
+// partial replies, per frame or per request inside a Multiple Service
+// Packet), latency and Options make it misbehave on purpose. The same
+// scenario always gives the same controller: identity, change counters and
+// template instances do not depend on when or how often it starts.
 package logix
 
 import (
