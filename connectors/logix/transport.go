@@ -318,7 +318,7 @@ func (s *session) listIdentity(ctx context.Context) (identity, error) {
 // works) and closes the socket.
 func (s *session) close(ctx context.Context) {
 	if s.dead == nil && s.connected {
-		s.unconnected(ctx, "connection", forwardCloseMR(s.connSerial, vendorID, s.origSerial, s.route))
+		s.unconnected1(ctx, "connection", forwardCloseMR(s.connSerial, vendorID, s.origSerial, s.route))
 	}
 	if s.dead == nil && s.handle != 0 {
 		if _, err := s.roundTrip(ctx, "session", unregisterSessionFrame(s.handle), true); err == nil {
