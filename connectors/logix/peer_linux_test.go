@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -96,14 +97,13 @@ func loopbackUp() error {
 // server reports its TCP listener open.
 type readyHandler struct {
 	ready chan struct{}
-	once  *bool
+	once  *sync.Once
 }
 
 func (h readyHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h readyHandler) Handle(_ context.Context, r slog.Record) error {
-	if strings.HasPrefix(r.Message, "Listening on TCP") && !*h.once {
-		*h.once = true
-		close(h.ready)
+	if strings.HasPrefix(r.Message, "Listening on TCP") {
+		h.once.Do(func() { close(h.ready) })
 	}
 	return nil
 }
@@ -125,7 +125,7 @@ func TestGologixPeer(t *testing.T) {
 		return
 	}
 	ready := make(chan struct{})
-	once := false
+	var once sync.Once
 	provider := &gologix.MapTagProvider{}
 	for name, v := range map[string]any{
 		"TankHighLimit":  float32(92.5),
