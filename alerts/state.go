@@ -230,8 +230,8 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 	return out, nil
 }
 
-// Resolve records that the condition of each of the device's current alerts
-// that match ended: an alert_resolved record naming the snapshot that
+// Resolve records that the condition of each of the device's unresolved
+// alerts that match ended (superseded ones too: an approval may come first): an alert_resolved record naming the snapshot that
 // showed it and the reason. Alerts are never deleted; a resolved alert no
 // longer counts as open, and the same problem found later raises a new
 // alert. It returns the resolved alerts and the records appended, even when
@@ -244,7 +244,7 @@ func Resolve(ctx context.Context, st store.Store, device string, match func(Aler
 	var done []Alert
 	var recs []store.Record
 	for _, a := range all {
-		if !a.Current() || !match(a) {
+		if a.Resolved != nil || !match(a) {
 			continue
 		}
 		body := store.AlertResolved{Alert: a.ID, Snapshot: snapshotID, Reason: reason, At: now.UTC()}
