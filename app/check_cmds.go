@@ -299,8 +299,10 @@ func (a *App) ackCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ack ALERT --by NAME --comment TEXT [--decision D]",
 		Short: "Record a person's decision on an alert (does not move the baseline)",
-		Long:  "Decisions: " + strings.Join(alerts.Decisions, ", ") + ". Approving a new baseline is `plcwatch approve`.",
-		Args:  cobra.ExactArgs(1),
+		Long: "ALERT is an alert id or a unique prefix of it (at least 4 hex digits; an ambiguous one lists the candidates).\n" +
+			"Decisions: " + strings.Join(alerts.Decisions, ", ") + ". false_positive suppresses that exact finding (same items, same old and new values) until it changes.\n" +
+			"Approving a new baseline is `plcwatch approve`.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			env, err := a.open(c.Context())
 			if err != nil {
@@ -404,6 +406,11 @@ func summarizeOther(r store.Record) string {
 		var al alerts.Alert
 		if json.Unmarshal(r.Body, &al) == nil {
 			return fmt.Sprintf("alert %s [%s] %s", al.ID, al.Severity, al.Title)
+		}
+	case store.TypeAlertResolved:
+		var res store.AlertResolved
+		if json.Unmarshal(r.Body, &res) == nil {
+			return fmt.Sprintf("alert %s resolved: %s", res.Alert, res.Reason)
 		}
 	case store.TypeCheck:
 		var cr monitor.CheckRecord

@@ -24,7 +24,9 @@ import (
 	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
 
+	_ "github.com/plcwatch/plcwatch/connectors/opcua"
 	_ "github.com/plcwatch/plcwatch/connectors/s7"
+	opcuasim "github.com/plcwatch/plcwatch/simulators/opcua"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
 )
 
@@ -138,7 +140,11 @@ type fixture struct {
 	locks int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, "") }
+
+// newFixtureWith adds top-level YAML (such as classification rules) to the
+// fixture's config.
+func newFixtureWith(t *testing.T, extra string) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), relay: newRelay(t), clk: &clock{now: time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)}}
 	f.startSim(80)
@@ -157,7 +163,7 @@ devices:
       timeout: 2s
       setpoints:
         - {name: TankHighLimit, address: DB10.DBD4, type: REAL, unit: "%%", deadband: 0.5}
-`, f.relay.addr())
+%s`, f.relay.addr(), extra)
 	path := filepath.Join(dir, "plcwatch.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -451,6 +457,104 @@ func TestCheckBadStatusItem(t *testing.T) {
 				t.Errorf("verdict %+v", v)
 			}
 		})
+	}
+}
+
+// TestRulesReachEveryItem: the configured rules classify the items the
+// connector makes itself (mode, identity), so a site can silence or
+// re-class anything; without a rule the connector's classification stays.
+func TestRulesReachEveryItem(t *testing.T) {
+	f := newFixtureWith(t, `classification:
+  - {path: mode/cpu, ignore: true}
+  - {path: "protection/**", kind: info}
+`)
+	res := f.check()
+	if res.Snapshot == nil {
+		t.Fatalf("check: %s", describe(res))
+	}
+	kinds := map[snapshots.Kind]int{}
+	protection := 0
+	for _, it := range res.Snapshot.Items {
+		kinds[it.Kind]++
+		switch {
+		case it.Path == "mode/cpu":
+			t.Errorf("mode/cpu kept despite an ignore rule: %+v", it)
+		case strings.HasPrefix(it.Path, "protection/"):
+			protection++
+			if it.Kind != snapshots.KindInfo {
+				t.Errorf("%s has kind %s, want info from the rule", it.Path, it.Kind)
+			}
+		}
+	}
+	if protection == 0 {
+		t.Errorf("no protection/ items to re-class; kinds %v", kinds)
+	}
+	if kinds[snapshots.KindLogic] == 0 || kinds[snapshots.KindSetpoint] == 0 {
+		t.Errorf("items no rule matched lost their connector's kind: %v", kinds)
+	}
+}
+
+// TestRulesReachConnectorItems: OPC UA's own server/* and security/* items
+// (which its connector makes without consulting the rules) follow the
+// rules too.
+func TestRulesReachConnectorItems(t *testing.T) {
+	ctx := context.Background()
+	sim, err := opcuasim.Start(ctx, opcuasim.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	dir := t.TempDir()
+	y := fmt.Sprintf(`store: {path: plcwatch.db}
+alerts: {console: {enabled: false}}
+classification:
+  - {path: server/build_date, kind: info}
+  - {path: "security/**", ignore: true}
+devices:
+  - name: skid7
+    protocol: opcua
+    endpoint: %s
+    limits: {requests_per_second: 1000}
+    opcua:
+      browse: [{root: "i=85", max_depth: 3, max_nodes: 200}]
+`, sim.Endpoint())
+	path := filepath.Join(dir, "plcwatch.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.StorePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := &Service{Cfg: cfg, Store: st, Log: zerolog.Nop()}
+	snap, err := svc.Snapshot(ctx, cfg.Devices[0], SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range snap.Items {
+		switch {
+		case it.Path == "server/build_date":
+			found = true
+			if it.Kind != snapshots.KindInfo {
+				t.Errorf("server/build_date has kind %s, want info from the rule", it.Kind)
+			}
+		case strings.HasPrefix(it.Path, "security/"):
+			t.Errorf("%s kept despite an ignore rule", it.Path)
+		case it.Path == "server/software_version" && it.Kind != snapshots.KindFirmware:
+			t.Errorf("server/software_version has kind %s, want the connector's firmware (no rule matches)", it.Kind)
+		}
+	}
+	if !found {
+		t.Error("no server/build_date item")
+	}
+	if n := sim.Refused(); n != 0 {
+		t.Errorf("simulator refused %d requests, want 0", n)
 	}
 }
 
