@@ -76,6 +76,7 @@ func Raise(ctx context.Context, st store.Store, als []Alert, snapshotID string, 
 		a.ID = da.newID(a.Fingerprint)
 		a.Raised = now
 		a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = time.Time{}, time.Time{}, 0, "", nil, false
+		a.Resolved, a.Suppressed = nil, false
 		r, err := st.Append(ctx, a.Device, store.TypeAlert, now, a)
 		if err != nil {
 			return raised, repeated, recs, fmt.Errorf("storing alert %s: %w", a.ID, err)
@@ -171,6 +172,7 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 			}
 			a.Device = r.Device
 			a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = r.Time.UTC(), r.Time.UTC(), 1, StatusOpen, nil, false
+			a.Resolved, a.Suppressed = nil, false // derived from later records only
 			k := key{r.Device, a.ID}
 			if _, dup := byID[k]; !dup {
 				order = append(order, k)
