@@ -62,6 +62,8 @@ const (
 	statusOK                  = 0x00
 	statusPartialTransfer     = 0x06
 	statusServiceNotSupported = 0x08
+	statusAttrListError       = 0x0A
+	statusAttrNotSupported    = 0x14
 	statusEmbeddedError       = 0x1E
 )
 
@@ -424,9 +426,10 @@ func attrListMR(class, inst uint32, attrs ...uint16) []byte {
 }
 
 // symbolListMR is Get Instance Attribute List on the Symbol object from
-// instance start, asking for attributes 1 (name), 2 (type) and 8 (array
-// dimensions); program scopes prefix the "Program:Name" segment.
-func symbolListMR(program string, start uint32) []byte {
+// instance start, asking for attributes 1 (name), 2 (type) and, with
+// dims, 8 (array dimensions); program scopes prefix the "Program:Name"
+// segment.
+func symbolListMR(program string, start uint32, dims bool) []byte {
 	var p []byte
 	if program != "" {
 		p = symbolic(p, "Program:"+program)
@@ -438,6 +441,9 @@ func symbolListMR(program string, start uint32) []byte {
 		p = binary.LittleEndian.AppendUint16(append(p, 0x25, 0), uint16(start))
 	} else {
 		p = binary.LittleEndian.AppendUint32(append(p, 0x26, 0), start)
+	}
+	if !dims {
+		return mr(svcGetInstanceAttributeList, p, []byte{0x02, 0x00, 0x01, 0x00, 0x02, 0x00})
 	}
 	return mr(svcGetInstanceAttributeList, p, []byte{0x03, 0x00, 0x01, 0x00, 0x02, 0x00, 0x08, 0x00})
 }

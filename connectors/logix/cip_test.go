@@ -67,7 +67,7 @@ func TestBuildFrames(t *testing.T) {
 			00 00 00 00  # status
 			00 00 00 00 00 00 00 00  # sender context
 			00 00 00 00  # options`},
-		{name: "symbol list of a program", got: symbolListMR("Line1", 0x0102), want: `
+		{name: "symbol list of a program", got: symbolListMR("Line1", 0x0102, true), want: `
 			55           # service: Get Instance Attribute List
 			0B           # path: 11 words
 			91 0D 50726F6772616D3A4C696E6531 00  # symbolic "Program:Line1", pad
@@ -191,7 +191,7 @@ func TestParseReplies(t *testing.T) {
 		09 00 00 00  # instance 9
 		0D 00 50726F6772616D3A4C696E6531  # "Program:Line1"
 		68 10        # program entry
-		00 00 00 00 00 00 00 00 00 00 00 00`))
+		00 00 00 00 00 00 00 00 00 00 00 00`), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,8 +431,8 @@ func TestAllowedPairs(t *testing.T) {
 		{name: "controller properties", req: attrListMR(classControllerProp, 1, 1, 2, 3, 4, 10), want: KindGetAttributeList},
 		{name: "template attributes", req: attrListMR(classTemplate, 0x105, 4, 5, 2, 1), want: KindGetAttributeList},
 		{name: "template read", req: readTemplateMR(0x105, 0, 100), want: KindReadTemplate},
-		{name: "controller symbols", req: symbolListMR("", 0), want: KindGetInstanceAttributeList},
-		{name: "program symbols", req: symbolListMR("Main", 0x10000), want: KindGetInstanceAttributeList},
+		{name: "controller symbols", req: symbolListMR("", 0, true), want: KindGetInstanceAttributeList},
+		{name: "program symbols", req: symbolListMR("Main", 0x10000, true), want: KindGetInstanceAttributeList},
 		{name: "read tag", req: readTagMR(sym), want: KindReadTag},
 		{name: "read tag by symbol instance", req: readTagMR(classInstance(classSymbol, 5)), want: KindReadTag},
 		{name: "read tag fragmented", req: mr(0x52, sym, []byte{1, 0, 0, 0, 0, 0}), want: KindReadTagFragmented},

@@ -92,16 +92,20 @@ func FuzzParseSymbols(f *testing.F) {
 	e = append(e, "Tank"...)
 	e = binary.LittleEndian.AppendUint16(e, 0x20CA)
 	e = append(e, make([]byte, 12)...)
-	f.Add(e)
-	f.Add(e[:10])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		syms, err := parseSymbols(b)
+	f.Add(e, true)
+	f.Add(e[:10], true)
+	f.Add(e[:12], false)
+	f.Fuzz(func(t *testing.T, b []byte, dims bool) {
+		syms, err := parseSymbols(b, dims)
 		if err != nil {
 			return
 		}
 		n := 0
 		for _, s := range syms {
-			n += 20 + len(s.Name)
+			n += 8 + len(s.Name)
+			if dims {
+				n += 12
+			}
 			_ = dimsOf(s) + atomicName(s.Type)
 			keepSymbol(s)
 		}

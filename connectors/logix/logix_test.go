@@ -455,6 +455,8 @@ func TestDeviceVariants(t *testing.T) {
 		{name: "no indicator at all: always a full read", opts: sim.Options{NoControllerProperties: true}, section: noAudit, wantCarry: false,
 			notObservable: []string{"indicators/audit_value", "indicators/controller_properties/attr3"}},
 		{name: "standard forward open only", opts: sim.Options{NoLargeForwardOpen: true}, section: deviceYAML, wantCarry: true},
+		{name: "no array dimensions in the symbol list", opts: sim.Options{NoSymbolDimensions: true}, section: deviceYAML, wantCarry: true,
+			notObservable: []string{"tags/Lookup", "tags/Motors", "tags/Valves"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

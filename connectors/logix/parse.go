@@ -197,35 +197,41 @@ func leUint(b []byte) uint64 {
 	return v
 }
 
-// symbol is one Symbol object instance.
+// symbol is one Symbol object instance. NoDims is set when the device
+// did not give attribute 8: Dims are then unknown, not zero.
 type symbol struct {
 	Instance uint32
 	Name     string
 	Type     uint16
 	Dims     [3]uint32
+	NoDims   bool
 }
 
 // parseSymbols parses Get Instance Attribute List data for attributes 1,
-// 2, 8: per instance: id (u32), name length (u16), name, type (u16), three
-// dimensions (u32 each).
-func parseSymbols(b []byte) ([]symbol, error) {
+// 2 and, with dims, 8: per instance: id (u32), name length (u16), name,
+// type (u16), and with dims three dimensions (u32 each).
+func parseSymbols(b []byte, dims bool) ([]symbol, error) {
+	rest := 2
+	if dims {
+		rest += 12
+	}
 	var out []symbol
 	for len(b) > 0 {
 		if len(b) < 6 {
 			return nil, fmt.Errorf("symbol entry: %w", errShort)
 		}
-		s := symbol{Instance: binary.LittleEndian.Uint32(b)}
+		s := symbol{Instance: binary.LittleEndian.Uint32(b), NoDims: !dims}
 		n := int(binary.LittleEndian.Uint16(b[4:]))
-		if len(b) < 6+n+14 {
+		if len(b) < 6+n+rest {
 			return nil, fmt.Errorf("symbol %d: name of %d bytes and attributes: %w", s.Instance, n, errShort)
 		}
 		s.Name = string(b[6 : 6+n])
 		b = b[6+n:]
 		s.Type = binary.LittleEndian.Uint16(b)
-		for i := 0; i < 3; i++ {
+		for i := 0; dims && i < 3; i++ {
 			s.Dims[i] = binary.LittleEndian.Uint32(b[2+4*i:])
 		}
-		b = b[14:]
+		b = b[rest:]
 		out = append(out, s)
 	}
 	return out, nil

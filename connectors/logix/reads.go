@@ -277,19 +277,28 @@ func deviceTypeName(t uint16) string {
 
 // listSymbols pages through a scope's Symbol object: controller scope for
 // program "", else the program's. It returns what it read even when a page
-// fails.
+// fails. A device that refuses attribute 8 (array dimensions), or answers
+// in a layout without it (gologix's server), is asked again for names and
+// types only, from then on in this session.
 func (c *connector) listSymbols(ctx context.Context, s *session, program string) ([]symbol, error) {
 	var out []symbol
 	start := uint32(0)
 	for page := 0; page < maxPages; page++ {
-		r, err := s.call(ctx, objSymbols, symbolListMR(program, start))
+		r, err := s.call(ctx, objSymbols, symbolListMR(program, start, !s.noSymbolDims))
 		if err != nil {
 			return out, err
 		}
-		if err := r.err(true); err != nil {
-			return out, err
+		err = r.err(true)
+		var syms []symbol
+		if err == nil {
+			syms, err = parseSymbols(r.Data, !s.noSymbolDims)
 		}
-		syms, err := parseSymbols(r.Data)
+		if err != nil && page == 0 && !s.noSymbolDims && (!isStatus(err) || r.Status == statusAttrNotSupported || r.Status == statusAttrListError) {
+			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: listing names and types only")
+			s.noSymbolDims = true
+			page--
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
@@ -476,6 +485,13 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 				}
 			}
 			attrs := map[string]string{snapshots.AttrDataType: typ}
+			if sy.NoDims && sy.Type>>13&3 != 0 {
+				// An array whose dimensions the device did not give: not
+				// comparable, rather than shown with other dimensions.
+				b.add(snapshots.Item{Path: path, Kind: snapshots.KindLogic, Value: snapshots.None(), Attrs: attrs,
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "array tag: the device lists symbols without their dimensions (Symbol object attribute 8)"}}, "tag", typ)
+				continue
+			}
 			desc := typ
 			if dims := dimsOf(sy); dims != "" {
 				attrs["dims"] = dims
@@ -496,6 +512,7 @@ func dimsOf(sy symbol) string {
 	n := int(sy.Type>>13) & 3
 	var ds []string
 	for i := 0; i < n; i++ {
+
 		ds = append(ds, strconv.Itoa(int(sy.Dims[i])))
 	}
 	return strings.Join(ds, ",")

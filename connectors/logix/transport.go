@@ -43,6 +43,8 @@ type session struct {
 	peerClosed bool  // the device closed the connection (not a timeout or garbage)
 	reopens    int   // sessions opened again after the device closed one
 	noMSP      bool  // the device refused Multiple Service Packet: single requests only
+	// noSymbolDims: the device lists symbols without attribute 8.
+	noSymbolDims bool
 }
 
 // errDead wraps the failure that ended a session.

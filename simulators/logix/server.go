@@ -56,6 +56,9 @@ type Options struct {
 	// (class 0x01) with "service not supported"; ListIdentity still
 	// answers, as on devices that serve identity only there.
 	NoIdentityObject bool
+	// NoSymbolDimensions refuses Symbol object attribute 8 (array
+	// dimensions) with 0x14 (attribute not supported) in tag listings.
+	NoSymbolDimensions bool
 	// NoMultipleService answers every Multiple Service Packet with 0x08
 	// (service not supported), as small CIP devices do.
 	NoMultipleService bool

@@ -499,7 +499,7 @@ func (s *Server) listSymbols(req mrRequest, segs []segment, limit int) []byte {
 		return mrReply(req.Service, statusNotEnoughData, nil, nil)
 	}
 	for _, a := range ids {
-		if a != 1 && a != 2 && a != 8 {
+		if a != 1 && a != 2 && a != 8 || a == 8 && s.opts.NoSymbolDimensions {
 			return mrReply(req.Service, statusAttrNotSupported, nil, nil)
 		}
 	}
