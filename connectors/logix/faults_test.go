@@ -50,6 +50,8 @@ func TestItemFailures(t *testing.T) {
 		{name: "reply that cannot be decoded", opts: sim.Options{NoMultipleService: true},
 			fault: &sim.Fault{Kind: sim.FaultTruncate, Request: "cip.ReadTag", After: 1, Times: 1},
 			item:  "setpoints/TankHighLimit", reason: "REAL needs 4 bytes: reply too short"},
+		{name: "a configured module is missing", section: strings.Replace(deviceYAML, "modules: [1, 2, 3]", "modules: [1, 2, 3, 7]", 1),
+			item: "modules/slot07", reason: "module in slot 7: CIP status 0x01 connection failure, extended 0x0312"},
 		{name: "the audit value tag fails", opts: sim.Options{NoMultipleService: true},
 			fault: &sim.Fault{Kind: sim.FaultError, Request: "cip.ReadTag", Times: 1, Status: 0x05},
 			item:  "indicators/audit_value", reason: "CIP status 0x05 path destination unknown"},

@@ -255,7 +255,13 @@ func (c *connector) readModule(ctx context.Context, s *session, slot int, b *bui
 		}
 	}
 	if err != nil {
-		b.fail(path, fmt.Sprintf("module in slot %d: %v", slot, err))
+		reason := fmt.Sprintf("module in slot %d: %v", slot, err)
+		nr := snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
+		b.add(snapshots.Item{Path: path, Kind: snapshots.KindHardware, Value: snapshots.None(), Provenance: nr,
+			Attrs: map[string]string{"slot": strconv.Itoa(slot)}}, "module", "")
+		b.add(snapshots.Item{Path: path + "/firmware", Kind: snapshots.KindFirmware, Value: snapshots.None(), Provenance: nr,
+			Attrs: map[string]string{snapshots.AttrScope: snapshots.ScopeModule, "slot": strconv.Itoa(slot)}}, "module", "")
+		b.fail(path, reason)
 		return
 	}
 	b.add(snapshots.Item{Path: path, Kind: snapshots.KindHardware, Value: snapshots.String(id.ProductName), Attrs: map[string]string{
