@@ -159,12 +159,18 @@ func (s *Server) act(c net.Conn, act FaultAction, stall chan struct{}, reply []b
 			return false
 		}
 	}
+	// Count before writing: a client that has read the whole reply may
+	// ask for the counters at once, and must find these bytes there.
+	s.mu.Lock()
+	s.stats.BytesOut += int64(len(reply))
+	after := s.afterWrite
+	s.mu.Unlock()
 	if _, err := c.Write(reply); err != nil {
 		return false
 	}
-	s.mu.Lock()
-	s.stats.BytesOut += int64(len(reply))
-	s.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	return act != FaultCloseAfterReply
 }
 

@@ -119,6 +119,8 @@ type Server struct {
 	closed    bool
 
 	wg sync.WaitGroup
+	// afterWrite, when set by a test, runs after each reply was written.
+	afterWrite func()
 }
 
 // Areas other than DBs, with their sizes.
