@@ -75,9 +75,13 @@ func (c *connector) transport(remote uint16) *transport {
 // Close closes the connection; it is safe to call more than once.
 func (c *connector) Close() error { return c.tr.close() }
 
+// pathModeTransition is the info item holding when the CPU last changed
+// its operating mode (SZL 0x0424), in CPU local time.
+const pathModeTransition = "info/mode_transition"
+
 // Item path prefixes each read owns.
 var (
-	prefStatus     = []string{"mode/cpu"}
+	prefStatus     = []string{"mode/cpu", pathModeTransition}
 	prefProtection = []string{"protection/", "mode/key_switch"}
 	prefCPUInfo    = []string{"identity/"}
 	prefOrderCode  = []string{"hardware/cpu", "firmware/cpu", "firmware/boot_loader"}
@@ -265,11 +269,14 @@ func (r *run) status() error {
 	if st.detail != "" {
 		attrs["detail"] = st.detail
 	}
-	if !st.transition.IsZero() {
-		// A RUN-STOP-RUN cycle between two snapshots moves only this.
-		attrs[snapshots.MetaPrefix+"last_transition"] = cpuTime(st.transition)
-	}
 	r.add(snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String(st.mode), Attrs: attrs}, "mode", "")
+	if !st.transition.IsZero() {
+		// Every restart moves the time of the last mode transition, so it
+		// is information of its own and never part of the mode item: a
+		// restart with nothing else changed must change nothing.
+		r.add(snapshots.Item{Path: pathModeTransition, Kind: snapshots.KindInfo, Value: snapshots.String(cpuTime(st.transition)),
+			Attrs: map[string]string{"source": "SZL 0x0424"}}, "info", "")
+	}
 	return nil
 }
 
