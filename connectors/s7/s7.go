@@ -21,6 +21,7 @@ package s7
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -29,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/plcwatch/plcwatch/classify"
 	"github.com/plcwatch/plcwatch/config"
@@ -572,7 +572,17 @@ func (r *run) setpoints() error {
 				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
 			continue
 		}
-		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: decodeValue(sp, b), Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
+		v, err := decodeValue(sp, b)
+		if err != nil {
+			// Bytes that are no value the CPU could hold: not observable,
+			// with the reason, and every byte kept so that any change to
+			// them is still a change.
+			attrs["raw"] = hex.EncodeToString(b)
+			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs,
+				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
+			continue
+		}
+		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
 	return nil
 }
@@ -617,10 +627,12 @@ func objectOf(items []varItem) string {
 	return strings.Join(names, "+")
 }
 
-// decodeValue turns a setpoint's big-endian bytes into a typed value.
-func decodeValue(sp setpoint, b []byte) snapshots.Value {
+// decodeValue turns a setpoint's big-endian bytes into a typed value. Text
+// is decoded as the CPU means it (see text.go); bytes that are not a valid
+// STRING, WSTRING or WCHAR give a *TextError.
+func decodeValue(sp setpoint, b []byte) (snapshots.Value, error) {
 	u := uint64(0)
-	if sp.Type != "STRING" && sp.Type != "LREAL" {
+	if len(b) <= 8 {
 		for _, x := range b {
 			u = u<<8 | uint64(x)
 		}
@@ -628,37 +640,44 @@ func decodeValue(sp setpoint, b []byte) snapshots.Value {
 	unit := sp.Unit
 	switch sp.Type {
 	case "BOOL":
-		return snapshots.Bool(b[0]&(1<<sp.bit) != 0)
+		return snapshots.Bool(b[0]&(1<<sp.bit) != 0), nil
 	case "CHAR":
-		return snapshots.String(string(rune(b[0])))
+		return snapshots.String(decodeCP1252(b[:1])), nil
+	case "WCHAR":
+		s, err := decodeUTF16BE("WCHAR", b[:2])
+		if err != nil {
+			return snapshots.None(), err
+		}
+		return snapshots.String(s), nil
 	case "BYTE", "WORD", "DWORD", "USINT", "UINT", "UDINT":
-		return snapshots.Uint(u, unit)
+		return snapshots.Uint(u, unit), nil
 	case "SINT":
-		return snapshots.Int(int64(int8(u)), unit)
+		return snapshots.Int(int64(int8(u)), unit), nil
 	case "INT":
-		return snapshots.Int(int64(int16(u)), unit)
+		return snapshots.Int(int64(int16(u)), unit), nil
 	case "DINT":
-		return snapshots.Int(int64(int32(u)), unit)
+		return snapshots.Int(int64(int32(u)), unit), nil
 	case "TIME":
 		if unit == "" {
 			unit = "ms"
 		}
-		return snapshots.Int(int64(int32(u)), unit)
+		return snapshots.Int(int64(int32(u)), unit), nil
 	case "REAL":
-		return snapshots.Float32(math.Float32frombits(uint32(u)), unit)
+		return snapshots.Float32(math.Float32frombits(uint32(u)), unit), nil
 	case "LREAL":
-		var x uint64
-		for _, c := range b {
-			x = x<<8 | uint64(c)
-		}
-		return snapshots.Float(math.Float64frombits(x), unit)
+		return snapshots.Float(math.Float64frombits(u), unit), nil
 	case "STRING":
-		n := min(int(b[1]), int(b[0]), len(b)-2)
-		s := string(b[2 : 2+n])
-		if !utf8.ValidString(s) {
-			s = strings.ToValidUTF8(s, "?")
+		s, err := decodeString(b, sp.Length)
+		if err != nil {
+			return snapshots.None(), err
 		}
-		return snapshots.String(s)
+		return snapshots.String(s), nil
+	case "WSTRING":
+		s, err := decodeWString(b, sp.Length)
+		if err != nil {
+			return snapshots.None(), err
+		}
+		return snapshots.String(s), nil
 	}
-	return snapshots.Bytes(b)
+	return snapshots.Bytes(b), nil
 }

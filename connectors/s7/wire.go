@@ -408,12 +408,13 @@ func parseSZL(b []byte, id uint16) (szlList, error) {
 	return l, nil
 }
 
-// text decodes a fixed-size text field, dropping NUL and space padding.
+// text decodes a fixed-size text field (Windows-1252, as every S7 text),
+// dropping NUL and space padding.
 func text(b []byte) string {
 	if i := strings.IndexByte(string(b), 0); i >= 0 {
 		b = b[:i]
 	}
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	return strings.TrimSpace(decodeCP1252(b))
 }
 
 // identity is what SZL 0x0011 says about a module.
