@@ -179,6 +179,15 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		}
 		r.mark(prefixes, snapshots.SourceNotObservable, reason)
 	default:
+		// The CPU refused or garbled this read this time (protection,
+		// resources, a reply that does not parse): its items are not read,
+		// with the S7 error, and the snapshot is partial.
+		if marker != "" && !errors.Is(err, errTransport) {
+			if _, done := r.items[marker]; !done {
+				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}}, "", "")
+			}
+		}
 		r.fail(name, err, prefixes)
 	}
 }
@@ -187,6 +196,16 @@ func (r *run) fail(name string, err error, prefixes []string) {
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", name, err))
 	r.mark(prefixes, snapshots.SourceNotRead, fmt.Sprintf("not read: %v", err))
+}
+
+// failItem records one item that could not be read: not read, with the
+// reason, and the snapshot partial; the rest of the snapshot goes on.
+func (r *run) failItem(it snapshots.Item, nodeClass, dataType string, err error) {
+	r.partial = true
+	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", it.Path, err))
+	it.Value = snapshots.None()
+	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}
+	r.add(it, nodeClass, dataType)
 }
 
 func markerKind(path string) snapshots.Kind {
@@ -395,12 +414,12 @@ func (r *run) blocks() error {
 				r.addBlock(t, n, &bi)
 			case errors.As(err, &de) && de.Code == 0xD209:
 				// Deleted between the list and now: it is gone.
-			case errors.As(err, &de) && de.unsupported():
-				r.add(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Value: snapshots.None(),
-					Attrs:      map[string]string{"type": t},
-					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: err.Error()}}, "block", "")
-			default:
+			case errors.Is(err, errTransport):
 				return err
+			default:
+				// The CPU refused this one block, or its reply does not
+				// parse: this block is not read, the others go on.
+				r.failItem(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Attrs: map[string]string{"type": t}}, "block", t, err)
 			}
 		}
 	}
@@ -539,11 +558,12 @@ func (r *run) moduleFirmware() error {
 	return nil
 }
 
-// segment is bytes read from an area, or the CPU's refusal code.
+// segment is bytes read from an area, or why they could not be read: the
+// CPU's return code for the item, or the failure of its whole request.
 type segment struct {
 	item varItem
 	data []byte
-	code byte
+	err  error
 }
 
 func (r *run) setpoints() error {
@@ -555,21 +575,29 @@ func (r *run) setpoints() error {
 	var segs []segment
 	for _, pack := range packReads(ranges, r.c.tr.pduSize()) {
 		data, codes, err := readVars(r.ctx, r.c.tr, objectOf(pack), pack)
-		if err != nil {
+		if errors.Is(err, errTransport) {
 			return err
 		}
 		for i, it := range pack {
-			segs = append(segs, segment{item: it, data: data[i], code: codes[i]})
+			sg := segment{item: it, err: err}
+			if err == nil {
+				sg.data = data[i]
+				if codes[i] != 0xFF {
+					sg.err = &DeviceError{Code: uint16(codes[i]), Item: true}
+				}
+			}
+			segs = append(segs, sg)
 		}
 	}
 	for _, sp := range sps {
 		path := "setpoints/" + sp.Name
-		b, code := gather(segs, sp)
+		b, err := gather(segs, sp)
 		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
-		if code != 0xFF {
-			err := &DeviceError{Code: uint16(code), Item: true}
-			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs,
-				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
+		if err != nil {
+			// One item the CPU refused (no such DB, access denied, type
+			// not supported) costs that item only.
+			r.failItem(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type,
+				fmt.Errorf("reading %s: %w", sp.Address, err))
 			continue
 		}
 		v, err := decodeValue(sp, b)
@@ -587,9 +615,9 @@ func (r *run) setpoints() error {
 	return nil
 }
 
-// gather collects a setpoint's bytes from the segments read; code is 0xFF
-// or the first refusal code met.
-func gather(segs []segment, sp setpoint) ([]byte, byte) {
+// gather collects a setpoint's bytes from the segments read, or returns
+// the first failure met among them.
+func gather(segs []segment, sp setpoint) ([]byte, error) {
 	out := make([]byte, sp.size)
 	got := 0
 	for _, s := range segs {
@@ -597,16 +625,16 @@ func gather(segs []segment, sp setpoint) ([]byte, byte) {
 		if it.area != sp.area || it.db != sp.db || it.start >= sp.start+sp.size || it.start+it.count <= sp.start {
 			continue
 		}
-		if s.code != 0xFF {
-			return nil, s.code
+		if s.err != nil {
+			return nil, s.err
 		}
 		lo, hi := max(it.start, sp.start), min(it.start+it.count, sp.start+sp.size)
 		got += copy(out[lo-sp.start:hi-sp.start], s.data[lo-it.start:hi-it.start])
 	}
 	if got < sp.size {
-		return nil, 0x0A
+		return nil, fmt.Errorf("the CPU returned %d of %d bytes", got, sp.size)
 	}
-	return out, 0xFF
+	return out, nil
 }
 
 // objectOf names a Read Var's target coarsely, for plans: "DB10" or

@@ -688,25 +688,29 @@ var deviceErrors = map[uint16]string{
 var itemErrors = map[uint16]string{0x03: "object access not allowed", 0x05: "address out of range", 0x06: "data type not supported", 0x0A: "object does not exist"}
 
 func (e *DeviceError) Error() string {
-	m := deviceErrors
 	if e.Item {
-		m = itemErrors
+		if t, ok := itemErrors[e.Code]; ok {
+			return fmt.Sprintf("S7 return code 0x%02X: %s", e.Code, t)
+		}
+		return fmt.Sprintf("S7 return code 0x%02X", e.Code)
 	}
-	if t, ok := m[e.Code]; ok {
-		return fmt.Sprintf("CPU error 0x%04X: %s", e.Code, t)
+	if t, ok := deviceErrors[e.Code]; ok {
+		return fmt.Sprintf("S7 error 0x%04X: %s", e.Code, t)
 	}
-	return fmt.Sprintf("CPU error 0x%04X", e.Code)
+	return fmt.Sprintf("S7 error 0x%04X", e.Code)
 }
 
-// unsupported reports whether the CPU says it does not offer the function
-// or list (rather than failing it this once).
+// unsupported reports whether the CPU says it has no such function or list
+// at all (as S7-1200/1500 CPUs say of block functions): a property of the
+// CPU model, not observable, rather than a refusal of this one read
+// (protection, access, resources), which is "not read".
 func (e *DeviceError) unsupported() bool {
 	if e.Item {
-		return e.Code == 0x0A || e.Code == 0x03 || e.Code == 0x05 || e.Code == 0x06
+		return e.Code == 0x0A
 	}
 	switch e.Code {
-	case 0x8104, 0x8103, 0xD241, 0xD401, 0xD402:
+	case 0x8104, 0xD401, 0xD402:
 		return true
 	}
-	return e.Code&0xFF00 == 0x8100
+	return false
 }
