@@ -78,14 +78,23 @@ func decodeKind(b []byte) string {
 	default:
 		return kindRejected
 	}
+	// One whole S7 PDU per telegram: a data TPDU without EOT would be
+	// joined by the CPU to whatever comes next, and bytes after the PDU
+	// could be a second request the gate never saw.
+	if li != 2 || b[6]&0x80 == 0 {
+		return kindRejected
+	}
 	p := b[5+li:]
 	if len(p) < 10 || p[0] != 0x32 {
 		return kindRejected
 	}
 	plen, dlen := int(binary.BigEndian.Uint16(p[6:])), int(binary.BigEndian.Uint16(p[8:]))
+	if len(p) != 10+plen+dlen {
+		return kindRejected
+	}
 	switch p[1] {
 	case rosJob:
-		if plen < 1 || len(p) < 10+plen+dlen {
+		if plen < 1 {
 			return kindRejected
 		}
 		switch p[10] {
@@ -106,7 +115,7 @@ func decodeKind(b []byte) string {
 		}
 		return fmt.Sprintf("s7.Job(0x%02X)", p[10])
 	case rosUserdata:
-		if plen < 8 || len(p) < 10+plen+dlen {
+		if plen < 8 {
 			return kindRejected
 		}
 		par := p[10:]
