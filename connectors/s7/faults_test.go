@@ -376,3 +376,75 @@ func TestItemFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestEveryRequestBounded stalls or trickles (one byte per second) each
+// step of a snapshot, from the COTP connection request on: the request's
+// deadline ends it, from the s7 timeout or from the context the gate
+// passes down, and the snapshot fails or is partial with a timeout.
+func TestEveryRequestBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout string        // s7.timeout
+		ctx     time.Duration // deadline of the snapshot's context; 0: 30s
+		fault   s7sim.Fault
+		connect bool // the snapshot fails to connect (else: partial)
+	}{
+		{name: "stall on the COTP connection request", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "Connect"}, connect: true},
+		{name: "trickle on the COTP connection request", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "Connect"}, connect: true},
+		{name: "stall on Setup Communication", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "SetupCommunication"}, connect: true},
+		{name: "trickle on Setup Communication", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "SetupCommunication"}, connect: true},
+		{name: "trickle on an SZL read", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "SZL", Object: "SZL 0x0232"}},
+		{name: "trickle on the second page of a block list", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "ListBlocksOfType", Continuation: true}},
+		{name: "stall on a block info", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "BlockInfo", Skip: 4}},
+		{name: "trickle on a Read Var", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "ReadVar"}},
+		{name: "the context's deadline bounds the connection request", timeout: "10m", ctx: 300 * time.Millisecond,
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "Connect"}, connect: true},
+		{name: "the context's deadline bounds a trickled read", timeout: "10m", ctx: 300 * time.Millisecond,
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Kind: "SZL", Object: "SZL 0x0011"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, scenario("s7-300", 240, append(many("FC", 150, 40),
+				s7sim.Block{Type: "DB", Number: 20, Size: 8})...), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string {
+				return strings.Replace(y, "s7:\n", "s7:\n      timeout: "+tc.timeout+"\n", 1) +
+					"      setpoints:\n        - {name: A, address: DB20.DBW0, type: INT}\n"
+			}))
+			sim.SetFault(tc.fault)
+			defer sim.ClearFault()
+			d := tc.ctx
+			if d == 0 {
+				d = 30 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			s, err := c.Snapshot(ctx, nil)
+			timedOut := func(text string) bool {
+				return strings.Contains(text, "timeout") || strings.Contains(text, "deadline exceeded")
+			}
+			if tc.connect {
+				if err == nil || !timedOut(err.Error()) {
+					t.Fatalf("snapshot error %v: want a timeout while connecting", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("snapshot: %v", err)
+			}
+			if s.Status.Complete || !timedOut(strings.Join(s.Status.Reasons, "; ")) {
+				t.Errorf("complete %v, reasons %v: want partial with a timeout", s.Status.Complete, s.Status.Reasons)
+			}
+			if sim.Refused() != 0 {
+				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+		})
+	}
+}
