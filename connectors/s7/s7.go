@@ -610,9 +610,25 @@ func (r *run) setpoints() error {
 				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
 			continue
 		}
+		if m, ok := declaredMax(sp, b); ok && m != sp.Length {
+			// The CPU's STRING[n] is not the one configured: recorded, so
+			// that a re-declared string is a change even with the same text.
+			attrs["max_length"] = strconv.Itoa(m)
+		}
 		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
 	return nil
+}
+
+// declaredMax is the maximum length a STRING or WSTRING's header declares.
+func declaredMax(sp setpoint, b []byte) (int, bool) {
+	switch {
+	case sp.Type == "STRING" && len(b) >= 1:
+		return int(b[0]), true
+	case sp.Type == "WSTRING" && len(b) >= 2:
+		return int(b[0])<<8 | int(b[1]), true
+	}
+	return 0, false
 }
 
 // gather collects a setpoint's bytes from the segments read, or returns

@@ -23,6 +23,7 @@ func TestText(t *testing.T) {
 		want       string // value after (or before when after is nil)
 		wantBefore string
 		reason     string // not observable, with this in the reason
+		attrs      string // an attribute after, key=value
 	}{
 		{name: "STRING in Windows-1252", typ: "STRING", length: 8,
 			before: []byte{8, 4, 'K', 0xC4, 'S', 'E'}, after: []byte{8, 4, 'K', 0xD6, 'S', 'E'},
@@ -35,6 +36,12 @@ func TestText(t *testing.T) {
 		{name: "STRING shortened by its length byte only", typ: "STRING", length: 8,
 			before: []byte{8, 4, 'K', 0xC4, 'S', 'E'}, after: []byte{8, 3, 'K', 0xC4, 'S', 'E'},
 			wantBefore: "KÄSE", want: "KÄS"},
+		{name: "STRING re-declared longer, same text", typ: "STRING", length: 8,
+			before: []byte{8, 4, 'K', 0xC4, 'S', 'E'}, after: []byte{10, 4, 'K', 0xC4, 'S', 'E'},
+			wantBefore: "KÄSE", want: "KÄSE", attrs: "max_length=10"},
+		{name: "WSTRING re-declared longer, same text", typ: "WSTRING", length: 2,
+			before: []byte{0, 2, 0, 1, 0, 'K'}, after: []byte{0, 3, 0, 1, 0, 'K'},
+			wantBefore: "K", want: "K", attrs: "max_length=3"},
 		{name: "STRING whose current length exceeds its maximum", typ: "STRING", length: 4,
 			before: []byte{4, 9, 'A', 'B', 'C', 'D'}, reason: "current length 9 exceeds its maximum length 4"},
 		{name: "STRING longer than declared in the configuration", typ: "STRING", length: 4,
@@ -88,6 +95,9 @@ func TestText(t *testing.T) {
 			}
 			if got := b.Item("setpoints/Text").Value.Raw; got != tc.want {
 				t.Errorf("%q -> %q, want %q -> %q", tc.wantBefore, got, tc.wantBefore, tc.want)
+			}
+			if k, v, ok := strings.Cut(tc.attrs, "="); ok && b.Item("setpoints/Text").Attrs[k] != v {
+				t.Errorf("attrs %v, want %s", b.Item("setpoints/Text").Attrs, tc.attrs)
 			}
 		})
 	}
