@@ -384,18 +384,17 @@ func TestRestartIsInformation(t *testing.T) {
 	now := func() time.Time { return clock }
 	tests := []struct {
 		name    string
-		restart func(t *testing.T, sim *s7sim.Server) *s7sim.Server
+		restart func(t *testing.T, sim *s7sim.Server)
 	}{
-		{"simulator restarted", func(t *testing.T, sim *s7sim.Server) *s7sim.Server {
+		{"simulator restarted", func(t *testing.T, sim *s7sim.Server) {
 			addr := sim.Addr()
 			must(t, sim.Close())
-			return startSim(t, s7sim.DemoScenario(), s7sim.Options{Listen: addr, Now: now})
+			startSim(t, s7sim.DemoScenario(), s7sim.Options{Listen: addr, Now: now})
 		}},
-		{"RUN, STOP, RUN", func(t *testing.T, sim *s7sim.Server) *s7sim.Server {
+		{"RUN, STOP, RUN", func(t *testing.T, sim *s7sim.Server) {
 			must(t, sim.SetMode("STOP"))
 			clock = clock.Add(time.Minute)
 			must(t, sim.SetMode("RUN"))
-			return sim
 		}},
 	}
 	for _, tc := range tests {
@@ -404,7 +403,7 @@ func TestRestartIsInformation(t *testing.T) {
 			c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
 			a := snap(t, c, nil)
 			clock = clock.Add(17*time.Minute + 250*time.Millisecond)
-			sim = tc.restart(t, sim)
+			tc.restart(t, sim)
 			b := snap(t, c, a)
 			if !b.Status.Complete {
 				t.Fatalf("snapshot partial: %v", b.Status.Reasons)
