@@ -59,6 +59,7 @@ type TextError struct {
 	Reason string
 }
 
+// Error says which type could not be read and why.
 func (e *TextError) Error() string { return fmt.Sprintf("%s not observable: %s", e.Type, e.Reason) }
 
 // decodeString decodes an S7 STRING read with maxLen declared: maximum
