@@ -60,7 +60,7 @@ type TextError struct {
 }
 
 // Error says which type could not be read and why.
-func (e *TextError) Error() string { return fmt.Sprintf("%s not observable: %s", e.Type, e.Reason) }
+func (e *TextError) Error() string { return fmt.Sprintf("%s: %s", e.Type, e.Reason) }
 
 // decodeString decodes an S7 STRING read with maxLen declared: maximum
 // length (1 byte), current length (1 byte), then maxLen character bytes.
