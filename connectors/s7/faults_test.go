@@ -267,13 +267,26 @@ func TestSetpointPacking(t *testing.T) {
 	}
 	sps.WriteString("        - {name: Long, address: DB12.DBB400, type: STRING, length: 200}\n")
 	sps.WriteString("        - {name: Missing, address: DB99.DBW0, type: INT}\n")
+	// Edge ends where DB12 ends; Past, which touches it, reaches beyond
+	// (as after a download that shortened the DB): the CPU refuses a
+	// range that holds both, and that must cost Past only.
+	sps.WriteString("        - {name: Edge, address: DB12.DBW698, type: INT}\n")
+	sps.WriteString("        - {name: Past, address: DB12.DBW700, type: INT}\n")
+	sc.Blocks[1].Values = append(sc.Blocks[1].Values, s7sim.Value{Offset: 698, Type: "INT", Value: "-7"})
 	must(t, sc.Validate())
 	sim := startSim(t, sc, s7sim.Options{})
 	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string { return y + sps.String() }))
 	s := snap(t, c, nil)
-	// The one setpoint in a DB that does not exist costs that item only.
-	if s.Status.Complete || len(s.Status.Reasons) != 1 || !strings.Contains(s.Status.Reasons[0], "setpoints/Missing") {
-		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Missing only", s.Status.Complete, s.Status.Reasons)
+	// The one setpoint in a DB that does not exist, and the one beyond the
+	// end of its DB, cost those items only.
+	if r := strings.Join(s.Status.Reasons, "; "); s.Status.Complete || len(s.Status.Reasons) != 2 || !strings.Contains(r, "setpoints/Missing") || !strings.Contains(r, "setpoints/Past") {
+		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Missing and setpoints/Past only", s.Status.Complete, s.Status.Reasons)
+	}
+	if it := s.Item("setpoints/Edge"); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Value.Raw != "-7" {
+		t.Errorf("Edge = %+v, want -7 read (only its neighbour is beyond the DB)", it)
+	}
+	if it := s.Item("setpoints/Past"); it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, "0x05: address out of range") {
+		t.Errorf("Past = %+v, want not read with the S7 return code", it)
 	}
 	for i, v := range vals {
 		if it := s.Item(fmt.Sprintf("setpoints/R%d", i)); it == nil || it.Value.Raw != v {
@@ -291,7 +304,9 @@ func TestSetpointPacking(t *testing.T) {
 	for _, sp := range cc.cfg.setpoints {
 		ranges = append(ranges, varItem{sp.area, sp.db, sp.start, sp.size})
 	}
-	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240)); got != want || got < 3 {
+	// One more Read Var asks for Edge and Past alone, after the CPU refused
+	// the range that held both.
+	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240, true))+1; got != want || got < 4 {
 		t.Errorf("%d Read Var requests, packing says %d", got, want)
 	}
 }
