@@ -366,6 +366,9 @@ func TestItemFailures(t *testing.T) {
 				it := b.Item(p)
 				if it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, tc.reason) || it.Value.Type != snapshots.TypeNone {
 					t.Errorf("%s = %+v: want not read because of %q", p, it, tc.reason)
+				} else if strings.HasPrefix(it.Provenance.Reason, "not read") {
+					// show prints "(not read: REASON)": the reason must not say it again.
+					t.Errorf("%s: reason %q repeats its source", p, it.Provenance.Reason)
 				}
 			}
 			for _, it := range a.Items {

@@ -157,7 +157,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		return
 	}
 	if r.broken != nil {
-		r.mark(prefixes, snapshots.SourceNotRead, "not read: the connection failed earlier in this snapshot")
+		r.mark(prefixes, snapshots.SourceNotRead, "the connection failed earlier in this snapshot")
 		return
 	}
 	err := f()
@@ -185,7 +185,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		if marker != "" && !errors.Is(err, errTransport) {
 			if _, done := r.items[marker]; !done {
 				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
-					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}}, "", "")
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: err.Error()}}, "", "")
 			}
 		}
 		r.fail(name, err, prefixes)
@@ -195,7 +195,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 func (r *run) fail(name string, err error, prefixes []string) {
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", name, err))
-	r.mark(prefixes, snapshots.SourceNotRead, fmt.Sprintf("not read: %v", err))
+	r.mark(prefixes, snapshots.SourceNotRead, err.Error())
 }
 
 // failItem records one item that could not be read: not read, with the
@@ -204,7 +204,7 @@ func (r *run) failItem(it snapshots.Item, nodeClass, dataType string, err error)
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", it.Path, err))
 	it.Value = snapshots.None()
-	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}
+	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: err.Error()}
 	r.add(it, nodeClass, dataType)
 }
 
