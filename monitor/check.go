@@ -166,7 +166,11 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 		res.NoBaseline = true
 		_, err = s.append(ctx, dev.Name, TypeCheck, CheckRecord{Snapshot: snap.ID, Partial: !snap.Status.Complete})
 		if err == nil && !snap.Status.Complete {
-			err = s.raise(ctx, res, alerts.Derive(diffing.Compare(snap, snap, diffing.Options{}), alerts.Input{Device: dev.Name, Now: s.now()}), snap.ID)
+			als := alerts.Derive(diffing.Compare(snap, snap, diffing.Options{}), alerts.Input{Device: dev.Name, Now: s.now()})
+			for i := range als {
+				als[i].Baseline = "" // compared with itself: there is no baseline yet
+			}
+			err = s.raise(ctx, res, als, snap.ID)
 		}
 		if err == nil && snap.Status.Complete {
 			err = s.resolveCollection(ctx, res, dev.Name, snap.ID)

@@ -460,6 +460,22 @@ func TestCheckBadStatusItem(t *testing.T) {
 	}
 }
 
+// TestCheckNoBaselineIncomplete: the first read of a device is partial.
+// Its "incomplete collection" names the snapshot and no baseline (there is
+// none yet), and the verdict says both.
+func TestCheckNoBaselineIncomplete(t *testing.T) {
+	f := newFixture(t)
+	f.sim().SetFault(s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ReadVar", Object: "DB10", Code: 0x0A})
+	res := f.check()
+	if !res.NoBaseline || len(res.Raised) != 1 || res.Raised[0].Category != alerts.CatIncomplete ||
+		!strings.Contains(res.Verdict.Summary, "NO BASELINE") || !strings.Contains(res.Verdict.Summary, "INCOMPLETE COLLECTION") {
+		t.Fatalf("first check, partial: %s", describe(res))
+	}
+	if a := res.Raised[0]; a.Snapshot != res.SnapshotID || a.Baseline != "" {
+		t.Errorf("alert names snapshot %q and baseline %q, want snapshot %s and no baseline", a.Snapshot, a.Baseline, res.SnapshotID)
+	}
+}
+
 // TestRulesReachEveryItem: the configured rules classify the items the
 // connector makes itself (mode, identity), so a site can silence or
 // re-class anything; without a rule the connector's classification stays.
