@@ -284,11 +284,12 @@ func deviceTypeName(t uint16) string {
 // listSymbols pages through a scope's Symbol object: controller scope for
 // program "", else the program's. It returns what it read even when a page
 // fails. A device that refuses attribute 8 (array dimensions), or answers
-// in a layout without it (gologix's server), is asked again for names and
-// types only, from then on in this session.
+// in a layout without it twice (gologix's server), is asked again for
+// names and types only, from then on in this session.
 func (c *connector) listSymbols(ctx context.Context, s *session, program string) ([]symbol, error) {
 	var out []symbol
 	start := uint32(0)
+	askedAgain := false
 	for page := 0; page < maxPages; page++ {
 		r, err := s.call(ctx, objSymbols, symbolListMR(program, start, !s.noSymbolDims))
 		if err != nil {
@@ -298,6 +299,15 @@ func (c *connector) listSymbols(ctx context.Context, s *session, program string)
 		var syms []symbol
 		if err == nil {
 			syms, err = parseSymbols(r.Data, !s.noSymbolDims)
+		}
+		if err != nil && page == 0 && !s.noSymbolDims && !isStatus(err) && !askedAgain {
+			// A first page that does not parse may be one garbled reply
+			// rather than a layout without attribute 8: asked once more
+			// before every array tag is given up as not observable.
+			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: asking once more")
+			askedAgain = true
+			page--
+			continue
 		}
 		if err != nil && page == 0 && !s.noSymbolDims && (!isStatus(err) || r.Status == statusAttrNotSupported || r.Status == statusAttrListError) {
 			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: listing names and types only")
