@@ -339,6 +339,9 @@ func TestItemFailures(t *testing.T) {
 		{"block info refused for one block",
 			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "BlockInfo", Object: "FC5", Code: 0xD241},
 			[]string{"blocks/FC5"}, "reading block info FC5: S7 error 0xD241"},
+		{"block info: listed, then 'block does not exist'",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "BlockInfo", Object: "FC5", Code: 0xD209},
+			[]string{"blocks/FC5"}, "S7 error 0xD209: block does not exist"},
 		{"block info of one block cut short",
 			s7sim.Fault{Action: s7sim.FaultTruncate, Kind: "BlockInfo", Object: "FC7"},
 			[]string{"blocks/FC7"}, "shorter than its header"},
@@ -462,6 +465,53 @@ func TestEveryRequestBounded(t *testing.T) {
 			}
 			if sim.Refused() != 0 {
 				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+		})
+	}
+}
+
+// TestFunctionNoLongerOffered: a CPU that answered a read before says once
+// that it does not offer it ("function not available"). What it answered
+// before is not observable now, never removed, and no item appears that
+// the previous snapshot did not have: the refusal is no change.
+func TestFunctionNoLongerOffered(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault s7sim.Fault
+		paths []string // items of the previous snapshot that must be not observable now
+	}{
+		{"CPU identification (SZL 0x001C)", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x001C", Code: 0x8104, Count: 1},
+			[]string{"identity/module_type", "identity/as_name"}},
+		{"module list (SZL 0x0D91)", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x0D91", Code: 0x8104, Count: 1},
+			[]string{"modules/R0S5"}},
+		{"block counts", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ListBlocks", Code: 0x8104, Count: 1},
+			[]string{"blocks/OB1", "blocks/FC7"}},
+		{"list of one block type", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ListBlocksOfType", Code: 0x8104, Count: 1},
+			[]string{"blocks/OB1", "blocks/DB10"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+			a := snap(t, c, nil)
+			if !a.Status.Complete {
+				t.Fatalf("first snapshot partial: %v", a.Status.Reasons)
+			}
+			sim.SetFault(tc.fault)
+			b := snap(t, c, a)
+			sim.ClearFault()
+			for _, p := range tc.paths {
+				if it := b.Item(p); it == nil || it.Provenance.Source != snapshots.SourceNotObservable || it.Provenance.Reason == "" {
+					t.Errorf("%s = %+v: want not observable with the reason", p, it)
+				}
+			}
+			for _, ch := range diffing.Compare(a, b, diffing.Options{}).Changes {
+				if ch.Type != diffing.NotRead && !ch.Info {
+					t.Errorf("%s %s: a refused read must not be a change", ch.Type, ch.Path)
+				}
+			}
+			if d := snap(t, c, b); !d.Status.Complete || len(withoutInfo(d, changed(a, d))) != 0 {
+				t.Errorf("after the refusal: complete %v, changed %v", d.Status.Complete, withoutInfo(d, changed(a, d)))
 			}
 		})
 	}

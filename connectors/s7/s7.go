@@ -171,7 +171,11 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		r.fail(name, err, prefixes)
 	case errors.As(err, &de) && de.unsupported():
 		reason := fmt.Sprintf("the CPU does not offer the %s: %v", name, err)
-		if marker != "" {
+		// The marker stands for what could not be observed. When the
+		// previous snapshot holds items of this read, they are marked
+		// instead: a marker it did not have would be a new item, a change
+		// made of a refusal.
+		if marker != "" && (r.prev == nil || r.prev.Item(marker) != nil || !r.prevOwns(prefixes)) {
 			if _, done := r.items[marker]; !done {
 				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
 					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}, "", "")
@@ -238,6 +242,20 @@ func (r *run) mark(prefixes []string, src snapshots.Source, reason string) {
 		r.items[it.Path] = snapshots.Item{Path: it.Path, Kind: it.Kind, Value: snapshots.None(),
 			Provenance: snapshots.Provenance{Source: src, Reason: reason}}
 	}
+}
+
+// prevOwns reports whether the previous snapshot has an item under the
+// prefixes.
+func (r *run) prevOwns(prefixes []string) bool {
+	if r.prev == nil {
+		return false
+	}
+	for _, it := range r.prev.Items {
+		if owned(it.Path, prefixes) {
+			return true
+		}
+	}
+	return false
 }
 
 func owned(path string, prefixes []string) bool {
@@ -408,17 +426,17 @@ func (r *run) blocks() error {
 		}
 		for _, n := range lists[t] {
 			bi, err := readBlockInfo(ctx, w, t, n)
-			var de *DeviceError
 			switch {
 			case err == nil:
 				r.addBlock(t, n, &bi)
-			case errors.As(err, &de) && de.Code == 0xD209:
-				// Deleted between the list and now: it is gone.
 			case errors.Is(err, errTransport):
 				return err
 			default:
 				// The CPU refused this one block, or its reply does not
-				// parse: this block is not read, the others go on.
+				// parse, or it listed the block and then said it does not
+				// exist (0xD209): this block is not read, the others go
+				// on. A block really deleted is missing from the next
+				// listing; an answer that contradicts itself is no removal.
 				r.failItem(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Attrs: map[string]string{"type": t}}, "block", t, err)
 			}
 		}
