@@ -238,6 +238,15 @@ func TestDetection(t *testing.T) {
 			carried: true,
 		},
 		{
+			// A minor fault (a low battery, an arithmetic overflow in a
+			// routine) leaves the controller running: information, never
+			// an operating mode change.
+			name:    "minor fault",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetControllerFault("minor recoverable")) },
+			want:    map[string]snapshots.Kind{"info/minor_faults": snapshots.KindInfo},
+			carried: true,
+		},
+		{
 			name:   "serial (controller replaced)",
 			change: func(t *testing.T, s *sim.Server) { s.SetSerial(0x0BADF00D) },
 			want:   map[string]snapshots.Kind{"identity/serial": snapshots.KindIdentity},
