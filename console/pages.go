@@ -564,12 +564,12 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request) {
 		change = ch
 	}
 	s.pages.render(w, r, http.StatusOK, "diff", "Diff "+x.ID+" → "+y.ID, struct {
-		Old, New   *snapshots.Snapshot
-		Report     *diffing.Report
-		Groups     []diffGroup
-		Equal      bool
-		NewIsBase  bool
-		Change     *monitor.Change
+		Old, New  *snapshots.Snapshot
+		Report    *diffing.Report
+		Groups    []diffGroup
+		Equal     bool
+		NewIsBase bool
+		Change    *monitor.Change
 	}{x, y, rep, groups, rep.Equal(), isBase, change})
 }
 
