@@ -107,7 +107,9 @@ func hash(t *testing.T, pw string) string {
 func newFixture(t *testing.T, consoleYAML string) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{now: time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)}
+	// The clock starts at the real time (the connector stamps snapshots
+	// with it) and moves a minute per check.
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
 	sim, err := s7sim.Start(ctx, s7sim.Options{Listen: "127.0.0.1:0", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -151,10 +153,10 @@ devices:
 	return &fixture{t: t, ctx: ctx, cfg: cfg, st: st, svc: svc, sim: sim, clk: clk, headLog: &headLog{}}
 }
 
-// check runs one check of the device an hour after the last.
+// check runs one check of the device a minute after the last.
 func (f *fixture) check() *monitor.CheckResult {
 	f.t.Helper()
-	f.clk.add(time.Hour)
+	f.clk.add(time.Minute)
 	res, err := f.svc.Check(f.ctx, f.device(), monitor.SnapshotOptions{})
 	if err != nil && (res == nil || res.Error == "") {
 		f.t.Fatalf("check: %v", err)
@@ -233,4 +235,8 @@ func isReadKind(k string) bool {
 
 func (f *fixture) usersFor(t *testing.T) []config.ConsoleUser {
 	return []config.ConsoleUser{{Name: "alice", Role: "approver", PasswordHash: hash(t, "alice-pw")}}
+}
+
+func approveReq(id, ticket, by string) monitor.ApproveRequest {
+	return monitor.ApproveRequest{SnapshotID: id, Ticket: ticket, By: by, OSUser: "eve"}
 }

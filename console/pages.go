@@ -92,21 +92,23 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// ago renders an age in days, hours or minutes.
+// ago renders how long ago t was, in days, hours or minutes.
 func ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
 	d := now.Sub(t)
 	switch {
-	case d < 0:
-		return "in the future"
+	case d < -time.Minute:
+		return "in the future (clock skew?)"
 	case d >= 48*time.Hour:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
+		return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 	case d >= 2*time.Hour:
-		return fmt.Sprintf("%d h", int(d.Hours()))
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	case d < time.Minute:
+		return "just now"
 	default:
-		return fmt.Sprintf("%d min", int(d.Minutes()))
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
 	}
 }
 
@@ -457,11 +459,38 @@ func (s *Server) changePage(w http.ResponseWriter, r *http.Request) {
 		if b, err := s.opt.Store.Snapshot(ctx, ch.Before); err == nil {
 			v.Before = b
 		}
-		if a, err := s.opt.Store.Latest(ctx, name, true); err == nil && a.ID != ch.Before && a.TakenAt.After(ch.OpenedAt.Add(-time.Second)) {
-			v.After = a
+		if id, err := afterSnapshot(ctx, s.opt.Store, name); err != nil {
+			s.pages.errorPage(w, r, http.StatusInternalServerError, err.Error())
+			return
+		} else if id != "" && id != ch.Before {
+			if a, err := s.opt.Store.Snapshot(ctx, id); err == nil {
+				v.After = a
+			}
 		}
 	}
 	s.pages.render(w, r, http.StatusOK, "change", "Planned change on "+name, v)
+}
+
+// afterSnapshot returns the id of the newest complete snapshot stored after
+// the device's last change_open record (chain order, not clocks), or "".
+func afterSnapshot(ctx context.Context, st store.Store, device string) (string, error) {
+	recs, err := st.Records(ctx, device)
+	if err != nil {
+		return "", err
+	}
+	after := ""
+	for _, r := range recs {
+		switch r.Type {
+		case store.TypeChangeOpen:
+			after = ""
+		case store.TypeSnapshot:
+			var b store.SnapshotRef
+			if json.Unmarshal(r.Body, &b) == nil && b.Complete {
+				after = b.ID
+			}
+		}
+	}
+	return after, nil
 }
 
 // changeStart opens a planned change without reading the device: the
