@@ -81,7 +81,8 @@ insecure_http: true) in the config.`,
 // daemonConsole starts the web console beside the daemon when the config
 // says console.enabled: true (read once at start; a reload does not move
 // it). The returned stop waits for the console to shut down.
-func (a *App) daemonConsole(ctx context.Context, log zerolog.Logger) (stop func(), err error) {
+// ready, when not nil, receives the console's address once it listens.
+func (a *App) daemonConsole(ctx context.Context, log zerolog.Logger, ready chan<- string) (stop func(), err error) {
 	cfg, err := a.loadConfig()
 	if err != nil || !cfg.ConsoleEnabled() {
 		// A config that does not load is the daemon's to report.
@@ -101,7 +102,7 @@ func (a *App) daemonConsole(ctx context.Context, log zerolog.Logger) (stop func(
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(cctx, nil); err != nil {
+		if err := srv.Serve(cctx, ready); err != nil {
 			log.Error().Err(err).Msg("console stopped")
 		}
 	}()

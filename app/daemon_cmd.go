@@ -37,7 +37,7 @@ end, or after --grace). Logs are JSON unless --log-format console.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
-			stopConsole, err := a.daemonConsole(c.Context(), log)
+			stopConsole, err := a.daemonConsole(c.Context(), log, nil)
 			if err != nil {
 				return err
 			}
