@@ -31,10 +31,14 @@ type hub struct {
 
 func newHub() *hub { return &hub{subs: map[chan liveAlert]struct{}{}} }
 
+// maxStreams bounds the open event streams (each holds a goroutine and a
+// connection); a local console has a handful of viewers.
+const maxStreams = 64
+
 func (h *hub) subscribe() (chan liveAlert, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed || len(h.subs) >= maxStreams {
 		return nil, false
 	}
 	c := make(chan liveAlert, 32)
@@ -154,7 +158,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := s.live.subscribe()
 	if !ok {
-		http.Error(w, "console is stopping", http.StatusServiceUnavailable)
+		http.Error(w, "console is stopping or has too many live streams open", http.StatusServiceUnavailable)
 		return
 	}
 	defer s.live.unsubscribe(c)

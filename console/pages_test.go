@@ -247,3 +247,47 @@ func TestPlannedChangeRecorded(t *testing.T) {
 	_ = monitor.ErrNoChange
 	f.noWrites()
 }
+
+// TestChangeStartRefusals: the console refuses to open a planned change as
+// plcwatch change start does, and also when the device has no complete
+// snapshot to serve as the before snapshot (it never reads the device).
+func TestChangeStartRefusals(t *testing.T) {
+	f := newFixture(t, "")
+	srv, err := New(f.consoleOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	start := func(ticket, until string) *httptest.ResponseRecorder {
+		return send(h, post("/devices/tankfarm/change", url.Values{"csrf": {srv.auth.csrfToken(user{Name: LocalUser})}, "by": {"J. Engineer"}, "ticket": {ticket}, "until": {until}}))
+	}
+	tests := []struct {
+		name          string
+		seed          bool
+		ticket, until string
+		want          int
+		text          string
+	}{
+		{name: "no snapshot yet", ticket: "CHG-1", until: "4h", want: http.StatusConflict, text: "no complete snapshot"},
+		{name: "bad ticket", seed: true, ticket: "no spaces allowed", until: "4h", want: http.StatusConflict, text: "want a change ticket id"},
+		{name: "until too long", seed: true, ticket: "CHG-1", until: "100h", want: http.StatusConflict, text: "change_max_duration"},
+		{name: "until in the past", seed: true, ticket: "CHG-1", until: "-1h", want: http.StatusConflict, text: "not in the future"},
+		{name: "until unreadable", seed: true, ticket: "CHG-1", until: "tomorrow", want: http.StatusBadRequest, text: "want a duration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.seed && len(f.records(store.TypeSnapshot)) == 0 {
+				f.check()
+			}
+			before := f.sim.Stats().Requests["Connect"]
+			n := len(f.record())
+			w := start(tc.ticket, tc.until)
+			if w.Code != tc.want || !strings.Contains(w.Body.String(), tc.text) {
+				t.Errorf("status %d, want %d with %q; body:\n%s", w.Code, tc.want, tc.text, w.Body.String())
+			}
+			if len(f.record()) != n || f.sim.Stats().Requests["Connect"] != before {
+				t.Errorf("a refused change recorded something or read the device")
+			}
+		})
+	}
+}
