@@ -38,7 +38,6 @@ func real32(v float64) []byte {
 }
 func (f *fixture) record() []store.Record { return f.records("") }
 func (f *fixture) device() *config.Device { return f.cfg.Devices[0] }
-func (f *fixture) heads() []store.Head    { h, _ := f.st.Heads(f.ctx); return h }
 func (f *fixture) osUser() string         { return "plcwatch-svc" }
 func (f *fixture) consoleOpts() Options {
 	return Options{Cfg: f.cfg, Store: f.st, Svc: f.svc, Heads: f.headLog, Log: zerolog.Nop(), OSUser: f.osUser(), Now: f.clk.Now, Poll: 20 * time.Millisecond}
