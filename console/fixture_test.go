@@ -117,6 +117,9 @@ func newFixture(t *testing.T, consoleYAML string) *fixture {
 	if err := sim.SetDB(10, 4, real32(80)); err != nil {
 		t.Fatal(err)
 	}
+	if err := sim.SetDB(10, 38, s7string(24, "fill\nheat 60C\nmix")); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	y := fmt.Sprintf(`store: {path: plcwatch.db}
 alerts: {console: {enabled: false}}
@@ -134,6 +137,7 @@ devices:
       timeout: 2s
       setpoints:
         - {name: TankHighLimit, address: DB10.DBD4, type: REAL, unit: "%%", deadband: 0.5}
+        - {name: BatchSteps, address: DB10.DBB38, type: STRING, length: 24}
 %s`, sim.Addr(), consoleYAML)
 	path := filepath.Join(dir, "plcwatch.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
@@ -179,10 +183,14 @@ func (f *fixture) seed() (base, changed *monitor.CheckResult) {
 	return base, changed
 }
 
-// changeDevice acts like an engineer: a new setpoint and a changed FC.
+// changeDevice acts like an engineer: a new setpoint, a changed step of
+// the batch text (a multi-line STRING, so a text item) and a changed FC.
 func (f *fixture) changeDevice(sp float64) {
 	f.t.Helper()
 	if err := f.sim.SetDB(10, 4, real32(sp)); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.sim.SetDB(10, 38, s7string(24, fmt.Sprintf("fill\nheat %.0fC\nmix", sp))); err != nil {
 		f.t.Fatal(err)
 	}
 	for _, k := range f.sim.BlockKeys() {
@@ -234,6 +242,14 @@ func isReadKind(k string) bool {
 
 func (f *fixture) usersFor(t *testing.T) []config.ConsoleUser {
 	return []config.ConsoleUser{{Name: "alice", Role: "approver", PasswordHash: hash(t, "alice-pw")}}
+}
+
+// s7string encodes an S7 STRING[max]: maximum length, current length, text.
+func s7string(max int, s string) []byte {
+	b := make([]byte, 2+max)
+	b[0], b[1] = byte(max), byte(len(s))
+	copy(b[2:], s)
+	return b
 }
 
 func approveReq(id, ticket, by string) monitor.ApproveRequest {

@@ -160,7 +160,8 @@ func TestPages(t *testing.T) {
 		{"alerts of another severity", "/alerts?severity=low", []string{"no alerts"}},
 		{"alert detail", "/alerts/" + alertID, []string{alertID, "T0836", "80", "95", `name="csrf"`, "ack-form"}},
 		{"history", "/devices/tankfarm", []string{"baseline -&gt; " + base.SnapshotID, "ticket CHG-1000", "alert " + alertID, "check of " + changed.SnapshotID}},
-		{"diff, logic and setpoints first", "/diff?a=" + base.SnapshotID + "&b=" + changed.SnapshotID, []string{`id="kind-logic"`, `id="kind-setpoint"`, `class="old"`, `class="new"`, "approve-form"}},
+		{"diff, logic and setpoints first", "/diff?a=" + base.SnapshotID + "&b=" + changed.SnapshotID, []string{`id="kind-logic"`, `id="kind-setpoint"`, `class="old"`, `class="new"`, "approve-form",
+			`<td class="del"><code>heat 60C</code></td><td class="ins"><code>heat 95C</code></td>`}},
 		{"change page without a change", "/devices/tankfarm/change", []string{"No planned change is open", "change-form"}},
 		{"static script", "/static/live.js", []string{"EventSource"}},
 	}
