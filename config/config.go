@@ -39,6 +39,7 @@ type Config struct {
 	Gateways       []Gateway      `yaml:"gateways"`
 	Windows        []Window       `yaml:"windows"`
 	Devices        []*Device      `yaml:"devices"`
+	Console        Console        `yaml:"console"`
 
 	// File is the path the config was loaded from.
 	File string `yaml:"-"`
