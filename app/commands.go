@@ -20,6 +20,7 @@ func (a *App) commands() []*cobra.Command {
 		a.alertsCommand(),
 		a.ackCommand(),
 		a.verifyCommand(),
+		a.reportCommand(),
 		a.planCommand(),
 		a.changeCommand(),
 		a.windowsCommand(),
