@@ -51,7 +51,9 @@ func snap(t *testing.T, dev string, at time.Time, complete bool, ob1 uint64, sp 
 	return s
 }
 
-func hexs(v uint64) string { return strings.TrimLeft(strings.ToLower(strings.Repeat("0", 4)+formatHex(v)), "") }
+func hexs(v uint64) string {
+	return strings.TrimLeft(strings.ToLower(strings.Repeat("0", 4)+formatHex(v)), "")
+}
 
 func formatHex(v uint64) string {
 	const digits = "0123456789abcdef"
