@@ -109,6 +109,9 @@ func (d *DB) Import(ctx context.Context, expect []OriginHead, chains []ImportCha
 				if seq == 0 {
 					return &ImportError{Device: e.Device, Detail: fmt.Sprintf("the bundle continues from record %d, and this store holds nothing of the chain: import the earlier bundles first", e.Seq)}
 				}
+				if seq > e.Seq {
+					return &ImportError{Device: e.Device, Detail: fmt.Sprintf("the bundle continues from record %d, this store already holds the chain up to record %d: the bundle was imported already (or the site's chain was rewritten)", e.Seq, seq)}
+				}
 				return &ImportError{Device: e.Device, Detail: fmt.Sprintf("the bundle continues from record %d (%.16s), this store holds the chain up to record %d (%.16s): a bundle is missing in between, or the site's chain was rewritten", e.Seq, e.Digest, seq, digest)}
 			}
 		}
