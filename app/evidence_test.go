@@ -286,6 +286,49 @@ func TestEvidenceAcrossSites(t *testing.T) {
 		}
 	}
 
+	// Key rotation: north introduces a new key in a bundle signed with the
+	// old one; the next bundle, signed with the new key, is accepted. A
+	// bundle signed with a new key nobody introduced is not.
+	newKey := filepath.Join(north.dir, "site-2027.key")
+	if code, out := tr.run(t, clk, north.cfg, "keygen", "--out", newKey, "--comment", "north"); code != ExitOK {
+		t.Fatalf("keygen: %d\n%s", code, out)
+	}
+	rogue := filepath.Join(north.dir, "rogue.key")
+	tr.run(t, clk, north.cfg, "keygen", "--out", rogue)
+	north.check(t, &tr, clk)
+	nb = append(nb, north.export(t, &tr, clk, 4, "--key", north.key, "--next-key", newKey+".pub"))
+	north.check(t, &tr, clk)
+	logFile := filepath.Join(north.dir, "plcwatch.db.exports.jsonl")
+	saved := mustRead(t, logFile)
+	rogueBundle := north.export(t, &tr, clk, 99, "--key", rogue)
+	os.WriteFile(logFile, saved, 0o600)
+	nb = append(nb, north.export(t, &tr, clk, 5, "--key", newKey))
+	for _, s := range []struct {
+		name, file, refused string
+	}{
+		{name: "north 5 before 4", file: nb[4], refused: "signature"},
+		{name: "north 4 introducing a new key", file: nb[3]},
+		{name: "north signed with a key nobody introduced", file: rogueBundle, refused: "signature"},
+		{name: "north 5 signed with the new key", file: nb[4]},
+	} {
+		code, out := tr.run(t, clk, ccfg, "import", s.file)
+		if s.refused == "" && code != ExitOK || s.refused != "" && (code != ExitFindings || !strings.Contains(out, s.refused)) {
+			t.Fatalf("%s: exit %d:\n%s", s.name, code, out)
+		}
+		if s.refused == "" {
+			imported++
+		} else {
+			refused++
+		}
+	}
+	args := []string{"verify", "--key", northPub}
+	for _, f := range nb {
+		args = append(args, "--bundle", f)
+	}
+	if code, out := tr.run(t, clk, north.cfg, args...); code != ExitOK || !strings.Contains(out, "introduces the next key") {
+		t.Fatalf("verify --bundle across the key rotation: exit %d\n%s", code, out)
+	}
+
 	// The central copies continue exactly the sites' chains.
 	st, err := store.Open(cdb, store.ReadOnly())
 	if err != nil {
@@ -325,12 +368,12 @@ func TestEvidenceAcrossSites(t *testing.T) {
 		}
 	}
 	var sizes []string
-	for _, f := range append(nb, sb...) {
+	for _, f := range append(nb[:3:3], sb...) {
 		fi, _ := os.Stat(f)
 		sizes = append(sizes, fmt.Sprintf("%s %d B", filepath.Base(f), fi.Size()))
 	}
 	t.Logf("bundles: %s", strings.Join(sizes, ", "))
-	t.Logf("central import: %d bundles imported, %d refused (tampered, missing in sequence, re-sent, forged); central store %d records, verify ok", imported, refused, records())
+	t.Logf("central import: %d bundles imported, %d refused (tampered, missing in sequence, re-sent, forged, signed with an unintroduced key); central store %d records, verify ok", imported, refused, records())
 
 	// Planted keys: neither private key appears anywhere plcwatch wrote.
 	var secrets [][]byte
