@@ -397,7 +397,7 @@ func importOne(c *cobra.Command, st *store.DB, file string, keys map[string][]ed
 	m := b.Manifest
 	trusted, ok := keys[m.Site]
 	if !ok {
-		return nil, bundleLogEntry{}, fmt.Errorf("site %q is not in the config's sites:", m.Site)
+		return nil, bundleLogEntry{}, fmt.Errorf("site %q is not listed under sites: in the config", m.Site)
 	}
 	signer := signerOf(b, trusted)
 	if ps := b.Verify(signer); len(ps) > 0 {

@@ -380,6 +380,7 @@ type Problem struct {
 	Detail string `json:"detail"`
 }
 
+// String says where the problem is (file, device, seq) and what it is.
 func (p Problem) String() string {
 	var where []string
 	if p.File != "" {

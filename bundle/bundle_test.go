@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -353,6 +356,14 @@ func TestKeyFiles(t *testing.T) {
 		t.Errorf("second keygen: %v", err)
 	}
 	pem, _ := os.ReadFile(f)
+	// The key never prints, whichever way it is formatted.
+	body := strings.Split(string(pem), "\n")[1]
+	js, _ := json.Marshal(bundle.ExportOptions{Key: k})
+	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%+v", bundle.ExportOptions{Key: k}), fmt.Sprintf("%#v", k), string(js)} {
+		if !strings.Contains(s, "redacted") || strings.Contains(s, body) || strings.Contains(s, hex.EncodeToString(bundle.RawKeyForTest(k).Seed())) {
+			t.Errorf("the key printed as %q", s)
+		}
+	}
 	loose := filepath.Join(dir, "loose.key")
 	os.WriteFile(loose, pem, 0o644)
 	os.Chmod(loose, 0o644)

@@ -22,7 +22,10 @@ const KeyEnv = "PLCWATCH_SITE_KEY"
 // log, an error or JSON output by accident.
 type PrivateKey struct{ k ed25519.PrivateKey }
 
-func (PrivateKey) String() string   { return "[redacted private key]" }
+// String returns a placeholder, never the key.
+func (PrivateKey) String() string { return "[redacted private key]" }
+
+// GoString returns a placeholder, never the key (for %#v).
 func (PrivateKey) GoString() string { return "[redacted private key]" }
 
 // MarshalText keeps the key out of any encoded output.

@@ -3,7 +3,9 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"github.com/plcwatch/plcwatch/report"
 	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
+
+	_ "modernc.org/sqlite"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -51,22 +55,7 @@ func snap(t *testing.T, dev string, at time.Time, complete bool, ob1 uint64, sp 
 	return s
 }
 
-func hexs(v uint64) string {
-	return strings.TrimLeft(strings.ToLower(strings.Repeat("0", 4)+formatHex(v)), "")
-}
-
-func formatHex(v uint64) string {
-	const digits = "0123456789abcdef"
-	if v == 0 {
-		return "0"
-	}
-	var b []byte
-	for v > 0 {
-		b = append([]byte{digits[v%16]}, b...)
-		v /= 16
-	}
-	return string(b)
-}
+func hexs(v uint64) string { return fmt.Sprintf("%08x", v) }
 
 // fixture fills a store with three months of one device's history: a first
 // baseline, weekly checks, an unapproved setpoint change that is
@@ -331,5 +320,30 @@ func TestHTMLSections(t *testing.T) {
 	}
 	if !strings.Contains(html, `id="verification"`) || !strings.Contains(html, "break-before: page") {
 		t.Error("no verification section or no page break per device")
+	}
+}
+
+// TestTamperedStore: an edited record shows in the report as a finding of
+// the verification, with the chain heads, instead of a clean bill.
+func TestTamperedStore(t *testing.T) {
+	st := fixture(t)
+	db, err := sql.Open("sqlite", st.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE records SET body = replace(body, 'called the engineer', 'called nobody') WHERE type = 'ack'`); err != nil {
+		t.Fatal(err)
+	}
+	r := build(t, st, period)
+	if r.Verify.OK || len(r.Verify.Findings) != 1 || r.Verify.Findings[0].Problem != store.ProblemEdited {
+		t.Fatalf("verify %+v, want one edited record", r.Verify)
+	}
+	var b bytes.Buffer
+	if err := report.WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "1 finding(s)") || !strings.Contains(b.String(), "edited") {
+		t.Error("the HTML report does not show the finding")
 	}
 }

@@ -46,6 +46,7 @@ type ImportError struct {
 	Detail string
 }
 
+// Error names the chain and what is wrong with its continuation.
 func (e *ImportError) Error() string { return e.Device + ": " + e.Detail }
 
 // originHeadTx recomputes the origin digests of a chain held under device
