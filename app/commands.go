@@ -28,6 +28,7 @@ func (a *App) commands() []*cobra.Command {
 		a.changeCommand(),
 		a.windowsCommand(),
 		a.daemonCommand(),
+		a.consoleCommand(),
 		a.simCommand(),
 		a.demoCommand(),
 		a.versionCommand(),

@@ -39,6 +39,7 @@ type Config struct {
 	Gateways       []Gateway      `yaml:"gateways"`
 	Windows        []Window       `yaml:"windows"`
 	Devices        []*Device      `yaml:"devices"`
+	Console        Console        `yaml:"console"`
 	// Site names this installation in the evidence bundles it exports.
 	Site string `yaml:"site"`
 	// Sites are the sites whose evidence bundles this (central)

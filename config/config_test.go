@@ -55,6 +55,10 @@ func TestBadConfigs(t *testing.T) {
 		{"private-key-in-sites", "3: sites[0].public_key: this is a private key: private keys never go into the config"},
 		{"missing-endpoint", "2: devices[0].endpoint: missing"},
 		{"window-unknown-device", "9: windows[0].devices[0]: no device named \"line2\""},
+		{"console-open", "2: console.listen: 0.0.0.0:8686 is not a loopback address: want console.users"},
+		{"console-no-tls", "2: console.listen: 192.0.2.7:8686 is not a loopback address: want tls_cert and tls_key, or insecure_http: true"},
+		{"console-plain-password", "5: console.users[0].password_hash: want an argon2id hash"},
+		{"console-role", "4: console.users[0].role: want one of viewer, operator, approver, got \"admin\""},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {

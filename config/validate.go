@@ -152,6 +152,7 @@ func FindLine(n *yaml.Node, keyPath string) int {
 }
 
 func (c *Config) applyDefaults() {
+	c.consoleDefaults()
 	if c.Store.Path == "" {
 		c.Store.Path = "plcwatch.db"
 	}
@@ -415,6 +416,7 @@ func (c *Config) validate() Errors {
 	if c.Daemon.FullReadEvery < 0 {
 		at("daemon.full_read_every", "want an integer >= 1")
 	}
+	c.validateConsole(at)
 	return errs
 }
 
