@@ -117,6 +117,15 @@ func fixture(t *testing.T) *store.DB {
 	b2 := snap(t, dev, t0.Add(4*week), true, 0xC0DE, 92, "V3.3.10")
 	put(b2)
 	approve(b2, b1, b2.TakenAt.Add(30*time.Minute), "J. Engineer", "CHG-1002", "new tank interlock")
+	// The daemon was down for a window, and later the device went overdue.
+	for _, ev := range []alerts.Alert{
+		alerts.Event(dev, alerts.CatWindowMissed, "window nightly at 2026-04-05T02:00:00Z did not run (daemon down)", "nightly 2026-04-05T02:00:00Z", t0.Add(5*week+time.Hour)),
+		alerts.Event(dev, alerts.CatOverdue, "no complete snapshot since 2026-03-29T02:00:00Z", "overdue", t0.Add(4*week+36*24*time.Hour)),
+	} {
+		if _, _, _, err := alerts.Raise(ctx, st, []alerts.Alert{ev}, "", ev.Raised.Add(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// 50 days without a complete collection, then a firmware change.
 	s4 := snap(t, dev, t0.Add(4*week+50*24*time.Hour), true, 0xC0DE, 92, "V3.3.12")
 	put(s4)
@@ -230,8 +239,12 @@ func TestContent(t *testing.T) {
 			if cov.Partial != 1 || len(cov.Collections) != 5 {
 				t.Errorf("%d complete and %d partial collections, want 5 and 1", len(cov.Collections), cov.Partial)
 			}
-			if len(cov.Alerts) != 1 || cov.Alerts[0].Category != alerts.CatIncomplete {
-				t.Errorf("monitoring alerts %+v, want the incomplete collection", cov.Alerts)
+			var cats []string
+			for _, a := range cov.Alerts {
+				cats = append(cats, a.Category)
+			}
+			if got := strings.Join(cats, ","); got != "collection_incomplete,window_missed,monitoring_overdue" {
+				t.Errorf("monitoring alerts %s, want the incomplete collection, the missed window and the overdue device", got)
 			}
 		}},
 		{name: "configured interval", opt: report.Options{Since: period.Since, Until: period.Until, Interval: 10 * 24 * time.Hour}, check: func(t *testing.T, r *report.Report) {
@@ -259,8 +272,8 @@ func TestContent(t *testing.T) {
 			for _, a := range r.Devices[1].OpenAlerts {
 				cats = append(cats, a.Category)
 			}
-			if got := strings.Join(cats, ","); got != "collection_incomplete,firmware" {
-				t.Errorf("open alerts %s, want collection_incomplete,firmware", got)
+			if got := strings.Join(cats, ","); got != "collection_incomplete,window_missed,monitoring_overdue,firmware" {
+				t.Errorf("open alerts %s, want collection_incomplete,window_missed,monitoring_overdue,firmware", got)
 			}
 		}},
 		{name: "verify and heads", opt: period, check: func(t *testing.T, r *report.Report) {
