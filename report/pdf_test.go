@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ func need(t *testing.T, prog, pkg string) string {
 // TestPrintToPDF renders the HTML report with headless Chromium, as an
 // auditor printing it to PDF would, and checks that every section of every
 // device is in the PDF's text and that each device starts a new page. With
-// -update it also writes the first page as docs/screenshots/report.png.
+// -update it also writes the first page as docs/screenshots/report.png and
+// the first page of a device as report-device.png.
 func TestPrintToPDF(t *testing.T) {
 	chromium := need(t, "chromium", "chromium")
 	pdftotext := need(t, "pdftotext", "poppler-utils")
@@ -86,12 +88,21 @@ func TestPrintToPDF(t *testing.T) {
 	}
 	if *update {
 		pdftoppm := need(t, "pdftoppm", "poppler-utils")
-		png := filepath.Join("..", "docs", "screenshots", "report")
-		if err := os.MkdirAll(filepath.Dir(png), 0o755); err != nil {
+		dev := 0 // the page where the richer device starts
+		for i, p := range pages {
+			if strings.HasPrefix(strings.TrimSpace(p), r.Devices[1].Name) {
+				dev = i
+			}
+		}
+		if err := os.MkdirAll(filepath.Join("..", "docs", "screenshots"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := exec.CommandContext(ctx, pdftoppm, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf, png).CombinedOutput(); err != nil {
-			t.Fatalf("pdftoppm: %v\n%s", err, out)
+		for name, page := range map[string]int{"report": 1, "report-device": dev + 1} {
+			png := filepath.Join("..", "docs", "screenshots", name)
+			n := strconv.Itoa(page)
+			if out, err := exec.CommandContext(ctx, pdftoppm, "-png", "-r", "80", "-f", n, "-l", n, "-singlefile", pdf, png).CombinedOutput(); err != nil {
+				t.Fatalf("pdftoppm: %v\n%s", err, out)
+			}
 		}
 	}
 }
