@@ -375,6 +375,12 @@ func TestEvidenceAcrossSites(t *testing.T) {
 	t.Logf("bundles: %s", strings.Join(sizes, ", "))
 	t.Logf("central import: %d bundles imported, %d refused (tampered, missing in sequence, re-sent, forged, signed with an unintroduced key); central store %d records, verify ok", imported, refused, records())
 
+	for _, s := range []*evidenceSite{north, south} {
+		if n := s.sim.Refused(); n != 0 {
+			t.Errorf("%s's simulator refused %d write or control requests, want 0", s.name, n)
+		}
+	}
+
 	// Planted keys: neither private key appears anywhere plcwatch wrote.
 	var secrets [][]byte
 	for _, p := range [][]byte{southPEM, mustRead(t, north.key)} {
