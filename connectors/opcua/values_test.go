@@ -2,7 +2,9 @@ package opcua
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -22,12 +24,28 @@ func TestCanonical(t *testing.T) {
 		{"bool", true, snapshots.Value{Type: snapshots.TypeBool, Raw: "true", Unit: "m"}},
 		{"string", "SUMMER-2026", snapshots.Value{Type: snapshots.TypeString, Raw: "SUMMER-2026", Unit: "m"}},
 		{"nan", math.NaN(), snapshots.Float(math.NaN(), "m")},
+		{"invalid UTF-8 keeps its bytes", "K\xc4SE", snapshots.Value{Type: snapshots.TypeBytes, Raw: "4bc45345"}},
+		{"one byte changed is another value", "K\xd6SE", snapshots.Value{Type: snapshots.TypeBytes, Raw: "4bd65345"}},
+		{"UTF-8 stays text", "KÄSE", snapshots.Value{Type: snapshots.TypeString, Raw: "KÄSE"}},
+		{"ByteString every byte", []byte{0, 1, 0x7f, 0x80, 0xff}, snapshots.Value{Type: snapshots.TypeBytes, Raw: "00017f80ff"}},
+		{"LocalizedText with locale", &ua.LocalizedText{EncodingMask: ua.LocalizedTextLocale | ua.LocalizedTextText, Locale: "de-DE", Text: "Käse"},
+			snapshots.Value{Type: snapshots.TypeString, Raw: "[de-DE] Käse"}},
+		{"LocalizedText without locale", &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "Cheese"}, snapshots.Value{Type: snapshots.TypeString, Raw: "Cheese"}},
+		{"LocalizedText whose text looks like a locale", &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "[de-DE] Käse"},
+			snapshots.Value{Type: snapshots.TypeString, Raw: "[] [de-DE] Käse"}},
+		{"LocalizedText with invalid UTF-8", &ua.LocalizedText{EncodingMask: ua.LocalizedTextLocale | ua.LocalizedTextText, Locale: "de", Text: "\xc4"},
+			snapshots.Value{Type: snapshots.TypeBytes, Raw: "5b64655d20c4"}},
+		{"string array with invalid UTF-8", []string{"a", "\xff"}, snapshots.Value{Type: snapshots.TypeString, Raw: `["a", 0xff]`}},
+		{"null", nil, snapshots.Value{Type: snapshots.TypeString, Raw: "(null)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := ua.NewVariant(tc.v)
-			if err != nil {
-				t.Fatal(err)
+			v := &ua.Variant{}
+			if tc.v != nil {
+				var err error
+				if v, err = ua.NewVariant(tc.v); err != nil {
+					t.Fatal(err)
+				}
 			}
 			got, ok, reason := canonical(v, "m")
 			if !ok || got.Type != tc.want.Type || got.Raw != tc.want.Raw {
@@ -41,7 +59,8 @@ func TestCanonical(t *testing.T) {
 // into a value or a reason, never a panic, and the same bytes always give
 // the same value.
 func FuzzCanonical(f *testing.F) {
-	for _, x := range []any{4.5, "text", []int32{1, 2, 3}, true, uint16(9)} {
+	for _, x := range []any{4.5, "text", []int32{1, 2, 3}, true, uint16(9), "K\xc4SE", []string{"a", "\xff"},
+		&ua.LocalizedText{EncodingMask: ua.LocalizedTextLocale | ua.LocalizedTextText, Locale: "de-DE", Text: "K\xc4se"}, []byte{0, 0xff}} {
 		v, _ := ua.NewVariant(x)
 		b, _ := v.Encode()
 		f.Add(b)
@@ -71,4 +90,77 @@ func decodes(v *ua.Variant, b []byte) (ok bool) {
 	}()
 	_, err := v.Decode(b)
 	return err == nil
+}
+
+func TestEnumValue(t *testing.T) {
+	tests := []struct {
+		name, dataType string
+		in             snapshots.Value
+		want           snapshots.Value
+		ok             bool
+	}{
+		{"ServerState Running", "ServerState", snapshots.Int(0, ""), snapshots.String("Running"), true},
+		{"ServerState Shutdown", "ServerState", snapshots.Int(4, ""), snapshots.String("Shutdown"), true},
+		{"ServerState out of range keeps its number", "ServerState", snapshots.Int(9, ""), snapshots.String("ServerState(9)"), true},
+		{"MessageSecurityMode", "MessageSecurityMode", snapshots.Int(3, ""), snapshots.String("SignAndEncrypt"), true},
+		{"not an enumeration", "Int32", snapshots.Int(0, ""), snapshots.Int(0, ""), false},
+		{"not an integer", "ServerState", snapshots.String("x"), snapshots.String("x"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := enumValue(tc.dataType, tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("enumValue(%s, %+v) = %+v, %v; want %+v, %v", tc.dataType, tc.in, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestCodeIdentity(t *testing.T) {
+	tests := []struct {
+		name, browseName, parent string
+		want                     bool
+	}{
+		{"ProgramHash", "ProgramHash", "Controller", true},
+		{"Checksum", "Checksum", "Logic", true},
+		{"CRC32", "CRC32", "PLC", true},
+		{"code signature", "CodeSignature", "Device", true},
+		{"POU version", "POU_Version", "Tank", true},
+		{"ProgramVersion", "ProgramVersion", "Controller", true},
+		{"Version of a program", "Version", "Programs", true},
+		{"Version of a POU object", "Version", "MainProgram", true},
+		{"a CRC error counter is live", "CrcErrorCount", "Port1", false},
+		{"a hash rate is live", "HashRate", "Miner", false},
+		{"a plain version is not code", "Version", "Drive", false},
+		{"a level is not code", "Level", "Tank1", false},
+		{"a setpoint is not code", "HighLimit", "Programs", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isCodeIdentity(tc.browseName, tc.parent); got != tc.want {
+				t.Errorf("isCodeIdentity(%q, %q) = %v, want %v (words %q)", tc.browseName, tc.parent, got, tc.want, splitWords(tc.browseName))
+			}
+		})
+	}
+}
+
+// FuzzCodeIdentity: browse names come from the server. Any name gives an
+// answer without panicking, and the words are exactly the name's letters
+// and digits, lower-cased, in order.
+func FuzzCodeIdentity(f *testing.F) {
+	for _, s := range []string{"ProgramHash", "POU_Version", "CRC32", "CrcErrorCount", "", "\xff\xfe", "ÄÖÜß", "a1B2"} {
+		f.Add(s, "Programs")
+	}
+	f.Fuzz(func(t *testing.T, name, parent string) {
+		isCodeIdentity(name, parent)
+		var want []rune
+		for _, r := range name {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				want = append(want, r)
+			}
+		}
+		if got := strings.Join(splitWords(name), ""); got != strings.ToLower(string(want)) {
+			t.Fatalf("words of %q join to %q, want %q", name, got, strings.ToLower(string(want)))
+		}
+	})
 }
