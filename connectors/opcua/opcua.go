@@ -3,6 +3,16 @@
 // security policies and certificate, and the configured subtrees browsed
 // recursively with bounds, each variable's value, data type, access level and
 // engineering unit, classified by the config's rules.
+//
+// Item paths are browse names from the root ("opcua/Plant/Tank1/Level");
+// a node reached by several references is recorded once, and siblings
+// sharing a browse name are told apart by the namespace URI of their
+// browse name ("Mode{urn:vendor:extra}") or their stable node id, never
+// by a namespace index, which servers may renumber on restart. A Bad or
+// Uncertain status on one value or attribute makes that item not_read
+// (Provenance.Reason names the status) and the snapshot partial; it costs
+// nothing else. Read-only variables named as code identity (ProgramHash,
+// Checksum, CRC, POU version) are compared as logic by default.
 package opcua
 
 import (
