@@ -232,6 +232,17 @@ func TestRequestFaults(t *testing.T) {
 			check: func(t *testing.T, snap *snapshots.Snapshot) {
 				wantNotRead(t, snap, "opcua/Plant/Tank1/Setpoint", "BadResponseTooLarge")
 			}},
+		{name: "a failed batch does not stop the batches after it", opt: sim.Options{MaxNodesPerRead: 10, AdvertiseLimits: true}, arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetHuge("Plant/Dosing/ChlorineSetpoint", true); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Dosing/ChlorineSetpoint: BadResponseTooLarge", faults: true,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Dosing/ChlorineSetpoint", "BadResponseTooLarge")
+				if lim := snap.Item("server/request_limits"); lim.Attrs["read_ops"] != "10" {
+					t.Errorf("a value too large lowered the request size: %v", lim.Attrs)
+				}
+			}},
 		{name: "Bad status on a setpoint", arm: func(t *testing.T, s *sim.Server) {
 			if err := s.SetStatus("Plant/Tank1/HighLimit", ua.StatusBadWaitingForInitialData); err != nil {
 				t.Fatal(err)

@@ -113,7 +113,7 @@ func (l *opLimits) item() snapshots.Item {
 
 // lower records that the server refused n operations in one request.
 func (l *opLimits) lower(ops *int, what string, n int, why ua.StatusCode) {
-	if n/2 < *ops {
+	if max(n/2, 1) < *ops {
 		*ops = max(n/2, 1)
 		l.learned = append(l.learned, fmt.Sprintf("%s to %d after %s", what, *ops, statusName(why)))
 	}
@@ -174,13 +174,15 @@ func splittable(err error) bool {
 	return !errors.As(err, &ne)
 }
 
-// tooMany reports whether err says the request held too many operations
-// or bytes, so later requests should be smaller from the start.
+// tooMany reports whether err says the request itself held too many
+// operations or bytes, so later requests should be smaller from the start.
+// A response too large (BadResponseTooLarge, BadEncodingLimitsExceeded)
+// may be one huge value: it is split, but lowers nothing for the rest.
 func tooMany(err error) (ua.StatusCode, bool) {
 	var sc ua.StatusCode
 	if errors.As(err, &sc) {
 		switch sc {
-		case ua.StatusBadTooManyOperations, ua.StatusBadRequestTooLarge, ua.StatusBadResponseTooLarge, ua.StatusBadEncodingLimitsExceeded:
+		case ua.StatusBadTooManyOperations, ua.StatusBadRequestTooLarge:
 			return sc, true
 		}
 	}

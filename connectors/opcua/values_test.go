@@ -164,3 +164,35 @@ func FuzzCodeIdentity(f *testing.F) {
 		}
 	})
 }
+
+// TestUniquePaths: should two items still share a path when the snapshot
+// is built, the later ones are renamed by node id (or a counter) and
+// marked, and the snapshot finalizes.
+func TestUniquePaths(t *testing.T) {
+	b := &snap{s: &snapshots.Snapshot{Device: "d"}}
+	for _, it := range []snapshots.Item{
+		{Path: "opcua/A/Mode", Kind: snapshots.KindSetpoint, Attrs: map[string]string{"node_id": "nsu=urn:a;s=1"}},
+		{Path: "opcua/A/Mode", Kind: snapshots.KindSetpoint, Attrs: map[string]string{"node_id": "nsu=urn:a;s=2"}},
+		{Path: "opcua/A/Mode", Kind: snapshots.KindSetpoint},
+		{Path: "opcua/A/Mode", Kind: snapshots.KindSetpoint},
+		{Path: "opcua/B", Kind: snapshots.KindInfo},
+	} {
+		b.add(it)
+	}
+	b.uniquePaths()
+	if err := b.s.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"opcua/A/Mode", "opcua/A/Mode{duplicate 2}", "opcua/A/Mode{duplicate 3}", "opcua/A/Mode{nsu=urn:a;s=2}", "opcua/B"}
+	var got []string
+	marked := 0
+	for _, it := range b.s.Items {
+		got = append(got, it.Path)
+		if it.Attrs["path_collision"] == "opcua/A/Mode" {
+			marked++
+		}
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") || marked != 3 {
+		t.Errorf("paths %q (%d marked), want %q (3 marked)", got, marked, want)
+	}
+}
