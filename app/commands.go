@@ -61,6 +61,13 @@ func (a *App) configCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules)\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification))
+			warns, err := ruleWarnings(c.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			for _, w := range warns {
+				fmt.Fprintln(a.Stdout, w)
+			}
 			return nil
 		},
 	})
