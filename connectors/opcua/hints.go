@@ -24,24 +24,21 @@ var enumNames = map[string]map[int64]string{
 	id.Name(id.UserTokenType):       {0: "Anonymous", 1: "UserName", 2: "Certificate", 3: "IssuedToken"},
 }
 
-// enumValue renders v by name when dataType is an enumeration plcwatch
-// knows and v is one of its values ("Running", not 0); an unknown value
-// keeps its number ("7?" is never guessed). ok is false when dataType is no
-// known enumeration or v is not an integer.
-func enumValue(dataType string, v snapshots.Value) (snapshots.Value, bool) {
+// enumName names v when dataType is an enumeration plcwatch knows and v
+// one of its values ("Running" for ServerState 0). The number stays the
+// recorded, compared value; the name goes into snapshots.AttrValueName for
+// reports. ok is false for any other type or value.
+func enumName(dataType string, v snapshots.Value) (string, bool) {
 	names, known := enumNames[dataType]
 	if !known || v.Type != snapshots.TypeInt && v.Type != snapshots.TypeUint {
-		return v, false
+		return "", false
 	}
 	n, err := strconv.ParseInt(v.Raw, 10, 64)
 	if err != nil {
-		return v, false
+		return "", false
 	}
 	name, ok := names[n]
-	if !ok {
-		return snapshots.String(dataType + "(" + v.Raw + ")"), true
-	}
-	return snapshots.String(name), true
+	return name, ok
 }
 
 // codeWords are the words that make a read-only variable's name say it

@@ -302,7 +302,7 @@ func TestInteropFieldCases(t *testing.T) {
 		{"C4 setpoint before the restart", "base", "opcua/BoilerHouse/Limits/BadSetpoint", snapshots.KindSetpoint, "42", snapshots.TypeFloat, snapshots.SourceRead, ""},
 		{"C4 Bad status is not read, with the status", "cur", "opcua/BoilerHouse/Limits/BadSetpoint", snapshots.KindSetpoint, "", snapshots.TypeNone, snapshots.SourceNotRead, "BadWaitingForInitialData"},
 		{"C7 BuildDate is information", "cur", "server/build_date", snapshots.KindInfo, "2026-06-01T08:00:00Z", snapshots.TypeTime, snapshots.SourceRead, ""},
-		{"C7 ServerState by name", "cur", "server/state", snapshots.KindInfo, "Running", snapshots.TypeString, snapshots.SourceRead, ""},
+		{"C7 ServerState, named in attrs", "cur", "server/state", snapshots.KindInfo, "0", snapshots.TypeInt, snapshots.SourceRead, ""},
 		{"C7 firmware stays firmware", "cur", "server/software_version", snapshots.KindFirmware, "7.1.0", snapshots.TypeString, snapshots.SourceRead, ""},
 		{"code identity outside Programs is logic", "base", "opcua/BoilerHouse/Drive/ProgramHash", snapshots.KindLogic, "a1b2c3", snapshots.TypeString, snapshots.SourceRead, ""},
 		{"LocalizedText keeps its locale", "base", "opcua/BoilerHouse/Text/Label", snapshots.KindSetpoint, "[de-DE] Käse", snapshots.TypeString, snapshots.SourceRead, ""},
@@ -345,6 +345,9 @@ func TestInteropFieldCases(t *testing.T) {
 			continue
 		}
 		t.Errorf("after a restart: %s %s (%s)", c.Type, c.Path, c.Kind)
+	}
+	if st := cur.Item("server/state"); st.Attrs[snapshots.AttrValueName] != "Running" {
+		t.Errorf("server/state attrs %v: want value_name Running", st.Attrs)
 	}
 	if base.Item("security/server_certificate").Value != cur.Item("security/server_certificate").Value {
 		t.Error("the server certificate moved although the PKI folder is the same")

@@ -348,8 +348,8 @@ func (c *Connector) readServer(ctx context.Context, sess session, b *snap) error
 			if !ok {
 				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
 			}
-			if f.enum != "" {
-				v, _ = enumValue(f.enum, v)
+			if name, ok := enumName(f.enum, v); ok {
+				it.Attrs = map[string]string{snapshots.AttrValueName: name}
 			}
 			it.Value = v
 		}
@@ -631,8 +631,8 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			notRead(valFail)
 		default:
 			val, ok, reason := canonical(r.value.dv.Value, unit)
-			if ev, isEnum := enumValue(dtype, val); isEnum {
-				val = withUnit(ev, unit)
+			if name, isEnum := enumName(dtype, val); isEnum {
+				it.Attrs[snapshots.AttrValueName] = name
 			}
 			it.Value = val
 			if !ok {

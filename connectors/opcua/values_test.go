@@ -92,25 +92,26 @@ func decodes(v *ua.Variant, b []byte) (ok bool) {
 	return err == nil
 }
 
-func TestEnumValue(t *testing.T) {
+func TestEnumName(t *testing.T) {
 	tests := []struct {
 		name, dataType string
 		in             snapshots.Value
-		want           snapshots.Value
+		want           string
 		ok             bool
 	}{
-		{"ServerState Running", "ServerState", snapshots.Int(0, ""), snapshots.String("Running"), true},
-		{"ServerState Shutdown", "ServerState", snapshots.Int(4, ""), snapshots.String("Shutdown"), true},
-		{"ServerState out of range keeps its number", "ServerState", snapshots.Int(9, ""), snapshots.String("ServerState(9)"), true},
-		{"MessageSecurityMode", "MessageSecurityMode", snapshots.Int(3, ""), snapshots.String("SignAndEncrypt"), true},
-		{"not an enumeration", "Int32", snapshots.Int(0, ""), snapshots.Int(0, ""), false},
-		{"not an integer", "ServerState", snapshots.String("x"), snapshots.String("x"), false},
+		{"ServerState Running", "ServerState", snapshots.Int(0, ""), "Running", true},
+		{"ServerState Shutdown", "ServerState", snapshots.Int(4, ""), "Shutdown", true},
+		{"ServerState out of range has no name", "ServerState", snapshots.Int(9, ""), "", false},
+		{"MessageSecurityMode", "MessageSecurityMode", snapshots.Int(3, ""), "SignAndEncrypt", true},
+		{"RedundancySupport as UInt", "RedundancySupport", snapshots.Uint(3, ""), "Hot", true},
+		{"not an enumeration", "Int32", snapshots.Int(0, ""), "", false},
+		{"not an integer", "ServerState", snapshots.String("x"), "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := enumValue(tc.dataType, tc.in)
+			got, ok := enumName(tc.dataType, tc.in)
 			if got != tc.want || ok != tc.ok {
-				t.Errorf("enumValue(%s, %+v) = %+v, %v; want %+v, %v", tc.dataType, tc.in, got, ok, tc.want, tc.ok)
+				t.Errorf("enumName(%s, %+v) = %q, %v; want %q, %v", tc.dataType, tc.in, got, ok, tc.want, tc.ok)
 			}
 		})
 	}
