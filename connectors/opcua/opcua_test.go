@@ -205,6 +205,11 @@ func TestRequestFaults(t *testing.T) {
 	tests := []struct {
 		name    string
 		opt     sim.Options
+		section string // extra opcua: settings
+		// stallAtRead makes the server stop answering at the read of the
+		// variables (a request of many operations), found by counting the
+		// service requests of a first snapshot.
+		stallAtRead bool
 		arm     func(t *testing.T, s *sim.Server)
 		partial string // a reason the snapshot must give; "" for complete
 		faults  bool   // whether the server refuses requests as a whole
@@ -259,6 +264,7 @@ func TestRequestFaults(t *testing.T) {
 			check: func(t *testing.T, snap *snapshots.Snapshot) {
 				wantNotRead(t, snap, "opcua/Plant/Tank1/LowLimit", "UncertainLastUsableValue")
 			}},
+		{name: "a server that stops answering is not asked again and again", section: "      timeout: 1s\n", stallAtRead: true, partial: "BadTimeout"},
 		{name: "Bad status on a live value costs nothing", arm: func(t *testing.T, s *sim.Server) {
 			if err := s.SetStatus("Plant/Tank1/Level", ua.StatusBadNoCommunication); err != nil {
 				t.Fatal(err)
@@ -271,12 +277,47 @@ func TestRequestFaults(t *testing.T) {
 			if tc.arm != nil {
 				tc.arm(t, s)
 			}
-			dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
+			dev, cfg := device(t, s.Endpoint(), tc.section+"      browse: [{root: \"i=85\"}]")
+			reads := func(snap *snapshots.Snapshot) int {
+				n := 0
+				for _, c := range snap.Cost.ByKind {
+					if c.Kind == opcua.KindRead {
+						n += c.Count
+					}
+				}
+				return n
+			}
+			normalReads := 0
+			if tc.stallAtRead {
+				before := s.Requests()
+				first, err := snapshot(t, dev, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				normalReads = reads(first)
+				after, n := s.Requests(), 0
+				for _, k := range []string{"GetEndpoints", "CreateSession", "ActivateSession", "Read", "Browse", "BrowseNext", "CloseSession"} {
+					n += after[k] - before[k]
+				}
+				s.StallAfter(n - 2) // the last two: the variables' Read, CloseSession
+			}
 			snap, err := snapshot(t, dev, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
 			reasons := strings.Join(snap.Status.Reasons, "; ")
+			if tc.stallAtRead {
+				// The read that timed out and one probe that found the
+				// server silent; no halves of halves.
+				if got := reads(snap); s.Stalled() == 0 || got > normalReads+1 {
+					t.Errorf("%d reads (%d held by the server), want at most %d", got, s.Stalled(), normalReads+1)
+				}
+				s.Heal()
+				if snap.Status.Complete || !strings.Contains(reasons, tc.partial) {
+					t.Errorf("status %+v: want partial naming %q", snap.Status, tc.partial)
+				}
+				return
+			}
 			switch {
 			case tc.partial == "" && !snap.Status.Complete:
 				t.Errorf("partial: %s", reasons)

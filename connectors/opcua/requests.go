@@ -189,6 +189,24 @@ func tooMany(err error) (ua.StatusCode, bool) {
 	return 0, false
 }
 
+// answering tells a request that timed out because of what it asked for
+// (one huge or slow value) from a server that stopped answering: after a
+// timeout it reads one small variable (ServerStatus/State). Only when that
+// answers is the timed-out request split and retried; otherwise reading
+// stops, instead of sending every half of every request into a silent
+// server. Any other error needs no probe.
+func (c *Connector) answering(ctx context.Context, sess session, err error) bool {
+	if !errors.Is(err, ua.StatusBadTimeout) && !errors.Is(err, ua.StatusBadRequestTimeout) {
+		return true
+	}
+	req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: []*ua.ReadValueID{
+		{NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_State), AttributeID: ua.AttributeIDValue}}}
+	return c.do(ctx, KindRead, "ServerStatus", 0, func(ctx context.Context) error {
+		_, e := sess.Read(ctx, req)
+		return e
+	}) == nil
+}
+
 func errReason(err error) string {
 	var sc ua.StatusCode
 	if errors.As(err, &sc) {
@@ -256,7 +274,7 @@ func (c *Connector) read(ctx context.Context, sess session, object string, ops [
 			}
 			return
 		}
-		if !sent || !splittable(err) {
+		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
 			stop = &abortError{err}
 			return
 		}
@@ -325,7 +343,7 @@ func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.B
 			}
 			return
 		}
-		if !sent || !splittable(err) {
+		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
 			stop = &abortError{err}
 			return
 		}

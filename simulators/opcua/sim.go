@@ -471,6 +471,9 @@ func (s *Server) Refused() int { return int(s.refused.Load()) }
 // Bytes returns the bytes received from and sent to clients.
 func (s *Server) Bytes() (in, out int64) { return s.bytesIn.Load(), s.bytesOut.Load() }
 
+// Stalled returns how many service requests the stall fault has held.
+func (s *Server) Stalled() int { return int(s.stalled.Load()) }
+
 // Dropped returns how many connections the drop fault has cut.
 func (s *Server) Dropped() int { return int(s.dropped.Load()) }
 
