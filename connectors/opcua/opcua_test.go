@@ -210,10 +210,10 @@ func TestRequestFaults(t *testing.T) {
 		// variables (a request of many operations), found by counting the
 		// service requests of a first snapshot.
 		stallAtRead bool
-		arm     func(t *testing.T, s *sim.Server)
-		partial string // a reason the snapshot must give; "" for complete
-		faults  bool   // whether the server refuses requests as a whole
-		check   func(t *testing.T, snap *snapshots.Snapshot)
+		arm         func(t *testing.T, s *sim.Server)
+		partial     string // a reason the snapshot must give; "" for complete
+		faults      bool   // whether the server refuses requests as a whole
+		check       func(t *testing.T, snap *snapshots.Snapshot)
 	}{
 		{name: "MaxNodesPerRead enforced but not advertised", opt: sim.Options{MaxNodesPerRead: 10}, faults: true,
 			check: func(t *testing.T, snap *snapshots.Snapshot) {
