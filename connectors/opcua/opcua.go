@@ -631,6 +631,9 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			notRead(valFail)
 		default:
 			val, ok, reason := canonical(r.value.dv.Value, unit)
+			if sv, isRef := stableValue(r.value.dv.Value, b.uris); isRef {
+				val = sv
+			}
 			if name, isEnum := enumName(dtype, val); isEnum {
 				it.Attrs[snapshots.AttrValueName] = name
 			}

@@ -344,3 +344,28 @@ func statusName(s ua.StatusCode) string {
 	}
 	return fmt.Sprintf("0x%08X", uint32(s))
 }
+
+// stableValue records the values that refer to a namespace (a NodeId, an
+// ExpandedNodeId, a QualifiedName) by the namespace's URI rather than its
+// index, which a server may renumber on restart; ok is false for any other
+// value, which canonical records.
+func stableValue(v *ua.Variant, uris []string) (snapshots.Value, bool) {
+	if v == nil {
+		return snapshots.Value{}, false
+	}
+	switch t := v.Value().(type) {
+	case *ua.NodeID:
+		if t != nil {
+			return text(stableID(t, uris), ""), true
+		}
+	case *ua.ExpandedNodeID:
+		if t != nil && t.NodeID != nil && t.NamespaceURI == "" && t.ServerIndex == 0 {
+			return text(stableID(t.NodeID, uris), ""), true
+		}
+	case *ua.QualifiedName:
+		if t != nil && t.NamespaceIndex != 0 && int(t.NamespaceIndex) < len(uris) && uris[t.NamespaceIndex] != "" {
+			return text("nsu="+uris[t.NamespaceIndex]+";"+t.Name, ""), true
+		}
+	}
+	return snapshots.Value{}, false
+}

@@ -92,6 +92,36 @@ func decodes(v *ua.Variant, b []byte) (ok bool) {
 	return err == nil
 }
 
+// TestStableValue: values that name a namespace are recorded by its URI,
+// so the same value reads the same after the server renumbers namespaces.
+func TestStableValue(t *testing.T) {
+	before := []string{"http://opcfoundation.org/UA/", "urn:plant", "urn:vendor"}
+	after := []string{"http://opcfoundation.org/UA/", "urn:spare", "urn:plant", "urn:vendor"}
+	tests := []struct {
+		name          string
+		before, after any
+		want          string
+	}{
+		{"NodeId", ua.NewStringNodeID(2, "Pump"), ua.NewStringNodeID(3, "Pump"), "nsu=urn:vendor;s=Pump"},
+		{"ExpandedNodeId", ua.NewExpandedNodeID(ua.NewNumericNodeID(1, 7), "", 0), ua.NewExpandedNodeID(ua.NewNumericNodeID(2, 7), "", 0), "nsu=urn:plant;i=7"},
+		{"QualifiedName", &ua.QualifiedName{NamespaceIndex: 1, Name: "Mode"}, &ua.QualifiedName{NamespaceIndex: 2, Name: "Mode"}, "nsu=urn:plant;Mode"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			vb, _ := ua.NewVariant(tc.before)
+			va, _ := ua.NewVariant(tc.after)
+			b, okB := stableValue(vb, before)
+			a, okA := stableValue(va, after)
+			if !okB || !okA || b.Raw != tc.want || a != b {
+				t.Errorf("before %+v (%v), after %+v (%v); want both %q", b, okB, a, okA, tc.want)
+			}
+		})
+	}
+	if _, ok := stableValue(ua.MustVariant(4.5), before); ok {
+		t.Error("a Double is not a namespace reference")
+	}
+}
+
 func TestEnumName(t *testing.T) {
 	tests := []struct {
 		name, dataType string
