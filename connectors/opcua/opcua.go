@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -521,8 +522,26 @@ func (c *Connector) children(p *node, refs []*ua.ReferenceDescription, b *snap) 
 	return kids
 }
 
-// escapeSegment keeps '/' out of path segments.
-func escapeSegment(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
+// escapeSegment keeps '/' out of path segments and makes them valid UTF-8:
+// '%', '/' and each byte of invalid UTF-8 are written %XX, so that two
+// different browse names never give the same segment.
+func escapeSegment(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsAny(s, "%/") {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r == '%', r == '/':
+			fmt.Fprintf(&sb, "%%%02X", s[i])
+		default:
+			sb.WriteString(s[i : i+n])
+		}
+		i += max(n, 1)
+	}
+	return sb.String()
+}
 
 // readVars reads value, data type and access level of every variable and
 // records them as classified items.

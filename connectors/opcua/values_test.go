@@ -2,9 +2,11 @@ package opcua
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -90,6 +92,23 @@ func decodes(v *ua.Variant, b []byte) (ok bool) {
 	}()
 	_, err := v.Decode(b)
 	return err == nil
+}
+
+func TestEscapeSegment(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "HighLimit", "HighLimit"},
+		{"slash", "Tank/Level SP", "Tank%2FLevel SP"},
+		{"a literal %2F stays distinct", "Tank%2FLevel SP", "Tank%252FLevel SP"},
+		{"invalid UTF-8 kept byte by byte", "K\xc4SE", "K%C4SE"},
+		{"UTF-8 kept", "Käse", "Käse"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := escapeSegment(tc.in); got != tc.want {
+				t.Errorf("escapeSegment(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
 }
 
 // TestStableValue: values that name a namespace are recorded by its URI,
@@ -226,4 +245,35 @@ func TestUniquePaths(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") || marked != 3 {
 		t.Errorf("paths %q (%d marked), want %q (3 marked)", got, marked, want)
 	}
+}
+
+// FuzzEscapeSegment: any browse name a server sends gives a segment that
+// is valid UTF-8 without '/', from which the name can be recovered (so two
+// names never share a segment).
+func FuzzEscapeSegment(f *testing.F) {
+	for _, s := range []string{"Tank/Level SP", "Tank%2FLevel", "K\xc4SE", "Käse", "", "%", "\xff/%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		seg := escapeSegment(name)
+		if !utf8.ValidString(seg) || strings.Contains(seg, "/") {
+			t.Fatalf("escapeSegment(%q) = %q", name, seg)
+		}
+		var back []byte
+		for i := 0; i < len(seg); i++ {
+			if seg[i] == '%' && i+2 < len(seg) {
+				b, err := strconv.ParseUint(seg[i+1:i+3], 16, 8)
+				if err != nil {
+					t.Fatalf("escapeSegment(%q) = %q: bad escape", name, seg)
+				}
+				back = append(back, byte(b))
+				i += 2
+				continue
+			}
+			back = append(back, seg[i])
+		}
+		if string(back) != name {
+			t.Fatalf("escapeSegment(%q) = %q, which reads back as %q", name, seg, back)
+		}
+	})
 }
