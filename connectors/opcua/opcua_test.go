@@ -129,6 +129,16 @@ func TestSnapshotContent(t *testing.T) {
 	if snap.Identity.Vendor == "" || snap.Identity.Firmware == "" {
 		t.Errorf("identity %+v", snap.Identity)
 	}
+	// gopcua's server advertises MaxNodesPerRead 32 (and enforces nothing):
+	// requests follow what the server says.
+	if lim := snap.Item("server/request_limits"); lim == nil || lim.Attrs["read_ops"] != "32" || lim.Kind != snapshots.KindInfo {
+		t.Errorf("server/request_limits %+v: want read_ops 32, as gopcua's server advertises", lim)
+	}
+	for _, c := range snap.Cost.ByKind {
+		if c.Kind == opcua.KindRead && c.Object == "variables" && c.Count < 3 {
+			t.Errorf("%d variable reads: want requests of at most 32 operations", c.Count)
+		}
+	}
 	if !snap.Status.Complete {
 		t.Errorf("partial: %v", snap.Status.Reasons)
 	}
