@@ -88,11 +88,8 @@ func (l *opLimits) apply(res []readResult) {
 	// request's own node list included.
 	l.readOps = bound(l.readOps, l.advertised["MaxNodesPerRead"], l.advertised["MaxArrayLength"])
 	l.browseOps = bound(l.browseOps, l.advertised["MaxNodesPerBrowse"], l.advertised["MaxArrayLength"])
-	if x := l.advertised["MaxNodesPerRead"]; x > 0 && int64(x) > defaultReadOps {
-		// Honour a larger advertised limit only up to a size that keeps
-		// each request and response moderate.
-		l.readOps = bound(min(int(x), 1000), l.advertised["MaxArrayLength"])
-	}
+	// A larger advertised limit is not used up: the defaults keep each
+	// request and its response moderate.
 }
 
 // item records the limits used, so that a snapshot says how its requests
