@@ -15,6 +15,7 @@ import (
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/monitor"
+	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -142,6 +143,13 @@ func printCheck(w io.Writer, r *monitor.CheckResult) {
 	fmt.Fprintln(w)
 	if r.Report != nil && r.Report.Info > 0 {
 		for _, c := range r.Report.Changes {
+			if c.Info && c.Type == diffing.Changed && c.Kind == snapshots.KindInfo && c.Old != nil && c.New != nil {
+				// An info item that moved, such as the S7 CPU's
+				// "info/mode_transition: T1 -> T2" after a restart.
+				fmt.Fprintf(w, "%s:   info: %s: %s -> %s\n", r.Device, diffing.Printable(c.Path),
+					diffing.Printable(c.Old.Value.String()), diffing.Printable(c.New.Value.String()))
+				continue
+			}
 			if c.Info && c.Type == diffing.Touched {
 				// A restart shown as information: "mode/cpu
 				// meta.last_transition: T1 -> T2".

@@ -52,7 +52,7 @@ func TestCheckWordsExitAndAlertsAgree(t *testing.T) {
 				return err
 			}
 			return s.SetMode("RUN")
-		}, wantCode: ExitOK, wantWords: []string{"no unapproved change", "info: mode/cpu meta.last_transition"}},
+		}, wantCode: ExitOK, wantWords: []string{"no unapproved change", "info: info/mode_transition"}},
 		{name: "mode changed", change: func(s *s7sim.Server) error { return s.SetMode("STOP") },
 			wantCode: ExitFindings, wantWords: []string{"UNAPPROVED CHANGES"}, wantTitle: "operating mode changed: RUN -> STOP"},
 		{name: "nothing at all", change: func(*s7sim.Server) error { return nil }, wantCode: ExitOK, wantWords: []string{"no unapproved change"}},

@@ -311,12 +311,12 @@ func TestCheckSequence(t *testing.T) {
 	}
 	moved := false
 	for _, c := range res.Report.Changes {
-		if c.Path == "mode/cpu" && c.Type == diffing.Touched && c.Info {
+		if c.Path == "info/mode_transition" && c.Kind == snapshots.KindInfo && c.Info {
 			moved = true
 		}
 	}
 	if !moved {
-		t.Errorf("the restart is not shown as information on mode/cpu: %s", describe(res))
+		t.Errorf("the restart is not shown as information (info/mode_transition): %s", describe(res))
 	}
 
 	// A partial read: one "incomplete collection", never a removal.
