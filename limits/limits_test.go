@@ -365,8 +365,8 @@ func TestRequestContext(t *testing.T) {
 				ctx, cancel := l.RequestContext(parent, tc.device)
 				defer cancel()
 				dl, ok := ctx.Deadline()
-				if !ok || dl.Sub(time.Now()) != tc.want {
-					t.Errorf("deadline in %v (set %v), want %v", dl.Sub(time.Now()), ok, tc.want)
+				if !ok || time.Until(dl) != tc.want {
+					t.Errorf("deadline in %v (set %v), want %v", time.Until(dl), ok, tc.want)
 				}
 			})
 		})
