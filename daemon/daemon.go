@@ -289,6 +289,13 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 			log.Info().Str("snapshot", res.SnapshotID).Bool("changes", res.Unapproved()).Msg("check done")
 			return
 		}
+		var host *monitor.HostError
+		if errors.As(err, &host) {
+			// The store, alert log or lock folder failed (a full disk), or
+			// the daemon is stopping: not the device's failure, no retry.
+			log.Error().Err(err).Str("category", "host_failure").Msg("check stopped by a host failure")
+			return
+		}
 		if errors.Is(err, limits.ErrBreakerOpen) || attempt >= lim.Retries || ctx.Err() != nil {
 			log.Warn().Err(err).Int("attempts", attempt+1).Msg("check failed")
 			return

@@ -40,6 +40,10 @@ func (r *CheckResult) Unapproved() bool {
 func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOptions) (*CheckResult, error) {
 	res := &CheckResult{Device: dev.Name}
 	snap, err := s.Snapshot(ctx, dev, opt)
+	var host *HostError
+	if errors.As(err, &host) {
+		return res, err // the host's failure, not the controller's
+	}
 	if err != nil {
 		res.Error = err.Error()
 		if ctx.Err() == nil {

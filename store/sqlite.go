@@ -182,7 +182,7 @@ func openReadOnly(path string, o options) (*DB, error) {
 			return d, nil
 		}
 		db.Close()
-		if errors.Is(err, ErrNotStore) && firstErr == nil && !writableDir(path) {
+		if (errors.Is(err, ErrNotStore) || errors.Is(err, ErrHostIO)) && firstErr == nil && !writableDir(path) {
 			firstErr = err
 			continue
 		}
@@ -331,7 +331,26 @@ func (d *DB) checkIdentity(ctx context.Context, q querier) error {
 }
 
 func (d *DB) damaged(err error) error {
+	if hostIO(err) {
+		return fmt.Errorf("opening store %s: %v: %w", d.path, err, ErrHostIO)
+	}
 	return fmt.Errorf("opening store %s: reading it as a SQLite database: %v (damaged, or not a store): %w", d.path, err, ErrNotStore)
+}
+
+// hostIO reports whether a SQLite error is the host's (an I/O error, a full
+// disk, a file that cannot be opened or written) rather than the file's
+// content: primary result codes SQLITE_IOERR (10), SQLITE_FULL (13),
+// SQLITE_CANTOPEN (14), SQLITE_READONLY (8) and SQLITE_PERM (3).
+func hostIO(err error) bool {
+	var c interface{ Code() int }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.Code() & 0xff {
+	case 3, 8, 10, 13, 14:
+		return true
+	}
+	return false
 }
 
 // migrate applies pending migrations in one immediate transaction; several
