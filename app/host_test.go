@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/plcwatch/plcwatch/alerts"
-	"github.com/plcwatch/plcwatch/store"
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
+	"github.com/plcwatch/plcwatch/store"
 )
 
 // hostEnv is a config in a temporary folder with one S7 device.
