@@ -117,9 +117,10 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	}
 	start := s.now()
 	snap, err := conn.Snapshot(sctx, prev)
-	if ctx.Err() != nil {
-		// Stopped by the operator or a shutdown, not by the device or the
-		// window: what was read is not the device's evidence.
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped by the operator or a shutdown (cancelled), not by the
+		// device or the window's end (a deadline): what was read is not the
+		// device's evidence.
 		return nil, fmt.Errorf("device %s: %w", dev.Name, &HostError{Op: "the run was stopped", Err: context.Cause(ctx)})
 	}
 	if err != nil {
