@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	opcuasim "github.com/plcwatch/plcwatch/simulators/opcua"
 )
 
@@ -191,7 +192,7 @@ changes. It never writes to a controller.`,
 // loadConfig loads the config named by --config, PLCWATCH_CONFIG or the
 // default path.
 func (a *App) loadConfig() (*config.Config, error) {
-	return config.Load(config.Path(a.configFlag))
+	return connectors.LoadConfig(config.Path(a.configFlag))
 }
 
 // logger builds the process logger from --log-format and --log-level.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 )
 
 // demoStep is one command the demo runs, as a user would type it.
@@ -84,7 +84,7 @@ func (a *App) runDemo(ctx context.Context, example, dir string) error {
 			}
 		}
 		if st.lazyArgs != nil {
-			cfg, err := config.Load(cfgPath)
+			cfg, err := connectors.LoadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

@@ -376,3 +376,37 @@ func TestTornLineRepairedAtStart(t *testing.T) {
 		t.Errorf("verify after the repair: exit %d: %s", code, out)
 	}
 }
+
+// TestConfigCheck: every error with its key and line, then warnings; a
+// config with warnings only is valid.
+func TestConfigCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src      string
+		wantCode int
+		want     []string
+	}{
+		{"every type error", "defaults: {retries: many, request_timeout: soon}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102}\n", ExitError,
+			[]string{"error: CFG:1: defaults.retries: want an integer", "error: CFG:1: defaults.request_timeout: want a duration"}},
+		{"a section error from the linked-in connector", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, s7: {bogus: 1}}\n", ExitError,
+			[]string{"error: CFG:2: s7.bogus: unknown key"}},
+		{"warnings only", "windows:\n  - {name: w, cron: \"0 2 * * *\", duration: 1h, groups: [plant]}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, groups: [plnat]}\n  - {name: b, protocol: s7, endpoint: 127.0.0.1:103, groups: [plant]}\n", ExitOK,
+			[]string{"warning: CFG:4: devices[0].name: device \"a\" (groups plnat) is in no window", "ok (2 devices, 1 windows, 0 classification rules, 1 warning(s))"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostEnv(t, t.TempDir(), "127.0.0.1:1")
+			if err := os.WriteFile(h.cfg, []byte(tc.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := h.run(t, t.Context(), "config", "check")
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d: %s %s", code, tc.wantCode, out, errs)
+			}
+			for _, w := range tc.want {
+				if w = strings.ReplaceAll(w, "CFG", h.cfg); !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/schedules"
@@ -154,7 +155,7 @@ func (d *Daemon) emit(e Event) {
 }
 
 func (d *Daemon) build() (*state, error) {
-	cfg, err := config.Load(d.opt.ConfigPath)
+	cfg, err := connectors.LoadConfig(d.opt.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
