@@ -261,7 +261,9 @@ func TestRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r Registry
-	if err := r.Register("s7", func(d *Device) error { return &Error{File: d.File, Line: d.Line, Field: "devices[0].s7", Msg: "bad slot"} }); err != nil {
+	if err := r.Register("s7", func(d *Device) error {
+		return &Error{File: d.File, Line: d.Line, Field: "devices[0].s7", Msg: "bad slot"}
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Register("s7", func(*Device) error { return nil }); err == nil {
