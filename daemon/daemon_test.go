@@ -232,10 +232,18 @@ devices:
 			want[d] = true
 		}
 		got := map[string]Event{}
+		last := map[string]string{} // why each device's latest check did not count
 		deadline := time.After(90 * time.Second)
 		for len(got) < len(devices) {
 			select {
 			case e := <-events:
+				if e.Kind == "check_done" && want[e.Device] {
+					why := fmt.Sprintf("err=%v", e.Err)
+					if e.Result != nil && e.Result.Snapshot != nil {
+						why += fmt.Sprintf(" complete=%v %v", e.Result.Snapshot.Status.Complete, e.Result.Snapshot.Status.Reasons)
+					}
+					last[e.Device] = e.At.Format("15:04:05.000") + " " + why
+				}
 				ok := e.Kind == "check_done" && e.At.After(since)
 				if complete {
 					ok = ok && e.Err == nil && e.Result != nil && e.Result.Snapshot != nil && e.Result.Snapshot.Status.Complete
@@ -244,7 +252,7 @@ devices:
 					got[e.Device] = e
 				}
 			case <-deadline:
-				t.Fatalf("checks after %v did not all finish: %v", since, got)
+				t.Fatalf("checks after %v did not all finish: %v; latest checks: %v", since, got, last)
 			}
 		}
 		return got
