@@ -52,7 +52,7 @@ lint: ## go vet and staticcheck
 tidy: ## fail when go.mod or go.sum drift from the code
 	$(GO) mod tidy -diff
 
-reliability: node-deps ## regenerate docs/RELIABILITY.md: kill -9, tampering, fuzz, hostile-reply and secret campaigns
+reliability: ## regenerate docs/RELIABILITY.md: kill -9, tampering, fuzz, hostile-reply and secret campaigns
 	$(GO) run ./internal/reliability -out docs/RELIABILITY.md -kills $(KILLS) -fuzztime $(RELIABILITY_FUZZTIME)
 
 check: lint tidy test ## everything CI cares about
