@@ -68,13 +68,35 @@ request timeout. Exit 0: valid (warnings are printed); 2: errors.`,
 				}
 				return err
 			}
-			ws := cfg.Warnings()
-			for _, w := range ws {
-				fmt.Fprintln(a.Stdout, "warning:", w)
+			var warns []string
+			for _, w := range cfg.Warnings() {
+				warns = append(warns, warningLine(w))
 			}
-			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules, %d warning(s))\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification), len(ws))
+			rw, err := ruleWarnings(c.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			warns = append(warns, rw...)
+			for _, w := range warns {
+				fmt.Fprintln(a.Stdout, w)
+			}
+			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules, %d warning(s))\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification), len(warns))
 			return nil
 		},
 	})
 	return cmd
+}
+
+// warningLine renders a config warning as "file:line: warning: field: msg",
+// the form rule warnings take too.
+func warningLine(w *config.Error) string {
+	loc := w.File
+	if w.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", w.File, w.Line)
+	}
+	msg := w.Msg
+	if w.Field != "" {
+		msg = w.Field + ": " + msg
+	}
+	return loc + ": warning: " + msg
 }
