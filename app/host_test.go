@@ -391,7 +391,7 @@ func TestConfigCheck(t *testing.T) {
 		{"a section error from the linked-in connector", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, s7: {bogus: 1}}\n", ExitError,
 			[]string{"error: CFG:2: s7.bogus: unknown key"}},
 		{"warnings only", "windows:\n  - {name: w, cron: \"0 2 * * *\", duration: 1h, groups: [plant]}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, groups: [plnat]}\n  - {name: b, protocol: s7, endpoint: 127.0.0.1:103, groups: [plant]}\n", ExitOK,
-			[]string{"warning: CFG:4: devices[0].name: device \"a\" (groups plnat) is in no window", "ok (2 devices, 1 windows, 0 classification rules, 1 warning(s))"}},
+			[]string{"CFG:4: warning: devices[0].name: device \"a\" (groups plnat) is in no window", "ok (2 devices, 1 windows, 0 classification rules, 1 warning(s))"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHostEnv(t, t.TempDir(), "127.0.0.1:1")

@@ -343,10 +343,8 @@ func Parse(file string, b []byte) (*Config, error) {
 	cfg.setRuleSources()
 	cfg.applyDefaults()
 	errs = append(errs, cfg.validate()...)
-	if len(errs) == 0 {
-		if err := Protocols.check(cfg, false); err != nil {
-			errs = append(errs, err.(Errors)...)
-		}
+	if err := Protocols.check(cfg, false); err != nil {
+		errs = append(errs, err.(Errors)...)
 	}
 	if len(errs) > 0 {
 		sortErrors(errs)

@@ -494,6 +494,9 @@ func (r *Registry) check(c *Config, strict bool) error {
 	defer r.mu.RUnlock()
 	var errs Errors
 	for i, d := range c.Devices {
+		if d == nil {
+			continue
+		}
 		f := fmt.Sprintf("devices[%d]", i)
 		v, ok := r.v[d.Protocol]
 		if !ok && !strict {
