@@ -30,7 +30,7 @@ func TestParseFigures(t *testing.T) {
 func TestLastExecs(t *testing.T) {
 	for _, tc := range []struct {
 		name, out, want string
-		ok             bool
+		ok              bool
 	}{
 		{"progress lines", "fuzz: elapsed: 0s, gathering baseline coverage: 9/9 completed\nfuzz: elapsed: 3s, execs: 100 (33/sec)\nfuzz: elapsed: 5s, execs: 2838 (946/sec), new interesting: 1\nPASS\n", "2838", true},
 		{"no progress line", "ok  \tpkg\t0.1s\n", "?", false},
