@@ -496,7 +496,11 @@ func fuzzCampaign(d time.Duration) ([]row, error) {
 			detail := fmt.Sprintf("%s in %s, %v", f, strings.TrimPrefix(p, "./"), d)
 			if runErr != nil {
 				fig = "FAILED after " + execs + " executions"
-				detail += ": " + firstLines(out.String(), 4)
+				o := out.String()
+				if i := strings.Index(o, "--- FAIL"); i >= 0 {
+					o = o[i:]
+				}
+				detail += ": " + firstLines(o, 6) + " (a failing input is kept under the package's testdata/fuzz)"
 			}
 			rows = append(rows, row{"fuzz " + strings.TrimPrefix(p, "./") + " " + f, fig, detail})
 		}
