@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
@@ -65,7 +66,7 @@ func (a *App) openWith(ctx context.Context, cfg *config.Config) (*env, error) {
 	}
 	e.close = append(e.close, closeSinks)
 	e.Svc = &monitor.Service{
-		Cfg: cfg, Store: st, Log: log, Notify: sinks, Heads: countedHeads{heads, st}, Now: a.Now,
+		Cfg: cfg, Store: st, Log: log, Notify: sinks, Heads: countedHeads{w: heads, st: st, now: a.Now}, Now: a.Now,
 		Lock: deviceLocker(cfg), Limiter: limits.New(cfg),
 	}
 	// A torn last line in the alert log (a crash or a full disk) is cut off
@@ -90,18 +91,27 @@ const HostDevice = "_host"
 
 // countedHeads writes chain heads to the alert log and counts each one that
 // reached the disk in the store, so verify can tell a deleted or shortened
-// alert log.
+// alert log. A head the alert log refused (a full disk, a read-only file)
+// is the host's failure: it is stored as a host_failure alert on the _host
+// chain, without telling the sinks (the alert log is what failed).
 type countedHeads struct {
-	w  monitor.HeadWriter
-	st *store.DB
+	w   monitor.HeadWriter
+	st  *store.DB
+	now func() time.Time
 }
 
 // WriteHead implements monitor.HeadWriter.
 func (c countedHeads) WriteHead(h store.Head) error {
+	ctx := context.Background()
 	if err := c.w.WriteHead(h); err != nil {
+		detail := fmt.Sprintf("the alert log refused chain head %s seq %d: %v", h.Device, h.Seq, err)
+		al := alerts.Event(HostDevice, alerts.CatHostFailure, detail, "alert-log-write", c.now())
+		if _, _, _, rerr := alerts.Raise(ctx, c.st, []alerts.Alert{al}, "", c.now()); rerr != nil {
+			return fmt.Errorf("%w; storing it as a host alert: %v", err, rerr)
+		}
 		return err
 	}
-	return c.st.AddHeadsLogged(context.Background(), 1)
+	return c.st.AddHeadsLogged(ctx, 1)
 }
 
 // openRead loads the config and opens the store read-only for commands that

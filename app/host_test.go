@@ -410,3 +410,26 @@ func TestConfigCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestAlertLogFailureIsAHostAlert: when the alert log cannot be written (here
+// a folder stands where it should be) the check still stores its evidence,
+// and the store records the host's failure on the _host chain.
+func TestAlertLogFailureIsAHostAlert(t *testing.T) {
+	sim := startS7(t)
+	h := newHostEnv(t, t.TempDir(), sim.Addr())
+	if err := os.Mkdir(h.log, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := h.run(t, t.Context(), "check", "plc1"); code != ExitFindings || strings.Contains(out, "READ FAILED") {
+		t.Fatalf("check with an unwritable alert log: exit %d: %s %s", code, out, errs)
+	}
+	code, out, _ := h.run(t, t.Context(), "alerts", "--json", "--device", HostDevice)
+	var list []alerts.Alert
+	if code != ExitOK || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0].Category != alerts.CatHostFailure || !strings.Contains(list[0].Title, "the alert log refused") {
+		t.Errorf("host alerts: exit %d, %s; want one host_failure alert about the alert log", code, out)
+	}
+	code, out, _ = h.run(t, t.Context(), "alerts", "--json", "--device", "plc1")
+	if code != ExitOK || strings.Contains(out, alerts.CatCollectionFailed) {
+		t.Errorf("the controller was blamed: %s", out)
+	}
+}
