@@ -533,6 +533,21 @@ func parseFigures(r io.Reader) (map[string]string, []string) {
 	return figs, order
 }
 
+// figureOf says which campaign a RELIABILITY key belongs to: "opcua", "s7"
+// or "logix" when one of its _-separated words names the protocol (such as
+// hostile_replies_s7), "secret" when a word starts with "secret", else "".
+func figureOf(key string) string {
+	for _, w := range strings.FieldsFunc(strings.ToLower(key), func(r rune) bool { return r == '_' || r == '.' || r == '-' }) {
+		switch {
+		case w == "opcua" || w == "s7" || w == "logix":
+			return w
+		case strings.HasPrefix(w, "secret"):
+			return "secret"
+		}
+	}
+	return ""
+}
+
 // lastExecs returns the executions of the last fuzz progress line in out.
 func lastExecs(out string) (string, bool) {
 	ms := execsRE.FindAllStringSubmatch(out, -1)
@@ -580,7 +595,7 @@ func testFigures() ([]row, error) {
 	} {
 		var parts []string
 		for _, k := range order {
-			if strings.HasPrefix(strings.ToLower(k), want.prefix) {
+			if figureOf(k) == want.prefix {
 				parts = append(parts, k+"="+figs[k])
 			}
 		}
@@ -592,11 +607,7 @@ func testFigures() ([]row, error) {
 	}
 	var other []string
 	for _, k := range order {
-		matched := false
-		for _, p := range []string{"opcua", "s7", "logix", "secret"} {
-			matched = matched || strings.HasPrefix(strings.ToLower(k), p)
-		}
-		if !matched {
+		if figureOf(k) == "" {
 			other = append(other, k+"="+figs[k])
 		}
 	}

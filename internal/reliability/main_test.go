@@ -43,3 +43,20 @@ func TestLastExecs(t *testing.T) {
 		})
 	}
 }
+
+func TestFigureOf(t *testing.T) {
+	for _, tc := range []struct{ name, key, want string }{
+		{"protocol as the last word", "hostile_replies_s7", "s7"},
+		{"protocol as the first word", "opcua_hostile", "opcua"},
+		{"logix", "hostile_replies_logix", "logix"},
+		{"secrets", "planted_secrets_found", "secret"},
+		{"no protocol", "hostile_devices", ""},
+		{"a word that only contains a protocol name", "s7x_count", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := figureOf(tc.key); got != tc.want {
+				t.Errorf("figureOf(%q) = %q, want %q", tc.key, got, tc.want)
+			}
+		})
+	}
+}
