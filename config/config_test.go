@@ -64,6 +64,11 @@ func TestBadConfigs(t *testing.T) {
 		{"no-devices", "devices: no devices", nil},
 		{"missing-endpoint", "2: devices[0].endpoint: missing", nil},
 		{"window-unknown-device", "9: windows[0].devices[0]: no device named \"line2\"", nil},
+		{"private-key-in-sites", "3: sites[0].public_key: this is a private key: private keys never go into the config", nil},
+		{"console-open", "2: console.listen: 0.0.0.0:8686 is not a loopback address: want console.users", nil},
+		{"console-no-tls", "2: console.listen: 192.0.2.7:8686 is not a loopback address: want tls_cert and tls_key, or insecure_http: true", nil},
+		{"console-plain-password", "5: console.users[0].password_hash: want an argon2id hash", nil},
+		{"console-role", "4: console.users[0].role: want one of viewer, operator, approver, got \"admin\"", nil},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {
