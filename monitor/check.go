@@ -146,6 +146,10 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 	res := &CheckResult{Device: dev.Name}
 	defer func() { res.Verdict = res.Decide() }()
 	snap, err := s.Snapshot(ctx, dev, opt)
+	var host *HostError
+	if errors.As(err, &host) {
+		return res, err // the host's failure, not the controller's
+	}
 	if err != nil {
 		res.Error, res.ErrorClass = err.Error(), ErrorClass(err)
 		if ctx.Err() == nil {
