@@ -100,6 +100,27 @@ func (g *Gate) Do(ctx context.Context, req Request, send func(ctx context.Contex
 	return err
 }
 
+// Answered marks err as the device's own answer refusing one request, such
+// as an OPC UA service fault (BadResponseTooLarge for one huge value) or a
+// CIP general status for one item: the device is talking, so a Limiter does
+// not count it towards the breaker. Connectors that split and retry such a
+// request would otherwise open the breaker with their own retries.
+// Answered(nil) is nil; errors.Is and errors.As see through the mark.
+func Answered(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &answeredError{err}
+}
+
+type answeredError struct{ err error }
+
+func (e *answeredError) Error() string { return e.err.Error() }
+func (e *answeredError) Unwrap() error { return e.err }
+
+// DeviceAnswered tells a Limiter that the device answered (see Answered).
+func (e *answeredError) DeviceAnswered() bool { return true }
+
 // Check refuses a request kind that is not allowed, without sending anything.
 // Transports that learn the kind only from the bytes call it first.
 func (g *Gate) Check(kind string) error {

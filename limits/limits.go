@@ -37,6 +37,16 @@ import (
 // device's next window opens).
 var ErrBreakerOpen = errors.New("circuit breaker open: too many consecutive failures, waiting for the next window")
 
+// answered reports whether err is marked as the device's own answer
+// refusing one request (connectors.Answered: a method DeviceAnswered
+// returning true), such as an OPC UA service fault for one huge value: the
+// device is talking, so the error neither counts towards the breaker nor
+// clears its count.
+func answered(err error) bool {
+	var a interface{ DeviceAnswered() bool }
+	return errors.As(err, &a) && a.DeviceAnswered()
+}
+
 // bucket is one rate limit plus one in-flight cap. Two rules hold at once:
 // grants are at least 1/rps apart (evenly spread, burst 1), and no interval
 // of one second plus jitterMargin holds more than floor(rps) grants (so that
@@ -196,8 +206,9 @@ func (l *Limiter) device(name string) *device {
 // while the device's breaker is open. release must be called exactly once
 // with the request's outcome (further calls do nothing); an error counts
 // towards the breaker unless ctx had ended by then or it is
-// context.Canceled (the caller's decision, such as a window ending), and a
-// nil error clears the count.
+// context.Canceled (the caller's decision, such as a window ending) or
+// marked as the device's answer (connectors.Answered: it refused this one request), and a nil error
+// clears the count.
 func (l *Limiter) Acquire(ctx context.Context, name string) (release func(error), err error) {
 	d := l.device(name)
 	if l.Open(name) {
@@ -304,14 +315,15 @@ func (l *Limiter) wait(ctx context.Context, d *device, commit bool) (ownID, gwID
 // outcome counts consecutive failures. An error after the caller's context
 // ended (a window closing, a shutdown), or context.Canceled, is the
 // caller's decision, not the device's failure; a request's own timeout
-// (context.DeadlineExceeded while ctx is alive) is a failure.
+// (context.DeadlineExceeded while ctx is alive) is a failure. An answered
+// error is the device talking: it neither counts nor clears.
 func (l *Limiter) outcome(ctx context.Context, d *device, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case err == nil:
 		d.failures = 0
-	case ctx.Err() != nil, errors.Is(err, context.Canceled):
+	case ctx.Err() != nil, errors.Is(err, context.Canceled), answered(err):
 	default:
 		d.failures++
 		if d.limit > 0 && d.failures >= d.limit {

@@ -419,6 +419,13 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	})
 }
 
+// answer is an error the device sent back for one request, marked as
+// connectors.Answered marks it.
+type answer struct{ error }
+
+func (answer) DeviceAnswered() bool { return true }
+func (a answer) Unwrap() error      { return a.error }
+
 func TestBreaker(t *testing.T) {
 	fail := errors.New("connection reset")
 	ended := func() context.Context { // a caller whose window has closed
@@ -440,6 +447,8 @@ func TestBreaker(t *testing.T) {
 		{"caller cancellations do not count", []error{context.Canceled, fmt.Errorf("read: %w", context.Canceled), context.Canceled, context.Canceled}, nil, false},
 		{"errors after the caller's context ended do not count", []error{context.DeadlineExceeded, fail, fail}, []bool{true, true, true}, false},
 		{"a request's own timeout counts", []error{context.DeadlineExceeded, context.DeadlineExceeded, context.DeadlineExceeded}, nil, true},
+		{"the device refusing one request in words does not count", []error{answer{fail}, fmt.Errorf("read: %w", answer{fail}), answer{fail}, answer{fail}}, nil, false},
+		{"answers do not hide failures around them", []error{fail, answer{fail}, fail, fail}, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

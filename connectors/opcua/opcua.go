@@ -94,9 +94,25 @@ func (c *Connector) do(ctx context.Context, kind, object string, size int, call 
 	return c.gate.Do(ctx, connectors.Request{Kind: kind, Object: object, Size: size}, func(ctx context.Context) (int, error) {
 		before := c.meter.received()
 		err := call(ctx)
+		if serverAnswered(err) {
+			err = connectors.Answered(err)
+		}
 		// A closed socket reads as 0: never count negative bytes.
 		return int(max(0, c.meter.received()-before)), err
 	})
+}
+
+// serverAnswered reports whether err is a status the server sent back for
+// this one request (a service fault such as BadTooManyOperations or
+// BadResponseTooLarge): the server is talking, so the split-and-retry that
+// follows must not open the device's breaker. A timeout, a lost channel or
+// session, or an undecodable reply is not an answer.
+func serverAnswered(err error) bool {
+	var sc ua.StatusCode
+	if !errors.As(err, &sc) || errors.Is(err, ua.StatusBadTimeout) || errors.Is(err, ua.StatusBadRequestTimeout) {
+		return false
+	}
+	return splittable(err)
 }
 
 // snap is one snapshot in progress.

@@ -17,6 +17,7 @@ import (
 	"github.com/plcwatch/plcwatch/connectors/connectortest"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
 	"github.com/plcwatch/plcwatch/diffing"
+	"github.com/plcwatch/plcwatch/limits"
 	sim "github.com/plcwatch/plcwatch/simulators/opcua"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -82,7 +83,13 @@ func TestConformance(t *testing.T) {
 
 func snapshot(t *testing.T, dev *config.Device, cfg *config.Config) (*snapshots.Snapshot, error) {
 	t.Helper()
-	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	return snapshotWith(t, dev, cfg, nil)
+}
+
+// snapshotWith reads through lim, the request limiter (nil: none).
+func snapshotWith(t *testing.T, dev *config.Device, cfg *config.Config, lim connectors.Limiter) (*snapshots.Snapshot, error) {
+	t.Helper()
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +231,9 @@ func TestRequestFaults(t *testing.T) {
 		partial     string // a reason the snapshot must give; "" for complete
 		faults      bool   // whether the server refuses requests as a whole
 		check       func(t *testing.T, snap *snapshots.Snapshot)
+		// breaker reads through the real request limiter with this
+		// breaker_failures (0: no limiter).
+		breaker int
 	}{
 		{name: "MaxNodesPerRead enforced but not advertised", opt: sim.Options{MaxNodesPerRead: 10}, faults: true,
 			check: func(t *testing.T, snap *snapshots.Snapshot) {
@@ -256,6 +266,17 @@ func TestRequestFaults(t *testing.T) {
 				wantNotRead(t, snap, "opcua/Plant/Dosing/ChlorineSetpoint", "BadResponseTooLarge")
 				if lim := snap.Item("server/request_limits"); lim.Attrs["read_ops"] != "10" {
 					t.Errorf("a value too large lowered the request size: %v", lim.Attrs)
+				}
+			}},
+		{name: "one huge value does not open the breaker", breaker: 2, arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetHuge("Plant/Tank1/Setpoint", true); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Tank1/Setpoint: BadResponseTooLarge", faults: true,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Tank1/Setpoint", "BadResponseTooLarge")
+				if n := len(snap.Status.Reasons); n != 1 {
+					t.Errorf("%d reasons, want only the huge value's: %q", n, snap.Status.Reasons)
 				}
 			}},
 		{name: "Bad status on a setpoint", arm: func(t *testing.T, s *sim.Server) {
@@ -311,7 +332,13 @@ func TestRequestFaults(t *testing.T) {
 				}
 				s.StallAfter(n - 2) // the last two: the variables' Read, CloseSession
 			}
-			snap, err := snapshot(t, dev, cfg)
+			var lim connectors.Limiter
+			if tc.breaker > 0 {
+				c := *cfg
+				c.Defaults.RequestsPerSecond, c.Defaults.MaxInFlight, c.Defaults.BreakerFailures = 10000, 1, tc.breaker
+				lim = limits.New(&c)
+			}
+			snap, err := snapshotWith(t, dev, cfg, lim)
 			if err != nil {
 				t.Fatal(err)
 			}
