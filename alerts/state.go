@@ -60,11 +60,22 @@ func Raise(ctx context.Context, st store.Store, als []Alert, snapshotID string, 
 			byDevice[a.Device] = da
 		}
 		if old, ok := da.current[a.Fingerprint]; ok {
-			r, err := st.Append(ctx, a.Device, store.TypeAlertSeen, now, store.AlertSeen{Alert: old.ID, Snapshot: snapshotID, At: now})
+			seen := store.AlertSeen{Alert: old.ID, Snapshot: snapshotID, At: now}
+			moved, items, err := contentMoved(*old, a)
+			if err != nil {
+				return raised, repeated, recs, fmt.Errorf("alert %s: %w", old.ID, err)
+			}
+			if moved {
+				seen.Title, seen.Items, seen.Reasons = a.Title, items, a.Reasons
+			}
+			r, err := st.Append(ctx, a.Device, store.TypeAlertSeen, now, seen)
 			if err != nil {
 				return raised, repeated, recs, fmt.Errorf("recording alert %s seen again: %w", old.ID, err)
 			}
 			recs = append(recs, r)
+			if moved {
+				old.Title, old.Items, old.Reasons = a.Title, a.Items, a.Reasons
+			}
 			old.LastSeen = now
 			old.Count++
 			if snapshotID != "" {
@@ -88,6 +99,35 @@ func Raise(ctx context.Context, st store.Store, als []Alert, snapshotID string, 
 		raised = append(raised, a)
 	}
 	return raised, repeated, recs, nil
+}
+
+// contentMoved reports whether what a found (its title, items and reasons)
+// differs from the alert old as last recorded, and returns a's items as
+// JSON for the alert_seen record. One fingerprint may cover findings that
+// differ in detail (an "incomplete collection" with other items not read):
+// the alert must show the latest, not the first.
+func contentMoved(old, a Alert) (bool, json.RawMessage, error) {
+	type content struct {
+		Title   string   `json:"title"`
+		Items   []Item   `json:"items"`
+		Reasons []string `json:"reasons"`
+	}
+	was, err := json.Marshal(content{old.Title, old.Items, old.Reasons})
+	if err != nil {
+		return false, nil, fmt.Errorf("encoding its content: %w", err)
+	}
+	now, err := json.Marshal(content{a.Title, a.Items, a.Reasons})
+	if err != nil {
+		return false, nil, fmt.Errorf("encoding its content: %w", err)
+	}
+	if string(was) == string(now) {
+		return false, nil, nil
+	}
+	items, err := json.Marshal(a.Items)
+	if err != nil {
+		return false, nil, fmt.Errorf("encoding its items: %w", err)
+	}
+	return true, items, nil
 }
 
 // deviceAlerts indexes one device's alerts for Raise.
@@ -191,6 +231,15 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 				a.Count++
 				if s.Snapshot != "" {
 					a.Snapshot = s.Snapshot
+				}
+				if s.Title != "" {
+					var items []Item
+					if len(s.Items) > 0 {
+						if err := strictUnmarshal(s.Items, &items); err != nil {
+							return nil, fmt.Errorf("device %s record %d: alert_seen items: %w", r.Device, r.Seq, err)
+						}
+					}
+					a.Title, a.Items, a.Reasons = s.Title, items, s.Reasons
 				}
 				lastSeenSeq[k] = r.Seq
 			}

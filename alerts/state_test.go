@@ -114,6 +114,52 @@ func TestRaiseDedupe(t *testing.T) {
 	}
 }
 
+// TestRaiseSeenAgainShowsWhatWasFound: one "incomplete collection" alert
+// per device, but when it is found again with other items not read (an
+// Uncertain value yesterday, a BadNodeIdUnknown today), the alert shows
+// today's items, when raised and when rebuilt from the store, instead of
+// yesterday's under today's snapshot id.
+func TestRaiseSeenAgainShowsWhatWasFound(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	incomplete := func(path, reason string) Alert {
+		a := newAlert(Input{Device: "press-7", Now: t0}, CatIncomplete, nil)
+		a.Title = "incomplete collection: " + path + " (" + reason + ")"
+		a.Items = []Item{{Path: path, Change: string(diffing.NotRead), Reason: reason}}
+		a.Reasons = []string{path + ": " + reason}
+		a.Fingerprint = fingerprint(a.Device, a.Category, nil)
+		return a
+	}
+	first := incomplete("opcua/Plant/UncSP", "UncertainLastUsableValue")
+	second := incomplete("opcua/Plant/Gone", "BadNodeIdUnknown")
+	if _, _, _, err := Raise(ctx, st, []Alert{first}, "snapA", t0); err != nil {
+		t.Fatal(err)
+	}
+	_, repeated, _, err := Raise(ctx, st, []Alert{second}, "snapB", t0.Add(time.Hour))
+	if err != nil || len(repeated) != 1 {
+		t.Fatalf("seen again: %+v %v", repeated, err)
+	}
+	list, err := List(ctx, st, Filter{Device: "press-7"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	for name, a := range map[string]Alert{"repeated": repeated[0], "rebuilt": list[0]} {
+		if a.Count != 2 || a.Snapshot != "snapB" || a.Title != second.Title || len(a.Items) != 1 || a.Items[0].Path != "opcua/Plant/Gone" ||
+			len(a.Reasons) != 1 || a.Reasons[0] != second.Reasons[0] {
+			t.Errorf("%s: count %d snapshot %s title %q items %+v reasons %q; want what snapB found", name, a.Count, a.Snapshot, a.Title, a.Items, a.Reasons)
+		}
+	}
+	// Found a third time unchanged: nothing more is stored than the sighting.
+	_, _, recs, err := Raise(ctx, st, []Alert{second}, "snapC", t0.Add(2*time.Hour))
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("third: %+v %v", recs, err)
+	}
+	var seen map[string]any
+	if err := json.Unmarshal(recs[0].Body, &seen); err != nil || seen["title"] != nil || seen["items"] != nil {
+		t.Errorf("an unchanged sighting repeats the alert's content: %s %v", recs[0].Body, err)
+	}
+}
+
 // TestRaiseSameBatch: two alerts with one fingerprint in one call are one
 // alert seen twice.
 func TestRaiseSameBatch(t *testing.T) {

@@ -111,10 +111,17 @@ type Approval struct {
 }
 
 // AlertSeen is the body of an alert_seen record.
+// Title, Items (the alerts package's items, as JSON) and Reasons are set
+// only when what was found this time differs from the alert as last
+// recorded (the same "incomplete collection" with other items not read):
+// the alert then shows them from this record on.
 type AlertSeen struct {
-	Alert    string    `json:"alert"`
-	Snapshot string    `json:"snapshot"`
-	At       time.Time `json:"at"`
+	Alert    string          `json:"alert"`
+	Snapshot string          `json:"snapshot"`
+	At       time.Time       `json:"at"`
+	Title    string          `json:"title,omitempty"`
+	Items    json.RawMessage `json:"items,omitempty"`
+	Reasons  []string        `json:"reasons,omitempty"`
 }
 
 // AlertResolved is the body of an alert_resolved record: the condition an
