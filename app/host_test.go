@@ -389,7 +389,9 @@ func TestConfigCheck(t *testing.T) {
 		{"every type error", "defaults: {retries: many, request_timeout: soon}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102}\n", ExitError,
 			[]string{"error: CFG:1: defaults.retries: want an integer", "error: CFG:1: defaults.request_timeout: want a duration"}},
 		{"a section error from the linked-in connector", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, s7: {bogus: 1}}\n", ExitError,
-			[]string{"error: CFG:2: s7.bogus: unknown key"}},
+			[]string{"error: CFG:2: devices[0].s7.bogus: unknown key"}},
+		{"section type errors reported with the others", "defaults: {retries: many}\ndevices:\n  - name: a\n    protocol: s7\n    endpoint: 127.0.0.1:102\n    s7: {rack: x}\n  - {name: b, protocol: opcua, endpoint: \"opc.tcp://127.0.0.1:4840\", opcua: {browse: [{root: i=85, max_depth: ten}]}}\n", ExitError,
+			[]string{"error: CFG:1: defaults.retries: want an integer", "error: CFG:6: devices[0].s7.rack: want an integer", "error: CFG:7: devices[1].opcua.browse[0].max_depth: want an integer"}},
 		{"warnings only", "windows:\n  - {name: w, cron: \"0 2 * * *\", duration: 1h, groups: [plant]}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, groups: [plnat]}\n  - {name: b, protocol: s7, endpoint: 127.0.0.1:103, groups: [plant]}\n", ExitOK,
 			[]string{"CFG:4: warning: devices[0].name: device \"a\" (groups plnat) is in no window", "ok (2 devices, 1 windows, 0 classification rules, 1 warning(s))"}},
 	} {

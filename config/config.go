@@ -338,10 +338,13 @@ func Parse(file string, b []byte) (*Config, error) {
 	// run of config check lists them all.
 	errs = append(errs, checkKnown(file, doc, typeOf[Config](), "")...)
 	cfg := &Config{File: file, Dir: filepath.Dir(file), pos: pos}
+	typeErrs := false
 	if err := doc.Decode(cfg); err != nil {
+		// yaml goes on decoding after a type error, so the devices and
+		// their protocol sections are there to be checked too: one run of
+		// config check lists every type error, sections included.
 		errs = append(errs, fieldsOf(decodeErrors(file, err), doc, "")...)
-		sortErrors(errs)
-		return nil, errs
+		typeErrs = true
 	}
 	if devs := mapValue(doc, "devices"); devs != nil && devs.Kind == yaml.SequenceNode {
 		for i, n := range devs.Content {
@@ -354,6 +357,16 @@ func Parse(file string, b []byte) (*Config, error) {
 		if d != nil {
 			d.File, d.Dir = file, cfg.Dir
 		}
+	}
+	if typeErrs {
+		// Values that failed to decode read as zero: the checks of meaning
+		// would report them again as wrong, so only the sections are
+		// checked.
+		if err := Protocols.check(cfg, false); err != nil {
+			errs = append(errs, err.(Errors)...)
+		}
+		sortErrors(errs)
+		return nil, errs
 	}
 	cfg.setRuleSources()
 	cfg.applyDefaults()

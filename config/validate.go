@@ -511,6 +511,21 @@ func (r *Registry) CheckSections(c *Config) error {
 	return r.check(c, true)
 }
 
+// qualify names the device of a section error: a field the validator gave
+// relative to its section ("s7.rack") becomes "devices[2].s7.rack", so the
+// key path is whole like every other error's. Errors are copied.
+func qualify(es Errors, device, protocol string) Errors {
+	out := make(Errors, 0, len(es))
+	for _, e := range es {
+		q := *e
+		if q.Field == protocol || strings.HasPrefix(q.Field, protocol+".") || strings.HasPrefix(q.Field, protocol+"[") {
+			q.Field = device + "." + q.Field
+		}
+		out = append(out, &q)
+	}
+	return out
+}
+
 func (r *Registry) check(c *Config, strict bool) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -534,9 +549,9 @@ func (r *Registry) check(c *Config, strict bool) error {
 			var e *Error
 			switch {
 			case errors.As(err, &es):
-				errs = append(errs, es...)
+				errs = append(errs, qualify(es, f, d.Protocol)...)
 			case errors.As(err, &e):
-				errs = append(errs, e)
+				errs = append(errs, qualify(Errors{e}, f, d.Protocol)...)
 			default:
 				errs = append(errs, &Error{File: c.File, Line: c.Line(f + "." + d.Protocol), Field: f + "." + d.Protocol, Msg: err.Error()})
 			}

@@ -16,21 +16,21 @@ func TestBadConfigs(t *testing.T) {
 		file string
 		want string // "line: field: text" the error must contain
 	}{
-		{"unknown-key", "6: s7.slott: unknown key; want one of"},
-		{"bad-address", "8: s7.setpoints[0].address: want an address such as DB10.DBD4"},
-		{"width-mismatch", "7: s7.setpoints[0].address: DB10.DBW4: a REAL is 4 bytes"},
-		{"bool-needs-bit", "7: s7.setpoints[0].address: DB10.DBB4: a BOOL needs a bit address"},
-		{"string-length", "7: s7.setpoints[0].length: a STRING needs its maximum length"},
-		{"wstring-length", "7: s7.setpoints[0].length: a WSTRING needs its maximum length in characters, 1 to 16382; got 16383"},
-		{"wchar-address", "7: s7.setpoints[0].address: DB10.DBD20: a WCHAR is 2 bytes; address it with DBW or MW"},
-		{"unknown-type", "7: s7.setpoints[0].type: want one of BOOL"},
-		{"duplicate-setpoint", "8: s7.setpoints[1].name: setpoint \"Limit\" is declared twice"},
-		{"bool-deadband", "7: s7.setpoints[0].deadband: a deadband applies to numeric setpoints only"},
-		{"tsap-and-slot", "7: s7.remote_tsap: give rack and slot, or remote_tsap, not both"},
-		{"bad-slot", "7: s7.slot: want a slot of 0 to 31, got 40"},
-		{"connection-type", "6: s7.connection_type: want pg, op or basic, got \"hmi\""},
-		{"pdu-size", "6: s7.pdu_size: want 240 to 960 bytes, got 2048"},
-		{"read-switch", "7: s7.reads.block_info: want true or false, got \"maybe\""},
+		{"unknown-key", "6: devices[0].s7.slott: unknown key; want one of"},
+		{"bad-address", "8: devices[0].s7.setpoints[0].address: want an address such as DB10.DBD4"},
+		{"width-mismatch", "7: devices[0].s7.setpoints[0].address: DB10.DBW4: a REAL is 4 bytes"},
+		{"bool-needs-bit", "7: devices[0].s7.setpoints[0].address: DB10.DBB4: a BOOL needs a bit address"},
+		{"string-length", "7: devices[0].s7.setpoints[0].length: a STRING needs its maximum length"},
+		{"wstring-length", "7: devices[0].s7.setpoints[0].length: a WSTRING needs its maximum length in characters, 1 to 16382; got 16383"},
+		{"wchar-address", "7: devices[0].s7.setpoints[0].address: DB10.DBD20: a WCHAR is 2 bytes; address it with DBW or MW"},
+		{"unknown-type", "7: devices[0].s7.setpoints[0].type: want one of BOOL"},
+		{"duplicate-setpoint", "8: devices[0].s7.setpoints[1].name: setpoint \"Limit\" is declared twice"},
+		{"bool-deadband", "7: devices[0].s7.setpoints[0].deadband: a deadband applies to numeric setpoints only"},
+		{"tsap-and-slot", "7: devices[0].s7.remote_tsap: give rack and slot, or remote_tsap, not both"},
+		{"bad-slot", "7: devices[0].s7.slot: want a slot of 0 to 31, got 40"},
+		{"connection-type", "6: devices[0].s7.connection_type: want pg, op or basic, got \"hmi\""},
+		{"pdu-size", "6: devices[0].s7.pdu_size: want 240 to 960 bytes, got 2048"},
+		{"read-switch", "7: devices[0].s7.reads.block_info: want true or false, got \"maybe\""},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {
