@@ -392,6 +392,8 @@ func TestConfigCheck(t *testing.T) {
 			[]string{"error: CFG:2: devices[0].s7.bogus: unknown key"}},
 		{"section type errors reported with the others", "defaults: {retries: many}\ndevices:\n  - name: a\n    protocol: s7\n    endpoint: 127.0.0.1:102\n    s7: {rack: x}\n  - {name: b, protocol: opcua, endpoint: \"opc.tcp://127.0.0.1:4840\", opcua: {browse: [{root: i=85, max_depth: ten}]}}\n", ExitError,
 			[]string{"error: CFG:1: defaults.retries: want an integer", "error: CFG:6: devices[0].s7.rack: want an integer", "error: CFG:7: devices[1].opcua.browse[0].max_depth: want an integer"}},
+		{"an explicit zero protocol timeout is not the default", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, s7: {timeout: 0s}}\n  - {name: b, protocol: opcua, endpoint: \"opc.tcp://127.0.0.1:4840\", opcua: {timeout: 0s}}\n  - {name: c, protocol: logix, endpoint: 127.0.0.1:44818, logix: {timeout: 0s}}\n", ExitError,
+			[]string{"error: CFG:2: devices[0].s7.timeout: want a positive duration", "error: CFG:3: devices[1].opcua.timeout: want a duration of at least 100ms", "error: CFG:4: device c: logix.timeout: want a positive duration"}},
 		{"warnings only", "windows:\n  - {name: w, cron: \"0 2 * * *\", duration: 1h, groups: [plant]}\ndevices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:102, groups: [plnat]}\n  - {name: b, protocol: s7, endpoint: 127.0.0.1:103, groups: [plant]}\n", ExitOK,
 			[]string{"CFG:4: warning: devices[0].name: device \"a\" (groups plnat) is in no window", "ok (2 devices, 1 windows, 0 classification rules, 1 warning(s))"}},
 	} {

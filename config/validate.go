@@ -142,6 +142,19 @@ func SectionError(dev *Device, n *yaml.Node, field, msg string) *Error {
 	return &Error{File: dev.File, Line: line, Field: field, Msg: msg}
 }
 
+// HasKey reports whether key path (such as "timeout" or
+// "browse[0].max_depth") is written inside node n: a section can then tell
+// an explicit zero from an absent key.
+func HasKey(n *yaml.Node, keyPath string) bool {
+	if n == nil || n.Kind == 0 {
+		return false
+	}
+	pos := positions{}
+	indexPositions(n, "", pos)
+	_, ok := pos[keyPath]
+	return ok
+}
+
 // FindLine returns the line of key path (such as "browse[0].max_depth")
 // inside node n, or n's own line when not found.
 func FindLine(n *yaml.Node, keyPath string) int {

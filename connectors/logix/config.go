@@ -120,8 +120,9 @@ func decode(dev *config.Device) (*settings, error) {
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}
-	if c.Timeout < 0 {
-		at("timeout", "want a positive duration such as \"5s\", got %s", c.Timeout)
+	if c.Timeout < 0 || (c.Timeout == 0 && config.HasKey(&dev.Logix, "timeout")) {
+		// An explicit zero is not the default (omitting the key is).
+		at("timeout", "want a positive duration such as \"5s\" (omit it for the default %s), got %s", DefaultTimeout, c.Timeout)
 	}
 	host, port, err := net.SplitHostPort(dev.Endpoint)
 	if err != nil {

@@ -152,8 +152,9 @@ func parse(dev *config.Device) (*settings, error) {
 	if (c.Certificate == "") != (c.PrivateKey == "") {
 		at("certificate", "give certificate and private_key together, or neither (a certificate is then generated in memory)")
 	}
-	if c.Timeout < 0 || (c.Timeout != 0 && c.Timeout.D() < 100*time.Millisecond) {
-		at("timeout", "want a duration of at least 100ms, got %s", c.Timeout)
+	if c.Timeout < 0 || (c.Timeout != 0 && c.Timeout.D() < 100*time.Millisecond) || (c.Timeout == 0 && config.HasKey(n, "timeout")) {
+		// An explicit zero is not the default (omitting the key is).
+		at("timeout", "want a duration of at least 100ms (omit it for the default %s), got %s", DefaultTimeout, c.Timeout)
 	} else if c.Timeout != 0 {
 		s.timeout = c.Timeout.D()
 	}

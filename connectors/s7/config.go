@@ -192,11 +192,13 @@ func (c *Config) validate(dev *config.Device) config.Errors {
 	if c.PDUSize < 240 || c.PDUSize > 960 {
 		at("pdu_size", "want 240 to 960 bytes, got %d", c.PDUSize)
 	}
-	if c.Timeout == 0 {
+	switch {
+	case c.Timeout < 0, c.Timeout == 0 && config.HasKey(n, "timeout"):
+		// An explicit zero is not the default: no bound on a request to
+		// a CPU cannot work; omitting the key gives the default.
+		at("timeout", "want a positive duration such as \"5s\" (omit it for the default %s), got %s", defaults.timeout, c.Timeout)
+	case c.Timeout == 0:
 		c.Timeout = config.Duration(defaults.timeout)
-	}
-	if c.Timeout < 0 {
-		at("timeout", "want a positive duration such as \"5s\", got %s", c.Timeout)
 	}
 	if c.Racks == nil {
 		c.Racks = []int{0}
