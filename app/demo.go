@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,7 +51,7 @@ func (a *App) runDemo(ctx context.Context, example, dir string) error {
 	if err != nil {
 		return usageError("demo: reading the example config: %v", err)
 	}
-	if err := prepareDemoDir(dir); err != nil {
+	if err := prepareDemoDir(dir, src); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "plcwatch.yaml")
@@ -130,11 +131,14 @@ func quoteArgs(args []string) []string {
 // demoMarker marks a folder the demo created, so a later demo may empty it.
 const demoMarker = ".plcwatch-demo"
 
-// prepareDemoDir creates dir for the demo. An existing empty folder is
-// used; a non-empty one is emptied only when an earlier demo created it (it
-// holds demoMarker), and refused otherwise: the demo never deletes what it
-// did not make.
-func prepareDemoDir(dir string) error {
+// prepareDemoDir creates dir for the demo, whose config will be config. An
+// existing empty folder is used. A non-empty one is emptied only when an
+// earlier demo created it (it holds demoMarker), it holds nothing but what
+// a demo writes, and its plcwatch.yaml is still the demo's config; it is
+// refused otherwise: the demo never deletes what it did not make, nor a
+// demo folder someone took over (their own files, or their config and the
+// evidence gathered with it).
+func prepareDemoDir(dir string, config []byte) error {
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -143,6 +147,18 @@ func prepareDemoDir(dir string) error {
 	case len(entries) > 0:
 		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
 			return usageError("demo --dir %s: the folder is not empty and was not created by plcwatch demo; give a new or empty folder (nothing was deleted)", dir)
+		}
+		var foreign []string
+		for _, e := range entries {
+			if !demoMade(e.Name()) {
+				foreign = append(foreign, e.Name())
+			}
+		}
+		if len(foreign) > 0 {
+			return usageError("demo --dir %s: an earlier demo made this folder, but it now also holds %s; give a new or empty folder (nothing was deleted)", dir, strings.Join(foreign, ", "))
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "plcwatch.yaml")); err == nil && !bytes.Equal(b, config) {
+			return usageError("demo --dir %s: its plcwatch.yaml is no longer the demo's config (edited, or the folder is used for real monitoring); give a new or empty folder (nothing was deleted)", dir)
 		}
 		if err := os.RemoveAll(dir); err != nil {
 			return fmt.Errorf("demo: emptying %s from an earlier demo: %w", dir, err)
@@ -155,4 +171,15 @@ func prepareDemoDir(dir string) error {
 		return fmt.Errorf("demo: marking %s: %w", dir, err)
 	}
 	return nil
+}
+
+// demoMade reports whether a folder entry is one a demo writes: its marker,
+// config, store (with SQLite's side files and the export and import logs),
+// alert log (with torn lines cut off) and device locks.
+func demoMade(name string) bool {
+	switch name {
+	case demoMarker, "plcwatch.yaml", "plcwatch-locks":
+		return true
+	}
+	return strings.HasPrefix(name, "plcwatch.db") || strings.HasPrefix(name, "plcwatch-alerts.jsonl")
 }

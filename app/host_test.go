@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -238,10 +239,7 @@ func TestDemoDirRefusesForeignFolder(t *testing.T) {
 		{"missing folder is created", func(dir string) error { return nil }, false},
 		{"empty folder is used", func(dir string) error { return os.Mkdir(dir, 0o700) }, false},
 		{"folder of an earlier demo is emptied", func(dir string) error {
-			if err := prepareDemoDir(dir); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(dir, "plcwatch.db"), []byte("x"), 0o600)
+			return earlierDemo(dir, "plcwatch.db", "x")
 		}, false},
 		{"someone's folder is refused", func(dir string) error {
 			if err := os.Mkdir(dir, 0o700); err != nil {
@@ -249,19 +247,29 @@ func TestDemoDirRefusesForeignFolder(t *testing.T) {
 			}
 			return os.WriteFile(filepath.Join(dir, "thesis.tex"), []byte("years of work"), 0o600)
 		}, true},
+		{"a file someone put into an earlier demo's folder is kept", func(dir string) error {
+			return earlierDemo(dir, "thesis.tex", "years of work")
+		}, true},
+		{"an earlier demo's folder taken over for real monitoring is kept", func(dir string) error {
+			if err := earlierDemo(dir, "plcwatch.db", "three years of evidence"); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "plcwatch.yaml"), []byte("devices: [the plant's own]\n"), 0o600)
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "demo")
 			if err := tc.prepare(dir); err != nil {
 				t.Fatal(err)
 			}
-			err := prepareDemoDir(dir)
+			before := folderFiles(t, dir)
+			err := prepareDemoDir(dir, []byte(demoConfig))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("prepareDemoDir = %v, want error %v", err, tc.wantErr)
 			}
 			if tc.wantErr {
-				if b, err := os.ReadFile(filepath.Join(dir, "thesis.tex")); err != nil || string(b) != "years of work" {
-					t.Errorf("the folder's file is gone or changed: %q, %v", b, err)
+				if after := folderFiles(t, dir); !maps.Equal(before, after) {
+					t.Errorf("the folder changed: %v, was %v", after, before)
 				}
 				return
 			}
@@ -271,6 +279,35 @@ func TestDemoDirRefusesForeignFolder(t *testing.T) {
 			}
 		})
 	}
+}
+
+const demoConfig = "devices: [the demo's]\n"
+
+// earlierDemo makes dir as an earlier demo left it (its marker and config),
+// plus one more file.
+func earlierDemo(dir, name, content string) error {
+	if err := prepareDemoDir(dir, []byte(demoConfig)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plcwatch.yaml"), []byte(demoConfig), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600)
+}
+
+// folderFiles maps the names of dir's files to their contents.
+func folderFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
 }
 
 // TestVerifyAnchor: deleting or shortening the alert log is a finding, a
