@@ -15,14 +15,29 @@ import (
 )
 
 // TestFileModes checks the store and its -wal and -shm files are created
-// 0600 whatever the umask. It changes the process umask, so it does not run
-// in parallel with anything.
+// 0600 whatever the umask, also when the store is made in an empty file
+// someone created beforehand (touch plcwatch.db) readable by others. It
+// changes the process umask, so it does not run in parallel with anything.
 func TestFileModes(t *testing.T) {
-	for _, umask := range []int{0, 0o022, 0o077} {
-		t.Run(os.FileMode(umask).String(), func(t *testing.T) {
-			old := syscall.Umask(umask)
+	for _, tc := range []struct {
+		name    string
+		umask   int
+		touched bool
+	}{
+		{name: "umask 0", umask: 0},
+		{name: "umask 022", umask: 0o022},
+		{name: "umask 077", umask: 0o077},
+		{name: "an empty file of mode 0644 made beforehand", umask: 0o022, touched: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := syscall.Umask(tc.umask)
 			defer syscall.Umask(old)
 			path := filepath.Join(t.TempDir(), "plcwatch.db")
+			if tc.touched {
+				if err := os.WriteFile(path, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			s := open(t, path)
 			if _, err := s.Append(t.Context(), "plc", store.TypeAlert, storetest.T0, map[string]string{"id": "A1"}); err != nil {
 				t.Fatal(err)

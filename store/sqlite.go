@@ -243,7 +243,16 @@ func prepareFile(path string, readOnly bool) error {
 		if readOnly {
 			return fmt.Errorf("opening store %s: the file is empty: %w", path, ErrNotStore)
 		}
-		return nil // created by another process an instant ago, or empty: SQLite initializes it
+		// Created by another process an instant ago, or empty (touch):
+		// SQLite initializes it, and evidence is readable by its owner
+		// only, so the file (and the -wal and -shm files SQLite makes with
+		// its mode) becomes 0600 whatever it was made with.
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return fmt.Errorf("opening store %s: making the empty file readable by its owner only: %w", path, err)
+			}
+		}
+		return nil
 	}
 	head := make([]byte, len(sqliteHeader))
 	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte(sqliteHeader)) {
