@@ -32,45 +32,90 @@ func (a *App) commands() []*cobra.Command {
 }
 
 func (a *App) versionCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(a.Stdout, map[string]string{"version": Version})
+			}
 			fmt.Fprintln(a.Stdout, "plcwatch", Version)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// configProblem is one problem `config check --json` reports.
+type configProblem struct {
+	File  string `json:"file"`
+	Line  int    `json:"line,omitempty"`
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"message"`
+	Text  string `json:"text"`
+}
+
+// configReport is `config check --json`'s output.
+type configReport struct {
+	File     string          `json:"file"`
+	OK       bool            `json:"ok"`
+	Problems []configProblem `json:"problems"`
+	Devices  int             `json:"devices"`
+	Windows  int             `json:"windows"`
+	Rules    int             `json:"classification_rules"`
+	Warnings []string        `json:"warnings"`
 }
 
 func (a *App) configCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
-	cmd.AddCommand(&cobra.Command{
+	var asJSON bool
+	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config and report every problem with file:line",
+		Long:  "Exit 0: valid (warnings about rules that matched nothing are printed); 2: problems, each with file:line and what was expected.",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			path := config.Path(a.configFlag)
+			rep := configReport{File: path}
 			cfg, err := config.Load(path)
 			if err != nil {
-				if es, ok := err.(config.Errors); ok {
+				es, ok := err.(config.Errors)
+				if !ok {
+					return err
+				}
+				for _, e := range es {
+					rep.Problems = append(rep.Problems, configProblem{File: e.File, Line: e.Line, Field: e.Field, Msg: e.Msg, Text: e.Error()})
+				}
+				if asJSON {
+					if err := writeJSON(a.Stdout, rep); err != nil {
+						return err
+					}
+				} else {
 					for _, e := range es {
 						fmt.Fprintln(a.Stdout, e)
 					}
-					return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %d problem(s)", path, len(es))}
 				}
-				return err
+				return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %d problem(s)", path, len(es))}
 			}
-			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules)\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification))
-			warns, err := ruleWarnings(c.Context(), cfg)
+			rep.OK, rep.Devices, rep.Windows, rep.Rules = true, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification)
+			rep.Warnings, err = ruleWarnings(c.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			for _, w := range warns {
+			if asJSON {
+				return writeJSON(a.Stdout, rep)
+			}
+			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules)\n", path, rep.Devices, rep.Windows, rep.Rules)
+			for _, w := range rep.Warnings {
 				fmt.Fprintln(a.Stdout, w)
 			}
 			return nil
 		},
-	})
+	}
+	check.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(check)
 	return cmd
 }
