@@ -29,7 +29,7 @@ test: node-deps ## go vet, then every test with the race detector
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 demo: build ## run the demo against the built-in simulators
-	$(BIN) demo --example plcwatch.example.yaml --dir demo-run
+	$(BIN) demo --example plcwatch.example.yaml --dir demo-run $(DEMOFLAGS)
 
 bench: ## benchmarks, reported side by side as ratios
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out

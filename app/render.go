@@ -131,22 +131,9 @@ func naturalItems(items []snapshots.Item) []snapshots.Item {
 }
 
 // renderSnapshot prints a snapshot for people: header, then items grouped by
-// kind.
+// kind, each kind's items in natural order (DB2 before DB10).
 func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
-	fmt.Fprintf(w, "snapshot %s  (digest %s)\n", s.ID, s.Digest)
-	fmt.Fprintf(w, "  device    %s (%s %s)\n", s.Device, s.Protocol, s.Endpoint)
-	fmt.Fprintf(w, "  taken     %s\n", timeText(s.TakenAt))
-	if s.Label != "" {
-		fmt.Fprintf(w, "  label     %s\n", s.Label)
-	}
-	id := s.Identity
-	fmt.Fprintf(w, "  identity  %s\n", joinNonEmpty(" / ", id.Vendor, id.Model, id.Name, "serial "+id.Serial, "firmware "+id.Firmware))
-	if s.Status.Complete {
-		fmt.Fprintf(w, "  status    complete\n")
-	} else {
-		fmt.Fprintf(w, "  status    PARTIAL: %s\n", strings.Join(s.Status.Reasons, "; "))
-	}
-	fmt.Fprintf(w, "  cost      %d requests, %d bytes sent, %d bytes received, %s\n", s.Cost.Requests, s.Cost.BytesOut, s.Cost.BytesIn, s.Cost.Duration.Round(time.Millisecond))
+	renderHeader(w, s)
 	byKind := map[snapshots.Kind][]snapshots.Item{}
 	for _, it := range naturalItems(s.Items) {
 		byKind[it.Kind] = append(byKind[it.Kind], it)
@@ -161,6 +148,41 @@ func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
 			fmt.Fprintf(w, "  %s = %s%s%s\n", it.Path, valueText(it), attrText(it.Attrs), provenanceText(it.Provenance))
 		}
 	}
+}
+
+// renderSummary prints a snapshot's header and its item counts by kind,
+// with the command that prints it whole: for snapshots of hundreds of items.
+func renderSummary(w io.Writer, s *snapshots.Snapshot) {
+	renderHeader(w, s)
+	counts := map[snapshots.Kind]int{}
+	for _, it := range s.Items {
+		counts[it.Kind]++
+	}
+	var parts []string
+	for _, k := range snapshots.Kinds {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+		}
+	}
+	fmt.Fprintf(w, "  items     %d: %s\n", len(s.Items), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  whole     plcwatch show %s\n", s.ID)
+}
+
+func renderHeader(w io.Writer, s *snapshots.Snapshot) {
+	fmt.Fprintf(w, "snapshot %s  (digest %s)\n", s.ID, s.Digest)
+	fmt.Fprintf(w, "  device    %s (%s %s)\n", s.Device, s.Protocol, s.Endpoint)
+	fmt.Fprintf(w, "  taken     %s\n", timeText(s.TakenAt))
+	if s.Label != "" {
+		fmt.Fprintf(w, "  label     %s\n", s.Label)
+	}
+	id := s.Identity
+	fmt.Fprintf(w, "  identity  %s\n", joinNonEmpty(" / ", id.Vendor, id.Model, id.Name, "serial "+id.Serial, "firmware "+id.Firmware))
+	if s.Status.Complete {
+		fmt.Fprintf(w, "  status    complete\n")
+	} else {
+		fmt.Fprintf(w, "  status    PARTIAL: %s\n", strings.Join(s.Status.Reasons, "; "))
+	}
+	fmt.Fprintf(w, "  cost      %d requests, %d bytes sent, %d bytes received, %s\n", s.Cost.Requests, s.Cost.BytesOut, s.Cost.BytesIn, s.Cost.Duration.Round(time.Millisecond))
 }
 
 func valueText(it snapshots.Item) string {

@@ -68,7 +68,7 @@ A partial read is stored as partial and exits 1.`,
 }
 
 func (a *App) showCommand() *cobra.Command {
-	var asJSON bool
+	var asJSON, summary bool
 	cmd := &cobra.Command{
 		Use:   "show SNAPSHOT",
 		Short: "Print a stored snapshot (by id, DEVICE@latest, DEVICE@baseline or DEVICE@LABEL)",
@@ -88,10 +88,15 @@ func (a *App) showCommand() *cobra.Command {
 				cp.Items = naturalItems(s.Items)
 				return writeJSON(a.Stdout, &cp)
 			}
+			if summary {
+				renderSummary(a.Stdout, s)
+				return nil
+			}
 			renderSnapshot(a.Stdout, s)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&summary, "summary", false, "print the header and the item counts by kind only")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
