@@ -389,7 +389,7 @@ Exit 0: intact; 1: findings; 2: error.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(bundles) > 0 {
-				return a.verifyBundles(bundles, bundleKey)
+				return a.verifyBundles(bundles, bundleKey, asJSON)
 			}
 			env, err := a.open(c.Context())
 			if err != nil {

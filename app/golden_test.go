@@ -31,6 +31,7 @@ var (
 	reDur    = regexp.MustCompile(`"(\d+(\.\d+)?(h|m|s|ms|µs|ns))+"`)
 	reTime   = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"`)
 	reCost   = regexp.MustCompile(`("(bytes_in|bytes_out|requests|count)": )\d+`)
+	reKey    = regexp.MustCompile(`(ssh-ed25519 |SHA256:)[A-Za-z0-9+/=]+`)
 )
 
 func normalize(s, dir string) string {
@@ -41,6 +42,7 @@ func normalize(s, dir string) string {
 	s = reAddr.ReplaceAllString(s, "127.0.0.1:<port>")
 	s = reDur.ReplaceAllString(s, `"<duration>"`)
 	s = reTime.ReplaceAllString(s, `"<time>"`)
+	s = reKey.ReplaceAllString(s, "${1}<key>")
 	return reCost.ReplaceAllString(s, "${1}<n>")
 }
 
@@ -117,7 +119,8 @@ func TestJSONGolden(t *testing.T) {
 	defer sim.Close()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "plcwatch.yaml")
-	y := fmt.Sprintf(`store: {path: plcwatch.db}
+	y := fmt.Sprintf(`site: plant1
+store: {path: plcwatch.db}
 alerts: {console: {enabled: false}}
 windows:
   - {name: nightly, cron: "30 1 * * *", duration: 2h, time_zone: Europe/Berlin, devices: [tankfarm]}
@@ -180,6 +183,14 @@ devices:
 		{name: "snapshot", args: func() []string { return []string{"snapshot", "tankfarm", "--label", "after"} }},
 		{name: "history", args: func() []string { return []string{"history", "tankfarm"} }},
 		{name: "verify", args: func() []string { return []string{"verify"} }},
+		{name: "keygen", args: func() []string { return []string{"keygen", "--out", filepath.Join(dir, "site.key"), "--comment", "plant1"} }},
+		{name: "export", args: func() []string {
+			return []string{"export", "--key", filepath.Join(dir, "site.key"), "--out", filepath.Join(dir, "b1.tar")}
+		}},
+		{name: "verify-bundle", args: func() []string {
+			return []string{"verify", "--bundle", filepath.Join(dir, "b1.tar"), "--key", filepath.Join(dir, "site.key.pub")}
+		}},
+		{name: "report", args: func() []string { return []string{"report", "--since", "30d", "--out", filepath.Join(dir, "report")} }},
 		{name: "alerts-unknown-device", args: func() []string { return []string{"alerts", "--device", "nosuch"} }, want: ExitError},
 		{name: "history-unknown-device", args: func() []string { return []string{"history", "nosuch"} }, want: ExitError},
 		{name: "check-unknown-device", args: func() []string { return []string{"check", "nosuch"} }, want: ExitError},
