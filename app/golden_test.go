@@ -183,7 +183,9 @@ devices:
 		{name: "snapshot", args: func() []string { return []string{"snapshot", "tankfarm", "--label", "after"} }},
 		{name: "history", args: func() []string { return []string{"history", "tankfarm"} }},
 		{name: "verify", args: func() []string { return []string{"verify"} }},
-		{name: "keygen", args: func() []string { return []string{"keygen", "--out", filepath.Join(dir, "site.key"), "--comment", "plant1"} }},
+		{name: "keygen", args: func() []string {
+			return []string{"keygen", "--out", filepath.Join(dir, "site.key"), "--comment", "plant1"}
+		}},
 		{name: "export", args: func() []string {
 			return []string{"export", "--key", filepath.Join(dir, "site.key"), "--out", filepath.Join(dir, "b1.tar")}
 		}},
