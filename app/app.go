@@ -114,6 +114,10 @@ func (a *App) Run(ctx context.Context, args []string) error {
 	return root.ExecuteContext(ctx)
 }
 
+// RootCommand returns the whole command tree, for generating the manual
+// pages (internal/mangen); running it is Run's job.
+func (a *App) RootCommand() *cobra.Command { return a.rootCommand() }
+
 func (a *App) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "plcwatch",
