@@ -8,6 +8,9 @@ NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell git ls-files '*/testdata/n
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 20m
+# make reliability: processes killed during checks, and seconds per fuzz target.
+KILLS ?= 120
+RELIABILITY_FUZZTIME ?= 2s
 
 # Install layout (make install PREFIX=/usr DESTDIR=/tmp/stage).
 PREFIX   ?= /usr/local
@@ -20,7 +23,7 @@ NFPM     := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 # A tag v1.2.3 gives 1.2.3; an untagged commit 0.0.0~g4ebb432 (sorts before any release).
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v\([0-9]\)/\1/;t' -e 's/^/0.0.0~g/' | tr -- '-' '.')
 
-.PHONY: help build test demo bench fuzz lint tidy check node-deps clean man install deb deb-test
+.PHONY: help build test demo bench fuzz lint tidy check node-deps clean reliability man install deb deb-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -87,6 +90,9 @@ lint: ## go vet and staticcheck
 
 tidy: ## fail when go.mod or go.sum drift from the code
 	$(GO) mod tidy -diff
+
+reliability: ## regenerate docs/RELIABILITY.md: kill -9, tampering, fuzz, hostile-reply and secret campaigns
+	$(GO) run ./internal/reliability -out docs/RELIABILITY.md -kills $(KILLS) -fuzztime $(RELIABILITY_FUZZTIME)
 
 check: lint tidy test ## everything CI cares about
 

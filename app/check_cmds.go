@@ -176,7 +176,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -273,7 +273,7 @@ acknowledged, not resolved) alert is listed; 2: error, such as a --device that
 is neither in the config nor in the store.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -391,7 +391,7 @@ Exit 0: intact; 1: findings; 2: error.`,
 			if len(bundles) > 0 {
 				return a.verifyBundles(bundles, bundleKey, asJSON)
 			}
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -414,12 +414,17 @@ Exit 0: intact; 1: findings; 2: error.`,
 			if err != nil {
 				return err
 			}
+			more, anchorNote, err := anchorFindings(c.Context(), env.Store, env.Cfg.AlertLogPath(), known, heads)
+			if err != nil {
+				return err
+			}
+			findings = append(findings, more...)
 			cur, err := env.Store.Heads(c.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				if err := writeJSON(a.Stdout, map[string]any{"ok": len(findings) == 0 && bad == nil, "findings": findings, "heads": cur}); err != nil {
+				if err := writeJSON(a.Stdout, map[string]any{"ok": len(findings) == 0 && bad == nil, "findings": findings, "heads": cur, "anchor_note": anchorNote}); err != nil {
 					return err
 				}
 			} else {
@@ -428,6 +433,9 @@ Exit 0: intact; 1: findings; 2: error.`,
 				}
 				if len(findings) == 0 {
 					fmt.Fprintf(a.Stdout, "ok: %d chain(s) intact (%d recorded head(s) checked)\n", len(cur), len(known)+len(heads))
+				}
+				if anchorNote != "" {
+					fmt.Fprintln(a.Stdout, anchorNote)
 				}
 				for _, h := range cur {
 					fmt.Fprintf(a.Stdout, "head %s seq %d %s\n", h.Device, h.Seq, h.Digest)

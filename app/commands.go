@@ -1,11 +1,13 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 )
 
 func (a *App) commands() []*cobra.Command {
@@ -79,15 +81,20 @@ func (a *App) configCommand() *cobra.Command {
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config and report every problem with file:line",
-		Long:  "Exit 0: valid (warnings about rules that matched nothing are printed); 2: problems, each with file:line and what was expected.",
-		Args:  cobra.NoArgs,
+		Long: `Reports every error (unknown keys, wrong types, bad values, protocol sections,
+protocols not linked into this build) with file:line, then warnings: devices in
+no window, credential environment variables that are not set, password files
+readable by others, rates or in-flight caps beyond a sane maximum, a zero
+request timeout, classification rules that matched nothing in the latest stored
+snapshots. Exit 0: valid (warnings are printed); 2: errors.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			path := config.Path(a.configFlag)
 			rep := configReport{File: path}
-			cfg, err := config.Load(path)
+			cfg, err := connectors.LoadConfig(path)
 			if err != nil {
-				es, ok := err.(config.Errors)
-				if !ok {
+				var es config.Errors
+				if !errors.As(err, &es) {
 					return err
 				}
 				for _, e := range es {
@@ -99,27 +106,45 @@ func (a *App) configCommand() *cobra.Command {
 					}
 				} else {
 					for _, e := range es {
-						fmt.Fprintln(a.Stdout, e)
+						fmt.Fprintln(a.Stdout, "error:", e)
 					}
 				}
 				return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %d problem(s)", path, len(es))}
 			}
-			rep.OK, rep.Devices, rep.Windows, rep.Rules = true, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification)
-			rep.Warnings, err = ruleWarnings(c.Context(), cfg)
+			for _, w := range cfg.Warnings() {
+				rep.Warnings = append(rep.Warnings, warningLine(w))
+			}
+			rw, err := ruleWarnings(c.Context(), cfg)
 			if err != nil {
 				return err
 			}
+			rep.Warnings = append(rep.Warnings, rw...)
+			rep.OK, rep.Devices, rep.Windows, rep.Rules = true, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification)
 			if asJSON {
 				return writeJSON(a.Stdout, rep)
 			}
-			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules)\n", path, rep.Devices, rep.Windows, rep.Rules)
 			for _, w := range rep.Warnings {
 				fmt.Fprintln(a.Stdout, w)
 			}
+			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules, %d warning(s))\n", path, rep.Devices, rep.Windows, rep.Rules, len(rep.Warnings))
 			return nil
 		},
 	}
 	check.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// warningLine renders a config warning as "file:line: warning: field: msg",
+// the form rule warnings take too.
+func warningLine(w *config.Error) string {
+	loc := w.File
+	if w.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", w.File, w.Line)
+	}
+	msg := w.Msg
+	if w.Field != "" {
+		msg = w.Field + ": " + msg
+	}
+	return loc + ": warning: " + msg
 }

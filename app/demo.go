@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 )
 
 // demoStep is one command the demo runs, as a user would type it.
@@ -55,7 +55,7 @@ store until interrupted.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.example, "example", "plcwatch.example.yaml", "the example config to copy")
-	cmd.Flags().StringVar(&o.dir, "dir", "demo-run", "working folder for the demo's config, store and alert log (emptied first)")
+	cmd.Flags().StringVar(&o.dir, "dir", "demo-run", "working folder for the demo's config, store and alert log (created; a non-empty folder is refused unless an earlier demo made it)")
 	cmd.Flags().BoolVar(&o.console, "console", false, "serve the web console over the demo's store at the end (until Ctrl-C)")
 	return cmd
 }
@@ -65,10 +65,7 @@ func (a *App) runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return usageError("demo: reading the example config: %v", err)
 	}
-	if err := os.RemoveAll(o.dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+	if err := prepareDemoDir(o.dir); err != nil {
 		return err
 	}
 	sims, err := startDemoSims(ctx, o.ephemeral)
@@ -117,7 +114,7 @@ func (a *App) runDemo(ctx context.Context, o demoOptions) error {
 			}
 		}
 		if st.lazyArgs != nil {
-			cfg, err := config.Load(cfgPath)
+			cfg, err := connectors.LoadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -166,4 +163,34 @@ func quoteArgs(args []string) []string {
 		out[i] = s
 	}
 	return out
+}
+
+// demoMarker marks a folder the demo created, so a later demo may empty it.
+const demoMarker = ".plcwatch-demo"
+
+// prepareDemoDir creates dir for the demo. An existing empty folder is
+// used; a non-empty one is emptied only when an earlier demo created it (it
+// holds demoMarker), and refused otherwise: the demo never deletes what it
+// did not make.
+func prepareDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return usageError("demo --dir %s: %v", dir, err)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			return usageError("demo --dir %s: the folder is not empty and was not created by plcwatch demo; give a new or empty folder (nothing was deleted)", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("demo: emptying %s from an earlier demo: %w", dir, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo: creating %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("created by plcwatch demo; the next demo may empty this folder\n"), 0o600); err != nil {
+		return fmt.Errorf("demo: marking %s: %w", dir, err)
+	}
+	return nil
 }

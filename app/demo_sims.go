@@ -32,7 +32,10 @@ type demoSims struct {
 }
 
 // startDemoSims starts the three simulators on the example config's
-// addresses, or on free loopback ports when ephemeral.
+// addresses, or on free loopback ports when ephemeral (tests). Unless
+// ephemeral, the OPC UA simulator keeps its certificate where `plcwatch sim
+// opcua` keeps it by default, so restarting the demo's server with that
+// command presents the same certificate, as a real server does.
 func startDemoSims(ctx context.Context, ephemeral bool) (*demoSims, error) {
 	d := &demoSims{names: []string{"skid7-opcua", "tankfarm-s7", "line3-logix"}}
 	addr := func(fixed string) string {
@@ -42,7 +45,11 @@ func startDemoSims(ctx context.Context, ephemeral bool) (*demoSims, error) {
 		return fixed
 	}
 	var err error
-	if d.opcua, err = opcuasim.Start(ctx, opcuasim.Options{Listen: addr(demoOPCUA)}); err != nil {
+	stateDir := simStateDir("", "")
+	if ephemeral {
+		stateDir = "" // a fresh certificate in memory
+	}
+	if d.opcua, err = opcuasim.Start(ctx, opcuasim.Options{Listen: addr(demoOPCUA), StateDir: stateDir}); err != nil {
 		return nil, fmt.Errorf("OPC UA simulator on %s: %w", addr(demoOPCUA), err)
 	}
 	if d.s7, err = s7sim.Start(ctx, s7sim.Options{Listen: addr(demoS7)}); err != nil {

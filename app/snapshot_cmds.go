@@ -74,7 +74,7 @@ func (a *App) showCommand() *cobra.Command {
 		Short: "Print a stored snapshot (by id, DEVICE@latest, DEVICE@baseline or DEVICE@LABEL)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -119,7 +119,7 @@ func (a *App) historyCommand() *cobra.Command {
 		Long:  "Exit 0, or 2 for a device that is neither in the config nor in the store.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
