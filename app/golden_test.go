@@ -192,6 +192,16 @@ devices:
 		{name: "verify-bundle", args: func() []string {
 			return []string{"verify", "--bundle", filepath.Join(dir, "b1.tar"), "--key", filepath.Join(dir, "site.key.pub")}
 		}},
+		{name: "import", before: func() {
+			pub, err := os.ReadFile(filepath.Join(dir, "site.key.pub"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			central := fmt.Sprintf("store: {path: central.db}\nalerts: {console: {enabled: false}, jsonl: {path: central-alerts.jsonl}}\nsites:\n  - {name: plant1, public_key: %q}\n", strings.TrimSpace(string(pub)))
+			if err := os.WriteFile(filepath.Join(dir, "central.yaml"), []byte(central), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, args: func() []string { return []string{"--config", filepath.Join(dir, "central.yaml"), "import", filepath.Join(dir, "b1.tar")} }},
 		{name: "report", args: func() []string { return []string{"report", "--since", "30d", "--out", filepath.Join(dir, "report")} }},
 		{name: "alerts-unknown-device", args: func() []string { return []string{"alerts", "--device", "nosuch"} }, want: ExitError},
 		{name: "history-unknown-device", args: func() []string { return []string{"history", "nosuch"} }, want: ExitError},
