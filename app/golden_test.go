@@ -201,7 +201,9 @@ devices:
 			if err := os.WriteFile(filepath.Join(dir, "central.yaml"), []byte(central), 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, args: func() []string { return []string{"--config", filepath.Join(dir, "central.yaml"), "import", filepath.Join(dir, "b1.tar")} }},
+		}, args: func() []string {
+			return []string{"--config", filepath.Join(dir, "central.yaml"), "import", filepath.Join(dir, "b1.tar")}
+		}},
 		{name: "report", args: func() []string { return []string{"report", "--since", "30d", "--out", filepath.Join(dir, "report")} }},
 		{name: "alerts-unknown-device", args: func() []string { return []string{"alerts", "--device", "nosuch"} }, want: ExitError},
 		{name: "history-unknown-device", args: func() []string { return []string{"history", "nosuch"} }, want: ExitError},
