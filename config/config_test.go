@@ -222,7 +222,7 @@ func TestWarnings(t *testing.T) {
 	t.Setenv("PLCWATCH_TEST_SET", "x")
 	win := "windows:\n  - {name: w, cron: \"0 2 * * *\", duration: 1h, groups: [plant]}\n"
 	dev := func(extra string) string {
-		return "devices:\n  - name: a\n    protocol: s7\n    endpoint: 127.0.0.1:102\n    groups: [plant]\n" + extra
+		return "devices:\n  - name: a\n    protocol: opcua\n    endpoint: opc.tcp://127.0.0.1:4840\n    groups: [plant]\n" + extra
 	}
 	for _, tc := range []struct {
 		name, src string
@@ -234,6 +234,10 @@ func TestWarnings(t *testing.T) {
 		{"credential env var set", win + dev("    credentials: {username: op, password_env: PLCWATCH_TEST_SET}\n"), ""},
 		{"password file readable by others", win + dev("    credentials: {username: op, password_file: "+open+"}\n"), "is readable by group or others (mode 0644)"},
 		{"password file 0600", win + dev("    credentials: {username: op, password_file: "+closed+"}\n"), ""},
+		{"credentials on an S7 device are sent nowhere", win + dev("  - {name: b, protocol: s7, endpoint: 127.0.0.1:103, groups: [plant], credentials: {username: op, password_file: "+closed+"}}\n"),
+			"8: devices[1].credentials: protocol s7 sends no credentials"},
+		{"credentials on a Logix device are sent nowhere", win + dev("  - {name: b, protocol: logix, endpoint: 127.0.0.1:44818, groups: [plant], credentials: {username: op, password_env: PLCWATCH_TEST_SET}}\n"),
+			"8: devices[1].credentials: protocol logix sends no credentials"},
 		{"rate beyond a sane maximum", win + dev("    limits: {requests_per_second: 1000}\n"), "8: devices[0].limits.requests_per_second: 1000 requests per second is beyond the sane maximum"},
 		{"in-flight beyond a sane maximum", "defaults: {max_in_flight: 50}\n" + win + dev(""), "1: defaults.max_in_flight: 50 requests in flight is beyond"},
 		{"zero request timeout", "defaults: {request_timeout: 0s}\n" + win + dev(""), "1: defaults.request_timeout: 0 means no request timeout"},

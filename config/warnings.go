@@ -15,12 +15,18 @@ const (
 	SaneMaxConcurrentDevices = 64
 )
 
+// takesCredentials names the protocols whose connector signs in with
+// devices[].credentials (OPC UA user tokens). S7 and CIP have no sign-in,
+// and an S7 session password would unlock the CPU, which plcwatch never
+// does.
+var takesCredentials = map[string]bool{"opcua": true}
+
 // Warnings lists what is valid but probably wrong, each with file:line: a
 // device in no window (a misspelled group), a credential environment
 // variable that is not set, a password file that is missing or readable by
-// group or others, a rate or in-flight cap beyond a sane maximum, and a zero
-// request timeout. It reads the environment and stats password files; it
-// never reads a password.
+// group or others, credentials on a protocol that sends none, a rate or
+// in-flight cap beyond a sane maximum, and a zero request timeout. It reads
+// the environment and stats password files; it never reads a password.
 func (c *Config) Warnings() Errors {
 	var ws Errors
 	at := func(field, format string, args ...any) {
@@ -64,6 +70,9 @@ func (c *Config) Warnings() Errors {
 			at(f+".name", "device %q (%s) is in no window: the daemon never checks it (a misspelled group?)", d.Name, groups)
 		}
 		cr := d.Credentials
+		if (cr.Username != "" || cr.UsernameEnv != "" || cr.PasswordEnv != "" || cr.PasswordFile != "") && !takesCredentials[d.Protocol] {
+			at(f+".credentials", "protocol %s sends no credentials (it has no sign-in, and plcwatch never unlocks a controller): these are read by nothing; remove them", d.Protocol)
+		}
 		for _, e := range []struct{ key, name string }{{"username_env", cr.UsernameEnv}, {"password_env", cr.PasswordEnv}} {
 			if e.name == "" {
 				continue
