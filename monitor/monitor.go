@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -125,7 +126,7 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	}
 	if err != nil {
 		log.Warn().Err(err).Msg("snapshot failed")
-		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+		return nil, withDevice(dev.Name, err)
 	}
 	rules := s.Rules(dev)
 	// The rules reach every item, the connector's own ones too (server/*,
@@ -185,4 +186,14 @@ func (s *Service) append(ctx context.Context, device, typ string, body any) (sto
 	}
 	s.wroteHead([]store.Record{r})
 	return r, nil
+}
+
+// withDevice names the device in a failed read's error once: connectors and
+// the limiter name it in most of theirs, and the error becomes an alert's
+// title.
+func withDevice(name string, err error) error {
+	if strings.HasPrefix(err.Error(), "device "+name+": ") {
+		return err
+	}
+	return fmt.Errorf("device %s: %w", name, err)
 }

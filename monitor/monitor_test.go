@@ -637,6 +637,29 @@ func TestErrorClass(t *testing.T) {
 	}
 }
 
+// TestWithDevice: a failed read names its device once, whether or not the
+// connector or the limiter named it already (an alert read "device peer:
+// device peer: GetEndpoints ...").
+func TestWithDevice(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"connector names it", errors.New("device peer: GetEndpoints from opc.tcp://127.0.0.1:4841: connection refused"), "device peer: GetEndpoints from opc.tcp://127.0.0.1:4841: connection refused"},
+		{"connector does not", errors.New("reading SZL 0x0011: connection reset"), "device peer: reading SZL 0x0011: connection reset"},
+		{"another device's name is not this one's", errors.New("device peer2: refused"), "device peer: device peer2: refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := withDevice("peer", tc.err)
+			if got.Error() != tc.want || !errors.Is(got, tc.err) {
+				t.Errorf("withDevice = %q, want %q wrapping the error", got, tc.want)
+			}
+		})
+	}
+}
+
 type classed string
 
 func (c classed) Error() string      { return "failed: " + string(c) }
