@@ -80,6 +80,17 @@ func (g *Gate) Allowlist() []string {
 // the bytes send reports as received. send must perform exactly one request
 // on the wire (one round trip).
 func (g *Gate) Do(ctx context.Context, req Request, send func(ctx context.Context) (bytesIn int, err error)) error {
+	return g.DoMeasured(ctx, req, func(ctx context.Context) (int, int, error) {
+		in, err := send(ctx)
+		return in, req.Size, err
+	})
+}
+
+// DoMeasured is Do for transports that learn the bytes they sent only once
+// the request is on the wire (a library that encodes and frames it, such as
+// gopcua): send reports the bytes received and sent, and the latter is
+// recorded instead of req.Size.
+func (g *Gate) DoMeasured(ctx context.Context, req Request, send func(ctx context.Context) (bytesIn, bytesOut int, err error)) error {
 	if !g.allow[req.Kind] {
 		return fmt.Errorf("device %s: %s %s: %w", g.device, req.Kind, req.Object, ErrNotAllowed)
 	}
@@ -94,8 +105,9 @@ func (g *Gate) Do(ctx context.Context, req Request, send func(ctx context.Contex
 		}
 		release = r
 	}
-	in, err := send(ctx)
+	in, out, err := send(ctx)
 	release(err)
+	req.Size = out
 	g.record(req, in)
 	return err
 }

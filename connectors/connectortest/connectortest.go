@@ -71,8 +71,16 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		if s.Identity == (snapshots.Identity{}) {
 			t.Error("snapshot has no identity")
 		}
-		if s.Cost.Requests == 0 || s.Cost.BytesIn == 0 {
+		if s.Cost.Requests == 0 || s.Cost.BytesIn == 0 || s.Cost.BytesOut == 0 {
+			// plan tells a change-control board what will be sent: bytes
+			// out are part of it.
 			t.Errorf("snapshot cost not recorded: %+v", s.Cost)
+		}
+		for _, c := range s.Cost.ByKind {
+			// Where the reply's bytes were counted, the request's were too.
+			if c.Count > 0 && c.BytesIn > 0 && c.BytesOut == 0 {
+				t.Errorf("%s %s: %d request(s) with %d bytes received and 0 sent", c.Kind, c.Object, c.Count, c.BytesIn)
+			}
 		}
 		kinds := map[snapshots.Kind]bool{}
 		for _, it := range s.Items {

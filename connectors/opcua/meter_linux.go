@@ -25,20 +25,19 @@ func (m *meter) control(_ context.Context, _, _ string, c syscall.RawConn) error
 	return nil
 }
 
-// received returns the bytes received on the last dialed connection so far,
-// or 0 when unknown.
-func (m *meter) received() int64 {
+// counts returns the bytes received and sent on the last dialed connection
+// so far, or zeros when unknown (no connection, or it is closed).
+func (m *meter) counts() (received, sent int64) {
 	m.mu.Lock()
 	rc := m.rc
 	m.mu.Unlock()
 	if rc == nil {
-		return 0
+		return 0, 0
 	}
-	var n int64
 	rc.Control(func(fd uintptr) {
 		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			n = int64(info.Bytes_received)
+			received, sent = int64(info.Bytes_received), int64(info.Bytes_sent)
 		}
 	})
-	return n
+	return received, sent
 }

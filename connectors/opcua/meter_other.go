@@ -7,10 +7,9 @@ import (
 	"syscall"
 )
 
-// meter reports no byte counts outside Linux; the connector then records
-// the encoded size of each response instead.
+// meter reports no byte counts outside Linux (TCP_INFO is Linux's).
 type meter struct{}
 
 func (m *meter) control(context.Context, string, string, syscall.RawConn) error { return nil }
 
-func (m *meter) received() int64 { return 0 }
+func (m *meter) counts() (received, sent int64) { return 0, 0 }

@@ -91,14 +91,15 @@ func (c *Connector) Close() error { return nil }
 // do sends one service call through the gate, counting the bytes the
 // kernel saw arrive.
 func (c *Connector) do(ctx context.Context, kind, object string, size int, call func(ctx context.Context) error) error {
-	return c.gate.Do(ctx, connectors.Request{Kind: kind, Object: object, Size: size}, func(ctx context.Context) (int, error) {
-		before := c.meter.received()
+	return c.gate.DoMeasured(ctx, connectors.Request{Kind: kind, Object: object, Size: size}, func(ctx context.Context) (int, int, error) {
+		in, out := c.meter.counts()
 		err := call(ctx)
 		if serverAnswered(err) {
 			err = connectors.Answered(err)
 		}
+		in2, out2 := c.meter.counts()
 		// A closed socket reads as 0: never count negative bytes.
-		return int(max(0, c.meter.received()-before)), err
+		return int(max(0, in2-in)), max(size, int(max(0, out2-out))), err
 	})
 }
 
