@@ -53,6 +53,7 @@ func TestBadConfigs(t *testing.T) {
 		{"foreign-section", "5: devices[0].opcua: a opcua section on a device whose protocol is \"s7\"", nil},
 		{"unknown-key", "4: devices[0].endpont: unknown key; want one of", nil},
 		{"bad-protocol", "3: devices[0].protocol: want one of opcua, s7, logix, got \"modbus\"", nil},
+		{"backoff-order", "2: defaults.backoff_initial: 10m0s is longer than backoff_max 1s", nil},
 		{"bad-duration", "2: defaults.request_timeout: want a duration string such as \"10s\"", nil},
 		{"duplicate-device", "5: devices[1].name: device \"line1\" is defined twice", nil},
 		{"bad-cron", "7: windows[0].cron: want a 5-field cron expression", nil},

@@ -296,6 +296,9 @@ func (c *Config) validate() Errors {
 				at(field+"."+name, "want a positive duration, got %s", d)
 			}
 		}
+		if l.BackoffMax > 0 && l.BackoffInitial > l.BackoffMax {
+			at(field+".backoff_initial", "%s is longer than backoff_max %s: the first wait would already exceed the longest", l.BackoffInitial, l.BackoffMax)
+		}
 		if given("snapshot_timeout", l.SnapshotTimeout != 0) && l.SnapshotTimeout == 0 {
 			at(field+".snapshot_timeout", "want a positive duration such as \"10m\": 0 would cut every snapshot off before its first request")
 		}
