@@ -57,8 +57,10 @@ func (c *Console) Notify(a Alert, repeated bool) error {
 
 var sevColor = map[Severity]string{Critical: "\x1b[1;41;97m", High: "\x1b[1;31m", Medium: "\x1b[33m", Low: "\x1b[36m", Info: ""}
 
-// RenderAlert writes one alert as a readable block: severity, id, state,
-// device and title; the ATT&CK technique; why it matters; the disposition;
+// RenderAlert writes one alert as a readable block: severity, id, state
+// (NEW just raised, SEEN AGAIN when repeated, else the listed alert's own:
+// RESOLVED, ACKNOWLEDGED (decision) or OPEN (seen N times)), device and
+// title; the ATT&CK technique; why it matters; the disposition;
 // the snapshots compared; every item with old -> new and line diffs; the
 // reasons. Text that came from a device passes through diffing.Printable, so
 // it cannot inject terminal escape sequences or extra lines.
@@ -70,8 +72,16 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 		sev = sevColor[a.Severity] + sev + "\x1b[0m"
 	}
 	state := "NEW"
-	if repeated {
+	switch {
+	case repeated:
 		state = fmt.Sprintf("SEEN AGAIN (%d times)", a.Count)
+	case a.Resolved != nil:
+		state = "RESOLVED"
+	case len(a.Acks) > 0:
+		state = fmt.Sprintf("ACKNOWLEDGED (%s)", a.Acks[len(a.Acks)-1].Decision)
+	case a.Count > 1:
+		// Listed by 'plcwatch alerts': raised long ago, found again since.
+		state = fmt.Sprintf("OPEN (seen %d times)", a.Count)
 	}
 	fmt.Fprintf(&b, "[%s] %s %s %s: %s\n", sev, a.ID, state, p(a.Device), p(a.Title))
 	if a.Technique != nil {

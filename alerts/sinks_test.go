@@ -95,6 +95,41 @@ func TestConsoleGolden(t *testing.T) {
 	}
 }
 
+// TestRenderAlertState: the state in an alert's first line is the alert's:
+// "NEW" only for one just raised, never for a resolved or acknowledged one
+// listed by 'plcwatch alerts'.
+func TestRenderAlertState(t *testing.T) {
+	res := &store.AlertResolved{Alert: "A-1"}
+	tests := []struct {
+		name     string
+		set      func(a *Alert)
+		repeated bool
+		want     string
+	}{
+		{name: "just raised", set: func(a *Alert) { a.Count, a.Status = 1, StatusOpen }, want: " NEW "},
+		{name: "found again", set: func(a *Alert) { a.Count, a.Status = 3, StatusOpen }, repeated: true, want: " SEEN AGAIN (3 times) "},
+		{name: "listed, open, seen several times", set: func(a *Alert) { a.Count, a.Status = 5, StatusOpen }, want: " OPEN (seen 5 times) "},
+		{name: "listed, resolved", set: func(a *Alert) { a.Count, a.Status, a.Resolved = 1, StatusResolved, res }, want: " RESOLVED "},
+		{name: "listed, acknowledged", set: func(a *Alert) {
+			a.Count, a.Acks, a.Status = 2, []store.Ack{{Decision: "investigating"}}, "acknowledged (investigating)"
+		}, want: " ACKNOWLEDGED (investigating) "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := sample(t)[0]
+			tc.set(&a)
+			var buf bytes.Buffer
+			if err := RenderAlert(&buf, a, tc.repeated, false); err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(buf.String(), "\n")
+			if !strings.Contains(first, a.ID+tc.want) {
+				t.Errorf("first line %q, want the state %q after the id", first, tc.want)
+			}
+		})
+	}
+}
+
 func TestConsoleEscapesDeviceText(t *testing.T) {
 	evil := "x\x1b[2J\r\n[CRITICAL] fake"
 	old := snap(t, true, mk("cpu/mode", snapshots.KindMode, snapshots.String("RUN"), nil))
