@@ -348,7 +348,20 @@ func incomplete(rep *diffing.Report, in Input, notRead []diffing.Change) Alert {
 		}
 		detail = append(detail, d)
 	}
-	detail = append(detail, rep.New.Reasons...)
+	// The snapshot's reasons go into the title unless they are about an
+	// item already named above ("path: status"): the items keep them.
+	for _, r := range rep.New.Reasons {
+		about := false
+		for _, c := range notRead {
+			if strings.HasPrefix(r, c.Path+": ") {
+				about = true
+				break
+			}
+		}
+		if !about {
+			detail = append(detail, r)
+		}
+	}
 	a.Title = fmt.Sprintf("%s: %s", a.Title, strings.Join(detail, "; "))
 	a.Fingerprint = fingerprint(a.Device, a.Category, nil)
 	a.ID = idOf(a.Fingerprint, 0)

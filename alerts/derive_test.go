@@ -14,10 +14,20 @@ var t0 = time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
 // snap builds a finalized snapshot of device "press-7".
 func snap(t testing.TB, complete bool, items ...snapshots.Item) *snapshots.Snapshot {
 	t.Helper()
+	return snapWith(t, complete, nil, items...)
+}
+
+// snapWith is snap with the snapshot's own reasons (nil: a partial one
+// gives "connection reset after 12 requests").
+func snapWith(t testing.TB, complete bool, reasons []string, items ...snapshots.Item) *snapshots.Snapshot {
+	t.Helper()
 	s := &snapshots.Snapshot{Device: "press-7", Protocol: "s7", TakenAt: t0, Status: snapshots.Status{Complete: complete},
 		Identity: snapshots.Identity{Vendor: "Siemens", Serial: "S C-1"}}
 	if !complete {
 		s.Status.Reasons = []string{"connection reset after 12 requests"}
+	}
+	if reasons != nil {
+		s.Status.Reasons = reasons
 	}
 	for _, it := range items {
 		if it.Provenance.Source == "" {
@@ -101,7 +111,8 @@ func TestDerive(t *testing.T) {
 		partial  bool
 		ticket   string
 		want     []want
-		title    string // the first alert's title contains it
+		title    string   // the first alert's title contains it
+		reasons  []string // the new snapshot's own reasons, as a connector gives them
 	}{
 		{name: "identical", old: base, new: base},
 		{name: "logic content changed", old: base, new: with(map[string]*snapshots.Item{
@@ -150,6 +161,11 @@ func TestDerive(t *testing.T) {
 		{name: "Bad status on a setpoint: incomplete naming it, no change", old: base, new: with(map[string]*snapshots.Item{
 			"setpoints/TankHighLimit": p(snapshots.Item{Path: "setpoints/TankHighLimit", Kind: snapshots.KindSetpoint, Value: snapshots.None(),
 				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "server answered BadWaitingForInitialData"}})}),
+			want: []want{{CatIncomplete, Medium, "", []string{"setpoints/TankHighLimit"}}}, title: "BadWaitingForInitialData"},
+		{name: "Bad status with the connector's reason naming the item: named once", partial: true,
+			reasons: []string{"setpoints/TankHighLimit: BadWaitingForInitialData"}, old: base, new: with(map[string]*snapshots.Item{
+				"setpoints/TankHighLimit": p(snapshots.Item{Path: "setpoints/TankHighLimit", Kind: snapshots.KindSetpoint, Value: snapshots.None(),
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: "BadWaitingForInitialData"}})}),
 			want: []want{{CatIncomplete, Medium, "", []string{"setpoints/TankHighLimit"}}}, title: "BadWaitingForInitialData"},
 		{name: "unmarked missing value: incomplete, no change", old: base, new: with(map[string]*snapshots.Item{
 			"setpoints/TankHighLimit": p(mk("setpoints/TankHighLimit", snapshots.KindSetpoint, snapshots.None(), nil))}),
@@ -202,7 +218,7 @@ func TestDerive(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			old, cur := snap(t, true, tc.old...), snap(t, !tc.partial, tc.new...)
+			old, cur := snap(t, true, tc.old...), snapWith(t, !tc.partial, tc.reasons, tc.new...)
 			rep := diffing.Compare(old, cur, diffing.Options{})
 			got := Derive(rep, Input{Ticket: tc.ticket, Now: t0})
 			if len(got) != len(tc.want) {
@@ -249,8 +265,15 @@ func TestDerive(t *testing.T) {
 				}
 				switch {
 				case a.Category == CatIncomplete:
-					if a.Disposition != "" || (tc.partial && (!strings.Contains(a.Title, "connection reset") || len(a.Reasons) != 1)) {
+					if a.Disposition != "" || (tc.partial && tc.reasons == nil && (!strings.Contains(a.Title, "connection reset") || len(a.Reasons) != 1)) {
 						t.Errorf("incomplete alert: disposition %q title %q reasons %v", a.Disposition, a.Title, a.Reasons)
+					}
+					// Each item not read is named once in the title, not
+					// again through the snapshot's reason for it.
+					for _, p := range w.paths {
+						if n := strings.Count(a.Title, p); n != 1 {
+							t.Errorf("incomplete alert title %q names %s %d times, want once", a.Title, p, n)
+						}
 					}
 				case tc.ticket != "":
 					if a.Disposition != Planned || a.Ticket != tc.ticket {
