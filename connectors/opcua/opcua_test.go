@@ -103,6 +103,27 @@ func snapshotWith(t *testing.T, dev *config.Device, cfg *config.Config, lim conn
 	return s, err
 }
 
+// TestEveryRequestCountsItsBytes: plan shows a change-control board the
+// bytes each request sends and receives. Read, Browse and Connect count
+// theirs (TCP_INFO of the session's socket); GetEndpoints and CloseSession
+// still record 0 both ways, because gopcua closes their socket inside the
+// call, before the meter can read it. The fix belongs in client.go (count
+// on a net.Conn wrapping the dialed one); remove the skip with it.
+func TestEveryRequestCountsItsBytes(t *testing.T) {
+	t.Skip("known gap, fix in client.go: GetEndpoints and CloseSession record 0 bytes (see the comment)")
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
+	snap, err := snapshot(t, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range snap.Cost.ByKind {
+		if c.BytesOut == 0 || c.BytesIn == 0 {
+			t.Errorf("%s %s: %d request(s), %d bytes out, %d in", c.Kind, c.Object, c.Count, c.BytesOut, c.BytesIn)
+		}
+	}
+}
+
 func TestSnapshotContent(t *testing.T) {
 	s := start(t, sim.Options{})
 	dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
