@@ -54,6 +54,8 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown-key", "4: devices[0].endpont: unknown key; want one of", nil},
 		{"bad-protocol", "3: devices[0].protocol: want one of opcua, s7, logix, got \"modbus\"", nil},
 		{"backoff-order", "2: defaults.backoff_initial: 10m0s is longer than backoff_max 1s", nil},
+		{"store-path-empty", "2: store.path: empty: want a file path (omit the key for the default plcwatch.db)", nil},
+		{"store-path-tilde", "2: store.path: \"~/plcwatch/plcwatch.db\": ~ is not expanded here", nil},
 		{"bad-duration", "2: defaults.request_timeout: want a duration string such as \"10s\"", nil},
 		{"duplicate-device", "5: devices[1].name: device \"line1\" is defined twice", nil},
 		{"bad-cron", "7: windows[0].cron: want a 5-field cron expression", nil},

@@ -168,7 +168,7 @@ func FindLine(n *yaml.Node, keyPath string) int {
 
 func (c *Config) applyDefaults() {
 	c.consoleDefaults()
-	if c.Store.Path == "" {
+	if c.Store.Path == "" && !c.given("store.path") {
 		c.Store.Path = "plcwatch.db"
 	}
 	if c.Alerts.JSONL.Path == "" {
@@ -258,6 +258,16 @@ func (c *Config) validate() Errors {
 	var errs Errors
 	at := func(field, format string, args ...any) {
 		errs = append(errs, &Error{File: c.File, Line: c.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	// An explicit empty store.path is not the default: the evidence of
+	// years would quietly move to ./plcwatch.db.
+	if c.Store.Path == "" {
+		at("store.path", "empty: want a file path (omit the key for the default plcwatch.db)")
+	}
+	for _, p := range []struct{ field, path string }{{"store.path", c.Store.Path}, {"alerts.jsonl.path", c.Alerts.JSONL.Path}} {
+		if p.path == "~" || strings.HasPrefix(p.path, "~/") {
+			at(p.field, "%q: ~ is not expanded here (it would be a folder named ~ beside the config); give an absolute path or one relative to the config file", p.path)
+		}
 	}
 	if len(c.Devices) == 0 && len(c.Sites) == 0 {
 		at("devices", "no devices: want a list of at least one device (or sites: to import from, on a central installation)")
