@@ -237,7 +237,7 @@ func prepareFile(path string, readOnly bool) error {
 		return fmt.Errorf("opening store %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("opening store %s: it is a %s, want a SQLite file: %w", path, st.Mode().Type(), ErrNotStore)
+		return fmt.Errorf("opening store %s: it is a %s, want a SQLite file: %w", path, fileKind(st.Mode()), ErrNotStore)
 	}
 	if st.Size() == 0 {
 		if readOnly {
@@ -907,4 +907,21 @@ func (d *DB) HeadsLogged(ctx context.Context) (n int64, known bool, err error) {
 		return 0, false, fmt.Errorf("store %s: reading the logged-heads count: %w", d.path, err)
 	}
 	return n, true, nil
+}
+
+// fileKind names a file type in words ("directory"), for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file (" + m.Type().String() + ")"
 }

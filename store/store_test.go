@@ -407,7 +407,7 @@ func TestOpenRefusesOtherFiles(t *testing.T) {
 	}{
 		{name: "text file", make: func(t *testing.T, p string) { os.WriteFile(p, []byte("devices:\n  - name: plc\n"), 0o600) }, wantErr: store.ErrNotStore, wantMsg: "SQLite 3 header"},
 		{name: "short file", make: func(t *testing.T, p string) { os.WriteFile(p, []byte("SQLite"), 0o600) }, wantErr: store.ErrNotStore, wantMsg: "SQLite 3 header"},
-		{name: "directory", make: func(t *testing.T, p string) { os.Mkdir(p, 0o700) }, wantErr: store.ErrNotStore, wantMsg: "want a SQLite file"},
+		{name: "directory", make: func(t *testing.T, p string) { os.Mkdir(p, 0o700) }, wantErr: store.ErrNotStore, wantMsg: "it is a directory, want a SQLite file"},
 		{name: "another application's SQLite database", make: foreign, wantErr: store.ErrNotStore, wantMsg: "want a plcwatch store"},
 		{name: "newer schema", make: newer, wantErr: store.ErrNewerSchema, wantMsg: "upgrade plcwatch"},
 		{name: "damaged pages", make: damaged, wantErr: store.ErrNotStore, wantMsg: "damaged"},
