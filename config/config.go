@@ -35,6 +35,7 @@ type Config struct {
 	Alerts         Alerts         `yaml:"alerts"`
 	Defaults       Limits         `yaml:"defaults"`
 	Daemon         Daemon         `yaml:"daemon"`
+	Isolation      Isolation      `yaml:"isolation"`
 	Classification classify.Rules `yaml:"classification"`
 	Gateways       []Gateway      `yaml:"gateways"`
 	Windows        []Window       `yaml:"windows"`
@@ -114,6 +115,21 @@ type Daemon struct {
 	LockDir string `yaml:"lock_dir"`
 }
 
+// Isolation configures where protocol sessions run.
+type Isolation struct {
+	// Enabled runs each device's snapshot in a child process of the plcwatch
+	// binary, so that a protocol library that panics, allocates without
+	// bound or hangs costs that device's snapshot only. Default true; an
+	// explicit false runs connectors inside the calling process.
+	Enabled *bool `yaml:"enabled"`
+}
+
+// IsolateSessions reports whether snapshots run in a child process
+// (isolation.enabled, default true).
+func (c *Config) IsolateSessions() bool {
+	return c.Isolation.Enabled == nil || *c.Isolation.Enabled
+}
+
 // Gateway is an endpoint shared by several devices (a gateway or a
 // communication module) with limits of its own.
 type Gateway struct {
@@ -166,6 +182,12 @@ type Credentials struct {
 	UsernameEnv  string `yaml:"username_env"`
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
+
+	// provided holds credentials already resolved by a parent process and
+	// handed over a pipe (an isolated session); Resolve returns them.
+	provided     bool
+	providedUser string
+	providedPass Secret
 }
 
 // Duration is a time.Duration written as a string such as "10s" or "2h30m".
