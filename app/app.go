@@ -58,6 +58,11 @@ type App struct {
 	Now func() time.Time
 	// OSUser returns the operating-system account running the command.
 	OSUser func() string
+	// SessionExe is the plcwatch binary that runs isolated protocol
+	// sessions (`SessionExe __session`); empty runs connectors in this
+	// process whatever the config says. Main sets it to the running
+	// executable; tests that run commands in-process leave it empty.
+	SessionExe string
 
 	configFlag string
 	logFormat  string
@@ -81,6 +86,9 @@ func New() *App {
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string) int {
 	a := New()
+	if exe, err := os.Executable(); err == nil {
+		a.SessionExe = exe
+	}
 	return a.Exit(a.Run(ctx, args))
 }
 

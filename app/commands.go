@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors/isolate"
 )
 
 func (a *App) commands() []*cobra.Command {
@@ -27,6 +28,24 @@ func (a *App) commands() []*cobra.Command {
 		a.simCommand(),
 		a.demoCommand(),
 		a.versionCommand(),
+		a.sessionCommand(),
+	}
+}
+
+// sessionCommand is the hidden command an isolated protocol session runs
+// in: plcwatch starts itself as `plcwatch __session` with its pipes on fd 3
+// and 4 (see package connectors/isolate). It is not for people.
+func (a *App) sessionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    isolate.Command,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if code := isolate.ServeChild(); code != 0 {
+				return &ExitCodeError{Code: code}
+			}
+			return nil
+		},
 	}
 }
 

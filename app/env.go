@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors/isolate"
 	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/store"
@@ -62,6 +63,9 @@ func (a *App) openWith(ctx context.Context, cfg *config.Config) (*env, error) {
 	e.Svc = &monitor.Service{
 		Cfg: cfg, Store: st, Log: log, Notify: sinks, Heads: heads, Now: a.Now,
 		Lock: deviceLocker(cfg), Limiter: limits.New(cfg),
+	}
+	if cfg.IsolateSessions() && a.SessionExe != "" {
+		e.Svc.Open = isolate.Opener(a.SessionExe)
 	}
 	return e, nil
 }
