@@ -357,7 +357,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 				}
 			case msgResult:
 				if m.Err != "" {
-					return nil, fmt.Errorf("device %s: %w", dev.Name, errorOf(m))
+					return nil, errorOf(m) // the connector's error names the device already
 				}
 				if m.Snapshot == nil {
 					return nil, fmt.Errorf("device %s: the session process returned no snapshot", dev.Name)
