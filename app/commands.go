@@ -7,6 +7,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors/isolate"
+	"github.com/plcwatch/plcwatch/connectors/opcua"
 )
 
 func (a *App) commands() []*cobra.Command {
@@ -80,6 +81,13 @@ func (a *App) configCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules)\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification))
+			for _, d := range cfg.Devices {
+				if d.Protocol == "opcua" {
+					for _, w := range opcua.Warnings(d) {
+						fmt.Fprintln(a.Stdout, "warning:", w)
+					}
+				}
+			}
 			return nil
 		},
 	})
