@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -89,5 +90,19 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("warnings %v, want one at w.yaml:2 saying %q", ws, tc.want)
 			}
 		})
+	}
+}
+
+// TestSessionSurface: the connector's whole view of gopcua's client is the
+// session and discovery interfaces, and they hold read services only, so no
+// Write, Call or node management call can be written against them.
+func TestSessionSurface(t *testing.T) {
+	reads := map[string]bool{"Browse": true, "BrowseNext": true, "Read": true, "CloseSession": true, "Close": true, "GetEndpoints": true}
+	for _, typ := range []reflect.Type{reflect.TypeOf((*session)(nil)).Elem(), reflect.TypeOf((*discovery)(nil)).Elem()} {
+		for i := 0; i < typ.NumMethod(); i++ {
+			if m := typ.Method(i).Name; !reads[m] {
+				t.Errorf("%s has method %s, which is not a read service", typ, m)
+			}
+		}
 	}
 }
