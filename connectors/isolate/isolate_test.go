@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plcwatch/plcwatch/classify"
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/limits"
@@ -250,6 +251,36 @@ func TestSession(t *testing.T) {
 			}
 			if strings.Contains(lb.String(), "s3cret-planted") {
 				t.Error("the password reached the parent's log")
+			}
+		})
+	}
+}
+
+// BenchmarkSnapshot measures what isolation costs per snapshot: starting
+// the session process, the start frame, one round trip per request and
+// reaping, against the same fake connector in-process.
+func BenchmarkSnapshot(b *testing.B) {
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.Setenv("PLCWATCH_TEST_PW", "s3cret-planted")
+	dev := &config.Device{Name: "dev1", Protocol: "fake", Endpoint: "fake://ok",
+		Credentials: config.Credentials{Username: "operator", PasswordEnv: "PLCWATCH_TEST_PW"}}
+	cfg := &config.Config{Defaults: config.Limits{RequestsPerSecond: 1e6, MaxInFlight: 1, RequestTimeout: config.Duration(time.Second)}, Devices: []*config.Device{dev}}
+	for _, bc := range []struct {
+		name string
+		open func(*config.Device, classify.Rules, zerolog.Logger, connectors.Limiter) (connectors.Connector, *connectors.Gate, error)
+	}{{"in-process", connectors.Open}, {"isolated", Opener(exe)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			conn, _, err := bc.open(dev, nil, zerolog.Nop(), limits.New(cfg))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := conn.Snapshot(context.Background(), nil); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
