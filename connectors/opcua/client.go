@@ -140,7 +140,7 @@ func userToken(ep *ua.EndpointDescription, hasPassword, serverTrusted bool) (*ua
 			at, best.PolicyID, shortPolicy(tokenPolicy(best, ep)), ErrCleartextPassword)
 	}
 	if ep.SecurityMode == ua.MessageSecurityModeNone && !serverTrusted {
-		return nil, fmt.Errorf("endpoint %s encrypts the password for a server certificate that is not pinned: %w to whoever holds that certificate; nothing was sent: add the server's thumbprint (sha256 %s) to opcua.trusted_thumbprints after checking it on the server, or use security_policy: Basic256Sha256",
+		return nil, fmt.Errorf("endpoint %s would encrypt the password for a server certificate that is not pinned, which anyone in the path could have replaced (%w); nothing was sent: add the server's thumbprint (sha256 %s) to opcua.trusted_thumbprints after checking it on the server, or use security_policy: Basic256Sha256",
 			at, ErrCleartextPassword, Thumbprint(ep.ServerCertificate))
 	}
 	return best, nil
