@@ -65,7 +65,7 @@ func (a *App) openWith(ctx context.Context, cfg *config.Config) (*env, error) {
 		Lock: deviceLocker(cfg), Limiter: limits.New(cfg),
 	}
 	if cfg.IsolateSessions() && a.SessionExe != "" {
-		e.Svc.Open = isolate.Opener(a.SessionExe)
+		e.Svc.Open = isolate.Opener(a.SessionExe, isolate.Options{MemoryLimit: cfg.SessionMemoryLimit()})
 	}
 	return e, nil
 }

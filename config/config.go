@@ -122,6 +122,20 @@ type Isolation struct {
 	// bound or hangs costs that device's snapshot only. Default true; an
 	// explicit false runs connectors inside the calling process.
 	Enabled *bool `yaml:"enabled"`
+	// MemoryLimitMB caps the data segment (RLIMIT_DATA: the heap a
+	// protocol library can allocate) of each session process, in MiB.
+	// Default 1024; an explicit 0 means no limit. A session that reaches
+	// it dies and its snapshot fails as "ran out of memory".
+	MemoryLimitMB *int `yaml:"memory_limit_mb"`
+}
+
+// SessionMemoryLimit returns isolation.memory_limit_mb in bytes (default
+// 1024 MiB; 0: no limit).
+func (c *Config) SessionMemoryLimit() int64 {
+	if c.Isolation.MemoryLimitMB == nil {
+		return 1024 << 20
+	}
+	return int64(*c.Isolation.MemoryLimitMB) << 20
 }
 
 // IsolateSessions reports whether snapshots run in a child process

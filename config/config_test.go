@@ -48,6 +48,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad-cron", "7: windows[0].cron: want a 5-field cron expression"},
 		{"bad-zone", "9: windows[0].time_zone: want an IANA time zone"},
 		{"bad-rule", "2: classification[0]: kind \"setpoints\": want one of"},
+		{"isolation-memory", "3: isolation.memory_limit_mb: want 0 (no limit) or 64 to 1048576 MiB, got 8"},
 		{"inline-password", "7: devices[0].credentials.password: unknown key; want one of password_env, password_file, username, username_env"},
 		{"remote-syslog", "4: alerts.syslog.address: syslog goes to this machine only"},
 		{"invalid-yaml", "2: invalid YAML: did not find expected"},

@@ -239,6 +239,9 @@ func (c *Config) validate() Errors {
 	if len(c.Devices) == 0 {
 		at("devices", "no devices: want a list of at least one device")
 	}
+	if m := c.Isolation.MemoryLimitMB; m != nil && *m != 0 && (*m < 64 || *m > 1<<20) {
+		at("isolation.memory_limit_mb", "want 0 (no limit) or 64 to 1048576 MiB, got %d", *m)
+	}
 	lim := func(field string, l Limits) {
 		if l.RequestsPerSecond < 0 {
 			at(field+".requests_per_second", "want a number > 0, got %v", l.RequestsPerSecond)

@@ -53,6 +53,11 @@ func Serve(in io.Reader, out io.Writer, logw io.Writer) error {
 		lvl = zerolog.InfoLevel
 	}
 	log := zerolog.New(logw).Level(lvl).With().Timestamp().Logger()
+	if st.MemoryLimit > 0 {
+		if err := limitMemory(st.MemoryLimit); err != nil {
+			log.Warn().Err(err).Int64("bytes", st.MemoryLimit).Msg("could not cap the session's memory")
+		}
+	}
 	dev := st.Device
 	if dev == nil {
 		return errors.New("start frame without a device")

@@ -66,7 +66,7 @@ devices:
 				t.Fatal(err)
 			}
 			lb := &logBuf{}
-			conn, _, err := Opener(exe)(cfg.Devices[0], nil, zerolog.New(lb), limits.New(cfg))
+			conn, _, err := Opener(exe, Options{MemoryLimit: 256 << 20})(cfg.Devices[0], nil, zerolog.New(lb), limits.New(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}

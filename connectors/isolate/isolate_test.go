@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,17 +102,27 @@ func (f *fake) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*snapsho
 		if err := read(1); err != nil {
 			return nil, err
 		}
-		done := make(chan struct{})
 		go func() {
-			defer close(done)
 			panic(fmt.Sprintf("reflect.MakeSlice: negative len (pid %d)", os.Getpid()))
 		}()
-		<-done
+		select {} // the caller waits for a reply that never comes
 	case "stall":
 		// A library that ignores its context inside a request.
 		f.gate.Do(ctx, connectors.Request{Kind: kindRead, Object: "x"}, func(context.Context) (int, error) {
 			select {}
 		})
+	case "alloc":
+		// A library that believes an absurd length in a reply: it
+		// allocates, and uses, far more than any real reply needs.
+		var keep [][]byte
+		for i := 0; i < 16; i++ {
+			b := make([]byte, 64<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+		}
+		add("survived", strconv.Itoa(len(keep)))
 	case "slow":
 		// A library that honours nothing at all, outside any request.
 		select {}
@@ -152,7 +163,7 @@ func openFake(t *testing.T, endpoint string, requestTimeout time.Duration) (conn
 		RequestTimeout: config.Duration(requestTimeout), BreakerFailures: 5}, Devices: []*config.Device{dev}}
 	lb := &logBuf{}
 	log := zerolog.New(lb).Level(zerolog.DebugLevel)
-	conn, gate, err := Opener(exe)(dev, nil, log, limits.New(cfg))
+	conn, gate, err := Opener(exe, Options{MemoryLimit: 256 << 20})(dev, nil, log, limits.New(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +203,8 @@ func TestSession(t *testing.T) {
 			items: map[string]string{"write_refused": "true"}},
 		{name: "panic in a library goroutine costs the snapshot only", endpoint: "fake://panic", timeout: time.Second,
 			wantErr: ErrCrashed, wantMsg: []string{"fake session for device dev1 crashed: panic: reflect.MakeSlice: negative len", "(a reply the protocol library could not decode)"}},
+		{name: "a runaway allocation ends the session at its memory limit", endpoint: "fake://alloc", timeout: time.Second,
+			wantErr: ErrCrashed, wantMsg: []string{"fake session for device dev1 crashed: fatal error: ", "out of memory", "(the protocol library ran out of memory"}},
 		{name: "a request that ignores its deadline is killed by the watchdog", endpoint: "fake://stall", timeout: 200 * time.Millisecond,
 			wantErr: ErrKilled, wantMsg: []string{"did not end within request_timeout 200ms"}},
 		{name: "a session past the snapshot deadline is killed", endpoint: "fake://slow", deadline: 300 * time.Millisecond,
@@ -201,6 +214,18 @@ func TestSession(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.endpoint == "fake://alloc" {
+				t.Skip("the race detector's shadow memory does not fit a data-segment limit")
+			}
+			before := runtime.NumGoroutine()
+			defer func() {
+				// Snapshot joins every goroutine it started before it
+				// returns: none may be left behind, whatever the child did.
+				if after := runtime.NumGoroutine(); after > before {
+					buf := make([]byte, 1<<20)
+					t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+				}
+			}()
 			conn, gate, lb := openFake(t, tc.endpoint, tc.timeout)
 			ctx := context.Background()
 			if tc.deadline > 0 {
@@ -271,7 +296,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		open func(*config.Device, classify.Rules, zerolog.Logger, connectors.Limiter) (connectors.Connector, *connectors.Gate, error)
-	}{{"in-process", connectors.Open}, {"isolated", Opener(exe)}} {
+	}{{"in-process", connectors.Open}, {"isolated", Opener(exe, Options{})}} {
 		b.Run(bc.name, func(b *testing.B) {
 			conn, _, err := bc.open(dev, nil, zerolog.Nop(), limits.New(cfg))
 			if err != nil {

@@ -98,10 +98,18 @@ func protocolName(p string) string {
 	return p
 }
 
+// Options tune isolated sessions.
+type Options struct {
+	// MemoryLimit caps each session process's data segment (RLIMIT_DATA,
+	// the heap), in bytes; 0 means none. Ignored by race-detector builds,
+	// whose shadow memory counts against it.
+	MemoryLimit int64
+}
+
 // Opener returns a function with the signature of connectors.Open that
 // builds connectors whose snapshots run in a child process started as
 // `exe __session`. exe is normally os.Executable().
-func Opener(exe string) func(dev *config.Device, global classify.Rules, log zerolog.Logger, limiter connectors.Limiter) (connectors.Connector, *connectors.Gate, error) {
+func Opener(exe string, opt Options) func(dev *config.Device, global classify.Rules, log zerolog.Logger, limiter connectors.Limiter) (connectors.Connector, *connectors.Gate, error) {
 	return func(dev *config.Device, global classify.Rules, log zerolog.Logger, limiter connectors.Limiter) (connectors.Connector, *connectors.Gate, error) {
 		// The in-process connector validates the config and answers Plan,
 		// which never touches the network; only Snapshot is isolated.
@@ -109,7 +117,7 @@ func Opener(exe string) func(dev *config.Device, global classify.Rules, log zero
 		if err != nil {
 			return nil, nil, err
 		}
-		c := &Connector{exe: exe, dev: dev, global: global, gate: gate, limiter: limiter, inner: inner,
+		c := &Connector{exe: exe, opt: opt, dev: dev, global: global, gate: gate, limiter: limiter, inner: inner,
 			log: log.With().Str("device", dev.Name).Str("protocol", dev.Protocol).Logger()}
 		return c, gate, nil
 	}
@@ -119,6 +127,7 @@ func Opener(exe string) func(dev *config.Device, global classify.Rules, log zero
 // process. Not safe for concurrent use, like every connector.
 type Connector struct {
 	exe     string
+	opt     Options
 	dev     *config.Device
 	global  classify.Rules
 	gate    *connectors.Gate
@@ -154,7 +163,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 		return nil, fmt.Errorf("device %s: %w", c.dev.Name, err)
 	}
 	st := &startMsg{Device: c.dev, Global: c.global, Prev: prev, User: user, Password: pw.Reveal(),
-		RequestTimeout: c.requestTimeout(), LogLevel: c.log.GetLevel().String()}
+		RequestTimeout: c.requestTimeout(), LogLevel: c.log.GetLevel().String(), MemoryLimit: c.opt.MemoryLimit}
 	for _, r := range c.global {
 		st.Sources = append(st.Sources, r.Source)
 	}
@@ -242,7 +251,9 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 	frames := make(chan *message)
 	readDone := make(chan error, 1)
 	stopRead := make(chan struct{})
+	readerGone := make(chan struct{})
 	go func() {
+		defer close(readerGone)
 		r := newReader(s.in)
 		for {
 			m, err := r.next()
@@ -294,6 +305,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 		reap.Stop()
 		close(stopRead)
 		s.in.Close()
+		<-readerGone
 		<-s.logEnd
 		s.logs.Close()
 		admitWG.Wait()

@@ -75,6 +75,8 @@ type startMsg struct {
 	// Deadline is the snapshot's deadline (zero: none).
 	Deadline time.Time
 	LogLevel string
+	// MemoryLimit caps the child's data segment in bytes (0: none).
+	MemoryLimit int64
 }
 
 // writer sends frames; safe for concurrent use.
