@@ -117,6 +117,8 @@ devices:
 		crashes  int
 		killed   int
 		attempts = map[string]int{}
+		started  = map[string]time.Time{}
+		longest  time.Duration // the longest single attempt of a hostile device
 		lastErr  = map[string]string{}
 	)
 	progress := make(chan struct{}, 1)
@@ -137,7 +139,14 @@ devices:
 			switch msg {
 			case "scheduled check":
 				attempts[dev]++
-			case "check done", "check failed", "check failed; no time left in the window to retry":
+				started[dev] = logTime(l)
+			case "check done", "check failed", "check failed; no time left in the window to retry", "check failed; retrying":
+				if d := logTime(l).Sub(started[dev]); dev != "healthy" && !started[dev].IsZero() && d > longest {
+					longest = d
+				}
+				if msg == "check failed; retrying" {
+					break
+				}
 				done[dev]++
 				if errText != "" {
 					lastErr[dev] = errText
@@ -248,6 +257,13 @@ wait:
 	if lastErr["healthy"] != "" {
 		t.Errorf("healthy device failed: %s", lastErr["healthy"])
 	}
+	// The design's bound: snapshot_timeout (5 s) plus the kill margin
+	// (2 s); generous for log timestamps of one-second resolution and a
+	// loaded machine. Without the bounds, a stall lasts until the window
+	// ends and beyond.
+	if longest > 12*time.Second {
+		t.Errorf("the longest check attempt of a hostile device took %s, want at most snapshot_timeout + margin", longest)
+	}
 	if zombiesSeen > 0 {
 		t.Errorf("%d zombie session processes seen under the daemon", zombiesSeen)
 	}
@@ -270,7 +286,15 @@ wait:
 	fmt.Printf("RELIABILITY hostile_daemon_crashes=0\n")
 	fmt.Printf("RELIABILITY hostile_zombies=%d\n", zombiesSeen)
 	fmt.Printf("RELIABILITY hostile_healthy_checks=%d\n", done["healthy"])
+	fmt.Printf("RELIABILITY hostile_longest_attempt_seconds=%.0f\n", longest.Seconds())
 	fmt.Printf("RELIABILITY hostile_devices_one_collection_alert=%d\n", one)
+}
+
+// logTime is a daemon log line's time (RFC 3339, one-second resolution).
+func logTime(l map[string]any) time.Time {
+	s, _ := l["time"].(string)
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
 }
 
 // zombies returns the child processes of pid that have exited but were not
