@@ -310,3 +310,19 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// FuzzFrame: the parent reads frames a crashed or confused child may have
+// torn or filled with anything; reading never panics and never allocates
+// more than the frame limit.
+func FuzzFrame(f *testing.F) {
+	// Seeds: testdata/fuzz/FuzzFrame (two real frames, a torn one, an
+	// absurd length, a zero length).
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newReader(bytes.NewReader(b))
+		for i := 0; i < 16; i++ {
+			if _, err := r.next(); err != nil {
+				return
+			}
+		}
+	})
+}

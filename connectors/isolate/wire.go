@@ -121,12 +121,13 @@ func (r *reader) next() (*message, error) {
 	if n == 0 || n > maxFrame {
 		return nil, fmt.Errorf("frame length %d: want 1 to %d bytes", n, maxFrame)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r.r, body); err != nil {
+	// Grow with what arrives, not with what the header claims.
+	var body bytes.Buffer
+	if _, err := io.CopyN(&body, r.r, int64(n)); err != nil {
 		return nil, fmt.Errorf("frame body of %d bytes: %w", n, noEOF(err))
 	}
 	m := new(message)
-	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(m); err != nil {
+	if err := gob.NewDecoder(&body).Decode(m); err != nil {
 		return nil, fmt.Errorf("decoding a frame of %d bytes: %w", n, err)
 	}
 	return m, nil
