@@ -245,7 +245,6 @@ type grantReq struct {
 }
 
 func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapshot, err error) {
-	dev := s.c.dev
 	waited := make(chan struct{}) // closed once the child is reaped
 	var exitErr error
 	frames := make(chan *message)
@@ -368,19 +367,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 					g.done(m.BytesIn, errorOf(m))
 				}
 			case msgResult:
-				if m.Err != "" {
-					return nil, errorOf(m) // the connector's error names the device already
-				}
-				if m.Snapshot == nil {
-					return nil, fmt.Errorf("device %s: the session process returned no snapshot", dev.Name)
-				}
-				snap := m.Snapshot
-				// The parent's gate saw every request: its cost is the
-				// authoritative one.
-				d := snap.Cost.Duration
-				snap.Cost = s.c.gate.Cost()
-				snap.Cost.Duration = d
-				return snap, nil
+				return s.result(ctx, m, waited, &exitErr, whyKilled)
 			default:
 				s.c.log.Warn().Str("type", m.Type).Msg("ignoring an unexpected frame from the session process")
 			}
@@ -412,6 +399,50 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 			killed = nil
 		}
 	}
+}
+
+// result returns the child's answer. A library that panics in its own
+// goroutine may first wake the connector with an error (a closed
+// connection) that the child reports while the panic is still being
+// printed; so the parent lets the child exit (up to Margin) and, if it
+// died of a panic, reports that instead of the symptom. A snapshot that
+// arrived whole is kept either way.
+func (s *session) result(ctx context.Context, m *message, waited <-chan struct{}, exitErr *error, whyKilled func() string) (*snapshots.Snapshot, error) {
+	dev := s.c.dev
+	s.toChld.Close() // the session is over: the child exits
+	t := time.NewTimer(Margin)
+	defer t.Stop()
+	exitedInTime := false
+	select {
+	case <-waited:
+		exitedInTime = true
+	case <-t.C:
+	}
+	crashed := exitedInTime && *exitErr != nil && whyKilled() == ""
+	if crashed {
+		<-s.logEnd
+	}
+	if m.Err != "" {
+		if crashed {
+			if e := s.failure(ctx, *exitErr, ""); s.tail.died() {
+				return nil, e
+			}
+		}
+		return nil, errorOf(m) // the connector's error names the device already
+	}
+	if crashed {
+		s.c.log.Warn().Err(*exitErr).Msg("the session process died after returning its snapshot")
+	}
+	if m.Snapshot == nil {
+		return nil, fmt.Errorf("device %s: the session process returned no snapshot", dev.Name)
+	}
+	snap := m.Snapshot
+	// The parent's gate saw every request: its cost is the authoritative
+	// one.
+	d := snap.Cost.Duration
+	snap.Cost = s.c.gate.Cost()
+	snap.Cost.Duration = d
+	return snap, nil
 }
 
 // failure explains a child that exited without a result.
@@ -522,6 +553,13 @@ func (t *tail) add(l string) {
 	if len(t.lines) > t.max {
 		t.lines = t.lines[len(t.lines)-t.max:]
 	}
+}
+
+// died reports whether the child printed a panic or a fatal error.
+func (t *tail) died() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.first != ""
 }
 
 // lastWords returns why the child died and what that most likely means.
