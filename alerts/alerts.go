@@ -156,6 +156,11 @@ type Item struct {
 	LineDiff string   `json:"line_diff,omitempty"`
 	OldHash  string   `json:"old_hash,omitempty"`
 	NewHash  string   `json:"new_hash,omitempty"`
+	// Reason says why an item was not read (incomplete collection).
+	Reason string `json:"reason,omitempty"`
+
+	// key identifies the finding for the fingerprint (see findingKey).
+	key string
 }
 
 // Alert is one alert. The fields up to Raised are stored when it is first
@@ -190,10 +195,30 @@ type Alert struct {
 	// the alert was last seen: the same change found again raises a new
 	// alert rather than counting against this one.
 	Superseded bool `json:"superseded,omitempty"`
+	// Resolved is set once the alert's condition ended (see Resolve): the
+	// alert stays in the chain, and the same problem found again later
+	// raises a new alert.
+	Resolved *store.AlertResolved `json:"resolved,omitempty"`
+	// Suppressed is true on an alert found again whose latest
+	// acknowledgement says false_positive: the same finding is recorded as
+	// seen but not reported again until it changes.
+	Suppressed bool `json:"suppressed,omitempty"`
 }
 
-// Open reports whether nobody has acknowledged the alert yet.
-func (a *Alert) Open() bool { return len(a.Acks) == 0 }
+// Open reports whether the alert still asks for a person: nobody has
+// acknowledged it and its condition has not ended.
+func (a *Alert) Open() bool { return len(a.Acks) == 0 && a.Resolved == nil }
+
+// Current reports whether a finding with the same fingerprint counts against
+// this alert (seen again) rather than raising a new one: no baseline was
+// approved since it was last seen and it was not resolved.
+func (a *Alert) Current() bool { return !a.Superseded && a.Resolved == nil }
+
+// FalsePositive reports whether the latest acknowledgement of the alert
+// says it was a false positive.
+func (a *Alert) FalsePositive() bool {
+	return len(a.Acks) > 0 && a.Acks[len(a.Acks)-1].Decision == DecisionFalsePositive
+}
 
 // Dispositions.
 const (
@@ -227,11 +252,11 @@ func Derive(rep *diffing.Report, in Input) []Alert {
 	}
 	groups := map[string][]diffing.Change{}
 	var indicators []diffing.Change
-	var notRead []string
+	var notRead []diffing.Change
 	for _, c := range rep.Changes {
 		if c.Type == diffing.NotRead {
 			if c.Reason != diffing.ReasonNotPreviously {
-				notRead = append(notRead, c.Path)
+				notRead = append(notRead, c)
 			}
 			continue
 		}
@@ -273,30 +298,17 @@ func Derive(rep *diffing.Report, in Input) []Alert {
 		if cat == CatLogic && allAdded(cs) {
 			a.Technique = &T0843
 		}
-		a.Title = fmt.Sprintf("%s: %s", a.Title, describe(a.Items))
+		if cat == CatMode && len(a.Items) == 1 && a.Items[0].Change == string(diffing.Changed) {
+			// "operating mode changed: RUN -> STOP"
+			a.Title = fmt.Sprintf("%s: %s -> %s", a.Title, plainValue(cs[0].Old), plainValue(cs[0].New))
+		} else {
+			a.Title = fmt.Sprintf("%s: %s", a.Title, describe(a.Items))
+		}
 		a.finish(nil)
 		out = append(out, a)
 	}
 	if !rep.New.Complete || len(notRead) > 0 {
-		a := newAlert(in, CatIncomplete, rep)
-		a.Reasons = append([]string(nil), rep.New.Reasons...)
-		detail := strings.Join(rep.New.Reasons, "; ")
-		if len(notRead) > 0 {
-			if detail != "" {
-				detail += "; "
-			}
-			detail += fmt.Sprintf("%d item(s) not read", len(notRead))
-		}
-		a.Title = fmt.Sprintf("%s: %s", a.Title, detail)
-		// The same items missing again is the same problem; reasons carry
-		// counts and timings that differ from one reading to the next, so
-		// they key the alert only when no item is named.
-		key := append([]string(nil), notRead...)
-		if len(key) == 0 {
-			key = append(key, rep.New.Reasons...)
-		}
-		a.finish(key)
-		out = append(out, a)
+		out = append(out, incomplete(rep, in, notRead))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Severity.Rank() != out[j].Severity.Rank() {
@@ -305,6 +317,40 @@ func Derive(rep *diffing.Report, in Input) []Alert {
 		return out[i].Category < out[j].Category
 	})
 	return out
+}
+
+// incomplete is the one "incomplete collection" alert of a comparison: it
+// names every item not read with its reason, and the snapshot's own reasons.
+// Its fingerprint is the device and category alone: what failed and why
+// (counts, timings, addresses) varies from one reading to the next, and it
+// is one problem until a complete read resolves it.
+func incomplete(rep *diffing.Report, in Input, notRead []diffing.Change) Alert {
+	a := newAlert(in, CatIncomplete, rep)
+	a.Reasons = append([]string(nil), rep.New.Reasons...)
+	var named []string
+	for _, c := range notRead {
+		it := Item{Path: c.Path, Kind: c.Kind, Change: string(diffing.NotRead), Reason: c.Reason}
+		if c.Old != nil && c.Old.Value.Type != snapshots.TypeNone {
+			it.Old = show(c.Old, nil, false)
+		}
+		a.Items = append(a.Items, it)
+		if len(named) < 3 {
+			named = append(named, fmt.Sprintf("%s (%s)", c.Path, c.Reason))
+		}
+	}
+	var detail []string
+	if len(notRead) > 0 {
+		d := fmt.Sprintf("%d item(s) not read: %s", len(notRead), strings.Join(named, ", "))
+		if len(notRead) > len(named) {
+			d += fmt.Sprintf(" and %d more", len(notRead)-len(named))
+		}
+		detail = append(detail, d)
+	}
+	detail = append(detail, rep.New.Reasons...)
+	a.Title = fmt.Sprintf("%s: %s", a.Title, strings.Join(detail, "; "))
+	a.Fingerprint = fingerprint(a.Device, a.Category, nil)
+	a.ID = idOf(a.Fingerprint, 0)
+	return a
 }
 
 // Event returns an alert that is not a diff: monitoring overdue, a missed
@@ -343,12 +389,11 @@ func newAlert(in Input, cat string, rep *diffing.Report) Alert {
 }
 
 // finish sets the fingerprint (over device, category and the sorted
-// (path, change type, old hash, new hash) tuples of the items, plus extra)
-// and the provisional id.
+// finding keys of the items, plus extra) and the provisional id.
 func (a *Alert) finish(extra []string) {
 	var parts []string
 	for _, it := range a.Items {
-		parts = append(parts, strings.Join([]string{it.Path, it.Change, it.OldHash, it.NewHash}, "\x00"))
+		parts = append(parts, it.key)
 	}
 	for _, e := range extra {
 		parts = append(parts, "extra\x00"+e)
@@ -422,12 +467,47 @@ func category(c diffing.Change) string {
 	return CatLogic
 }
 
+// findingKey identifies one item's finding: its path, the change and both
+// sides. For logic the sides are the content hashes (a block's download
+// time is part of a re-download finding); for anything else they are the
+// value and the attributes that are not metadata, so a mode alert is keyed
+// by the modes, not by a transition time that moves on every restart.
+func findingKey(c diffing.Change) string {
+	sideKey := func(s *diffing.Side) string {
+		if s == nil {
+			return ""
+		}
+		if c.Kind == snapshots.KindLogic {
+			return s.Hash
+		}
+		parts := []string{s.Value.Type, s.Value.Raw, s.Value.Unit}
+		for _, k := range sortedKeys(s.Attrs) {
+			if !strings.HasPrefix(k, snapshots.MetaPrefix) {
+				parts = append(parts, k+"="+s.Attrs[k])
+			}
+		}
+		return fingerprint("", "", parts)
+	}
+	return strings.Join([]string{c.Path, string(c.Type), sideKey(c.Old), sideKey(c.New)}, "\x00")
+}
+
 func item(c diffing.Change) Item {
-	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, Delta: c.Delta, LineDiff: c.LineDiff}
+	it := Item{Path: c.Path, Kind: c.Kind, Change: string(c.Type), Fields: c.Fields, Delta: c.Delta, LineDiff: c.LineDiff, key: findingKey(c)}
+	if c.Kind != snapshots.KindLogic {
+		// Metadata of anything but logic moves by itself: not shown as
+		// part of what changed.
+		var fs []string
+		for _, f := range c.Fields {
+			if !strings.HasPrefix(f, "attrs."+snapshots.MetaPrefix) {
+				fs = append(fs, f)
+			}
+		}
+		it.Fields = fs
+	}
 	// Attributes are shown only where they changed (or for an item added or
 	// removed, where they describe it); unchanged ones are noise.
 	changed := map[string]bool{}
-	for _, f := range c.Fields {
+	for _, f := range it.Fields {
 		if k, ok := strings.CutPrefix(f, "attrs."); ok {
 			changed[k] = true
 		}
@@ -442,14 +522,29 @@ func item(c diffing.Change) Item {
 	return it
 }
 
+// plainValue is a value as a title shows it: an enumeration's name, else
+// the raw text without quotes.
+func plainValue(s *diffing.Side) string {
+	if s == nil || s.Value.Type == snapshots.TypeNone {
+		return "(none)"
+	}
+	if name := s.Attrs[snapshots.AttrValueName]; name != "" {
+		return name
+	}
+	return s.Value.Raw
+}
+
 func show(s *diffing.Side, changed map[string]bool, all bool) string {
-	v := s.Value.String()
+	v := diffing.ValueText(s.Value, s.Attrs)
 	if s.Value.Type == snapshots.TypeText {
 		v = fmt.Sprintf("(text, %d lines)", strings.Count(s.Value.Raw, "\n")+1)
 	}
 	var extra []string
 	for _, k := range sortedKeys(s.Attrs) {
-		if k == snapshots.AttrRole || k == snapshots.AttrScope || !(all || changed[k]) {
+		if k == snapshots.AttrRole || k == snapshots.AttrScope || k == snapshots.AttrValueName || !(all || changed[k]) {
+			continue
+		}
+		if s.Kind != snapshots.KindLogic && strings.HasPrefix(k, snapshots.MetaPrefix) {
 			continue
 		}
 		extra = append(extra, k+"="+s.Attrs[k])

@@ -68,7 +68,8 @@ func TestDerive(t *testing.T) {
 		mk("cpu/firmware", snapshots.KindFirmware, snapshots.String("V3.3.12"), nil),
 		mk("modules/2/firmware", snapshots.KindFirmware, snapshots.String("V2.0"), attrs(snapshots.AttrScope, snapshots.ScopeModule)),
 		mk("modules/2/order", snapshots.KindHardware, snapshots.String("6ES7 321-1BL00-0AA0"), nil),
-		mk("cpu/mode", snapshots.KindMode, snapshots.String("RUN"), nil),
+		mk("cpu/mode", snapshots.KindMode, snapshots.String("RUN"), attrs("meta.last_transition", "2026-04-01T00:00:00Z")),
+		mk("server/state", snapshots.KindMode, snapshots.Int(0, ""), attrs(snapshots.AttrValueName, "Running")),
 		mk("cpu/protection_level", snapshots.KindProtection, snapshots.Uint(2, ""), nil),
 		mk("cpu/password_set", snapshots.KindProtection, snapshots.Bool(true), nil),
 		mk("opcua/endpoints/0", snapshots.KindSecurity, snapshots.String("Basic256Sha256 SignAndEncrypt"), nil),
@@ -100,6 +101,7 @@ func TestDerive(t *testing.T) {
 		partial  bool
 		ticket   string
 		want     []want
+		title    string // the first alert's title contains it
 	}{
 		{name: "identical", old: base, new: base},
 		{name: "logic content changed", old: base, new: with(map[string]*snapshots.Item{
@@ -132,7 +134,26 @@ func TestDerive(t *testing.T) {
 		{name: "hardware", old: base, new: with(nil, mk("modules/3/order", snapshots.KindHardware, snapshots.String("6ES7 331-7KF02-0AB0"), nil)),
 			want: []want{{CatHardware, Medium, "", []string{"modules/3/order"}}}},
 		{name: "mode", old: base, new: with(map[string]*snapshots.Item{"cpu/mode": p(mk("cpu/mode", snapshots.KindMode, snapshots.String("STOP"), nil))}),
-			want: []want{{CatMode, High, "T0858", []string{"cpu/mode"}}}},
+			want: []want{{CatMode, High, "T0858", []string{"cpu/mode"}}}, title: "operating mode changed: RUN -> STOP"},
+		{name: "mode changed, its transition time moved too", old: base, new: with(map[string]*snapshots.Item{
+			"cpu/mode": p(mk("cpu/mode", snapshots.KindMode, snapshots.String("STOP"), attrs("meta.last_transition", "2026-05-01T01:00:00Z")))}),
+			want: []want{{CatMode, High, "T0858", []string{"cpu/mode"}}}, title: "operating mode changed: RUN -> STOP"},
+		{name: "enumerated mode by name", old: base, new: with(map[string]*snapshots.Item{
+			"server/state": p(mk("server/state", snapshots.KindMode, snapshots.Int(4, ""), attrs(snapshots.AttrValueName, "CommunicationFault")))}),
+			want: []want{{CatMode, High, "T0858", []string{"server/state"}}}, title: "operating mode changed: Running -> CommunicationFault"},
+		{name: "restart: only the transition time moved", old: base, new: with(map[string]*snapshots.Item{
+			"cpu/mode": p(mk("cpu/mode", snapshots.KindMode, snapshots.String("RUN"), attrs("meta.last_transition", "2026-05-01T01:00:00Z")))})},
+		{name: "firmware build date metadata moved", old: with(map[string]*snapshots.Item{
+			"cpu/firmware": p(mk("cpu/firmware", snapshots.KindFirmware, snapshots.String("V3.3.12"), attrs("meta.build_date", "2026-04-01")))}),
+			new: with(map[string]*snapshots.Item{
+				"cpu/firmware": p(mk("cpu/firmware", snapshots.KindFirmware, snapshots.String("V3.3.12"), attrs("meta.build_date", "2026-05-01")))})},
+		{name: "Bad status on a setpoint: incomplete naming it, no change", old: base, new: with(map[string]*snapshots.Item{
+			"setpoints/TankHighLimit": p(snapshots.Item{Path: "setpoints/TankHighLimit", Kind: snapshots.KindSetpoint, Value: snapshots.None(),
+				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "server answered BadWaitingForInitialData"}})}),
+			want: []want{{CatIncomplete, Medium, "", []string{"setpoints/TankHighLimit"}}}, title: "BadWaitingForInitialData"},
+		{name: "unmarked missing value: incomplete, no change", old: base, new: with(map[string]*snapshots.Item{
+			"setpoints/TankHighLimit": p(mk("setpoints/TankHighLimit", snapshots.KindSetpoint, snapshots.None(), nil))}),
+			want: []want{{CatIncomplete, Medium, "", []string{"setpoints/TankHighLimit"}}}, title: "no value returned"},
 		{name: "protection raised", old: base, new: with(map[string]*snapshots.Item{
 			"cpu/protection_level": p(mk("cpu/protection_level", snapshots.KindProtection, snapshots.Uint(3, ""), nil))}),
 			want: []want{{CatProtection, High, "T0892", []string{"cpu/protection_level"}}}},
@@ -170,7 +191,7 @@ func TestDerive(t *testing.T) {
 			"setpoints/TankHighLimit": p(mk("setpoints/TankHighLimit", snapshots.KindSetpoint, snapshots.Float(87.5, "%"), attrs("meta.read_at", "x")))})},
 		{name: "partial: incomplete, no removal alerts, changes still alerted", partial: true, old: base, new: with(map[string]*snapshots.Item{
 			"blocks/OB1": nil, "blocks/FC1": nil, "cpu/mode": p(mk("cpu/mode", snapshots.KindMode, snapshots.String("STOP"), nil))}),
-			want: []want{{CatMode, High, "T0858", []string{"cpu/mode"}}, {CatIncomplete, Medium, "", nil}}},
+			want: []want{{CatMode, High, "T0858", []string{"cpu/mode"}}, {CatIncomplete, Medium, "", []string{"blocks/FC1", "blocks/OB1"}}}},
 		{name: "several categories, highest severity first", old: base, new: with(map[string]*snapshots.Item{
 			"cpu/mode":     p(mk("cpu/mode", snapshots.KindMode, snapshots.String("STOP"), nil)),
 			"cpu/firmware": p(mk("cpu/firmware", snapshots.KindFirmware, snapshots.String("V9"), nil)),
@@ -213,7 +234,11 @@ func TestDerive(t *testing.T) {
 				if strings.Join(paths, ",") != strings.Join(w.paths, ",") {
 					t.Errorf("alert %d (%s): items %v, want %v", i, a.Category, paths, w.paths)
 				}
-				if len(w.paths) > 0 && !strings.Contains(a.Title, w.paths[0]) {
+				if i == 0 && tc.title != "" {
+					if !strings.Contains(a.Title, tc.title) {
+						t.Errorf("alert %d: title %q, want it to contain %q", i, a.Title, tc.title)
+					}
+				} else if len(w.paths) > 0 && a.Category != CatMode && !strings.Contains(a.Title, w.paths[0]) {
 					t.Errorf("alert %d: title %q does not name %s", i, a.Title, w.paths[0])
 				}
 				if a.Device != "press-7" || a.Baseline != old.ID || a.Snapshot != cur.ID || a.Why == "" {
@@ -224,7 +249,7 @@ func TestDerive(t *testing.T) {
 				}
 				switch {
 				case a.Category == CatIncomplete:
-					if a.Disposition != "" || !strings.Contains(a.Title, "connection reset") || len(a.Reasons) != 1 {
+					if a.Disposition != "" || (tc.partial && (!strings.Contains(a.Title, "connection reset") || len(a.Reasons) != 1)) {
 						t.Errorf("incomplete alert: disposition %q title %q reasons %v", a.Disposition, a.Title, a.Reasons)
 					}
 				case tc.ticket != "":
@@ -237,6 +262,12 @@ func TestDerive(t *testing.T) {
 					}
 				}
 				for _, it := range a.Items {
+					if a.Category == CatIncomplete {
+						if it.Reason == "" {
+							t.Errorf("alert %d item %s: no reason", i, it.Path)
+						}
+						continue
+					}
 					if it.Change != string(diffing.Added) && it.OldHash == "" || it.Change != string(diffing.Removed) && it.NewHash == "" {
 						t.Errorf("alert %d item %s (%s): hashes %q -> %q", i, it.Path, it.Change, it.OldHash, it.NewHash)
 					}
@@ -290,6 +321,54 @@ func TestFingerprint(t *testing.T) {
 	other := Derive(diffing.Compare(base, snap(t, true, block("OB1", 1, nil), block("FC1", 5, nil), block("FC2", 6, nil)), diffing.Options{}), Input{Device: "press-8", Now: t0})
 	if other[0].Fingerprint == a.Fingerprint {
 		t.Error("the same change on another device has the same fingerprint")
+	}
+}
+
+// TestFingerprintIgnoresVolatile: what moves by itself never makes a new
+// alert: a mode's transition time, the reasons of a partial read.
+func TestFingerprintIgnoresVolatile(t *testing.T) {
+	modeAt := func(m, at string) snapshots.Item {
+		return mk("cpu/mode", snapshots.KindMode, snapshots.String(m), attrs("meta.last_transition", at, "code", "0x8"))
+	}
+	base := snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil))
+	one := func(s *snapshots.Snapshot, cat string) Alert {
+		t.Helper()
+		for _, a := range Derive(diffing.Compare(base, s, diffing.Options{}), Input{Now: t0}) {
+			if a.Category == cat {
+				return a
+			}
+		}
+		t.Fatalf("no %s alert", cat)
+		return Alert{}
+	}
+	partial := func(reason string, items ...snapshots.Item) *snapshots.Snapshot {
+		s := &snapshots.Snapshot{Device: "press-7", TakenAt: t0, Status: snapshots.Status{Reasons: []string{reason}}, Items: items}
+		for i := range s.Items {
+			s.Items[i].Provenance.Source = snapshots.SourceRead
+		}
+		if err := s.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		a, b Alert
+		same bool
+	}{
+		{"mode alert: transition time moved", one(snap(t, true, modeAt("STOP", "2026-05-01T01:00:00Z"), block("OB1", 1, nil)), CatMode),
+			one(snap(t, true, modeAt("STOP", "2026-05-02T07:00:00Z"), block("OB1", 1, nil)), CatMode), true},
+		{"mode alert: another mode", one(snap(t, true, modeAt("STOP", "2026-05-01T01:00:00Z"), block("OB1", 1, nil)), CatMode),
+			one(snap(t, true, modeAt("STARTUP", "2026-05-01T01:00:00Z"), block("OB1", 1, nil)), CatMode), false},
+		{"incomplete: other reason text (ports, counts)", one(partial("read tcp 127.0.0.1:40001->127.0.0.1:102: reset after 12 requests", modeAt("RUN", "2026-04-01T00:00:00Z")), CatIncomplete),
+			one(partial("read tcp 127.0.0.1:40777->127.0.0.1:102: reset after 31 requests", modeAt("RUN", "2026-04-01T00:00:00Z")), CatIncomplete), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if (tc.a.Fingerprint == tc.b.Fingerprint) != tc.same {
+				t.Errorf("%q and %q: same fingerprint = %v, want %v", tc.a.Title, tc.b.Title, !tc.same, tc.same)
+			}
+		})
 	}
 }
 

@@ -94,6 +94,12 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 			fmt.Fprintf(&b, "    - %s (was %s)\n", p(it.Path), p(it.Old))
 		case "touched":
 			fmt.Fprintf(&b, "    = %s re-downloaded, content identical (%s)\n", p(it.Path), p(strings.Join(it.Fields, ", ")))
+		case "not_read":
+			last := ""
+			if it.Old != "" {
+				last = "; last known " + p(it.Old)
+			}
+			fmt.Fprintf(&b, "    ? %s not read (%s)%s\n", p(it.Path), p(it.Reason), last)
 		default:
 			delta := ""
 			if it.Delta != nil && it.Kind == snapshots.KindSetpoint {

@@ -13,7 +13,15 @@ import (
 )
 
 // Decisions a person may record when acknowledging an alert.
-var Decisions = []string{"investigating", "authorized", "false_positive", "escalated", "resolved"}
+var Decisions = []string{"investigating", "authorized", DecisionFalsePositive, "escalated", "resolved"}
+
+// DecisionFalsePositive is the decision that suppresses the exact finding
+// (the same items with the same old and new values, so the same
+// fingerprint) until it changes.
+const DecisionFalsePositive = "false_positive"
+
+// StatusResolved is the status of an alert whose condition ended.
+const StatusResolved = "resolved"
 
 // ErrUnknownAlert is returned by Ack for an id no device has.
 var ErrUnknownAlert = errors.New("no such alert")
@@ -28,7 +36,9 @@ const (
 // raised on its device that is still current (no baseline was approved on
 // the device after it was last seen) is recorded as seen again (an
 // alert_seen record: last seen, count and snapshot move) instead of being
-// raised a second time. A new alert gets its final id here (see idOf). It
+// raised a second time; when that alert's latest acknowledgement says
+// false_positive, the repeated alert comes back with Suppressed set (sinks
+// should not be told). A new alert gets its final id here (see idOf). It
 // returns the newly raised and the repeated alerts (with their updated
 // state), and the records it appended, even when it fails part way.
 //
@@ -59,12 +69,14 @@ func Raise(ctx context.Context, st store.Store, als []Alert, snapshotID string, 
 			if snapshotID != "" {
 				old.Snapshot = snapshotID
 			}
+			old.Suppressed = old.FalsePositive()
 			repeated = append(repeated, *old)
 			continue
 		}
 		a.ID = da.newID(a.Fingerprint)
 		a.Raised = now
 		a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = time.Time{}, time.Time{}, 0, "", nil, false
+		a.Resolved, a.Suppressed = nil, false
 		r, err := st.Append(ctx, a.Device, store.TypeAlert, now, a)
 		if err != nil {
 			return raised, repeated, recs, fmt.Errorf("storing alert %s: %w", a.ID, err)
@@ -87,7 +99,7 @@ func newDeviceAlerts(ex []Alert) *deviceAlerts {
 	da := &deviceAlerts{current: map[string]*Alert{}, ids: map[string]bool{}}
 	for i := range ex {
 		da.ids[ex[i].ID] = true
-		if !ex[i].Superseded {
+		if ex[i].Current() {
 			da.current[ex[i].Fingerprint] = &ex[i]
 		}
 	}
@@ -115,10 +127,10 @@ type Filter struct {
 }
 
 // List rebuilds alerts and their state from the store's records (alert,
-// alert_seen, ack and approval), newest last seen first.
+// alert_seen, ack, alert_resolved and approval), newest last seen first.
 func List(ctx context.Context, st store.Store, f Filter) ([]Alert, error) {
 	var recs []store.Record
-	for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck, store.TypeApproval} {
+	for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck, store.TypeAlertResolved, store.TypeApproval} {
 		rs, err := st.RecordsOfType(ctx, f.Device, typ)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s records: %w", typ, err)
@@ -160,6 +172,7 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 			}
 			a.Device = r.Device
 			a.FirstSeen, a.LastSeen, a.Count, a.Status, a.Acks, a.Superseded = r.Time.UTC(), r.Time.UTC(), 1, StatusOpen, nil, false
+			a.Resolved, a.Suppressed = nil, false // derived from later records only
 			k := key{r.Device, a.ID}
 			if _, dup := byID[k]; !dup {
 				order = append(order, k)
@@ -187,7 +200,18 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 			}
 			if a := byID[key{r.Device, ack.Alert}]; a != nil {
 				a.Acks = append(a.Acks, ack)
-				a.Status = "acknowledged (" + ack.Decision + ")"
+				if a.Resolved == nil {
+					a.Status = "acknowledged (" + ack.Decision + ")"
+				}
+			}
+		case store.TypeAlertResolved:
+			var res store.AlertResolved
+			if err := strictUnmarshal(r.Body, &res); err != nil {
+				return nil, fmt.Errorf("device %s record %d: alert_resolved body: %w", r.Device, r.Seq, err)
+			}
+			if a := byID[key{r.Device, res.Alert}]; a != nil && a.Resolved == nil {
+				a.Resolved = &res
+				a.Status = StatusResolved
 			}
 		case store.TypeApproval:
 			lastApproval[r.Device] = r.Seq
@@ -206,6 +230,35 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
 	return out, nil
+}
+
+// Resolve records that the condition of each of the device's unresolved
+// alerts that match ended (superseded ones too: an approval may come first): an alert_resolved record naming the snapshot that
+// showed it and the reason. Alerts are never deleted; a resolved alert no
+// longer counts as open, and the same problem found later raises a new
+// alert. It returns the resolved alerts and the records appended, even when
+// it fails part way.
+func Resolve(ctx context.Context, st store.Store, device string, match func(Alert) bool, snapshotID, reason string, now time.Time) ([]Alert, []store.Record, error) {
+	all, err := List(ctx, st, Filter{Device: device})
+	if err != nil {
+		return nil, nil, fmt.Errorf("device %s: reading its alerts: %w", device, err)
+	}
+	var done []Alert
+	var recs []store.Record
+	for _, a := range all {
+		if a.Resolved != nil || !match(a) {
+			continue
+		}
+		body := store.AlertResolved{Alert: a.ID, Snapshot: snapshotID, Reason: reason, At: now.UTC()}
+		r, err := st.Append(ctx, device, store.TypeAlertResolved, now, body)
+		if err != nil {
+			return done, recs, fmt.Errorf("recording alert %s resolved: %w", a.ID, err)
+		}
+		recs = append(recs, r)
+		a.Resolved, a.Status = &body, StatusResolved
+		done = append(done, a)
+	}
+	return done, recs, nil
 }
 
 // strictUnmarshal decodes one JSON value and nothing after it.
@@ -246,24 +299,14 @@ func Ack(ctx context.Context, st store.Store, alertID string, k store.Ack) (stor
 		k.At = time.Now()
 	}
 	k.At = k.At.UTC()
-	id := NormalizeID(alertID)
 	all, err := List(ctx, st, Filter{})
 	if err != nil {
 		return store.Record{}, Alert{}, err
 	}
-	var found []Alert
-	for _, a := range all {
-		if a.ID == id {
-			found = append(found, a)
-		}
+	a, err := Find(all, alertID)
+	if err != nil {
+		return store.Record{}, Alert{}, err
 	}
-	switch {
-	case len(found) == 0:
-		return store.Record{}, Alert{}, fmt.Errorf("%w: %q (see plcwatch alerts)", ErrUnknownAlert, alertID)
-	case len(found) > 1:
-		return store.Record{}, Alert{}, fmt.Errorf("alert id %s names alerts of %d devices; acknowledge on the device's own record", id, len(found))
-	}
-	a := found[0]
 	k.Alert = a.ID
 	r, err := st.Append(ctx, a.Device, store.TypeAck, k.At, k)
 	if err != nil {
@@ -272,6 +315,50 @@ func Ack(ctx context.Context, st store.Store, alertID string, k store.Ack) (stor
 	a.Acks = append(a.Acks, k)
 	a.Status = "acknowledged (" + k.Decision + ")"
 	return r, a, nil
+}
+
+// MinIDPrefix is the fewest hex digits of an alert id Find accepts.
+const MinIDPrefix = 4
+
+// ErrAmbiguousAlert is returned by Find for an id prefix that names more
+// than one alert.
+var ErrAmbiguousAlert = errors.New("ambiguous alert id prefix")
+
+// Find returns the one alert of all whose id is, or starts with, id (as a
+// person types it: any case, with or without "A-"; a prefix needs at least
+// MinIDPrefix hex digits). No match is ErrUnknownAlert; several are
+// ErrAmbiguousAlert, with the candidates (id, device, title) in the message.
+func Find(all []Alert, id string) (Alert, error) {
+	want := NormalizeID(id)
+	digits := strings.TrimPrefix(want, IDPrefix)
+	if len(digits) < MinIDPrefix || strings.Trim(digits, "0123456789abcdef") != "" {
+		return Alert{}, fmt.Errorf("alert id %q: want A- and at least %d hex digits (see plcwatch alerts)", id, MinIDPrefix)
+	}
+	var exact, prefixed []Alert
+	for _, a := range all {
+		switch {
+		case a.ID == want:
+			exact = append(exact, a)
+		case strings.HasPrefix(a.ID, want):
+			prefixed = append(prefixed, a)
+		}
+	}
+	found := exact
+	if len(found) == 0 {
+		found = prefixed
+	}
+	switch len(found) {
+	case 0:
+		return Alert{}, fmt.Errorf("%w: %q (see plcwatch alerts)", ErrUnknownAlert, id)
+	case 1:
+		return found[0], nil
+	}
+	var cands []string
+	for _, a := range found {
+		cands = append(cands, fmt.Sprintf("%s (%s: %s)", a.ID, a.Device, a.Title))
+	}
+	sort.Strings(cands)
+	return Alert{}, fmt.Errorf("%w %q: it names %d alerts: %s; give more digits", ErrAmbiguousAlert, id, len(found), strings.Join(cands, "; "))
 }
 
 func validDecision(d string) bool {

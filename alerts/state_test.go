@@ -261,3 +261,101 @@ func FuzzRebuild(f *testing.F) {
 		}
 	})
 }
+
+func TestFind(t *testing.T) {
+	all := []Alert{
+		{ID: "A-abc1230000", Device: "p1", Title: "logic changed"},
+		{ID: "A-abc1239999", Device: "p1", Title: "mode changed"},
+		{ID: "A-ffee000000", Device: "p2", Title: "collection failed"},
+		{ID: "A-1111111111", Device: "p1", Title: "one"},
+		{ID: "A-1111111111", Device: "p2", Title: "other"},
+	}
+	tests := []struct {
+		name    string
+		id      string
+		want    string
+		wantErr error
+		errHas  []string
+	}{
+		{name: "exact", id: "A-abc1230000", want: "A-abc1230000"},
+		{name: "unique prefix without A- in upper case", id: "FFEE", want: "A-ffee000000"},
+		{name: "ambiguous prefix lists the candidates", id: "A-abc123", wantErr: ErrAmbiguousAlert, errHas: []string{"A-abc1230000 (p1: logic changed)", "A-abc1239999 (p1: mode changed)"}},
+		{name: "one id on two devices", id: "A-1111111111", wantErr: ErrAmbiguousAlert, errHas: []string{"p1: one", "p2: other"}},
+		{name: "no match", id: "A-dddd", wantErr: ErrUnknownAlert},
+		{name: "too short", id: "A-ab", errHas: []string{"at least 4 hex digits"}},
+		{name: "not hex", id: "A-zzzzzz", errHas: []string{"hex digits"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Find(all, tc.id)
+			if tc.want != "" {
+				if err != nil || got.ID != tc.want {
+					t.Fatalf("Find(%q) = %s, %v; want %s", tc.id, got.ID, err, tc.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Find(%q) = %s, want an error", tc.id, got.ID)
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			for _, s := range tc.errHas {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %v, want it to contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// TestLifecycle: a resolved alert stays in the chain, is no longer open, and
+// the same problem found later raises a new alert; a false positive
+// acknowledgement suppresses the exact finding, not a changed one.
+func TestLifecycle(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	failed := Event("press-7", CatCollectionFailed, "dial tcp 127.0.0.1:102: connection refused", "connection refused", t0)
+	raised, _, _, err := Raise(ctx, st, []Alert{failed}, "", t0)
+	if err != nil || len(raised) != 1 {
+		t.Fatalf("raise: %v %v", raised, err)
+	}
+	done, recs, err := Resolve(ctx, st, "press-7", func(a Alert) bool { return a.Category == CatCollectionFailed }, "snap1", "a complete read succeeded", t0.Add(time.Hour))
+	if err != nil || len(done) != 1 || len(recs) != 1 || recs[0].Type != store.TypeAlertResolved {
+		t.Fatalf("resolve: %v %v %v", done, recs, err)
+	}
+	// Resolving again finds nothing current.
+	if again, _, err := Resolve(ctx, st, "press-7", func(Alert) bool { return true }, "snap2", "x", t0.Add(2*time.Hour)); err != nil || len(again) != 0 {
+		t.Fatalf("second resolve: %v %v", again, err)
+	}
+	all, err := List(ctx, st, Filter{Device: "press-7"})
+	if err != nil || len(all) != 1 {
+		t.Fatalf("list: %v %v", all, err)
+	}
+	if a := all[0]; a.Open() || a.Status != StatusResolved || a.Resolved == nil || a.Resolved.Snapshot != "snap1" || !a.Resolved.At.Equal(t0.Add(time.Hour)) {
+		t.Errorf("resolved alert: open %v status %q resolved %+v", a.Open(), a.Status, a.Resolved)
+	}
+	raised2, repeated, _, err := Raise(ctx, st, []Alert{failed}, "", t0.Add(3*time.Hour))
+	if err != nil || len(raised2) != 1 || len(repeated) != 0 || raised2[0].ID == raised[0].ID {
+		t.Fatalf("the same failure after resolution: raised %v repeated %v err %v, want a new alert", raised2, repeated, err)
+	}
+
+	base := snap(t, true, block("OB1", 1, nil))
+	fp, _ := deriveOne(t, base, block("OB1", 2, nil))
+	r3, _, _, err := Raise(ctx, st, []Alert{fp}, "s", t0)
+	if err != nil || len(r3) != 1 {
+		t.Fatal(err)
+	}
+	if _, _, err := Ack(ctx, st, r3[0].ID, store.Ack{By: "eve", Decision: DecisionFalsePositive, Comment: "simulator artefact", At: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	_, rep, _, err := Raise(ctx, st, []Alert{fp}, "s2", t0.Add(time.Hour))
+	if err != nil || len(rep) != 1 || !rep[0].Suppressed || rep[0].Count != 2 {
+		t.Fatalf("the exact finding again: %+v %v, want one suppressed repeat counted", rep, err)
+	}
+	other, _ := deriveOne(t, base, block("OB1", 3, nil))
+	r4, rep4, _, err := Raise(ctx, st, []Alert{other}, "s3", t0.Add(2*time.Hour))
+	if err != nil || len(r4) != 1 || len(rep4) != 0 || r4[0].Suppressed {
+		t.Fatalf("a changed finding: raised %+v repeated %+v %v, want a new unsuppressed alert", r4, rep4, err)
+	}
+}

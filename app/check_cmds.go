@@ -15,6 +15,7 @@ import (
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/monitor"
+	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -93,7 +94,7 @@ failed reads or devices without a baseline; 2: error.`,
 					return err
 				}
 				results = append(results, res)
-				if res.Unapproved() || res.NoBaseline {
+				if res.Verdict.Findings {
 					findings = true
 				}
 				if !asJSON {
@@ -119,33 +120,46 @@ failed reads or devices without a baseline; 2: error.`,
 	return cmd
 }
 
+// printCheck prints one device's check: the words are the verdict's
+// (monitor.CheckResult.Decide), from which the exit code derives too.
 func printCheck(w io.Writer, r *monitor.CheckResult) {
+	v := r.Verdict
 	switch {
 	case r.Error != "":
-		fmt.Fprintf(w, "%s: READ FAILED: %s\n", r.Device, r.Error)
+		fmt.Fprintf(w, "%s: %s", r.Device, v.Summary)
 	case r.NoBaseline:
-		fmt.Fprintf(w, "%s: snapshot %s stored; NO BASELINE yet: review it (plcwatch show %s) and approve it (plcwatch approve %s --ticket ... --by ...)\n",
-			r.Device, r.SnapshotID, r.SnapshotID, r.SnapshotID)
-		if r.Snapshot != nil && !r.Snapshot.Status.Complete {
-			fmt.Fprintf(w, "%s: snapshot is PARTIAL: %s\n", r.Device, strings.Join(r.Snapshot.Status.Reasons, "; "))
-		}
+		fmt.Fprintf(w, "%s: snapshot %s stored; %s: review it (plcwatch show %s) and approve it (plcwatch approve %s --ticket ... --by ...)",
+			r.Device, r.SnapshotID, v.Summary, r.SnapshotID, r.SnapshotID)
 	default:
-		status := "no unapproved change"
-		if r.Report != nil && !r.Report.Equal() {
-			status = "UNAPPROVED CHANGES"
+		fmt.Fprintf(w, "%s: snapshot %s vs baseline %s: %s", r.Device, r.SnapshotID, r.BaselineID, v.Summary)
+	}
+	if act := r.Active(); len(act) > 0 {
+		var ids []string
+		for _, al := range act {
+			ids = append(ids, al.ID)
 		}
-		if r.Snapshot != nil && !r.Snapshot.Status.Complete {
-			status += ", PARTIAL read: " + strings.Join(r.Snapshot.Status.Reasons, "; ")
-		}
-		fmt.Fprintf(w, "%s: snapshot %s vs baseline %s: %s", r.Device, r.SnapshotID, r.BaselineID, status)
-		if n := len(r.Raised) + len(r.Repeated); n > 0 {
-			var ids []string
-			for _, al := range append(append([]alerts.Alert{}, r.Raised...), r.Repeated...) {
-				ids = append(ids, al.ID)
+		fmt.Fprintf(w, " (alerts: %s)", strings.Join(ids, ", "))
+	}
+	fmt.Fprintln(w)
+	if r.Report != nil && r.Report.Info > 0 {
+		for _, c := range r.Report.Changes {
+			if c.Info && c.Type == diffing.Changed && c.Kind == snapshots.KindInfo && c.Old != nil && c.New != nil {
+				// An info item that moved, such as the S7 CPU's
+				// "info/mode_transition: T1 -> T2" after a restart.
+				fmt.Fprintf(w, "%s:   info: %s: %s -> %s\n", r.Device, diffing.Printable(c.Path),
+					diffing.Printable(c.Old.Value.String()), diffing.Printable(c.New.Value.String()))
+				continue
 			}
-			fmt.Fprintf(w, " (alerts: %s)", strings.Join(ids, ", "))
+			if c.Info && c.Type == diffing.Touched {
+				// A restart shown as information: "mode/cpu
+				// meta.last_transition: T1 -> T2".
+				for _, f := range c.Fields {
+					k := strings.TrimPrefix(f, "attrs.")
+					fmt.Fprintf(w, "%s:   info: %s %s: %s -> %s\n", r.Device, diffing.Printable(c.Path), diffing.Printable(k),
+						diffing.Printable(c.Old.Attrs[k]), diffing.Printable(c.New.Attrs[k]))
+				}
+			}
 		}
-		fmt.Fprintln(w)
 	}
 }
 
@@ -293,8 +307,10 @@ func (a *App) ackCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ack ALERT --by NAME --comment TEXT [--decision D]",
 		Short: "Record a person's decision on an alert (does not move the baseline)",
-		Long:  "Decisions: " + strings.Join(alerts.Decisions, ", ") + ". Approving a new baseline is `plcwatch approve`.",
-		Args:  cobra.ExactArgs(1),
+		Long: "ALERT is an alert id or a unique prefix of it (at least 4 hex digits; an ambiguous one lists the candidates).\n" +
+			"Decisions: " + strings.Join(alerts.Decisions, ", ") + ". false_positive suppresses that exact finding (same items, same old and new values) until it changes.\n" +
+			"Approving a new baseline is `plcwatch approve`.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			env, err := a.open(c.Context())
 			if err != nil {
@@ -398,6 +414,11 @@ func summarizeOther(r store.Record) string {
 		var al alerts.Alert
 		if json.Unmarshal(r.Body, &al) == nil {
 			return fmt.Sprintf("alert %s [%s] %s", al.ID, al.Severity, al.Title)
+		}
+	case store.TypeAlertResolved:
+		var res store.AlertResolved
+		if json.Unmarshal(r.Body, &res) == nil {
+			return fmt.Sprintf("alert %s resolved: %s", res.Alert, res.Reason)
 		}
 	case store.TypeCheck:
 		var cr monitor.CheckRecord

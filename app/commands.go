@@ -8,6 +8,7 @@ import (
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors/isolate"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
+	"github.com/plcwatch/plcwatch/monitor"
 )
 
 func (a *App) commands() []*cobra.Command {
@@ -42,7 +43,7 @@ func (a *App) sessionCommand() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if code := isolate.ServeChild(); code != 0 {
+			if code := isolate.ServeChild(monitor.ErrorClass); code != 0 {
 				return &ExitCodeError{Code: code}
 			}
 			return nil
@@ -84,9 +85,16 @@ func (a *App) configCommand() *cobra.Command {
 			for _, d := range cfg.Devices {
 				if d.Protocol == "opcua" {
 					for _, w := range opcua.Warnings(d) {
-						fmt.Fprintln(a.Stdout, "warning:", w)
+						fmt.Fprintln(a.Stdout, w)
 					}
 				}
+			}
+			warns, err := ruleWarnings(c.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			for _, w := range warns {
+				fmt.Fprintln(a.Stdout, w)
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
 
@@ -56,7 +57,7 @@ func valueText(it snapshots.Item) string {
 	if it.Volatile {
 		return "(live value, not captured)"
 	}
-	v := it.Value.String()
+	v := diffing.ValueText(it.Value, it.Attrs)
 	if it.Value.Type == snapshots.TypeText {
 		lines := strings.Count(it.Value.Raw, "\n") + 1
 		v = fmt.Sprintf("(text, %d lines, %d bytes)", lines, len(it.Value.Raw))

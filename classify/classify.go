@@ -185,3 +185,124 @@ func matchSegs(pat, segs []string) bool {
 	}
 	return len(segs) == 0
 }
+
+// match3 is the outcome of matching a rule against a stored item, which may
+// lack what the rule asks about.
+type match3 int
+
+const (
+	matchNo match3 = iota
+	matchYes
+	// matchUnknown: path and name match but the rule also asks about the
+	// node class, data type or writability, which the item does not
+	// record; only its connector, which knew them, could decide.
+	matchUnknown
+)
+
+// matchItem matches a rule against a stored item: its path, its name (the
+// last path segment), and the node class, data type and writability its
+// attributes record (snapshots.AttrNodeClass, snapshots.AttrDataType,
+// "writable").
+func (r Rule) matchItem(it *snapshots.Item) match3 {
+	name := it.Path[strings.LastIndexByte(it.Path, '/')+1:]
+	if r.Path != "" && !MatchPath(r.Path, it.Path) {
+		return matchNo
+	}
+	if r.Name != "" {
+		if ok, _ := path.Match(r.Name, name); !ok {
+			return matchNo
+		}
+	}
+	out := matchYes
+	check := func(want string, key string) {
+		if want == "" || out == matchNo {
+			return
+		}
+		got, ok := it.Attrs[key]
+		switch {
+		case !ok:
+			out = matchUnknown
+		case !strings.EqualFold(want, got):
+			out = matchNo
+		}
+	}
+	check(r.NodeClass, snapshots.AttrNodeClass)
+	check(r.DataType, snapshots.AttrDataType)
+	if r.Writable != nil {
+		check(fmt.Sprint(*r.Writable), "writable")
+	}
+	return out
+}
+
+// Applied is what Apply did.
+type Applied struct {
+	// Hits counts, per rule (by index), the items it decided.
+	Hits []int
+	// Ignored counts the items a rule dropped.
+	Ignored int
+}
+
+// Apply classifies every item of a snapshot with the rules, whoever made
+// the item (a connector's browse, or its own server/*, security/*, mode and
+// identity items), so a site can re-class or silence anything. The first
+// rule that matches decides: its kind, volatile flag (the value is then not
+// kept), ignore (the item is dropped), deadband and unit; the item's own
+// classification is the default when no rule matches. A rule that asks
+// about a node class, data type or writability an item does not record
+// leaves that item, and the rules after it, to the connector, which
+// classified it with the same rules knowing them. Items are changed in
+// place; the kept items are returned in order.
+func (rs Rules) Apply(items []snapshots.Item) ([]snapshots.Item, Applied) {
+	ap := Applied{Hits: make([]int, len(rs))}
+	out := items[:0]
+	for i := range items {
+		it, keep := items[i], true
+		for ri, r := range rs {
+			m := r.matchItem(&it)
+			if m == matchNo {
+				continue
+			}
+			if m == matchYes {
+				ap.Hits[ri]++
+				if r.Ignore {
+					ap.Ignored++
+					keep = false
+					break
+				}
+				if r.Kind != "" {
+					it.Kind = r.Kind
+				}
+				if r.Volatile {
+					it.Volatile, it.Value = true, snapshots.None()
+				}
+				if r.Deadband != 0 {
+					it.Deadband = r.Deadband
+				}
+				if _, numeric := it.Value.Number(); numeric && r.Unit != "" {
+					it.Value.Unit = r.Unit
+				}
+			}
+			break
+		}
+		if keep {
+			out = append(out, it)
+		}
+	}
+	return out, ap
+}
+
+// Matches reports, per rule (by index), whether it matches at least one of
+// the items, or may (an item lacks an attribute the rule asks about).
+// `config check` uses it to warn about rules that match nothing.
+func (rs Rules) Matches(items []snapshots.Item) []bool {
+	out := make([]bool, len(rs))
+	for ri, r := range rs {
+		for i := range items {
+			if r.matchItem(&items[i]) != matchNo {
+				out[ri] = true
+				break
+			}
+		}
+	}
+	return out
+}

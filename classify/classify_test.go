@@ -91,3 +91,59 @@ func TestDigestChangesWithRules(t *testing.T) {
 		t.Error("rules digest must follow content and ignore Source")
 	}
 }
+
+func TestApply(t *testing.T) {
+	rules := Rules{
+		{Path: "server/build_date", Kind: snapshots.KindInfo},
+		{Path: "security/server_certificate", Ignore: true},
+		{Path: "mode/*", Volatile: true},
+		{NodeClass: "block", Path: "blocks/**", Kind: snapshots.KindInfo},
+		{Path: "blocks/**", Kind: snapshots.KindSetpoint},
+		{DataType: "REAL", Path: "setpoints/*", Deadband: 0.5, Unit: "%"},
+	}
+	tests := []struct {
+		name     string
+		item     snapshots.Item
+		wantKind snapshots.Kind
+		dropped  bool
+		volatile bool
+		deadband float64
+		unit     string
+	}{
+		{name: "connector-made firmware item re-classed as info", item: snapshots.Item{Path: "server/build_date", Kind: snapshots.KindFirmware, Value: snapshots.String("x")}, wantKind: snapshots.KindInfo},
+		{name: "connector-made security item silenced", item: snapshots.Item{Path: "security/server_certificate", Kind: snapshots.KindSecurity}, dropped: true},
+		{name: "volatile keeps the connector's kind", item: snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String("RUN")}, wantKind: snapshots.KindMode, volatile: true},
+		{name: "rule needing a node class the item does not record: left to the connector", item: snapshots.Item{Path: "blocks/OB1", Kind: snapshots.KindLogic}, wantKind: snapshots.KindLogic},
+		{name: "node class recorded: the rule decides", item: snapshots.Item{Path: "blocks/OB1", Kind: snapshots.KindLogic, Attrs: map[string]string{snapshots.AttrNodeClass: "block"}}, wantKind: snapshots.KindInfo},
+		{name: "data type recorded: deadband and unit", item: snapshots.Item{Path: "setpoints/T", Kind: snapshots.KindSetpoint, Value: snapshots.Float(80, ""), Attrs: map[string]string{snapshots.AttrDataType: "REAL"}}, wantKind: snapshots.KindSetpoint, deadband: 0.5, unit: "%"},
+		{name: "no rule: the connector's classification stays", item: snapshots.Item{Path: "identity/serial", Kind: snapshots.KindIdentity}, wantKind: snapshots.KindIdentity},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _ := rules.Apply([]snapshots.Item{tc.item})
+			if tc.dropped {
+				if len(out) != 0 {
+					t.Fatalf("kept %+v, want it dropped", out)
+				}
+				return
+			}
+			if len(out) != 1 {
+				t.Fatalf("items %+v, want one", out)
+			}
+			got := out[0]
+			if got.Kind != tc.wantKind || got.Volatile != tc.volatile || got.Deadband != tc.deadband || got.Value.Unit != tc.unit {
+				t.Errorf("got kind %s volatile %v deadband %v unit %q, want %s %v %v %q", got.Kind, got.Volatile, got.Deadband, got.Value.Unit, tc.wantKind, tc.volatile, tc.deadband, tc.unit)
+			}
+			if tc.volatile && got.Value.Type != snapshots.TypeNone {
+				t.Errorf("volatile item kept its value %v", got.Value)
+			}
+		})
+	}
+	m := rules.Matches([]snapshots.Item{{Path: "server/build_date"}, {Path: "blocks/OB1"}})
+	want := []bool{true, false, false, true, true, false}
+	for i := range want {
+		if m[i] != want[i] {
+			t.Errorf("Matches[%d] = %v, want %v", i, m[i], want[i])
+		}
+	}
+}

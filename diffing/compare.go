@@ -21,7 +21,9 @@ const (
 	Removed ChangeType = "removed"
 	Changed ChangeType = "changed"
 	// Touched: only metadata attributes (snapshots.MetaPrefix) differ, such
-	// as a block's download timestamp: re-downloaded, content identical.
+	// as a block's download timestamp: for logic, re-downloaded, content
+	// identical; for any other kind informational (Change.Info), such as a
+	// mode's transition time after a restart.
 	Touched ChangeType = "touched"
 	// NotRead: the item could not be read in the newer snapshot (a failed
 	// or partial read). It is never evidence of removal.
@@ -66,9 +68,10 @@ type Change struct {
 	// Reason explains a not-read item ("not previously read" when the
 	// older snapshot is the one that could not read it).
 	Reason string `json:"reason,omitempty"`
-	// Info marks informational changes: items of kind info, and changes
-	// only in how the rules classify an item (its kind, volatile or
-	// indicator flag), which are configuration changes, not device changes.
+	// Info marks informational changes: items of kind info, changes only
+	// in how the rules classify an item (its kind, volatile or indicator
+	// flag), which are configuration changes, not device changes, and
+	// metadata-only changes of items that are not logic.
 	// They never make a report unequal and never raise alerts.
 	Info bool `json:"info,omitempty"`
 }
@@ -77,6 +80,11 @@ type Change struct {
 // could not be read (the item is present now; nothing can be said about
 // whether it changed).
 const ReasonNotPreviously = "not previously read"
+
+// ReasonNoValue is the Reason of a NotRead change whose newer side has no
+// value although it is not volatile and the older side had one: the
+// connector returned nothing (a Bad status, say) without marking the item.
+const ReasonNoValue = "no value returned (the device gave no value and no reason)"
 
 // ReasonAbsentPartial is the Reason of an item missing from a partial newer
 // snapshot.
@@ -175,23 +183,32 @@ func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
 		seen[n.Path] = true
 		o := oldBy[n.Path]
 		switch {
-		case n.Provenance.Source == snapshots.SourceNotRead:
-			c := Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: n.Provenance.Reason}
-			if o != nil {
-				c.Kind, c.Old = o.Kind, side(o)
-			}
-			if c.Reason == "" {
-				c.Reason = "not read"
-			}
-			r.add(opt, withMeta(c, n))
+		case n.Provenance.Source == snapshots.SourceNotRead && o == nil:
+			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: reasonOf(n)}, n))
 		case o == nil && !old.Status.Complete:
 			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: ReasonNotPreviously}, n))
 		case o == nil:
 			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Added, New: side(n)}, n))
-		case o.Provenance.Source == snapshots.SourceNotRead:
-			if !sameContent(o, n) {
-				r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: ReasonNotPreviously}, n))
+		case unread(n) || unread(o):
+			// A failed read is never a change: only what was read on both
+			// sides is compared. Two equally unread sides are no news.
+			if unread(n) && unread(o) && sameContent(o, n) {
+				continue
 			}
+			c := withMeta(Change{Path: n.Path, Kind: o.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: reasonOf(n)}, n)
+			if !unread(n) {
+				if sameContent(o, n) {
+					continue
+				}
+				c.Kind, c.Reason = n.Kind, ReasonNotPreviously
+			}
+			r.add(opt, c)
+		case valueLost(o, n):
+			// A connector that returned no value without saying why (a Bad
+			// status it did not mark): not read, never "42 -> (not captured)".
+			r.add(opt, withMeta(Change{Path: n.Path, Kind: o.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: ReasonNoValue}, n))
+		case valueLost(n, o):
+			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: ReasonNotPreviously}, n))
 		default:
 			if c, ok := r.compareItem(o, n); ok {
 				r.add(opt, c)
@@ -213,6 +230,30 @@ func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
 	sortChanges(r.Changes)
 	sort.Slice(r.Suppressed, func(i, j int) bool { return r.Suppressed[i].Path < r.Suppressed[j].Path })
 	return r
+}
+
+// unread reports whether an item's value was not obtained in its snapshot:
+// not read (a failed or cut-off read) or not observable (the device refused
+// or gave something that cannot be decoded).
+func unread(it *snapshots.Item) bool {
+	return it.Provenance.Source == snapshots.SourceNotRead || it.Provenance.Source == snapshots.SourceNotObservable
+}
+
+// valueLost reports whether a's value was captured and b's was not although
+// neither is volatile: b is no reading of the value, whatever its
+// provenance says.
+func valueLost(a, b *snapshots.Item) bool {
+	return !a.Volatile && !b.Volatile && a.Value.Type != snapshots.TypeNone && b.Value.Type == snapshots.TypeNone
+}
+
+func reasonOf(it *snapshots.Item) string {
+	if it.Provenance.Reason != "" {
+		return it.Provenance.Reason
+	}
+	if it.Provenance.Source == snapshots.SourceNotObservable {
+		return "not observable"
+	}
+	return "not read"
 }
 
 // sameContent reports whether two items have the same content as far as a
@@ -301,6 +342,12 @@ func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
 	if len(content) == 0 {
 		c.Type = Touched
 		c.Fields = meta
+		if o.Kind != snapshots.KindLogic || n.Kind != snapshots.KindLogic {
+			// Mode, firmware, identity and the like carry metadata that
+			// moves by itself (a mode's transition time moves on every
+			// restart): information, never a re-download or a change.
+			c.Info, c.Reason = true, ReasonMetadata
+		}
 		return c, true
 	}
 	c.Fields = append(content, meta...)
@@ -332,6 +379,10 @@ func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
 	}
 	return c, true
 }
+
+// ReasonMetadata is the Reason of an informational change in metadata
+// attributes only (snapshots.MetaPrefix) of an item that is not logic.
+const ReasonMetadata = "metadata only, content identical"
 
 // ReasonClassification is the Reason of an informational change in how the
 // rules classify an item (kind, volatile, indicator), not in the device.

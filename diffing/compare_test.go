@@ -39,6 +39,15 @@ func sp(path string, v float64, db float64) snapshots.Item {
 	return snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.Float(v, "%"), Deadband: db}
 }
 
+func notObs(path, reason string) snapshots.Item {
+	return snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(),
+		Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}
+}
+
+func mode(m, since string) snapshots.Item {
+	return snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String(m), Attrs: map[string]string{"meta.last_transition": since}}
+}
+
 func block(n string, sum uint64, attrs map[string]string) snapshots.Item {
 	return snapshots.Item{Path: "blocks/" + n, Kind: snapshots.KindLogic, Value: snapshots.Uint(sum, ""), Attrs: attrs}
 }
@@ -99,6 +108,23 @@ func TestCompare(t *testing.T) {
 			snap(t, true, block("OB1", 1, map[string]string{"meta.code_time": "b", "load_size": "12"})), map[string]ChangeType{"blocks/OB1": Changed}, false, 0},
 		{"info changes do not count", snap(t, true, snapshots.Item{Path: "i", Kind: snapshots.KindInfo, Value: snapshots.Int(1, "")}),
 			snap(t, true, snapshots.Item{Path: "i", Kind: snapshots.KindInfo, Value: snapshots.Int(2, "")}), map[string]ChangeType{"i": Changed}, true, 0},
+		{"Bad status now (not observable): not read, never 42 -> (not captured)", snap(t, true, sp("setpoints/Bad", 42, 0)),
+			snap(t, true, notObs("setpoints/Bad", "server answered BadWaitingForInitialData")), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},
+		{"not observable in the baseline, read now", snap(t, true, notObs("setpoints/Bad", "server answered BadWaitingForInitialData")),
+			snap(t, true, sp("setpoints/Bad", 42, 0)), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},
+		{"not observable on both sides alike: nothing", snap(t, true, notObs("setpoints/Bad", "BadNotReadable")),
+			snap(t, true, notObs("setpoints/Bad", "BadNoCommunication")), nil, true, 0},
+		{"not read marker in a complete snapshot", snap(t, true, block("FB2", 5, nil)), snap(t, true, notRead), map[string]ChangeType{"blocks/FB2": NotRead}, true, 0},
+		{"unmarked missing value (Bad status the connector did not mark)", snap(t, true, sp("setpoints/Bad", 42, 0)),
+			snap(t, true, snapshots.Item{Path: "setpoints/Bad", Kind: snapshots.KindSetpoint, Value: snapshots.None()}), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},
+		{"unmarked missing value in the baseline, value now", snap(t, true, snapshots.Item{Path: "setpoints/Bad", Kind: snapshots.KindSetpoint, Value: snapshots.None()}),
+			snap(t, true, sp("setpoints/Bad", 42, 0)), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},
+		{"mode transition time moved (restart): information", snap(t, true, mode("RUN", "2026-05-01T01:00:00Z")),
+			snap(t, true, mode("RUN", "2026-05-01T03:00:00Z")), map[string]ChangeType{"mode/cpu": Touched}, true, 0},
+		{"firmware metadata moved: information", snap(t, true, snapshots.Item{Path: "fw", Kind: snapshots.KindFirmware, Value: snapshots.String("V3.2"), Attrs: map[string]string{"meta.build_date": "a"}}),
+			snap(t, true, snapshots.Item{Path: "fw", Kind: snapshots.KindFirmware, Value: snapshots.String("V3.2"), Attrs: map[string]string{"meta.build_date": "b"}}), map[string]ChangeType{"fw": Touched}, true, 0},
+		{"real mode change with a moved transition time", snap(t, true, mode("RUN", "2026-05-01T01:00:00Z")),
+			snap(t, true, mode("STOP", "2026-05-01T03:00:00Z")), map[string]ChangeType{"mode/cpu": Changed}, false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,7 +68,11 @@ func Render(w io.Writer, r *Report, opt RenderOptions) error {
 				fmt.Fprintf(&b, "  %s %s not read (%s); last known %s%s\n", paint(ansiYellow, "?"), path, Printable(c.Reason), val(c.Old), note)
 			}
 		case Touched:
-			fmt.Fprintf(&b, "  %s %s re-downloaded, content identical (%s)%s\n", paint(ansiCyan, "="), path, Printable(strings.Join(c.Fields, ", ")), note)
+			if c.Info {
+				fmt.Fprintf(&b, "  %s %s metadata moved, content identical (%s)%s\n", paint(ansiCyan, "="), path, Printable(strings.Join(c.Fields, ", ")), note)
+			} else {
+				fmt.Fprintf(&b, "  %s %s re-downloaded, content identical (%s)%s\n", paint(ansiCyan, "="), path, Printable(strings.Join(c.Fields, ", ")), note)
+			}
 			writeAttrChanges(&b, c, true)
 		case Changed:
 			fmt.Fprintf(&b, "  %s %s: %s -> %s", paint(ansiYellow, "~"), path, val(c.Old), val(c.New))
@@ -127,7 +131,18 @@ func val(s *Side) string {
 	case snapshots.TypeText:
 		return fmt.Sprintf("(text, %d lines)", strings.Count(s.Value.Raw, "\n")+1)
 	}
-	return Printable(s.Value.String())
+	return Printable(ValueText(s.Value, s.Attrs))
+}
+
+// ValueText renders a value for people: an enumerated value by its name
+// (snapshots.AttrValueName) with the number after it, "Running (0)";
+// anything else as snapshots.Value.String does. The caller makes it
+// printable.
+func ValueText(v snapshots.Value, attrs map[string]string) string {
+	if name := attrs[snapshots.AttrValueName]; name != "" && v.Type != snapshots.TypeNone {
+		return name + " (" + v.Raw + ")"
+	}
+	return v.String()
 }
 
 func orDash(s string) string {

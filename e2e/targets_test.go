@@ -126,9 +126,11 @@ func startLogix(t *testing.T) *running {
 		},
 		breakNext: func() func() {
 			// Move the change counter so the tag database is read (not
-			// carried), then cut the paged tag listing after two pages.
+			// carried), then cut the paged tag listing after two pages,
+			// every time until healed: the connector reopens a session the
+			// device closed, so a single drop would not cut the read.
 			sim.BumpAuditValue()
-			sim.InjectFault(logixsim.Fault{Kind: logixsim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1})
+			sim.InjectFault(logixsim.Fault{Kind: logixsim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 2})
 			return sim.ClearFaults
 		},
 		refused: sim.Refused,

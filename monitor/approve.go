@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -112,6 +113,14 @@ func (s *Service) Approve(ctx context.Context, req ApproveRequest) (*store.Appro
 		ch.Outcome = "approved " + snap.ID
 		if _, err := s.append(ctx, snap.Device, store.TypeChangeClose, ch); err != nil {
 			return &a, fmt.Errorf("approval stored, but closing change %s failed: %w", ch.Ticket, err)
+		}
+		// The change's alerts ("planned, pending review") close with it.
+		_, recs, err := alerts.Resolve(ctx, s.Store, snap.Device, func(al alerts.Alert) bool {
+			return al.Disposition == alerts.Planned && al.Ticket == ch.Ticket
+		}, snap.ID, fmt.Sprintf("planned change %s approved by %s (snapshot %s)", ch.Ticket, req.By, snap.ID), s.now())
+		s.wroteHead(recs)
+		if err != nil {
+			return &a, fmt.Errorf("approval stored, but closing the alerts of change %s failed: %w", ch.Ticket, err)
 		}
 	}
 	return &a, nil

@@ -117,6 +117,13 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
 	}
 	rules := s.Rules(dev)
+	// The rules reach every item, the connector's own ones too (server/*,
+	// security/*, mode, identity): a site can re-class or silence anything.
+	var applied classify.Applied
+	snap.Items, applied = rules.Apply(snap.Items)
+	if applied.Ignored > 0 {
+		log.Debug().Int("ignored", applied.Ignored).Msg("items dropped by ignore rules")
+	}
 	snap.Device = dev.Name
 	snap.Protocol = dev.Protocol
 	if snap.Endpoint == "" {

@@ -259,4 +259,11 @@ const (
 	ScopeModule = "module"
 	// AttrDataType is the protocol's data type name of an item.
 	AttrDataType = "data_type"
+	// AttrValueName is the name of an enumerated value, such as "Running"
+	// for OPC UA ServerState 0 or "RUN" for a mode code. Reports show it in
+	// place of the number, which stays the compared value.
+	AttrValueName = "value_name"
+	// AttrNodeClass is the protocol's node or object class of an item
+	// ("Variable", "block", "tag"), as classification rules match it.
+	AttrNodeClass = "node_class"
 )

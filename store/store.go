@@ -21,15 +21,16 @@ import (
 
 // Record types.
 const (
-	TypeSnapshot    = "snapshot"     // body: SnapshotRef; the snapshot itself is content-addressed
-	TypeRules       = "rules"        // body: the classification rules in force (JSON), when they changed
-	TypeApproval    = "approval"     // body: Approval
-	TypeAlert       = "alert"        // body: alert JSON (alerts package), first raised
-	TypeAlertSeen   = "alert_seen"   // body: AlertSeen, the same alert found again
-	TypeAck         = "ack"          // body: Ack
-	TypeChangeOpen  = "change_open"  // body: Change (planned change opened)
-	TypeChangeClose = "change_close" // body: Change (closed by approval or abandoned)
-	TypeCheck       = "check"        // body: a comparison of a snapshot with the baseline in force
+	TypeSnapshot      = "snapshot"       // body: SnapshotRef; the snapshot itself is content-addressed
+	TypeRules         = "rules"          // body: the classification rules in force (JSON), when they changed
+	TypeApproval      = "approval"       // body: Approval
+	TypeAlert         = "alert"          // body: alert JSON (alerts package), first raised
+	TypeAlertSeen     = "alert_seen"     // body: AlertSeen, the same alert found again
+	TypeAck           = "ack"            // body: Ack
+	TypeChangeOpen    = "change_open"    // body: Change (planned change opened)
+	TypeChangeClose   = "change_close"   // body: Change (closed by approval or abandoned)
+	TypeCheck         = "check"          // body: a comparison of a snapshot with the baseline in force
+	TypeAlertResolved = "alert_resolved" // body: AlertResolved, an alert whose condition ended
 )
 
 // GenesisPrev is the Prev digest of a chain's first record.
@@ -71,7 +72,7 @@ func (r Record) ComputeDigest() string {
 }
 
 // Types lists every record type.
-var Types = []string{TypeSnapshot, TypeRules, TypeApproval, TypeAlert, TypeAlertSeen, TypeAck, TypeChangeOpen, TypeChangeClose, TypeCheck}
+var Types = []string{TypeSnapshot, TypeRules, TypeApproval, TypeAlert, TypeAlertSeen, TypeAck, TypeChangeOpen, TypeChangeClose, TypeCheck, TypeAlertResolved}
 
 // ValidType reports whether typ is one of Types.
 func ValidType(typ string) bool {
@@ -110,6 +111,18 @@ type Approval struct {
 type AlertSeen struct {
 	Alert    string    `json:"alert"`
 	Snapshot string    `json:"snapshot"`
+	At       time.Time `json:"at"`
+}
+
+// AlertResolved is the body of an alert_resolved record: the condition an
+// alert reported ended (a later complete read, or the approval of a planned
+// change's snapshot). The alert itself stays in the chain.
+type AlertResolved struct {
+	Alert string `json:"alert"`
+	// Snapshot is the id of the snapshot that showed the condition ended
+	// (the complete read, or the approved after-snapshot).
+	Snapshot string    `json:"snapshot,omitempty"`
+	Reason   string    `json:"reason"`
 	At       time.Time `json:"at"`
 }
 

@@ -20,15 +20,18 @@ import (
 // parent on fd 4 before each request, and writes the result there. Its
 // logs go to stderr as JSON lines. It returns the process exit code. A
 // panic anywhere (in the connector or in a protocol library's goroutine)
-// ends the process, which is the point: the parent reports it.
-func ServeChild() int {
+// ends the process, which is the point: the parent reports it. classOf,
+// when not nil, gives a failed snapshot's error its stable class (the
+// parent's error then reports it through ErrorClass), computed here where
+// the typed error still is.
+func ServeChild(classOf func(error) string) int {
 	in := os.NewFile(3, "session-in")
 	out := os.NewFile(4, "session-out")
 	if in == nil || out == nil {
 		fmt.Fprintln(os.Stderr, "plcwatch __session: run by plcwatch only (fd 3 and 4 are its pipes)")
 		return 2
 	}
-	if err := Serve(in, out, os.Stderr); err != nil {
+	if err := Serve(in, out, os.Stderr, classOf); err != nil {
 		fmt.Fprintln(os.Stderr, "plcwatch __session:", err)
 		return 2
 	}
@@ -36,8 +39,16 @@ func ServeChild() int {
 }
 
 // Serve runs one session on the given pipes (in: parent -> child frames,
-// out: child -> parent frames) and logs to logw. Tests call it directly.
-func Serve(in io.Reader, out io.Writer, logw io.Writer) error {
+// out: child -> parent frames) and logs to logw; classOf is as for
+// ServeChild.
+func Serve(in io.Reader, out io.Writer, logw io.Writer, classOf func(error) string) error {
+	fail := func(w *writer, err error) error {
+		m := &message{Type: msgResult, Err: err.Error(), ErrClass: classOfErr(err)}
+		if classOf != nil {
+			m.Class = classOf(err)
+		}
+		return w.send(m)
+	}
 	r := newReader(in)
 	w := &writer{w: out}
 	m, err := r.next()
@@ -97,12 +108,12 @@ func Serve(in io.Reader, out io.Writer, logw io.Writer) error {
 	}()
 	conn, _, err := connectors.Open(dev, st.Global, log, rl)
 	if err != nil {
-		return w.send(&message{Type: msgResult, Err: err.Error(), ErrClass: classOf(err)})
+		return fail(w, err)
 	}
 	defer conn.Close()
 	snap, err := conn.Snapshot(ctx, st.Prev)
 	if err != nil {
-		return w.send(&message{Type: msgResult, Err: err.Error(), ErrClass: classOf(err)})
+		return fail(w, err)
 	}
 	return w.send(&message{Type: msgResult, Snapshot: snap})
 }
@@ -150,7 +161,7 @@ func (l *remote) AcquireRequest(ctx context.Context, device string, req connecto
 		// context); a late grant is released at once.
 		go func() {
 			if g := <-ch; g != nil && g.Err == "" {
-				l.w.send(&message{Type: msgDone, ID: id, Err: ctx.Err().Error(), ErrClass: classOf(ctx.Err())})
+				l.w.send(&message{Type: msgDone, ID: id, Err: ctx.Err().Error(), ErrClass: classOfErr(ctx.Err())})
 			}
 		}()
 		return nil, ctx.Err()
@@ -164,7 +175,7 @@ func (l *remote) AcquireRequest(ctx context.Context, device string, req connecto
 	return func(in int, err error) {
 		m := &message{Type: msgDone, ID: id, BytesIn: in}
 		if err != nil {
-			m.Err, m.ErrClass = err.Error(), classOf(err)
+			m.Err, m.ErrClass = err.Error(), classOfErr(err)
 		}
 		l.w.send(m)
 	}, nil

@@ -27,7 +27,7 @@ import (
 // `<test binary> __session`, and TestMain serves it before any test runs.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == Command {
-		os.Exit(ServeChild())
+		os.Exit(ServeChild(func(err error) string { return "class of " + err.Error() }))
 	}
 	os.Exit(m.Run())
 }
@@ -208,6 +208,7 @@ func TestSession(t *testing.T) {
 		items    map[string]string
 		requests int64
 		logs     []string
+		class    string // the error's ErrorClass, for alert fingerprints
 	}{
 		{name: "healthy session returns its snapshot, cost counted by the parent's gate", endpoint: "fake://ok", timeout: time.Second,
 			items:    map[string]string{"user": "operator", "password_matches": "true", "environ": "0", "deadline": "true"},
@@ -215,15 +216,16 @@ func TestSession(t *testing.T) {
 		{name: "a kind off the allowlist is refused in the child", endpoint: "fake://write", timeout: time.Second,
 			items: map[string]string{"write_refused": "true"}},
 		{name: "panic in a library goroutine costs the snapshot only", endpoint: "fake://panic", timeout: time.Second,
-			wantErr: ErrCrashed, wantMsg: []string{"fake session for device dev1 crashed: panic: reflect.MakeSlice: negative len", "(a reply the protocol library could not decode)"}},
+			wantErr: ErrCrashed, wantMsg: []string{"fake session for device dev1 crashed: panic: reflect.MakeSlice: negative len", "(a reply the protocol library could not decode)"},
+			class: "protocol session crashed"},
 		{name: "a runaway allocation ends the session at its memory limit", endpoint: "fake://alloc", timeout: time.Second,
 			wantErr: ErrCrashed, wantMsg: []string{"fake session for device dev1 crashed: fatal error: ", "out of memory", "(the protocol library ran out of memory"}},
 		{name: "a request that ignores its deadline is killed by the watchdog", endpoint: "fake://stall", timeout: 200 * time.Millisecond,
-			wantErr: ErrKilled, wantMsg: []string{"did not end within request_timeout 200ms"}},
+			wantErr: ErrKilled, wantMsg: []string{"did not end within request_timeout 200ms"}, class: "protocol session killed"},
 		{name: "a session past the snapshot deadline is killed", endpoint: "fake://slow", deadline: 300 * time.Millisecond,
 			wantErr: context.DeadlineExceeded, wantMsg: []string{"after the snapshot was cut off"}},
 		{name: "a connector's error is returned as is", endpoint: "fake://error", timeout: time.Second,
-			wantMsg: []string{"the device said no"}},
+			wantMsg: []string{"the device said no"}, class: "class of the device said no"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -258,6 +260,12 @@ func TestSession(t *testing.T) {
 			for _, w := range tc.wantMsg {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("Snapshot error = %v, want it to say %q", err, w)
+				}
+			}
+			if tc.class != "" {
+				var c interface{ ErrorClass() string }
+				if !errors.As(err, &c) || c.ErrorClass() != tc.class {
+					t.Errorf("error class of %v: want %q", err, tc.class)
 				}
 			}
 			if len(tc.wantMsg) == 0 && err != nil {

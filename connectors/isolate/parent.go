@@ -86,6 +86,11 @@ func (e *SessionError) Error() string {
 // Unwrap returns ErrCrashed or ErrKilled.
 func (e *SessionError) Unwrap() error { return e.err }
 
+// ErrorClass is the stable class of the failure, for alert fingerprints:
+// "protocol session crashed" or "protocol session killed", never the
+// panic's text.
+func (e *SessionError) ErrorClass() string { return "protocol session " + e.What }
+
 func protocolName(p string) string {
 	switch p {
 	case "opcua":
@@ -338,7 +343,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 					req := connectors.Request{Kind: m.Kind, Object: m.Object, Size: m.Size}
 					_, done, err := s.c.gate.Admit(admitCtx, req)
 					if err != nil {
-						s.out.send(&message{Type: msgGrant, ID: m.ID, Err: err.Error(), ErrClass: classOf(err)})
+						s.out.send(&message{Type: msgGrant, ID: m.ID, Err: err.Error(), ErrClass: classOfErr(err)})
 						return
 					}
 					g := &grantReq{done: done}
@@ -464,7 +469,7 @@ func (s *session) failure(ctx context.Context, exitErr error, killWhy string) er
 }
 
 // classOf names an error's class for the other side of the pipe.
-func classOf(err error) string {
+func classOfErr(err error) string {
 	switch {
 	case err == nil:
 		return ""
@@ -478,11 +483,16 @@ func classOf(err error) string {
 
 // remoteError is an error that crossed the pipe; it keeps its class.
 type remoteError struct {
-	msg   string
-	class string
+	msg    string
+	class  string // classCanceled, classDeadline or classOther
+	stable string // the child's ErrorClass of it, if any
 }
 
 func (e *remoteError) Error() string { return e.msg }
+
+// ErrorClass returns the stable class the child computed ("" if none), so
+// that alert fingerprints stay what they are in-process.
+func (e *remoteError) ErrorClass() string { return e.stable }
 
 func (e *remoteError) Is(target error) bool {
 	switch e.class {
@@ -498,7 +508,7 @@ func errorOf(m *message) error {
 	if m.Err == "" {
 		return nil
 	}
-	return &remoteError{msg: m.Err, class: m.ErrClass}
+	return &remoteError{msg: m.Err, class: m.ErrClass, stable: m.Class}
 }
 
 // forwardLogs copies the child's log lines to the parent's logger.

@@ -56,6 +56,9 @@ type message struct {
 	// grant, done and result: a failure, with its class
 	Err      string
 	ErrClass string
+	// Class is the result error's stable class (monitor.ErrorClass in the
+	// child, where the typed error still is), for alert fingerprints.
+	Class string
 
 	// result
 	Snapshot *snapshots.Snapshot

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/plcwatch/plcwatch/connectors"
 )
 
 // This file is the connector's EtherNet/IP and CIP codec. It can build read
@@ -14,6 +16,7 @@ import (
 
 // EtherNet/IP encapsulation commands (CIP Vol. 2, table 2-3.2).
 const (
+	cmdListIdentity      = 0x0063
 	cmdRegisterSession   = 0x0065
 	cmdUnregisterSession = 0x0066
 	cmdSendRRData        = 0x006F
@@ -35,6 +38,7 @@ const (
 	svcGetAttributeList         = 0x03
 	svcMultipleService          = 0x0A
 	svcGetAttributeSingle       = 0x0E
+	svcReadTemplateAlt          = 0x4B // Read on a Template, as some clients send it
 	svcReadTag                  = 0x4C
 	svcForwardClose             = 0x4E // on the Connection Manager only
 	svcUnconnectedSend          = 0x52 // on the Connection Manager only
@@ -55,9 +59,12 @@ const (
 
 // CIP general status codes the connector acts on.
 const (
-	statusOK              = 0x00
-	statusPartialTransfer = 0x06
-	statusEmbeddedError   = 0x1E
+	statusOK                  = 0x00
+	statusPartialTransfer     = 0x06
+	statusServiceNotSupported = 0x08
+	statusAttrListError       = 0x0A
+	statusAttrNotSupported    = 0x14
+	statusEmbeddedError       = 0x1E
 )
 
 // Request kinds as the gate and plans see them.
@@ -71,7 +78,9 @@ const (
 	KindGetAttributeList         = "cip.GetAttributeList"
 	KindGetAttributeSingle       = "cip.GetAttributeSingle"
 	KindGetInstanceAttributeList = "cip.GetInstanceAttributeList"
+	KindListIdentity             = "cip.ListIdentity"
 	KindReadTag                  = "cip.ReadTag"
+	KindReadTagFragmented        = "cip.ReadTagFragmented"
 	KindReadTemplate             = "cip.ReadTemplate"
 	KindMultipleServicePacket    = "cip.MultipleServicePacket"
 )
@@ -80,49 +89,119 @@ const (
 var Allowlist = []string{
 	KindRegisterSession, KindUnregisterSession, KindForwardOpen, KindLargeForwardOpen, KindForwardClose,
 	KindGetAttributesAll, KindGetAttributeList, KindGetAttributeSingle, KindGetInstanceAttributeList,
-	KindReadTag, KindReadTemplate, KindMultipleServicePacket,
+	KindReadTag, KindReadTagFragmented, KindReadTemplate, KindMultipleServicePacket, KindListIdentity,
 }
 
-// StatusError is a CIP error reply.
+// StatusError is a CIP error reply: the general status of CIP Vol. 1
+// appendix B, with the extended status words when the device sent any.
 type StatusError struct {
 	Service  byte
 	Status   byte
 	Extended []uint16
 }
 
+// Error names the status by code and meaning first ("CIP status 0x05 path
+// destination unknown"), so that an item's reason says what the device
+// answered.
 func (e *StatusError) Error() string {
-	if len(e.Extended) > 0 {
-		return fmt.Sprintf("CIP service 0x%02X: status 0x%02X (%s), extended 0x%04X", e.Service, e.Status, statusText(e.Status), e.Extended)
+	s := fmt.Sprintf("CIP status 0x%02X %s", e.Status, statusText(e.Status))
+	for i, x := range e.Extended {
+		if i == 0 {
+			s += ", extended"
+		}
+		s += fmt.Sprintf(" 0x%04X", x)
 	}
-	return fmt.Sprintf("CIP service 0x%02X: status 0x%02X (%s)", e.Service, e.Status, statusText(e.Status))
+	return s + fmt.Sprintf(" (service 0x%02X)", e.Service)
 }
 
+// statusText is the meaning of a CIP general status code (CIP Vol. 1,
+// table B-1.1).
 func statusText(s byte) string {
 	switch s {
+	case 0x00:
+		return "success"
 	case 0x01:
 		return "connection failure"
+	case 0x02:
+		return "resource unavailable"
+	case 0x03:
+		return "invalid parameter value"
 	case 0x04:
 		return "path segment error"
 	case 0x05:
 		return "path destination unknown"
 	case 0x06:
 		return "partial transfer"
+	case 0x07:
+		return "connection lost"
 	case 0x08:
 		return "service not supported"
+	case 0x09:
+		return "invalid attribute value"
+	case 0x0A:
+		return "attribute list error"
+	case 0x0B:
+		return "already in requested mode/state"
+	case 0x0C:
+		return "object state conflict"
+	case 0x0D:
+		return "object already exists"
+	case 0x0E:
+		return "attribute not settable"
 	case 0x0F:
 		return "privilege violation"
+	case 0x10:
+		return "device state conflict"
 	case 0x11:
 		return "reply data too large"
+	case 0x12:
+		return "fragmentation of a primitive value"
 	case 0x13:
 		return "not enough data"
 	case 0x14:
 		return "attribute not supported"
+	case 0x15:
+		return "too much data"
+	case 0x16:
+		return "object does not exist"
+	case 0x17:
+		return "service fragmentation sequence not in progress"
+	case 0x18:
+		return "no stored attribute data"
+	case 0x19:
+		return "store operation failure"
+	case 0x1A:
+		return "routing failure, request packet too large"
+	case 0x1B:
+		return "routing failure, response packet too large"
+	case 0x1C:
+		return "missing attribute list entry data"
+	case 0x1D:
+		return "invalid attribute value list"
 	case 0x1E:
 		return "embedded service error"
+	case 0x1F:
+		return "vendor specific error"
+	case 0x20:
+		return "invalid parameter"
+	case 0x21:
+		return "write-once value or medium already written"
+	case 0x22:
+		return "invalid reply received"
+	case 0x25:
+		return "key failure in path"
+	case 0x26:
+		return "path size invalid"
+	case 0x27:
+		return "unexpected attribute in list"
+	case 0x28:
+		return "invalid member id"
+	case 0x29:
+		return "member not settable"
 	case 0xFF:
 		return "general error"
 	}
-	return "error"
+	return "unknown status"
 }
 
 // errShort is wrapped by every parser for truncated input.
@@ -143,6 +222,12 @@ func appendEncap(b []byte, cmd uint16, session uint32, data []byte) []byte {
 // registerSessionFrame: protocol version 1, options 0.
 func registerSessionFrame() []byte {
 	return appendEncap(nil, cmdRegisterSession, 0, []byte{0x01, 0x00, 0x00, 0x00})
+}
+
+// listIdentityFrame asks the target for its identity (CIP Vol. 2,
+// 2-4.2): no session, no data.
+func listIdentityFrame() []byte {
+	return appendEncap(nil, cmdListIdentity, 0, nil)
 }
 
 func unregisterSessionFrame(session uint32) []byte {
@@ -341,9 +426,10 @@ func attrListMR(class, inst uint32, attrs ...uint16) []byte {
 }
 
 // symbolListMR is Get Instance Attribute List on the Symbol object from
-// instance start, asking for attributes 1 (name), 2 (type) and 8 (array
-// dimensions); program scopes prefix the "Program:Name" segment.
-func symbolListMR(program string, start uint32) []byte {
+// instance start, asking for attributes 1 (name), 2 (type) and, with
+// dims, 8 (array dimensions); program scopes prefix the "Program:Name"
+// segment.
+func symbolListMR(program string, start uint32, dims bool) []byte {
 	var p []byte
 	if program != "" {
 		p = symbolic(p, "Program:"+program)
@@ -355,6 +441,9 @@ func symbolListMR(program string, start uint32) []byte {
 		p = binary.LittleEndian.AppendUint16(append(p, 0x25, 0), uint16(start))
 	} else {
 		p = binary.LittleEndian.AppendUint32(append(p, 0x26, 0), start)
+	}
+	if !dims {
+		return mr(svcGetInstanceAttributeList, p, []byte{0x02, 0x00, 0x01, 0x00, 0x02, 0x00})
 	}
 	return mr(svcGetInstanceAttributeList, p, []byte{0x03, 0x00, 0x01, 0x00, 0x02, 0x00, 0x08, 0x00})
 }
@@ -369,53 +458,163 @@ func readTemplateMR(inst uint32, offset uint32, n uint16) []byte {
 // readTagMR is Read Tag for one element.
 func readTagMR(path []byte) []byte { return mr(svcReadTag, path, []byte{0x01, 0x00}) }
 
-// mrKind names a message-router request for the gate. An Unconnected Send
-// is named by the request it carries (the one the target executes); ok is
-// false for anything this codec does not build.
+// pathTarget reads the first segments of a request path: leading ANSI
+// extended symbolic segments (0x91) are skipped and counted, then the first
+// logical class segment (8- or 16-bit) is returned. ok is false for a path
+// that cannot be walked (a truncated segment or one of another type before
+// the class).
+func pathTarget(path []byte) (class uint32, hasClass bool, symbols int, ok bool) {
+	for len(path) > 0 {
+		switch path[0] {
+		case 0x91:
+			if len(path) < 2 {
+				return 0, false, symbols, false
+			}
+			n := 2 + int(path[1])
+			n += n % 2
+			if len(path) < n {
+				return 0, false, symbols, false
+			}
+			symbols++
+			path = path[n:]
+		case 0x20:
+			if len(path) < 2 {
+				return 0, false, symbols, false
+			}
+			return uint32(path[1]), true, symbols, true
+		case 0x21:
+			if len(path) < 4 {
+				return 0, false, symbols, false
+			}
+			return uint32(binary.LittleEndian.Uint16(path[2:])), true, symbols, true
+		default:
+			// Element, member or other segments only after a symbol.
+			return 0, false, symbols, symbols > 0
+		}
+	}
+	return 0, false, symbols, symbols > 0
+}
+
+// readClasses are the classes whose attributes the connector may read with
+// Get Attributes All (0x01), Get Attribute List (0x03) and Get Attribute
+// Single (0x0E): Identity, Symbol, Template and controller properties.
+var readClasses = map[uint32]bool{classIdentity: true, classSymbol: true, classTemplate: true, classControllerProp: true}
+
+// embeddedReads are the kinds that may travel inside a Multiple Service
+// Packet or an Unconnected Send: reads only, no connection management and
+// no nested packet.
+var embeddedReads = map[string]bool{
+	KindGetAttributesAll: true, KindGetAttributeList: true, KindGetAttributeSingle: true,
+	KindGetInstanceAttributeList: true, KindReadTag: true, KindReadTagFragmented: true, KindReadTemplate: true,
+}
+
+// mrKind names a message-router request for the gate by its (service,
+// class) pair. ok is true only for the pairs the connector may send:
+//
+//	0x01, 0x03, 0x0E  Get Attributes All/List/Single on Identity 0x01, Symbol 0x6B, Template 0x6C, 0xAC
+//	0x4C, 0x52        Read Tag (Fragmented) on a symbolic path or a Symbol 0x6B instance
+//	0x4C, 0x4B        Read Template on Template 0x6C
+//	0x55              Get Instance Attribute List on Symbol 0x6B (optionally program-scoped) or Template 0x6C
+//	0x0A              Multiple Service Packet on the Message Router 0x02
+//	0x54, 0x5B, 0x4E  (Large) Forward Open and Forward Close on the Connection Manager 0x06
+//	0x52              Unconnected Send on 0x06, named by the read it carries
+//
+// Anything else, whatever its service code means on its class (Read-Modify-
+// Write Tag 0x4E, File object 0x37 transfers, the Data Table 0xB2 services
+// gologix's DataTableBuffer sends), is refused: kind then names the
+// service and class for the error, and ok is false.
 func mrKind(b []byte) (kind string, ok bool) {
 	if len(b) < 2 || len(b) < 2+int(b[1])*2 {
-		return "", false
+		return "cip.Malformed", false
 	}
 	svc, path, data := b[0], b[2:2+int(b[1])*2], b[2+int(b[1])*2:]
-	class := uint32(0)
-	if len(path) >= 2 && path[0] == 0x20 {
-		class = uint32(path[1])
-	} else if len(path) >= 4 && path[0] == 0x21 {
-		class = uint32(binary.LittleEndian.Uint16(path[2:]))
+	class, hasClass, symbols, walked := pathTarget(path)
+	if !walked {
+		return fmt.Sprintf("cip.Service0x%02X(bad path)", svc), false
+	}
+	on := func(c uint32) bool { return hasClass && class == c }
+	refused := func(name string) (string, bool) {
+		if hasClass {
+			return fmt.Sprintf("%s(class 0x%02X)", name, class), false
+		}
+		return fmt.Sprintf("%s(symbolic path)", name), false
 	}
 	switch svc {
 	case svcGetAttributesAll:
-		return KindGetAttributesAll, true
+		if hasClass && symbols == 0 && readClasses[class] {
+			return KindGetAttributesAll, true
+		}
+		return refused(KindGetAttributesAll)
 	case svcGetAttributeList:
-		return KindGetAttributeList, true
+		if hasClass && symbols == 0 && readClasses[class] {
+			return KindGetAttributeList, true
+		}
+		return refused(KindGetAttributeList)
 	case svcGetAttributeSingle:
-		return KindGetAttributeSingle, true
+		if hasClass && symbols == 0 && readClasses[class] {
+			return KindGetAttributeSingle, true
+		}
+		return refused(KindGetAttributeSingle)
 	case svcGetInstanceAttributeList:
-		return KindGetInstanceAttributeList, true
+		if on(classSymbol) && symbols <= 1 || on(classTemplate) && symbols == 0 {
+			return KindGetInstanceAttributeList, true
+		}
+		return refused(KindGetInstanceAttributeList)
 	case svcMultipleService:
-		return KindMultipleServicePacket, class == classMessageRouter
+		if on(classMessageRouter) && symbols == 0 {
+			return KindMultipleServicePacket, true
+		}
+		return refused(KindMultipleServicePacket)
 	case svcReadTag:
-		if class == classTemplate {
+		switch {
+		case on(classTemplate) && symbols == 0:
+			return KindReadTemplate, true
+		case !hasClass && symbols > 0, on(classSymbol):
+			return KindReadTag, true
+		}
+		return refused("cip.Service0x4C")
+	case svcReadTemplateAlt:
+		if on(classTemplate) && symbols == 0 {
 			return KindReadTemplate, true
 		}
-		return KindReadTag, true
+		return refused("cip.Service0x4B")
 	case svcForwardOpen:
-		return KindForwardOpen, class == classConnManager
+		if on(classConnManager) && symbols == 0 {
+			return KindForwardOpen, true
+		}
+		return refused("cip.Service0x54")
 	case svcLargeForwardOpen:
-		return KindLargeForwardOpen, class == classConnManager
+		if on(classConnManager) && symbols == 0 {
+			return KindLargeForwardOpen, true
+		}
+		return refused("cip.Service0x5B")
 	case svcForwardClose:
-		return KindForwardClose, class == classConnManager
+		if on(classConnManager) && symbols == 0 {
+			return KindForwardClose, true
+		}
+		// 0x4E on a tag is Read-Modify-Write Tag: a write.
+		return refused("cip.ReadModifyWriteTag")
 	case svcUnconnectedSend:
-		if class != classConnManager || len(data) < 4 {
-			return "", false
+		switch {
+		case on(classConnManager) && symbols == 0:
+			if len(data) < 4 {
+				return "cip.UnconnectedSend(truncated)", false
+			}
+			n := int(binary.LittleEndian.Uint16(data[2:]))
+			if len(data) < 4+n {
+				return "cip.UnconnectedSend(truncated)", false
+			}
+			k, ok := mrKind(data[4 : 4+n])
+			if !ok || !embeddedReads[k] {
+				return "cip.UnconnectedSend carrying " + k, false
+			}
+			return k, true
+		case !hasClass && symbols > 0, on(classSymbol):
+			return KindReadTagFragmented, true
 		}
-		n := int(binary.LittleEndian.Uint16(data[2:]))
-		if len(data) < 4+n {
-			return "", false
-		}
-		return mrKind(data[4 : 4+n])
+		return refused("cip.Service0x52")
 	}
-	return fmt.Sprintf("cip.Service0x%02X", svc), false
+	return refused(fmt.Sprintf("cip.Service0x%02X", svc))
 }
 
 // requestKind names an outgoing frame from its bytes, and lists the kinds
@@ -431,9 +630,12 @@ func requestKind(frame []byte) (kind string, embedded []string, err error) {
 		return KindRegisterSession, nil, nil
 	case cmdUnregisterSession:
 		return KindUnregisterSession, nil, nil
+	case cmdListIdentity:
+		return KindListIdentity, nil, nil
 	case cmdSendRRData, cmdSendUnitData:
 	default:
-		return fmt.Sprintf("cip.Command0x%04X", cmd), nil, nil
+		k := fmt.Sprintf("cip.Command0x%04X", cmd)
+		return k, nil, fmt.Errorf("outgoing encapsulation command %s: %w", k, connectors.ErrNotAllowed)
 	}
 	items, err := parseCPF(data)
 	if err != nil || len(items) < 2 {
@@ -447,18 +649,21 @@ func requestKind(frame []byte) (kind string, embedded []string, err error) {
 		m = m[2:]
 	}
 	kind, ok := mrKind(m)
-	if !ok && kind == "" {
-		return "", nil, fmt.Errorf("outgoing frame: malformed request")
+	if !ok {
+		return kind, nil, fmt.Errorf("outgoing request %s: %w", kind, connectors.ErrNotAllowed)
 	}
 	if kind == KindMultipleServicePacket {
 		reqs, err := splitMultiple(m[2+int(m[1])*2:])
 		if err != nil {
 			return "", nil, fmt.Errorf("outgoing frame: %w", err)
 		}
+		if len(reqs) == 0 {
+			return "", nil, fmt.Errorf("outgoing frame: empty multiple service packet")
+		}
 		for _, r := range reqs {
-			k, _ := mrKind(r)
-			if k == "" {
-				k = "cip.Malformed"
+			k, ok := mrKind(r)
+			if !ok || !embeddedReads[k] {
+				return kind, nil, fmt.Errorf("outgoing multiple service packet carrying %s: %w", k, connectors.ErrNotAllowed)
 			}
 			embedded = append(embedded, k)
 		}
@@ -580,7 +785,7 @@ func parseReplyFrame(frame []byte, wantCmd uint16) (session uint32, payload []by
 	if len(data) != n {
 		return 0, nil, fmt.Errorf("encapsulation reply: length %d, got %d bytes: %w", n, len(data), errShort)
 	}
-	if cmd == cmdRegisterSession {
+	if cmd == cmdRegisterSession || cmd == cmdListIdentity {
 		return session, data, nil
 	}
 	items, err := parseCPF(data)

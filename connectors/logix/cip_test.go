@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plcwatch/plcwatch/connectors"
+	sim "github.com/plcwatch/plcwatch/simulators/logix"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
 
@@ -52,6 +53,13 @@ func TestBuildFrames(t *testing.T) {
 			00 00 00 00  # options
 			01 00        # protocol version 1
 			00 00        # option flags`},
+		{name: "ListIdentity", got: listIdentityFrame(), want: `
+			63 00        # command: ListIdentity
+			00 00        # length: 0
+			00 00 00 00  # session handle: none
+			00 00 00 00  # status
+			00 00 00 00 00 00 00 00  # sender context
+			00 00 00 00  # options`},
 		{name: "UnregisterSession", got: unregisterSessionFrame(0x5EED0001), want: `
 			66 00        # command: UnregisterSession
 			00 00        # length: 0
@@ -59,7 +67,7 @@ func TestBuildFrames(t *testing.T) {
 			00 00 00 00  # status
 			00 00 00 00 00 00 00 00  # sender context
 			00 00 00 00  # options`},
-		{name: "symbol list of a program", got: symbolListMR("Line1", 0x0102), want: `
+		{name: "symbol list of a program", got: symbolListMR("Line1", 0x0102, true), want: `
 			55           # service: Get Instance Attribute List
 			0B           # path: 11 words
 			91 0D 50726F6772616D3A4C696E6531 00  # symbolic "Program:Line1", pad
@@ -183,7 +191,7 @@ func TestParseReplies(t *testing.T) {
 		09 00 00 00  # instance 9
 		0D 00 50726F6772616D3A4C696E6531  # "Program:Line1"
 		68 10        # program entry
-		00 00 00 00 00 00 00 00 00 00 00 00`))
+		00 00 00 00 00 00 00 00 00 00 00 00`), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,9 +225,40 @@ func TestParseReplies(t *testing.T) {
 	if !errors.As(r.err(false), &se) || se.Status != 0xFF || len(se.Extended) != 1 || se.Extended[0] != 0x2105 {
 		t.Errorf("status error %v", r.err(false))
 	}
-	typ, v, err := parseTagValue(hx(t, `CA 00  0000B942  # REAL 92.5`))
+	typ, v, err := parseTagValue(hx(t, `CA 00  0000B942  # REAL 92.5`), 0, false)
 	if err != nil || typ != "REAL" || v != snapshots.Float32(92.5, "") {
 		t.Errorf("tag value %s %v %v", typ, v, err)
+	}
+	str := hx(t, `
+		A0 02        # a structure
+		CE 0F        # handle 0x0FCE: the predefined STRING
+		05 00 00 00  # LEN 5
+		41 24 B0 0D 27  # DATA: "A", "$", 0xB0, CR, "'"
+		`+strings.Repeat("00 ", 77)+` # the rest of DATA[82]
+		00 00        # padding to 88 bytes`)
+	typ, v, err = parseTagValue(str, 0, false)
+	if err != nil || typ != "STRING" || v != snapshots.String("A$$$B0$0D$'") {
+		t.Errorf("STRING %s %v %v", typ, v, err)
+	}
+	str[4] = 83 // LEN 83 > 82
+	var no *notObservableError
+	if _, _, err := parseTagValue(str, 0, false); !errors.As(err, &no) {
+		t.Errorf("LEN 83: %v, want not observable", err)
+	}
+	li, err := parseListIdentity(hx(t, `
+		01 00        # 1 item
+		0C 00        # item type: ListIdentity
+		25 00        # 37 bytes
+		01 00        # encapsulation version 1
+		00 02 AF 12 7F 00 00 01 00 00 00 00 00 00 00 00  # socket address 127.0.0.1:44818 (big-endian)
+		01 00 0E 00 A6 00  # vendor 1, device type 14, product code 166
+		21 0B        # revision 33.11
+		60 30        # status
+		EE FF C0 00  # serial 0x00C0FFEE
+		03 4C 3833   # product name "L83"
+		03           # state`))
+	if err != nil || li.serial() != "0x00C0FFEE" || li.revision() != "33.11" || li.ProductName != "L83" || operatingMode(li.Status) != "RUN" {
+		t.Errorf("list identity %+v %v", li, err)
 	}
 }
 
@@ -264,5 +303,161 @@ func TestWritesNeverSent(t *testing.T) {
 				t.Errorf("%d writes, %d gate requests", c.writes, g.Cost().Requests)
 			}
 		})
+	}
+}
+
+// Every write, control and unknown request of CIP and Logix is refused
+// before the wire: over a live session to the simulator, the simulator
+// receives nothing, refuses nothing, and the session still works after.
+func TestRefusedBeforeTheWire(t *testing.T) {
+	sym := []byte{0x91, 0x02, 'S', 'P'}
+	read := readTagMR(sym)
+	dataTable := func(inst uint16) []byte { return []byte{0x20, 0xB2, 0x25, 0x00, byte(inst), byte(inst >> 8)} }
+	file := classInstance(0x37, 1)
+	conn := func(s *session, m []byte) []byte { return unitDataFrame(s.handle, s.connID, 99, m) }
+	unconn := func(s *session, m []byte) []byte { return rrDataFrame(s.handle, m) }
+	type row struct {
+		name  string
+		req   []byte                  // a message-router request, sent connected and unconnected
+		frame func(s *session) []byte // or a whole frame
+	}
+	tests := []row{
+		{name: "Write Tag 0x4D", req: mr(0x4D, sym, []byte{0xCA, 0x00, 0x01, 0x00, 0, 0, 0x80, 0x3F})},
+		{name: "Write Tag Fragmented 0x53", req: mr(0x53, sym, []byte{0xCA, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0x80, 0x3F})},
+		{name: "Read-Modify-Write Tag 0x4E", req: mr(0x4E, sym, []byte{0x04, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00})},
+		{name: "Read-Modify-Write Tag 0x4E on a Symbol instance", req: mr(0x4E, classInstance(classSymbol, 5), []byte{0x02, 0x00, 0xFF, 0xFF, 0x00, 0x00})},
+		{name: "Set Attribute Single 0x10 (wall clock)", req: mr(0x10, append(classInstance(0x8B, 1), 0x30, 0x05), make([]byte, 8))},
+		{name: "Set Attributes All 0x02", req: mr(0x02, classInstance(classIdentity, 1), make([]byte, 4))},
+		{name: "Set Attribute List 0x04", req: mr(0x04, classInstance(classControllerProp, 1), []byte{1, 0, 10, 0, 0, 0, 0, 0})},
+		{name: "Reset 0x05 on the Identity object", req: mr(0x05, classInstance(classIdentity, 1), []byte{0x01})},
+		{name: "Start 0x06 on a program", req: mr(0x06, classInstance(0x68, 1), nil)},
+		{name: "Stop 0x07 on a task", req: mr(0x07, classInstance(0x70, 1), nil)},
+		{name: "Start 0x06 on the Identity object", req: mr(0x06, classInstance(classIdentity, 1), nil)},
+		{name: "Create 0x08", req: mr(0x08, classInstance(0x6B, 0), nil)},
+		{name: "Delete 0x09", req: mr(0x09, classInstance(0x6B, 7), nil)},
+		{name: "Apply Attributes 0x0D", req: mr(0x0D, classInstance(0x8E, 1), nil)},
+		{name: "Restore 0x15", req: mr(0x15, classInstance(0x8E, 1), nil)},
+		{name: "Save 0x16", req: mr(0x16, classInstance(0x8E, 1), nil)},
+		{name: "File object Initiate Download 0x4C", req: mr(0x4C, file, []byte{0, 0, 0, 0, 0, 0})},
+		{name: "File object Initiate Partial Write 0x4E", req: mr(0x4E, file, []byte{0, 0, 0, 0, 0, 0})},
+		{name: "File object Download Transfer 0x50", req: mr(0x50, file, []byte{0, 0})},
+		{name: "File object Clear File 0x51", req: mr(0x51, file, nil)},
+		{name: "File object Initiate Upload 0x4B", req: mr(0x4B, file, []byte{0xFF})},
+		{name: "DataTableBuffer create 0x08 on 0xB2", req: mr(0x08, dataTable(0), []byte{0x01, 0x00, 0x03, 0x00, 0x03, 0x00})},
+		{name: "DataTableBuffer add tag 0x4E on 0xB2", req: mr(0x4E, dataTable(1), []byte{0x02, 0x00, 0x01, 0x01})},
+		{name: "DataTableBuffer read 0x4C on 0xB2", req: mr(0x4C, dataTable(1), nil)},
+		{name: "DataTableBuffer remove tag 0x4F on 0xB2", req: mr(0x4F, dataTable(1), []byte{0x00, 0x00})},
+		{name: "DataTableBuffer delete 0x09 on 0xB2", req: mr(0x09, dataTable(1), nil)},
+		{name: "Forward Open 0x54 off the Connection Manager", req: mr(0x54, classInstance(classMessageRouter, 1), make([]byte, 40))},
+		{name: "unknown service 0x4F on a tag", req: mr(0x4F, sym, []byte{1, 0})},
+		{name: "unknown service 0x4B on the Symbol object", req: mr(0x4B, classInstance(classSymbol, 0), nil)},
+		{name: "Get Connection Data 0x57", req: mr(0x57, classInstance(classConnManager, 1), []byte{1, 0})},
+		{name: "Scattered Read 0x32", req: mr(0x32, classInstance(0x8E, 1), nil)},
+		{name: "Get Attributes All of an object plcwatch does not read", req: mr(0x01, classInstance(0x8E, 1), nil)},
+		{name: "Get Attribute Single of the time-sync object", req: mr(0x0E, append(classInstance(0x8B, 1), 0x30, 0x05), nil)},
+		{name: "Multiple Service Packet off the Message Router", req: mr(0x0A, classInstance(classSymbol, 1), []byte{1, 0, 4, 0, 0x4C, 0x02, 0x91, 0x02, 'S', 'P', 1, 0})},
+		{name: "service 0x00", req: mr(0x00, classInstance(classIdentity, 1), nil)},
+		{name: "service with the reply bit", req: mr(0xCC, sym, nil)},
+		{name: "Multiple Service Packet hiding a write", req: multipleMR([][]byte{read, mr(0x4D, sym, []byte{0xCA, 0x00, 0x01, 0x00, 0, 0, 0x80, 0x3F})})},
+		{name: "Multiple Service Packet hiding Read-Modify-Write", req: multipleMR([][]byte{read, mr(0x4E, sym, []byte{0x02, 0x00, 0xFF, 0xFF, 0x00, 0x00})})},
+		{name: "Multiple Service Packet hiding a packet", req: multipleMR([][]byte{read, multipleMR([][]byte{mr(0x4D, sym, nil)})})},
+		{name: "Multiple Service Packet hiding Forward Close", req: multipleMR([][]byte{read, forwardCloseMR(1, vendorID, 2, []byte{1, 0})})},
+		{name: "Multiple Service Packet hiding a DataTableBuffer read", req: multipleMR([][]byte{read, mr(0x4C, dataTable(1), nil)})},
+		{name: "Unconnected Send carrying a write", req: unconnectedSendMR(mr(0x4D, sym, []byte{0xCA, 0x00, 0x01, 0x00, 0, 0, 0x80, 0x3F}), []byte{0x01, 0x00})},
+		{name: "Unconnected Send carrying Stop", req: unconnectedSendMR(mr(0x07, classInstance(0x8E, 1), nil), []byte{0x01, 0x00})},
+		{name: "Unconnected Send carrying Forward Open", req: unconnectedSendMR(forwardOpenMR(true, 1, 1, vendorID, 1, 500, []byte{1, 0}), []byte{0x01, 0x00})},
+		{name: "ListServices command", frame: func(*session) []byte { return appendEncap(nil, 0x0004, 0, nil) }},
+		{name: "ListInterfaces command", frame: func(*session) []byte { return appendEncap(nil, 0x0064, 0, nil) }},
+		{name: "IndicateStatus command", frame: func(s *session) []byte { return appendEncap(nil, 0x0072, s.handle, nil) }},
+	}
+	srv, err := sim.Start(context.Background(), sim.Options{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	gate := connectors.NewGate("d", Allowlist, nil)
+	s, err := dial(context.Background(), srv.Addr(), gate, 5*time.Second, []byte{0x01, 0x00})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close(context.Background())
+	if err := s.register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, sent := srv.Total(), gate.Cost().Requests
+	for _, tt := range tests {
+		frames := map[string][]byte{}
+		if tt.frame != nil {
+			frames["frame"] = tt.frame(s)
+		} else {
+			frames["connected"], frames["unconnected"] = conn(s, tt.req), unconn(s, tt.req)
+		}
+		for how, f := range frames {
+			t.Run(tt.name+"/"+how, func(t *testing.T) {
+				if _, err := s.roundTrip(context.Background(), "x", f, false); !errors.Is(err, connectors.ErrNotAllowed) {
+					t.Errorf("err = %v, want ErrNotAllowed", err)
+				}
+				if s.dead != nil {
+					t.Fatalf("session ended: %v", s.dead)
+				}
+			})
+		}
+	}
+	if got := srv.Total(); got != before {
+		t.Errorf("the simulator received %d requests, want 0", got-before)
+	}
+	if srv.Refused() != 0 || gate.Cost().Requests != sent {
+		t.Errorf("simulator refused %v; gate sent %d", srv.RefusedKinds(), gate.Cost().Requests-sent)
+	}
+	// The session still reads.
+	r, err := s.call(context.Background(), "x", mr(svcGetAttributesAll, classInstance(classIdentity, 1), nil))
+	if err != nil || r.Status != 0 {
+		t.Fatalf("read after the refusals: %v %+v", err, r)
+	}
+}
+
+// Every request the codec builds is on the allowlist under its own name.
+func TestAllowedPairs(t *testing.T) {
+	sym, _ := tagPath("Program:Main.Tank[2].SP")
+	tests := []struct {
+		name string
+		req  []byte
+		want string
+	}{
+		{name: "identity", req: mr(svcGetAttributesAll, classInstance(classIdentity, 1), nil), want: KindGetAttributesAll},
+		{name: "controller properties", req: attrListMR(classControllerProp, 1, 1, 2, 3, 4, 10), want: KindGetAttributeList},
+		{name: "template attributes", req: attrListMR(classTemplate, 0x105, 4, 5, 2, 1), want: KindGetAttributeList},
+		{name: "template read", req: readTemplateMR(0x105, 0, 100), want: KindReadTemplate},
+		{name: "controller symbols", req: symbolListMR("", 0, true), want: KindGetInstanceAttributeList},
+		{name: "program symbols", req: symbolListMR("Main", 0x10000, true), want: KindGetInstanceAttributeList},
+		{name: "read tag", req: readTagMR(sym), want: KindReadTag},
+		{name: "read tag by symbol instance", req: readTagMR(classInstance(classSymbol, 5)), want: KindReadTag},
+		{name: "read tag fragmented", req: mr(0x52, sym, []byte{1, 0, 0, 0, 0, 0}), want: KindReadTagFragmented},
+		{name: "multiple service packet", req: multipleMR([][]byte{readTagMR(sym), attrListMR(classControllerProp, 1, 10)}), want: KindMultipleServicePacket},
+		{name: "large forward open", req: forwardOpenMR(true, 1, 2, vendorID, 3, largeConnSize, []byte{1, 0}), want: KindLargeForwardOpen},
+		{name: "forward open", req: forwardOpenMR(false, 1, 2, vendorID, 3, standardConnSize, []byte{1, 0}), want: KindForwardOpen},
+		{name: "forward close", req: forwardCloseMR(2, vendorID, 3, []byte{1, 0}), want: KindForwardClose},
+		{name: "module identity through the backplane", req: unconnectedSendMR(mr(svcGetAttributesAll, classInstance(classIdentity, 1), nil), []byte{1, 3}), want: KindGetAttributesAll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, emb, err := requestKind(unitDataFrame(1, 2, 3, tt.req))
+			if err != nil || k != tt.want {
+				t.Fatalf("kind %q, %v; want %q", k, err, tt.want)
+			}
+			for _, e := range append(emb, k) {
+				if !connectors.NewGate("d", Allowlist, nil).Allowed(e) {
+					t.Errorf("%s not on the allowlist", e)
+				}
+			}
+		})
+	}
+	for _, f := range [][]byte{registerSessionFrame(), unregisterSessionFrame(1), listIdentityFrame()} {
+		if k, _, err := requestKind(f); err != nil || !connectors.NewGate("d", Allowlist, nil).Allowed(k) {
+			t.Errorf("frame % X: %q %v", f[:2], k, err)
+		}
 	}
 }

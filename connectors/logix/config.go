@@ -27,6 +27,8 @@ const DefaultTimeout = 5 * time.Second
 //	  setpoints:
 //	    - {tag: TankHighLimit, unit: "%", deadband: 0.5}
 //	    - {tag: "Program:Line1.FlowSP", type: REAL, name: line1_flow_sp}
+//	    - {tag: RecipeName, type: STRING}          # predefined STRING (82 characters)
+//	    - {tag: BatchCode, type: STRING, length: 20}  # custom string type
 //	  tag_database: true            # controller- and program-scoped tags
 //	  programs: true                # program list and program-scoped tags
 //	  templates: true               # UDT definitions
@@ -71,7 +73,14 @@ type Setpoint struct {
 	Deadband float64 `yaml:"deadband"`
 	// Name is the item name (setpoints/<name>); default the tag path.
 	Name string `yaml:"name"`
+	// Length is the DATA length (capacity in characters) of a custom string
+	// type; it implies type STRING. The predefined STRING holds 82 and is
+	// recognised without it.
+	Length int `yaml:"length"`
 }
+
+// isString reports whether the setpoint is configured as a string.
+func (sp Setpoint) isString() bool { return strings.EqualFold(sp.Type, "STRING") || sp.Length > 0 }
 
 func (sp Setpoint) itemName() string {
 	if sp.Name != "" {
@@ -172,7 +181,13 @@ func decode(dev *config.Device) (*settings, error) {
 		}
 		s.paths = append(s.paths, p)
 		if sp.Type != "" && !validType(sp.Type) {
-			at(f+".type", "want an atomic Logix type (BOOL, SINT, INT, DINT, LINT, USINT, UINT, UDINT, ULINT, REAL, LREAL, BYTE, WORD, DWORD, LWORD), got %q", sp.Type)
+			at(f+".type", "want an atomic Logix type (BOOL, SINT, INT, DINT, LINT, USINT, UINT, UDINT, ULINT, REAL, LREAL, BYTE, WORD, DWORD, LWORD) or STRING, got %q", sp.Type)
+		}
+		if sp.Length < 0 || sp.Length > 65535 {
+			at(f+".length", "want the DATA length of a custom string type, 1-65535, got %d", sp.Length)
+		}
+		if sp.Length > 0 && sp.Type != "" && !strings.EqualFold(sp.Type, "STRING") {
+			at(f+".length", "a length is for a string type: set type: STRING or leave type out")
 		}
 		if sp.Deadband < 0 {
 			at(f+".deadband", "want a number >= 0, got %v", sp.Deadband)
@@ -193,7 +208,7 @@ func decode(dev *config.Device) (*settings, error) {
 
 func validType(t string) bool {
 	for _, n := range atomicNames {
-		if strings.EqualFold(n, t) && n != "STRING" {
+		if strings.EqualFold(n, t) {
 			return true
 		}
 	}

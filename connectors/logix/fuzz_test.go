@@ -3,6 +3,9 @@ package logix
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/snapshots"
 )
 
 // Fuzz targets for every parser of bytes from the network. Each checks
@@ -89,16 +92,20 @@ func FuzzParseSymbols(f *testing.F) {
 	e = append(e, "Tank"...)
 	e = binary.LittleEndian.AppendUint16(e, 0x20CA)
 	e = append(e, make([]byte, 12)...)
-	f.Add(e)
-	f.Add(e[:10])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		syms, err := parseSymbols(b)
+	f.Add(e, true)
+	f.Add(e[:10], true)
+	f.Add(e[:12], false)
+	f.Fuzz(func(t *testing.T, b []byte, dims bool) {
+		syms, err := parseSymbols(b, dims)
 		if err != nil {
 			return
 		}
 		n := 0
 		for _, s := range syms {
-			n += 20 + len(s.Name)
+			n += 8 + len(s.Name)
+			if dims {
+				n += 12
+			}
 			_ = dimsOf(s) + atomicName(s.Type)
 			keepSymbol(s)
 		}
@@ -126,13 +133,22 @@ func FuzzParseTemplate(f *testing.F) {
 }
 
 func FuzzParseTagValue(f *testing.F) {
-	f.Add([]byte{0xCA, 0, 0, 0, 0xB9, 0x42})
-	f.Add([]byte{0xA0, 0x02, 1, 2})
-	f.Add([]byte{0xC5, 0, 1, 2, 3})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, v, err := parseTagValue(b)
+	f.Add([]byte{0xCA, 0, 0, 0, 0xB9, 0x42}, 0, false)
+	f.Add([]byte{0xA0, 0x02, 1, 2}, 0, false)
+	f.Add([]byte{0xC5, 0, 1, 2, 3}, 0, false)
+	f.Add(append([]byte{0xA0, 0x02, 0xCE, 0x0F, 3, 0, 0, 0, 'a', '$', 0xB0}, make([]byte, 79)...), 0, false)
+	f.Add([]byte{0xA0, 0x02, 0x34, 0x12, 0xFF, 0, 0, 0, 'x', 'y', 0, 0}, 4, true)
+	f.Fuzz(func(t *testing.T, b []byte, length int, wantString bool) {
+		_, v, err := parseTagValue(b, length, wantString)
 		if err == nil && v.Type == "" {
 			t.Fatal("value without a type")
+		}
+		if err == nil && v.Type == snapshots.TypeString {
+			for _, c := range []byte(v.Raw) {
+				if c < 0x20 || c > 0x7E {
+					t.Fatalf("string value %q holds byte 0x%02X unescaped", v.Raw, c)
+				}
+			}
 		}
 	})
 }
@@ -142,15 +158,39 @@ func FuzzParseTagValue(f *testing.F) {
 func FuzzRequestKind(f *testing.F) {
 	f.Add(unitDataFrame(1, 2, 3, multipleMR([][]byte{readTagMR([]byte{0x91, 1, 'A', 0})})))
 	f.Add(rrDataFrame(1, unconnectedSendMR(mr(svcGetAttributesAll, classInstance(1, 1), nil), []byte{1, 3})))
+	f.Add(unitDataFrame(1, 2, 3, mr(0x4E, []byte{0x91, 2, 'S', 'P'}, []byte{2, 0, 0xFF, 0xFF, 0, 0})))
+	f.Add(unitDataFrame(1, 2, 3, mr(0x4C, classInstance(0x37, 1), nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, emb, err := requestKind(b)
-		if err == nil && k == "" {
-			t.Fatal("no kind and no error")
+		if err != nil {
+			return
+		}
+		// Whatever the bytes, an accepted frame is named by allowed kinds
+		// only: the gate can never be handed an unlisted request.
+		g := connectors.NewGate("d", Allowlist, nil)
+		if !g.Allowed(k) {
+			t.Fatalf("accepted frame of kind %q, not on the allowlist", k)
 		}
 		for _, e := range emb {
-			if e == "" {
-				t.Fatal("empty embedded kind")
+			if !g.Allowed(e) || !embeddedReads[e] {
+				t.Fatalf("accepted embedded kind %q", e)
 			}
+		}
+	})
+}
+
+func FuzzParseListIdentity(f *testing.F) {
+	id := []byte{1, 0, 14, 0, 166, 0, 33, 11, 0x60, 0x30, 0xEE, 0xFF, 0xC0, 0, 3, 'L', '8', '3'}
+	body := append([]byte{1, 0, 0, 2, 0xAF, 0x12, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, id...)
+	body = append(body, 3)
+	item := binary.LittleEndian.AppendUint16([]byte{1, 0, 0x0C, 0}, uint16(len(body)))
+	f.Add(append(item, body...))
+	f.Add([]byte{1, 0, 0x0C, 0, 0xFF, 0xFF, 1, 0})
+	f.Add([]byte{0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		id, err := parseListIdentity(b)
+		if err == nil && len(id.ProductName) > len(b) {
+			t.Fatal("product name longer than the reply")
 		}
 	})
 }

@@ -15,7 +15,18 @@
 // across calls, swallows template errors and hides a failed program list.
 // gologix supplies vendor and device-type names and route-path parsing.
 // Only read services can be encoded, and every frame is named from its own
-// bytes and checked against the allowlist before it is sent.
+// bytes by its (service, class) pair and checked against the allowlist
+// before it is sent; a Multiple Service Packet or Unconnected Send may
+// carry listed reads only.
+//
+// What a device cannot give costs the item, never the snapshot: an item
+// whose reply carries a CIP error status, cannot be decoded or has a type
+// the connector does not know is "not read" with the status named; an
+// unusable reply inside a Multiple Service Packet is asked again singly,
+// and a device that refuses the packet (0x08) gets single requests for the
+// rest of the snapshot; the identity falls back to ListIdentity; a session
+// the device closed is reopened (maxReopens). Each request is bounded by
+// the section's timeout and ctx.
 package logix
 
 import (
@@ -112,12 +123,10 @@ func (c *connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 		s.close(ctx)
 		return nil, fmt.Errorf("device %s: %w", c.dev.Name, err)
 	}
-	id, err := c.readCheap(ctx, s, b)
-	if err != nil {
-		s.close(ctx)
-		return nil, fmt.Errorf("device %s: %w", c.dev.Name, err)
+	id := c.readCheap(ctx, s, b)
+	if id != (identity{}) {
+		snap.Identity = snapshots.Identity{Vendor: vendorName(id.Vendor), Model: id.ProductName, Serial: id.serial(), Firmware: id.revision()}
 	}
-	snap.Identity = snapshots.Identity{Vendor: vendorName(id.Vendor), Model: id.ProductName, Serial: id.serial(), Firmware: id.revision()}
 	for _, slot := range c.cfg.Modules {
 		c.readModule(ctx, s, slot, b)
 	}
@@ -292,6 +301,32 @@ func (b *build) add(it snapshots.Item, nodeClass, dataType string) {
 func (b *build) notObservable(path string, kind snapshots.Kind, reason string) {
 	b.add(snapshots.Item{Path: path, Kind: kind, Value: snapshots.None(), Indicator: strings.HasPrefix(path, "indicators/"),
 		Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}, "indicator", "")
+}
+
+// notRead records an item that was asked for and could not be read, with
+// the reason; the snapshot is partial. it gives the item's kind and
+// attributes; its path, value and provenance are set here.
+func (b *build) notRead(path string, it snapshots.Item, reason string) {
+	it.Path, it.Value = path, snapshots.None()
+	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
+	b.add(it, "item", "")
+	b.fail(path, reason)
+}
+
+// identityNotRead marks the identity, firmware and mode items not read
+// when neither the Identity object nor ListIdentity answered.
+func (b *build) identityNotRead(reason string) {
+	for _, p := range []struct {
+		path string
+		kind snapshots.Kind
+	}{
+		{"identity/vendor", snapshots.KindIdentity}, {"identity/device_type", snapshots.KindIdentity},
+		{"identity/product_code", snapshots.KindIdentity}, {"identity/product_name", snapshots.KindIdentity},
+		{"identity/serial", snapshots.KindIdentity}, {"firmware/controller", snapshots.KindFirmware},
+		{"mode/key_switch", snapshots.KindMode}, {"mode/operating", snapshots.KindMode}, {"mode/faults", snapshots.KindMode},
+	} {
+		b.notRead(p.path, snapshots.Item{Kind: p.kind}, reason)
+	}
 }
 
 // fail records that the items at or under prefix could not be read; the

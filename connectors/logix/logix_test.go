@@ -335,7 +335,7 @@ func TestFaultMidListing(t *testing.T) {
 		section string
 	}{
 		{name: "stalled after one page", fault: sim.Fault{Kind: sim.FaultStall, Request: "cip.GetInstanceAttributeList", After: 1},
-			section: strings.Replace(deviceYAML, "timeout: 5s", "timeout: 300ms", 1)},
+			section: strings.Replace(deviceYAML, "timeout: 5s", "timeout: 1s", 1)}, // the dial is bounded by it too: not so short that a loaded machine misses it
 		{name: "connection dropped after one page", fault: sim.Fault{Kind: sim.FaultDrop, Request: "cip.GetInstanceAttributeList", After: 1}},
 		{name: "CIP error after two pages", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1}},
 		{name: "garbage after one page", fault: sim.Fault{Kind: sim.FaultGarbage, Request: "cip.GetInstanceAttributeList", After: 1}},
@@ -455,6 +455,8 @@ func TestDeviceVariants(t *testing.T) {
 		{name: "no indicator at all: always a full read", opts: sim.Options{NoControllerProperties: true}, section: noAudit, wantCarry: false,
 			notObservable: []string{"indicators/audit_value", "indicators/controller_properties/attr3"}},
 		{name: "standard forward open only", opts: sim.Options{NoLargeForwardOpen: true}, section: deviceYAML, wantCarry: true},
+		{name: "no array dimensions in the symbol list", opts: sim.Options{NoSymbolDimensions: true}, section: deviceYAML, wantCarry: true,
+			notObservable: []string{"tags/Lookup", "tags/Motors", "tags/Valves"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

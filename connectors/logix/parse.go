@@ -46,6 +46,46 @@ func parseIdentity(b []byte) (identity, error) {
 	return id, nil
 }
 
+// itemListIdentity is the CPF item type of a ListIdentity reply.
+const itemListIdentity = 0x000C
+
+// parseListIdentity parses ListIdentity reply data (CIP Vol. 2, 2-4.2.3):
+// item count (u16), then the first item: type 0x0C (u16), length (u16),
+// encapsulation protocol version (u16), socket address (16 bytes, big-
+// endian), then the Identity attributes in Get Attributes All order, and
+// the state (u8). Only the first identity item is used.
+func parseListIdentity(b []byte) (identity, error) {
+	if len(b) < 2 {
+		return identity{}, fmt.Errorf("list identity: %w", errShort)
+	}
+	n := int(binary.LittleEndian.Uint16(b))
+	if n == 0 {
+		return identity{}, fmt.Errorf("list identity: no identity item")
+	}
+	b = b[2:]
+	if len(b) < 4 {
+		return identity{}, fmt.Errorf("list identity item: %w", errShort)
+	}
+	typ, l := binary.LittleEndian.Uint16(b), int(binary.LittleEndian.Uint16(b[2:]))
+	if typ != itemListIdentity {
+		return identity{}, fmt.Errorf("list identity: item type 0x%04X, want 0x000C", typ)
+	}
+	b = b[4:]
+	if len(b) < l {
+		return identity{}, fmt.Errorf("list identity item: length %d, got %d bytes: %w", l, len(b), errShort)
+	}
+	b = b[:l]
+	// version (2) and socket address (16) precede the identity.
+	if len(b) < 18 {
+		return identity{}, fmt.Errorf("list identity item: %d bytes: %w", len(b), errShort)
+	}
+	id, err := parseIdentity(b[18:])
+	if err != nil {
+		return identity{}, fmt.Errorf("list identity: %w", err)
+	}
+	return id, nil
+}
+
 func (id identity) revision() string { return fmt.Sprintf("%d.%d", id.Major, id.Minor) }
 
 func (id identity) serial() string { return fmt.Sprintf("0x%08X", id.Serial) }
@@ -157,35 +197,41 @@ func leUint(b []byte) uint64 {
 	return v
 }
 
-// symbol is one Symbol object instance.
+// symbol is one Symbol object instance. NoDims is set when the device
+// did not give attribute 8: Dims are then unknown, not zero.
 type symbol struct {
 	Instance uint32
 	Name     string
 	Type     uint16
 	Dims     [3]uint32
+	NoDims   bool
 }
 
 // parseSymbols parses Get Instance Attribute List data for attributes 1,
-// 2, 8: per instance: id (u32), name length (u16), name, type (u16), three
-// dimensions (u32 each).
-func parseSymbols(b []byte) ([]symbol, error) {
+// 2 and, with dims, 8: per instance: id (u32), name length (u16), name,
+// type (u16), and with dims three dimensions (u32 each).
+func parseSymbols(b []byte, dims bool) ([]symbol, error) {
+	rest := 2
+	if dims {
+		rest += 12
+	}
 	var out []symbol
 	for len(b) > 0 {
 		if len(b) < 6 {
 			return nil, fmt.Errorf("symbol entry: %w", errShort)
 		}
-		s := symbol{Instance: binary.LittleEndian.Uint32(b)}
+		s := symbol{Instance: binary.LittleEndian.Uint32(b), NoDims: !dims}
 		n := int(binary.LittleEndian.Uint16(b[4:]))
-		if len(b) < 6+n+14 {
+		if len(b) < 6+n+rest {
 			return nil, fmt.Errorf("symbol %d: name of %d bytes and attributes: %w", s.Instance, n, errShort)
 		}
 		s.Name = string(b[6 : 6+n])
 		b = b[6+n:]
 		s.Type = binary.LittleEndian.Uint16(b)
-		for i := 0; i < 3; i++ {
+		for i := 0; dims && i < 3; i++ {
 			s.Dims[i] = binary.LittleEndian.Uint32(b[2+4*i:])
 		}
-		b = b[14:]
+		b = b[rest:]
 		out = append(out, s)
 	}
 	return out, nil
@@ -316,15 +362,50 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
-// parseTagValue decodes Read Tag data: type (u16; 0x02A0 plus a handle for
-// structures), then the value. Atomic values only.
-func parseTagValue(b []byte) (typeName string, v snapshots.Value, err error) {
+// notObservableError says a value was read but cannot be observed as it
+// is: the item is "not observable" with this reason, not "not read".
+type notObservableError struct{ msg string }
+
+func (e *notObservableError) Error() string { return e.msg }
+
+// Logix STRING (1756-PM020): the predefined structure STRING is LEN (DINT)
+// and DATA (SINT[82]), 88 bytes with padding, whose structure handle in a
+// Read Tag reply is 0x0FCE. Custom string types have the same two members
+// with another DATA length, and another handle.
+const (
+	stringHandle   = 0x0FCE
+	stringCapacity = 82
+)
+
+// parseTagValue decodes Read Tag data: type (u16; 0x02A0 and a structure
+// handle for structures), then the value. Atomic values and strings are
+// decoded: the predefined STRING always, another structure as a custom
+// string type when wantString (its capacity is length, or what the reply
+// holds when length is 0). A string whose LEN is beyond its capacity gives
+// a *notObservableError.
+func parseTagValue(b []byte, length int, wantString bool) (typeName string, v snapshots.Value, err error) {
 	if len(b) < 2 {
 		return "", v, fmt.Errorf("tag value: %w", errShort)
 	}
 	code := binary.LittleEndian.Uint16(b)
 	if code == 0x02A0 {
-		return "struct", v, fmt.Errorf("tag value: a structure, want an atomic tag or member")
+		if len(b) < 4 {
+			return "struct", v, fmt.Errorf("tag value: structure handle: %w", errShort)
+		}
+		handle := binary.LittleEndian.Uint16(b[2:])
+		switch {
+		case handle == stringHandle && length == 0:
+			v, err = parseString(b[4:], stringCapacity)
+			return "STRING", v, err
+		case handle == stringHandle || wantString:
+			name := fmt.Sprintf("STRING (handle 0x%04X)", handle)
+			if handle == stringHandle {
+				name = "STRING"
+			}
+			v, err = parseString(b[4:], length)
+			return name, v, err
+		}
+		return "struct", v, fmt.Errorf("tag value: a structure (handle 0x%04X), want an atomic tag or member, or a string type (set type: STRING)", handle)
 	}
 	d := b[2:]
 	need := map[uint16]int{0xC1: 1, 0xC2: 1, 0xC3: 2, 0xC4: 4, 0xC5: 8, 0xC6: 1, 0xC7: 2, 0xC8: 4, 0xC9: 8, 0xCA: 4, 0xCB: 8, 0xD1: 1, 0xD2: 2, 0xD3: 4, 0xD4: 8}
@@ -355,4 +436,48 @@ func parseTagValue(b []byte) (typeName string, v snapshots.Value, err error) {
 		v = snapshots.Uint(u, "")
 	}
 	return atomicName(code), v, nil
+}
+
+// parseString decodes a string structure's data: LEN (DINT), then DATA.
+// capacity is the DATA length of the type, 0 for "as many bytes as the
+// reply holds" (a custom type whose length the config does not give; the
+// padding then counts). Every byte of DATA up to LEN is kept, in
+// logixText's notation.
+func parseString(d []byte, capacity int) (snapshots.Value, error) {
+	if len(d) < 4 {
+		return snapshots.Value{}, fmt.Errorf("string: LEN: %w", errShort)
+	}
+	n := int64(int32(binary.LittleEndian.Uint32(d)))
+	held := len(d) - 4
+	if capacity == 0 {
+		capacity = held
+	}
+	if capacity > held {
+		return snapshots.Value{}, fmt.Errorf("string: the reply holds %d characters, the type %d: %w", held, capacity, errShort)
+	}
+	if n < 0 || n > int64(capacity) {
+		return snapshots.Value{}, &notObservableError{fmt.Sprintf("string LEN %d is beyond its capacity of %d characters: the controller holds an inconsistent value", n, capacity)}
+	}
+	return snapshots.String(logixText(d[4 : 4+n])), nil
+}
+
+// logixText renders string bytes as Studio 5000 shows them, keeping every
+// byte: printable ASCII as is, '$' as "$$", a quote as "$'", and any other
+// byte as '$' and two hex digits ("$0D", "$B0"). Two different byte
+// strings never render the same.
+func logixText(b []byte) string {
+	var s strings.Builder
+	for _, c := range b {
+		switch {
+		case c == '$':
+			s.WriteString("$$")
+		case c == '\'':
+			s.WriteString("$'")
+		case c >= 0x20 && c < 0x7F:
+			s.WriteByte(c)
+		default:
+			fmt.Fprintf(&s, "$%02X", c)
+		}
+	}
+	return s.String()
 }

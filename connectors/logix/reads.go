@@ -16,12 +16,13 @@ import (
 // Objects, as the gate and plans record them. Requests for objSymbols and
 // objTemplates are the tag-database read that carry-forward saves.
 const (
-	objSession   = "session"
-	objConn      = "connection"
-	objCheap     = "identity, properties, audit value, setpoints"
-	objModule    = "module identity"
-	objSymbols   = "Symbol 0x6B"
-	objTemplates = "Template 0x6C"
+	objSession      = "session"
+	objConn         = "connection"
+	objCheap        = "identity, properties, audit value, setpoints"
+	objModule       = "module identity"
+	objSymbols      = "Symbol 0x6B"
+	objListIdentity = "ListIdentity"
+	objTemplates    = "Template 0x6C"
 )
 
 // maxPages bounds a paged listing, so a device that keeps answering
@@ -30,8 +31,11 @@ const maxPages = 10000
 
 // readCheap reads, in as few Multiple Service Packets as fit, the
 // controller identity, the controller-properties attributes, the audit
-// tag and the setpoints. It fails only if the identity cannot be read.
-func (c *connector) readCheap(ctx context.Context, s *session, b *build) (identity, error) {
+// tag and the setpoints. Every item that cannot be read is marked with the
+// reason; the identity falls back to ListIdentity when the Identity object
+// cannot be read. The identity returned is the zero value when neither
+// answered.
+func (c *connector) readCheap(ctx context.Context, s *session, b *build) identity {
 	reqs := [][]byte{
 		mr(svcGetAttributesAll, classInstance(classIdentity, 1), nil),
 		attrListMR(classControllerProp, 1, 1, 2, 3, 4, 10),
@@ -45,42 +49,41 @@ func (c *connector) readCheap(ctx context.Context, s *session, b *build) (identi
 	for _, p := range c.cfg.paths {
 		reqs = append(reqs, readTagMR(p))
 	}
-	replies, err := c.batch(ctx, s, objCheap, reqs, func(i int) int {
+	results := c.batch(ctx, s, objCheap, reqs, func(i int) int {
 		switch i {
 		case 0:
 			return 4 + 15 + 255
 		case 1:
 			return 4 + 2 + 5*8
 		}
+		if i >= first && c.cfg.Setpoints[i-first].isString() {
+			return 4 + 4 + 4 + max(c.cfg.Setpoints[i-first].Length, 82) + 3
+		}
 		return 4 + 4 + 8
 	})
-	if err != nil && len(replies) == 0 {
-		return identity{}, fmt.Errorf("reading identity: %w", err)
+
+	id, ierr := results[0].get()
+	var ident identity
+	if ierr == nil {
+		ident, ierr = parseIdentity(id.Data)
 	}
-	// replies may be short when a later batch failed; missing ones are
-	// not read.
-	get := func(i int) (mrReply, error) {
-		if i >= len(replies) {
-			if err == nil {
-				err = errors.New("no reply")
-			}
-			return mrReply{}, err
+	if ierr != nil {
+		c.env.Log.Debug().Err(ierr).Msg("identity object (class 0x01) not read: trying ListIdentity")
+		var lerr error
+		ident, lerr = s.listIdentity(ctx)
+		if lerr != nil {
+			b.identityNotRead(fmt.Sprintf("identity object (class 0x01): %v; %v", ierr, lerr))
+			ident = identity{}
+		} else {
+			b.identity(ident)
 		}
-		return replies[i], replies[i].err(false)
+	} else {
+		b.identity(ident)
 	}
-	r, ierr := get(0)
-	if ierr != nil {
-		return identity{}, fmt.Errorf("reading identity: %w", ierr)
-	}
-	id, ierr := parseIdentity(r.Data)
-	if ierr != nil {
-		return identity{}, fmt.Errorf("reading identity: %w", ierr)
-	}
-	b.identity(id)
 
 	// Controller properties (class 0xAC instance 1), attributes 1, 2, 3, 4
 	// and 10: the change indicators 1756-PM020 documents.
-	r, perr := get(1)
+	r, perr := results[1].get()
 	var attrs []attrValue
 	if perr == nil {
 		attrs, perr = parseAttrList(r.Data, propSize)
@@ -101,7 +104,7 @@ func (c *connector) readCheap(ctx context.Context, s *session, b *build) (identi
 		case isStatus(perr):
 			b.notObservable(path, snapshots.KindLogic, fmt.Sprintf("controller properties (class 0xAC): %v", perr))
 		default:
-			b.fail(path, fmt.Sprintf("controller properties attribute %d: %v", id, errOr(perr, "not in the reply")))
+			b.notRead(path, snapshots.Item{Kind: snapshots.KindLogic, Indicator: true}, fmt.Sprintf("controller properties attribute %d: %v", id, errOr(perr, "not in the reply")))
 		}
 	}
 
@@ -109,17 +112,18 @@ func (c *connector) readCheap(ctx context.Context, s *session, b *build) (identi
 	if auditPath == nil {
 		b.notObservable(auditItem, snapshots.KindLogic, "no audit_value_tag configured: the AuditValue is readable only through a tag that the controller's logic fills (GSV)")
 	} else {
-		r, err := get(2)
+		r, err := results[2].get()
 		var typ string
 		var v snapshots.Value
 		if err == nil {
-			typ, v, err = parseTagValue(r.Data)
+			typ, v, err = parseTagValue(r.Data, 0, false)
 			if err == nil && typ != "LINT" {
 				err = fmt.Errorf("tag %s is %s, want LINT", c.cfg.AuditValueTag, typ)
 			}
 		}
 		if err != nil {
-			b.fail(auditItem, fmt.Sprintf("audit value tag %s: %v", c.cfg.AuditValueTag, err))
+			b.notRead(auditItem, snapshots.Item{Kind: snapshots.KindLogic, Indicator: true, Attrs: map[string]string{"tag": c.cfg.AuditValueTag}},
+				fmt.Sprintf("audit value tag %s: %v", c.cfg.AuditValueTag, err))
 		} else {
 			b.add(snapshots.Item{Path: auditItem, Kind: snapshots.KindLogic, Value: v, Indicator: true, Attrs: map[string]string{"tag": c.cfg.AuditValueTag}}, "indicator", typ)
 		}
@@ -127,24 +131,41 @@ func (c *connector) readCheap(ctx context.Context, s *session, b *build) (identi
 
 	for i, sp := range c.cfg.Setpoints {
 		path := "setpoints/" + sp.itemName()
-		r, err := get(first + i)
+		r, err := results[first+i].get()
 		var typ string
 		var v snapshots.Value
 		if err == nil {
-			typ, v, err = parseTagValue(r.Data)
-			if err == nil && sp.Type != "" && !strings.EqualFold(sp.Type, typ) {
+			typ, v, err = parseTagValue(r.Data, sp.Length, sp.isString())
+			if err == nil && sp.Type != "" && !sameType(sp.Type, typ) {
 				err = fmt.Errorf("tag is %s, the config says %s", typ, strings.ToUpper(sp.Type))
 			}
 		}
 		if err != nil {
-			b.fail(path, fmt.Sprintf("setpoint %s: %v", sp.Tag, err))
+			attrs := map[string]string{"tag": sp.Tag}
+			var no *notObservableError
+			if errors.As(err, &no) {
+				attrs[snapshots.AttrDataType] = typ
+				b.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Deadband: sp.Deadband, Attrs: attrs,
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("setpoint %s: %v", sp.Tag, err)}}, "tag", typ)
+				continue
+			}
+			b.notRead(path, snapshots.Item{Kind: snapshots.KindSetpoint, Deadband: sp.Deadband, Attrs: attrs}, fmt.Sprintf("setpoint %s: %v", sp.Tag, err))
 			continue
 		}
 		v.Unit = sp.Unit
 		b.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Deadband: sp.Deadband,
 			Attrs: map[string]string{snapshots.AttrDataType: typ, "tag": sp.Tag}}, "tag", typ)
 	}
-	return id, nil
+	return ident
+}
+
+// sameType reports whether a tag of type typ satisfies a setpoint's
+// configured type; STRING accepts every string type.
+func sameType(want, typ string) bool {
+	if strings.EqualFold(want, "STRING") {
+		return strings.HasPrefix(typ, "STRING")
+	}
+	return strings.EqualFold(want, typ)
 }
 
 func errOr(err error, s string) string {
@@ -159,11 +180,36 @@ func isStatus(err error) bool {
 	return errors.As(err, &se)
 }
 
+// result is the reply to one request of a batch, or the reason there is
+// none (the transport failed or the reply could not be decoded).
+type result struct {
+	r   mrReply
+	err error
+}
+
+// get returns the reply, or an error for a missing reply or a CIP error
+// status.
+func (r result) get() (mrReply, error) {
+	if r.err != nil {
+		return mrReply{}, r.err
+	}
+	return r.r, r.r.err(false)
+}
+
 // batch sends requests in Multiple Service Packets no bigger than the
-// connection allows, given each reply's largest expected size. It returns
-// the replies in order up to the first failed packet.
-func (c *connector) batch(ctx context.Context, s *session, object string, reqs [][]byte, replySize func(i int) int) ([]mrReply, error) {
-	var out []mrReply
+// connection allows, given each reply's largest expected size, and returns
+// one result per request. It never stops early: an embedded reply that is
+// unusable (an error status, truncated, a wrong offset table, a partial
+// transfer) is asked for again as a single request, a packet the device
+// refuses as a whole is sent as single requests, and after a device
+// answers 0x08 (service not supported) to a packet, every later request of
+// the snapshot goes singly.
+func (c *connector) batch(ctx context.Context, s *session, object string, reqs [][]byte, replySize func(i int) int) []result {
+	out := make([]result, len(reqs))
+	single := func(i int) {
+		r, err := s.call(ctx, object, reqs[i])
+		out[i] = result{r: r, err: err}
+	}
 	for start := 0; start < len(reqs); {
 		reqBytes, repBytes, end := 6, 6, start
 		for end < len(reqs) {
@@ -174,14 +220,27 @@ func (c *connector) batch(ctx context.Context, s *session, object string, reqs [
 			reqBytes, repBytes = reqBytes+rq, repBytes+rp
 			end++
 		}
-		rs, err := s.multiple(ctx, object, reqs[start:end])
-		if err != nil {
-			return out, err
+		if s.noMSP || end-start == 1 {
+			for i := start; i < end; i++ {
+				single(i)
+			}
+			start = end
+			continue
 		}
-		out = append(out, rs...)
+		parts, err := s.multiple(ctx, object, reqs[start:end])
+		if err != nil {
+			c.env.Log.Debug().Err(err).Int("requests", end-start).Msg("multiple service packet unusable: sending its requests singly")
+		}
+		for i := start; i < end; i++ {
+			if err == nil && parts[i-start].err == nil && parts[i-start].r.Status == statusOK {
+				out[i] = result{r: parts[i-start].r}
+				continue
+			}
+			single(i)
+		}
 		start = end
 	}
-	return out, nil
+	return out
 }
 
 // readModule reads a chassis module's Identity object with an Unconnected
@@ -196,7 +255,13 @@ func (c *connector) readModule(ctx context.Context, s *session, slot int, b *bui
 		}
 	}
 	if err != nil {
-		b.fail(path, fmt.Sprintf("module in slot %d: %v", slot, err))
+		reason := fmt.Sprintf("module in slot %d: %v", slot, err)
+		nr := snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
+		b.add(snapshots.Item{Path: path, Kind: snapshots.KindHardware, Value: snapshots.None(), Provenance: nr,
+			Attrs: map[string]string{"slot": strconv.Itoa(slot)}}, "module", "")
+		b.add(snapshots.Item{Path: path + "/firmware", Kind: snapshots.KindFirmware, Value: snapshots.None(), Provenance: nr,
+			Attrs: map[string]string{snapshots.AttrScope: snapshots.ScopeModule, "slot": strconv.Itoa(slot)}}, "module", "")
+		b.fail(path, reason)
 		return
 	}
 	b.add(snapshots.Item{Path: path, Kind: snapshots.KindHardware, Value: snapshots.String(id.ProductName), Attrs: map[string]string{
@@ -218,19 +283,28 @@ func deviceTypeName(t uint16) string {
 
 // listSymbols pages through a scope's Symbol object: controller scope for
 // program "", else the program's. It returns what it read even when a page
-// fails.
+// fails. A device that refuses attribute 8 (array dimensions), or answers
+// in a layout without it (gologix's server), is asked again for names and
+// types only, from then on in this session.
 func (c *connector) listSymbols(ctx context.Context, s *session, program string) ([]symbol, error) {
 	var out []symbol
 	start := uint32(0)
 	for page := 0; page < maxPages; page++ {
-		r, err := s.call(ctx, objSymbols, symbolListMR(program, start))
+		r, err := s.call(ctx, objSymbols, symbolListMR(program, start, !s.noSymbolDims))
 		if err != nil {
 			return out, err
 		}
-		if err := r.err(true); err != nil {
-			return out, err
+		err = r.err(true)
+		var syms []symbol
+		if err == nil {
+			syms, err = parseSymbols(r.Data, !s.noSymbolDims)
 		}
-		syms, err := parseSymbols(r.Data)
+		if err != nil && page == 0 && !s.noSymbolDims && (!isStatus(err) || r.Status == statusAttrNotSupported || r.Status == statusAttrListError) {
+			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: listing names and types only")
+			s.noSymbolDims = true
+			page--
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
@@ -248,9 +322,12 @@ func (c *connector) listSymbols(ctx context.Context, s *session, program string)
 
 // readTemplates reads the definitions of the given templates and of every
 // structure nested in them: attributes in Multiple Service Packets, then
-// each definition with Read Template, paged on partial transfers.
-func (c *connector) readTemplates(ctx context.Context, s *session, ids []uint32) (map[uint32]template, error) {
+// each definition with Read Template, paged on partial transfers. A
+// template that cannot be read is left out with its reason in failed; the
+// others are still read.
+func (c *connector) readTemplates(ctx context.Context, s *session, ids []uint32) (map[uint32]template, map[uint32]error) {
 	out := map[uint32]template{}
+	failed := map[uint32]error{}
 	queued := map[uint32]bool{}
 	queue := append([]uint32(nil), ids...)
 	for _, id := range ids {
@@ -263,21 +340,22 @@ func (c *connector) readTemplates(ctx context.Context, s *session, ids []uint32)
 		for i, id := range batch {
 			reqs[i] = attrListMR(classTemplate, id, 4, 5, 2, 1)
 		}
-		replies, err := c.batch(ctx, s, objTemplates, reqs, func(int) int { return 4 + 2 + 4*4 + 12 })
-		if err != nil {
-			return out, fmt.Errorf("template attributes: %w", err)
-		}
+		results := c.batch(ctx, s, objTemplates, reqs, func(int) int { return 4 + 2 + 4*4 + 12 })
 		for i, id := range batch {
-			if err := replies[i].err(false); err != nil {
-				return out, fmt.Errorf("template 0x%03X attributes: %w", id, err)
-			}
-			info, err := parseTemplateInfo(replies[i].Data)
+			r, err := results[i].get()
 			if err != nil {
-				return out, fmt.Errorf("template 0x%03X: %w", id, err)
+				failed[id] = fmt.Errorf("template 0x%03X attributes: %w", id, err)
+				continue
+			}
+			info, err := parseTemplateInfo(r.Data)
+			if err != nil {
+				failed[id] = fmt.Errorf("template 0x%03X: %w", id, err)
+				continue
 			}
 			t, err := c.readDefinition(ctx, s, id, info)
 			if err != nil {
-				return out, err
+				failed[id] = err
+				continue
 			}
 			out[id] = t
 			for _, m := range t.Members {
@@ -288,7 +366,7 @@ func (c *connector) readTemplates(ctx context.Context, s *session, ids []uint32)
 			}
 		}
 	}
-	return out, nil
+	return out, failed
 }
 
 func (c *connector) readDefinition(ctx context.Context, s *session, id uint32, info templateInfo) (template, error) {
@@ -379,10 +457,15 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 			}
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		var terr error
-		templates, terr = c.readTemplates(ctx, s, ids)
-		if terr != nil {
-			b.fail("udts", fmt.Sprintf("templates: %v", terr))
+		var failed map[uint32]error
+		templates, failed = c.readTemplates(ctx, s, ids)
+		fids := make([]uint32, 0, len(failed))
+		for id := range failed {
+			fids = append(fids, id)
+		}
+		sort.Slice(fids, func(i, j int) bool { return fids[i] < fids[j] })
+		for _, id := range fids {
+			b.fail("udts", fmt.Sprintf("templates: %v", failed[id]))
 		}
 		for _, t := range templates {
 			b.add(snapshots.Item{Path: "udts/" + t.Name, Kind: snapshots.KindLogic, Value: snapshots.String(describeTemplate(t, templates)),
@@ -408,6 +491,13 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 				}
 			}
 			attrs := map[string]string{snapshots.AttrDataType: typ}
+			if sy.NoDims && sy.Type>>13&3 != 0 {
+				// An array whose dimensions the device did not give: not
+				// comparable, rather than shown with other dimensions.
+				b.add(snapshots.Item{Path: path, Kind: snapshots.KindLogic, Value: snapshots.None(), Attrs: attrs,
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "array tag: the device lists symbols without their dimensions (Symbol object attribute 8)"}}, "tag", typ)
+				continue
+			}
 			desc := typ
 			if dims := dimsOf(sy); dims != "" {
 				attrs["dims"] = dims
@@ -428,6 +518,7 @@ func dimsOf(sy symbol) string {
 	n := int(sy.Type>>13) & 3
 	var ds []string
 	for i := 0; i < n; i++ {
+
 		ds = append(ds, strconv.Itoa(int(sy.Dims[i])))
 	}
 	return strings.Join(ds, ",")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/plcwatch/plcwatch/connectors"
@@ -26,6 +27,7 @@ const (
 // from its own bytes.
 type session struct {
 	conn    net.Conn
+	addr    string
 	gate    *connectors.Gate
 	timeout time.Duration
 	route   []byte
@@ -38,10 +40,27 @@ type session struct {
 	seq        uint16
 	maxReply   int   // largest connected reply
 	dead       error // set once the TCP connection failed
+	peerClosed bool  // the device closed the connection (not a timeout or garbage)
+	reopens    int   // sessions opened again after the device closed one
+	noMSP      bool  // the device refused Multiple Service Packet: single requests only
+	// noSymbolDims: the device lists symbols without attribute 8.
+	noSymbolDims bool
 }
 
 // errDead wraps the failure that ended a session.
 var errDead = errors.New("connection lost")
+
+// maxReopens bounds how often one snapshot opens a new session after the
+// device closed the previous one (some devices close the connection after
+// answering an error). A stalled or garbled connection is never reopened,
+// so a silent device costs one timeout, not several.
+const maxReopens = 4
+
+// closedByPeer reports whether err says the device closed the connection.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+}
 
 func dial(ctx context.Context, addr string, gate *connectors.Gate, timeout time.Duration, route []byte) (*session, error) {
 	d := net.Dialer{Timeout: timeout}
@@ -49,7 +68,36 @@ func dial(ctx context.Context, addr string, gate *connectors.Gate, timeout time.
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
-	return &session{conn: c, gate: gate, timeout: timeout, route: route, origSerial: rand.Uint32(), connSerial: uint16(rand.Uint32())}, nil
+	return &session{conn: c, addr: addr, gate: gate, timeout: timeout, route: route, origSerial: rand.Uint32(), connSerial: uint16(rand.Uint32())}, nil
+}
+
+// reopen replaces a session the device closed with a new one (TCP
+// connection, RegisterSession, Forward Open), within maxReopens per
+// snapshot. It returns false when the session may not or could not be
+// reopened; the session then stays dead.
+func (s *session) reopen(ctx context.Context) bool {
+	if s.dead == nil || !s.peerClosed || s.reopens >= maxReopens || ctx.Err() != nil {
+		return false
+	}
+	s.reopens++
+	s.conn.Close()
+	d := net.Dialer{Timeout: s.timeout}
+	c, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		s.peerClosed = false
+		s.dead = fmt.Errorf("%w: reconnecting to %s: %v", errDead, s.addr, err)
+		return false
+	}
+	s.conn, s.dead, s.peerClosed = c, nil, false
+	s.handle, s.connected, s.connID, s.seq = 0, false, 0, 0
+	s.connSerial++
+	if err := s.register(ctx); err != nil {
+		return false
+	}
+	if err := s.open(ctx); err != nil {
+		return false
+	}
+	return true
 }
 
 // roundTrip sends one frame through the gate and returns the reply frame.
@@ -103,6 +151,7 @@ func (s *session) roundTrip(ctx context.Context, object string, frame []byte, no
 	if err != nil {
 		if !errors.Is(err, connectors.ErrNotAllowed) {
 			s.dead = fmt.Errorf("%w: %s %s: %v", errDead, kind, object, err)
+			s.peerClosed = closedByPeer(err)
 			s.conn.Close()
 			return nil, s.dead
 		}
@@ -128,8 +177,18 @@ func (s *session) register(ctx context.Context) error {
 	return nil
 }
 
-// unconnected sends a request with SendRRData and returns the reply.
+// unconnected sends a request with SendRRData and returns the reply. When
+// the device had closed the session, it is reopened and the request sent
+// again once.
 func (s *session) unconnected(ctx context.Context, object string, req []byte) (mrReply, error) {
+	r, err := s.unconnected1(ctx, object, req)
+	if err != nil && s.reopen(ctx) {
+		return s.unconnected1(ctx, object, req)
+	}
+	return r, err
+}
+
+func (s *session) unconnected1(ctx context.Context, object string, req []byte) (mrReply, error) {
 	reply, err := s.roundTrip(ctx, object, rrDataFrame(s.handle, req), false)
 	if err != nil {
 		return mrReply{}, err
@@ -149,7 +208,7 @@ func (s *session) open(ctx context.Context) error {
 		if large {
 			size = largeConnSize
 		}
-		r, err := s.unconnected(ctx, "connection", forwardOpenMR(large, rand.Uint32(), s.connSerial, vendorID, s.origSerial, size, s.route))
+		r, err := s.unconnected1(ctx, "connection", forwardOpenMR(large, rand.Uint32(), s.connSerial, vendorID, s.origSerial, size, s.route))
 		if err != nil {
 			return fmt.Errorf("forward open: %w", err)
 		}
@@ -170,8 +229,17 @@ func (s *session) open(ctx context.Context) error {
 	return nil
 }
 
-// call sends a connected request and returns its reply.
+// call sends a connected request and returns its reply. When the device
+// had closed the session, it is reopened and the request sent again once.
 func (s *session) call(ctx context.Context, object string, req []byte) (mrReply, error) {
+	r, err := s.call1(ctx, object, req)
+	if err != nil && s.reopen(ctx) {
+		return s.call1(ctx, object, req)
+	}
+	return r, err
+}
+
+func (s *session) call1(ctx context.Context, object string, req []byte) (mrReply, error) {
 	s.seq++
 	reply, err := s.roundTrip(ctx, object, unitDataFrame(s.handle, s.connID, s.seq, req), false)
 	if err != nil {
@@ -184,15 +252,32 @@ func (s *session) call(ctx context.Context, object string, req []byte) (mrReply,
 	return parseMRReply(d)
 }
 
+// part is one embedded reply of a Multiple Service Packet, or why it
+// cannot be used (truncated, not a reply).
+type part struct {
+	r   mrReply
+	err error
+}
+
 // multiple sends requests in one Multiple Service Packet and returns each
-// reply. A failed embedded request shows in its own reply's status.
-func (s *session) multiple(ctx context.Context, object string, reqs [][]byte) ([]mrReply, error) {
-	r, err := s.call(ctx, object, multipleMR(reqs))
+// embedded reply. An error means the packet as a whole is unusable: the
+// transport failed, the device answered it with an error status (0x08:
+// it does not take Multiple Service Packets at all, and noMSP is set), or
+// its offset table is wrong. A device that closes the connection on a
+// Multiple Service Packet is sent single requests from then on too.
+func (s *session) multiple(ctx context.Context, object string, reqs [][]byte) ([]part, error) {
+	r, err := s.call1(ctx, object, multipleMR(reqs))
 	if err != nil {
+		if s.peerClosed {
+			s.noMSP = true
+		}
 		return nil, err
 	}
 	if r.Status != statusOK && r.Status != statusEmbeddedError {
-		return nil, r.err(false)
+		if r.Status == statusServiceNotSupported {
+			s.noMSP = true
+		}
+		return nil, fmt.Errorf("multiple service packet: %w", r.err(false))
 	}
 	parts, err := splitMultiple(r.Data)
 	if err != nil {
@@ -201,20 +286,41 @@ func (s *session) multiple(ctx context.Context, object string, reqs [][]byte) ([
 	if len(parts) != len(reqs) {
 		return nil, fmt.Errorf("multiple service packet: %d replies to %d requests", len(parts), len(reqs))
 	}
-	out := make([]mrReply, len(parts))
+	out := make([]part, len(parts))
 	for i, p := range parts {
-		if out[i], err = parseMRReply(p); err != nil {
-			return nil, fmt.Errorf("multiple service packet reply %d: %w", i, err)
+		out[i].r, out[i].err = parseMRReply(p)
+		if out[i].err == nil && out[i].r.Service != reqs[i][0] {
+			out[i].err = fmt.Errorf("embedded reply to service 0x%02X, the request was 0x%02X", out[i].r.Service, reqs[i][0])
+		}
+		if out[i].err != nil {
+			out[i].err = fmt.Errorf("multiple service packet reply %d: %w", i, out[i].err)
 		}
 	}
 	return out, nil
+}
+
+// listIdentity asks for the device's identity with the ListIdentity
+// encapsulation command, on the session's TCP connection.
+func (s *session) listIdentity(ctx context.Context) (identity, error) {
+	reply, err := s.roundTrip(ctx, objListIdentity, listIdentityFrame(), false)
+	if err != nil && s.reopen(ctx) {
+		reply, err = s.roundTrip(ctx, objListIdentity, listIdentityFrame(), false)
+	}
+	if err != nil {
+		return identity{}, fmt.Errorf("list identity: %w", err)
+	}
+	_, d, err := parseReplyFrame(reply, cmdListIdentity)
+	if err != nil {
+		return identity{}, fmt.Errorf("list identity: %w", err)
+	}
+	return parseListIdentity(d)
 }
 
 // close ends the connection and session politely (when the transport still
 // works) and closes the socket.
 func (s *session) close(ctx context.Context) {
 	if s.dead == nil && s.connected {
-		s.unconnected(ctx, "connection", forwardCloseMR(s.connSerial, vendorID, s.origSerial, s.route))
+		s.unconnected1(ctx, "connection", forwardCloseMR(s.connSerial, vendorID, s.origSerial, s.route))
 	}
 	if s.dead == nil && s.handle != 0 {
 		if _, err := s.roundTrip(ctx, "session", unregisterSessionFrame(s.handle), true); err == nil {

@@ -248,7 +248,7 @@ func Warnings(dev *config.Device) []string {
 	if err != nil {
 		return nil // config check reports the section's errors itself
 	}
-	where := fmt.Sprintf("%s:%d: device %s", dev.File, dev.Line, dev.Name)
+	where := fmt.Sprintf("%s:%d: warning: device %s", dev.File, dev.Line, dev.Name)
 	switch {
 	case s.mode == ua.MessageSecurityModeNone && len(s.pins) == 0 && len(s.trust) == 0:
 		return []string{where + ": a password with security_policy None and no trusted_thumbprints will be refused at every snapshot (it would travel in the clear, or encrypted for an unverified certificate): set security_policy: Basic256Sha256, security_mode: SignAndEncrypt and trusted_thumbprints"}

@@ -86,7 +86,7 @@ func TestWarnings(t *testing.T) {
 			switch {
 			case tc.want == "" && len(ws) > 0:
 				t.Errorf("warnings %v, want none", ws)
-			case tc.want != "" && (len(ws) != 1 || !strings.Contains(ws[0], tc.want) || !strings.Contains(ws[0], "w.yaml:2: device d")):
+			case tc.want != "" && (len(ws) != 1 || !strings.Contains(ws[0], tc.want) || !strings.Contains(ws[0], "w.yaml:2: warning: device d")):
 				t.Errorf("warnings %v, want one at w.yaml:2 saying %q", ws, tc.want)
 			}
 		})

@@ -75,10 +75,12 @@ type Setpoint struct {
 	// Address in S7 syntax: DB10.DBX4.0, DB10.DBB4, DB10.DBW4, DB10.DBD4,
 	// M4.0, MB4, MW4, MD4.
 	Address string `yaml:"address"`
-	// Type is BOOL, BYTE, CHAR, WORD, INT, UINT, SINT, USINT, DWORD, DINT,
-	// UDINT, REAL, LREAL, TIME or STRING.
+	// Type is BOOL, BYTE, CHAR, WCHAR, WORD, INT, UINT, SINT, USINT, DWORD,
+	// DINT, UDINT, REAL, LREAL, TIME, STRING or WSTRING. CHAR and STRING are
+	// Windows-1252 text, WCHAR and WSTRING UTF-16 (S7-1200/1500).
 	Type string `yaml:"type"`
-	// Length is a STRING's maximum length (1-254).
+	// Length is a STRING's maximum length in characters (1-254), or a
+	// WSTRING's (1-16382).
 	Length   int     `yaml:"length"`
 	Unit     string  `yaml:"unit"`
 	Deadband float64 `yaml:"deadband"`
@@ -97,13 +99,17 @@ type setpoint struct {
 // Connection types and their TSAP high bytes.
 var connectionTypes = map[string]uint16{"pg": 1, "op": 2, "basic": 3}
 
-// typeSizes gives each setpoint type's size in bytes (STRING: 2 + length).
+// typeSizes gives each setpoint type's size in bytes (STRING: 2 + length,
+// WSTRING: 4 + 2 * length).
 var typeSizes = map[string]int{
 	"BOOL": 1, "BYTE": 1, "CHAR": 1, "SINT": 1, "USINT": 1,
-	"WORD": 2, "INT": 2, "UINT": 2,
+	"WORD": 2, "INT": 2, "UINT": 2, "WCHAR": 2,
 	"DWORD": 4, "DINT": 4, "UDINT": 4, "REAL": 4, "TIME": 4,
-	"LREAL": 8, "STRING": 0,
+	"LREAL": 8, "STRING": 0, "WSTRING": 0,
 }
+
+// textTypes have no deadband.
+var textTypes = map[string]bool{"BOOL": true, "CHAR": true, "WCHAR": true, "STRING": true, "WSTRING": true}
 
 var (
 	dbAddr   = regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`)
@@ -241,20 +247,26 @@ func parseSetpoint(sp Setpoint) (setpoint, *fieldError) {
 	p.Type = strings.ToUpper(strings.TrimSpace(sp.Type))
 	size, ok := typeSizes[p.Type]
 	if !ok {
-		return p, &fieldError{"type", fmt.Sprintf("want one of BOOL, BYTE, CHAR, WORD, INT, UINT, SINT, USINT, DWORD, DINT, UDINT, REAL, LREAL, TIME, STRING; got %q", sp.Type)}
+		return p, &fieldError{"type", fmt.Sprintf("want one of BOOL, BYTE, CHAR, WCHAR, WORD, INT, UINT, SINT, USINT, DWORD, DINT, UDINT, REAL, LREAL, TIME, STRING, WSTRING; got %q", sp.Type)}
 	}
-	if p.Type == "STRING" {
+	switch {
+	case p.Type == "STRING":
 		if sp.Length < 1 || sp.Length > 254 {
 			return p, &fieldError{"length", fmt.Sprintf("a STRING needs its maximum length, 1 to 254; got %d", sp.Length)}
 		}
 		size = sp.Length + 2
-	} else if sp.Length != 0 {
-		return p, &fieldError{"length", "length is for STRING setpoints only"}
+	case p.Type == "WSTRING":
+		if sp.Length < 1 || sp.Length > 16382 {
+			return p, &fieldError{"length", fmt.Sprintf("a WSTRING needs its maximum length in characters, 1 to 16382; got %d", sp.Length)}
+		}
+		size = 2*sp.Length + 4
+	case sp.Length != 0:
+		return p, &fieldError{"length", "length is for STRING and WSTRING setpoints only"}
 	}
 	if sp.Deadband < 0 {
 		return p, &fieldError{"deadband", fmt.Sprintf("want a number >= 0, got %v", sp.Deadband)}
 	}
-	if sp.Deadband != 0 && (p.Type == "BOOL" || p.Type == "STRING" || p.Type == "CHAR") {
+	if sp.Deadband != 0 && textTypes[p.Type] {
 		return p, &fieldError{"deadband", "a deadband applies to numeric setpoints only"}
 	}
 	area, db, start, width, bit, err := parseAddress(sp.Address)

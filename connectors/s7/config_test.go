@@ -21,6 +21,8 @@ func TestBadConfigs(t *testing.T) {
 		{"width-mismatch", "7: s7.setpoints[0].address: DB10.DBW4: a REAL is 4 bytes"},
 		{"bool-needs-bit", "7: s7.setpoints[0].address: DB10.DBB4: a BOOL needs a bit address"},
 		{"string-length", "7: s7.setpoints[0].length: a STRING needs its maximum length"},
+		{"wstring-length", "7: s7.setpoints[0].length: a WSTRING needs its maximum length in characters, 1 to 16382; got 16383"},
+		{"wchar-address", "7: s7.setpoints[0].address: DB10.DBD20: a WCHAR is 2 bytes; address it with DBW or MW"},
 		{"unknown-type", "7: s7.setpoints[0].type: want one of BOOL"},
 		{"duplicate-setpoint", "8: s7.setpoints[1].name: setpoint \"Limit\" is declared twice"},
 		{"bool-deadband", "7: s7.setpoints[0].deadband: a deadband applies to numeric setpoints only"},

@@ -64,6 +64,18 @@ func changed(a, b *snapshots.Snapshot) []string {
 	return out
 }
 
+// withoutInfo drops the paths of info items (such as the time of the last
+// mode transition, which a mode change moves too).
+func withoutInfo(s *snapshots.Snapshot, paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if it := s.Item(p); it == nil || it.Kind != snapshots.KindInfo {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func onlyMeta(attrs []string) bool {
 	for _, k := range attrs {
 		if !strings.HasPrefix(k, snapshots.MetaPrefix) {
@@ -278,7 +290,7 @@ func TestDetections(t *testing.T) {
 				t.Fatalf("snapshot partial: %v", b.Status.Reasons)
 			}
 			tc.check(t, diffItem(a, b, tc.path), a.Item(tc.path), b.Item(tc.path))
-			if got := changed(a, b); len(got) != 1 || got[0] != tc.path {
+			if got := withoutInfo(b, changed(a, b)); len(got) != 1 || got[0] != tc.path {
 				t.Errorf("changed items %v, want only %s", got, tc.path)
 			}
 			if sim.Refused() != 0 {
@@ -358,6 +370,58 @@ func TestDiffing(t *testing.T) {
 			}
 			if tc.suppressed != (len(r.Suppressed) == 1 && r.Suppressed[0].Path == tc.path) {
 				t.Errorf("suppressed %+v", r.Suppressed)
+			}
+		})
+	}
+}
+
+// TestRestartIsInformation restarts the simulated CPU (the same program on
+// the same address, later) and cycles it RUN-STOP-RUN: the time of the mode
+// transition moves, and only its info item shows it. The diff has nothing
+// but information, so nothing alerts.
+func TestRestartIsInformation(t *testing.T) {
+	clock := time.Date(2026, 3, 1, 6, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	tests := []struct {
+		name    string
+		restart func(t *testing.T, sim *s7sim.Server)
+	}{
+		{"simulator restarted", func(t *testing.T, sim *s7sim.Server) {
+			addr := sim.Addr()
+			must(t, sim.Close())
+			startSim(t, s7sim.DemoScenario(), s7sim.Options{Listen: addr, Now: now})
+		}},
+		{"RUN, STOP, RUN", func(t *testing.T, sim *s7sim.Server) {
+			must(t, sim.SetMode("STOP"))
+			clock = clock.Add(time.Minute)
+			must(t, sim.SetMode("RUN"))
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{Now: now})
+			c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+			a := snap(t, c, nil)
+			clock = clock.Add(17*time.Minute + 250*time.Millisecond)
+			tc.restart(t, sim)
+			b := snap(t, c, a)
+			if !b.Status.Complete {
+				t.Fatalf("snapshot partial: %v", b.Status.Reasons)
+			}
+			if got := changed(a, b); fmt.Sprint(got) != "["+pathModeTransition+"]" {
+				t.Errorf("changed items %v, want only %s", got, pathModeTransition)
+			}
+			it := b.Item(pathModeTransition)
+			if it == nil || it.Kind != snapshots.KindInfo || it.Value.Raw != cpuTime(clock) {
+				t.Errorf("%s = %+v, want kind info and %s", pathModeTransition, it, cpuTime(clock))
+			}
+			for _, ch := range diffing.Compare(a, b, diffing.Options{}).Changes {
+				if !ch.Info {
+					t.Errorf("%s %s is not information: a restart would alert", ch.Type, ch.Path)
+				}
+			}
+			if m := b.Item("mode/cpu"); m == nil || m.Value.Raw != "RUN" || len(m.Attrs) != 1 {
+				t.Errorf("mode/cpu = %+v, want RUN with its code only", m)
 			}
 		})
 	}

@@ -271,8 +271,9 @@ func TestSetpointPacking(t *testing.T) {
 	sim := startSim(t, sc, s7sim.Options{})
 	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string { return y + sps.String() }))
 	s := snap(t, c, nil)
-	if !s.Status.Complete {
-		t.Fatalf("partial: %v", s.Status.Reasons)
+	// The one setpoint in a DB that does not exist costs that item only.
+	if s.Status.Complete || len(s.Status.Reasons) != 1 || !strings.Contains(s.Status.Reasons[0], "setpoints/Missing") {
+		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Missing only", s.Status.Complete, s.Status.Reasons)
 	}
 	for i, v := range vals {
 		if it := s.Item(fmt.Sprintf("setpoints/R%d", i)); it == nil || it.Value.Raw != v {
@@ -282,8 +283,8 @@ func TestSetpointPacking(t *testing.T) {
 	if it := s.Item("setpoints/Long"); it == nil || it.Value.Raw != strings.Repeat("x", 150) {
 		t.Errorf("Long = %+v", it)
 	}
-	if it := s.Item("setpoints/Missing"); it == nil || it.Provenance.Source != snapshots.SourceNotObservable {
-		t.Errorf("Missing = %+v, want not observable", it)
+	if it := s.Item("setpoints/Missing"); it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, "0x0A: object does not exist") {
+		t.Errorf("Missing = %+v, want not read with the S7 return code", it)
 	}
 	cc := c.(*connector)
 	var ranges []varItem
@@ -292,5 +293,158 @@ func TestSetpointPacking(t *testing.T) {
 	}
 	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240)); got != want || got < 3 {
 		t.Errorf("%d Read Var requests, packing says %d", got, want)
+	}
+}
+
+// TestItemFailures makes the CPU refuse one item, one SZL or one block's
+// info: that item is not read, with the S7 error as its reason, the
+// snapshot is partial, and everything else is read and unchanged.
+func TestItemFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		fault  s7sim.Fault
+		paths  []string // not read
+		reason string
+	}{
+		{"Read Var item: access denied",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ReadVar", Object: "DB20", Code: 0x03},
+			[]string{"setpoints/A"}, "S7 return code 0x03: object access not allowed"},
+		{"Read Var item: data type not supported",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ReadVar", Object: "DB20", Code: 0x06},
+			[]string{"setpoints/A"}, "S7 return code 0x06: data type not supported"},
+		{"Read Var item: object does not exist",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ReadVar", Object: "DB20", Code: 0x0A},
+			[]string{"setpoints/A"}, "S7 return code 0x0A: object does not exist"},
+		{"SZL refused: protection level too low",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x0232", Code: 0xD241},
+			[]string{"protection/level", "mode/key_switch"}, "S7 error 0xD241: protection level too low"},
+		{"SZL refused: access to object not permitted",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x0424", Code: 0x8103},
+			[]string{"mode/cpu", pathModeTransition}, "S7 error 0x8103: access to object not permitted"},
+		{"block info refused for one block",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "BlockInfo", Object: "FC5", Code: 0xD241},
+			[]string{"blocks/FC5"}, "reading block info FC5: S7 error 0xD241"},
+		{"block info of one block cut short",
+			s7sim.Fault{Action: s7sim.FaultTruncate, Kind: "BlockInfo", Object: "FC7"},
+			[]string{"blocks/FC7"}, "shorter than its header"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := scenario("s7-300", 240, append(many("FC", 10, 40),
+				s7sim.Block{Type: "DB", Number: 20, Size: 8, Values: []s7sim.Value{{Offset: 0, Type: "INT", Value: "42"}}},
+				s7sim.Block{Type: "DB", Number: 21, Size: 8, Values: []s7sim.Value{{Offset: 0, Type: "INT", Value: "7"}}})...)
+			sim := startSim(t, sc, s7sim.Options{})
+			c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string {
+				return y + "      setpoints:\n        - {name: A, address: DB20.DBW0, type: INT}\n        - {name: B, address: DB21.DBW0, type: INT}\n"
+			}))
+			a := snap(t, c, nil)
+			if !a.Status.Complete {
+				t.Fatalf("first snapshot partial: %v", a.Status.Reasons)
+			}
+			sim.SetFault(tc.fault)
+			b := snap(t, c, a)
+			sim.ClearFault()
+			if b.Status.Complete || !strings.Contains(strings.Join(b.Status.Reasons, "; "), tc.reason) {
+				t.Errorf("complete %v, reasons %v: want partial because of %q", b.Status.Complete, b.Status.Reasons, tc.reason)
+			}
+			for _, p := range tc.paths {
+				it := b.Item(p)
+				if it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, tc.reason) || it.Value.Type != snapshots.TypeNone {
+					t.Errorf("%s = %+v: want not read because of %q", p, it, tc.reason)
+				}
+			}
+			for _, it := range a.Items {
+				if o := b.Item(it.Path); !contains(tc.paths, it.Path) && (o == nil || o.Provenance.Source != snapshots.SourceRead) {
+					t.Errorf("%s was lost: %+v", it.Path, o)
+				}
+			}
+			r := diffing.Compare(a, b, diffing.Options{})
+			for _, ch := range r.Changes {
+				if ch.Type != diffing.NotRead && !ch.Info {
+					t.Errorf("%s %s: a failed read must not be a change", ch.Type, ch.Path)
+				}
+			}
+			if r.Counts[diffing.NotRead] != len(tc.paths) {
+				t.Errorf("%d items not read, want %d", r.Counts[diffing.NotRead], len(tc.paths))
+			}
+			if d := snap(t, c, b); !d.Status.Complete || len(withoutInfo(d, changed(a, d))) != 0 {
+				t.Errorf("after the fault: complete %v, changed %v", d.Status.Complete, changed(a, d))
+			}
+			if sim.Refused() != 0 {
+				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+		})
+	}
+}
+
+// TestEveryRequestBounded stalls or trickles (one byte per second) each
+// step of a snapshot, from the COTP connection request on: the request's
+// deadline ends it, from the s7 timeout or from the context the gate
+// passes down, and the snapshot fails or is partial with a timeout.
+func TestEveryRequestBounded(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout string        // s7.timeout
+		ctx     time.Duration // deadline of the snapshot's context; 0: 30s
+		fault   s7sim.Fault
+		connect bool // the snapshot fails to connect (else: partial)
+	}{
+		{name: "stall on the COTP connection request", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "Connect"}, connect: true},
+		{name: "trickle on the COTP connection request", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "Connect"}, connect: true},
+		{name: "stall on Setup Communication", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "SetupCommunication"}, connect: true},
+		{name: "trickle on Setup Communication", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "SetupCommunication"}, connect: true},
+		{name: "trickle on an SZL read", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "SZL", Object: "SZL 0x0232"}},
+		{name: "trickle on the second page of a block list", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "ListBlocksOfType", Continuation: true}},
+		{name: "stall on a block info", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "BlockInfo", Skip: 4}},
+		{name: "trickle on a Read Var", timeout: "300ms",
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Interval: 100 * time.Millisecond, Kind: "ReadVar"}},
+		{name: "the context's deadline bounds the connection request", timeout: "10m", ctx: 300 * time.Millisecond,
+			fault: s7sim.Fault{Action: s7sim.FaultStall, Kind: "Connect"}, connect: true},
+		{name: "the context's deadline bounds a trickled read", timeout: "10m", ctx: 300 * time.Millisecond,
+			fault: s7sim.Fault{Action: s7sim.FaultTrickle, Kind: "SZL", Object: "SZL 0x0011"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, scenario("s7-300", 240, append(many("FC", 150, 40),
+				s7sim.Block{Type: "DB", Number: 20, Size: 8})...), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string {
+				return strings.Replace(y, "s7:\n", "s7:\n      timeout: "+tc.timeout+"\n", 1) +
+					"      setpoints:\n        - {name: A, address: DB20.DBW0, type: INT}\n"
+			}))
+			sim.SetFault(tc.fault)
+			defer sim.ClearFault()
+			d := tc.ctx
+			if d == 0 {
+				d = 30 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			s, err := c.Snapshot(ctx, nil)
+			timedOut := func(text string) bool {
+				return strings.Contains(text, "timeout") || strings.Contains(text, "deadline exceeded")
+			}
+			if tc.connect {
+				if err == nil || !timedOut(err.Error()) {
+					t.Fatalf("snapshot error %v: want a timeout while connecting", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("snapshot: %v", err)
+			}
+			if s.Status.Complete || !timedOut(strings.Join(s.Status.Reasons, "; ")) {
+				t.Errorf("complete %v, reasons %v: want partial with a timeout", s.Status.Complete, s.Status.Reasons)
+			}
+			if sim.Refused() != 0 {
+				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+		})
 	}
 }

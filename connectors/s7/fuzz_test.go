@@ -2,7 +2,9 @@ package s7
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
+	"unicode/utf16"
 )
 
 // Fuzz targets for every parser of bytes that come from the network.
@@ -105,6 +107,8 @@ func FuzzDecodeKind(f *testing.F) {
 func FuzzSetpoint(f *testing.F) {
 	f.Add("DB10.DBD4", "REAL", 0, []byte{0x42, 0xAA, 0, 0})
 	f.Add("DB1.DBB0", "STRING", 16, []byte{16, 200, 'a', 'b'})
+	f.Add("DB1.DBB0", "WSTRING", 4, []byte{0, 4, 0, 2, 0xD8, 0x3D, 0xDE, 0x00})
+	f.Add("DB1.DBW2", "WCHAR", 0, []byte{0xDC, 0x00})
 	f.Add("M4.3", "BOOL", 0, []byte{0x08})
 	f.Add("DB2.DBB8", "LREAL", 0, []byte{0x40, 0x09, 0x21, 0xFB, 0x54, 0x44, 0x2D, 0x18})
 	f.Fuzz(func(t *testing.T, addr, typ string, length int, b []byte) {
@@ -114,9 +118,48 @@ func FuzzSetpoint(f *testing.F) {
 		}
 		v := make([]byte, sp.size)
 		copy(v, b)
-		decodeValue(sp, v)
+		if _, err := decodeValue(sp, v); err != nil && !textTypes[sp.Type] {
+			t.Fatalf("%s: %v", sp.Type, err)
+		}
 		if sp.size < 1 || sp.start < 0 || (sp.Type == "BOOL") != (sp.bit >= 0) {
 			t.Fatalf("setpoint %+v", sp)
+		}
+	})
+}
+
+// FuzzText decodes bytes as STRING, WSTRING and CHAR text: no panic, the
+// length rules hold, and decoding is lossless (the text encodes back to the
+// very bytes), so that two contents never read as the same value.
+func FuzzText(f *testing.F) {
+	f.Add([]byte{8, 4, 0x4B, 0xC4, 0x53, 0x45}, 8)
+	f.Add([]byte{4, 9, 'A', 'B', 'C', 'D'}, 4)
+	f.Add([]byte{0x00, 0x02, 0x00, 0x02, 0xD8, 0x3D, 0xDE, 0x00}, 2)
+	f.Add([]byte{5, 5, 0x81, 0x8D, 0x8F, 0x90, 0x9D}, 5)
+	f.Fuzz(func(t *testing.T, b []byte, maxLen int) {
+		if got, ok := encodeCP1252(decodeCP1252(b)); !ok || !bytes.Equal(got, b) {
+			t.Fatalf("% x decodes to %q and back to % x", b, decodeCP1252(b), got)
+		}
+		if s, err := decodeString(b, maxLen); err == nil {
+			cur := int(b[1])
+			if cur > int(b[0]) || cur > maxLen {
+				t.Fatalf("STRING % x (declared %d) decoded despite its lengths", b, maxLen)
+			}
+			if got, _ := encodeCP1252(s); !bytes.Equal(got, b[2:2+cur]) {
+				t.Fatalf("STRING % x reads %q, which encodes to % x", b, s, got)
+			}
+		}
+		if s, err := decodeWString(b, maxLen); err == nil {
+			cur := int(binary.BigEndian.Uint16(b[2:]))
+			if cur > int(binary.BigEndian.Uint16(b)) || cur > maxLen {
+				t.Fatalf("WSTRING % x (declared %d) decoded despite its lengths", b, maxLen)
+			}
+			var back []byte
+			for _, u := range utf16.Encode([]rune(s)) {
+				back = binary.BigEndian.AppendUint16(back, u)
+			}
+			if !bytes.Equal(back, b[4:4+2*cur]) {
+				t.Fatalf("WSTRING % x reads %q, which encodes to % x", b, s, back)
+			}
 		}
 	})
 }

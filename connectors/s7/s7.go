@@ -21,6 +21,7 @@ package s7
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -29,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/plcwatch/plcwatch/classify"
 	"github.com/plcwatch/plcwatch/config"
@@ -75,9 +75,13 @@ func (c *connector) transport(remote uint16) *transport {
 // Close closes the connection; it is safe to call more than once.
 func (c *connector) Close() error { return c.tr.close() }
 
+// pathModeTransition is the info item holding when the CPU last changed
+// its operating mode (SZL 0x0424), in CPU local time.
+const pathModeTransition = "info/mode_transition"
+
 // Item path prefixes each read owns.
 var (
-	prefStatus     = []string{"mode/cpu"}
+	prefStatus     = []string{"mode/cpu", pathModeTransition}
 	prefProtection = []string{"protection/", "mode/key_switch"}
 	prefCPUInfo    = []string{"identity/"}
 	prefOrderCode  = []string{"hardware/cpu", "firmware/cpu", "firmware/boot_loader"}
@@ -175,6 +179,15 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		}
 		r.mark(prefixes, snapshots.SourceNotObservable, reason)
 	default:
+		// The CPU refused or garbled this read this time (protection,
+		// resources, a reply that does not parse): its items are not read,
+		// with the S7 error, and the snapshot is partial.
+		if marker != "" && !errors.Is(err, errTransport) {
+			if _, done := r.items[marker]; !done {
+				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}}, "", "")
+			}
+		}
 		r.fail(name, err, prefixes)
 	}
 }
@@ -183,6 +196,16 @@ func (r *run) fail(name string, err error, prefixes []string) {
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", name, err))
 	r.mark(prefixes, snapshots.SourceNotRead, fmt.Sprintf("not read: %v", err))
+}
+
+// failItem records one item that could not be read: not read, with the
+// reason, and the snapshot partial; the rest of the snapshot goes on.
+func (r *run) failItem(it snapshots.Item, nodeClass, dataType string, err error) {
+	r.partial = true
+	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", it.Path, err))
+	it.Value = snapshots.None()
+	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}
+	r.add(it, nodeClass, dataType)
 }
 
 func markerKind(path string) snapshots.Kind {
@@ -265,11 +288,14 @@ func (r *run) status() error {
 	if st.detail != "" {
 		attrs["detail"] = st.detail
 	}
-	if !st.transition.IsZero() {
-		// A RUN-STOP-RUN cycle between two snapshots moves only this.
-		attrs[snapshots.MetaPrefix+"last_transition"] = cpuTime(st.transition)
-	}
 	r.add(snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String(st.mode), Attrs: attrs}, "mode", "")
+	if !st.transition.IsZero() {
+		// Every restart moves the time of the last mode transition, so it
+		// is information of its own and never part of the mode item: a
+		// restart with nothing else changed must change nothing.
+		r.add(snapshots.Item{Path: pathModeTransition, Kind: snapshots.KindInfo, Value: snapshots.String(cpuTime(st.transition)),
+			Attrs: map[string]string{"source": "SZL 0x0424"}}, "info", "")
+	}
 	return nil
 }
 
@@ -388,12 +414,12 @@ func (r *run) blocks() error {
 				r.addBlock(t, n, &bi)
 			case errors.As(err, &de) && de.Code == 0xD209:
 				// Deleted between the list and now: it is gone.
-			case errors.As(err, &de) && de.unsupported():
-				r.add(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Value: snapshots.None(),
-					Attrs:      map[string]string{"type": t},
-					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: err.Error()}}, "block", "")
-			default:
+			case errors.Is(err, errTransport):
 				return err
+			default:
+				// The CPU refused this one block, or its reply does not
+				// parse: this block is not read, the others go on.
+				r.failItem(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Attrs: map[string]string{"type": t}}, "block", t, err)
 			}
 		}
 	}
@@ -532,11 +558,12 @@ func (r *run) moduleFirmware() error {
 	return nil
 }
 
-// segment is bytes read from an area, or the CPU's refusal code.
+// segment is bytes read from an area, or why they could not be read: the
+// CPU's return code for the item, or the failure of its whole request.
 type segment struct {
 	item varItem
 	data []byte
-	code byte
+	err  error
 }
 
 func (r *run) setpoints() error {
@@ -548,31 +575,65 @@ func (r *run) setpoints() error {
 	var segs []segment
 	for _, pack := range packReads(ranges, r.c.tr.pduSize()) {
 		data, codes, err := readVars(r.ctx, r.c.tr, objectOf(pack), pack)
-		if err != nil {
+		if errors.Is(err, errTransport) {
 			return err
 		}
 		for i, it := range pack {
-			segs = append(segs, segment{item: it, data: data[i], code: codes[i]})
+			sg := segment{item: it, err: err}
+			if err == nil {
+				sg.data = data[i]
+				if codes[i] != 0xFF {
+					sg.err = &DeviceError{Code: uint16(codes[i]), Item: true}
+				}
+			}
+			segs = append(segs, sg)
 		}
 	}
 	for _, sp := range sps {
 		path := "setpoints/" + sp.Name
-		b, code := gather(segs, sp)
+		b, err := gather(segs, sp)
 		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
-		if code != 0xFF {
-			err := &DeviceError{Code: uint16(code), Item: true}
+		if err != nil {
+			// One item the CPU refused (no such DB, access denied, type
+			// not supported) costs that item only.
+			r.failItem(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type,
+				fmt.Errorf("reading %s: %w", sp.Address, err))
+			continue
+		}
+		v, err := decodeValue(sp, b)
+		if err != nil {
+			// Bytes that are no value the CPU could hold: not observable,
+			// with the reason, and every byte kept so that any change to
+			// them is still a change.
+			attrs["raw"] = hex.EncodeToString(b)
 			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs,
 				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf("reading %s: %v", sp.Address, err)}}, "setpoint", sp.Type)
 			continue
 		}
-		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: decodeValue(sp, b), Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
+		if m, ok := declaredMax(sp, b); ok && m != sp.Length {
+			// The CPU's STRING[n] is not the one configured: recorded, so
+			// that a re-declared string is a change even with the same text.
+			attrs["max_length"] = strconv.Itoa(m)
+		}
+		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
 	return nil
 }
 
-// gather collects a setpoint's bytes from the segments read; code is 0xFF
-// or the first refusal code met.
-func gather(segs []segment, sp setpoint) ([]byte, byte) {
+// declaredMax is the maximum length a STRING or WSTRING's header declares.
+func declaredMax(sp setpoint, b []byte) (int, bool) {
+	switch {
+	case sp.Type == "STRING" && len(b) >= 1:
+		return int(b[0]), true
+	case sp.Type == "WSTRING" && len(b) >= 2:
+		return int(b[0])<<8 | int(b[1]), true
+	}
+	return 0, false
+}
+
+// gather collects a setpoint's bytes from the segments read, or returns
+// the first failure met among them.
+func gather(segs []segment, sp setpoint) ([]byte, error) {
 	out := make([]byte, sp.size)
 	got := 0
 	for _, s := range segs {
@@ -580,16 +641,16 @@ func gather(segs []segment, sp setpoint) ([]byte, byte) {
 		if it.area != sp.area || it.db != sp.db || it.start >= sp.start+sp.size || it.start+it.count <= sp.start {
 			continue
 		}
-		if s.code != 0xFF {
-			return nil, s.code
+		if s.err != nil {
+			return nil, s.err
 		}
 		lo, hi := max(it.start, sp.start), min(it.start+it.count, sp.start+sp.size)
 		got += copy(out[lo-sp.start:hi-sp.start], s.data[lo-it.start:hi-it.start])
 	}
 	if got < sp.size {
-		return nil, 0x0A
+		return nil, fmt.Errorf("the CPU returned %d of %d bytes", got, sp.size)
 	}
-	return out, 0xFF
+	return out, nil
 }
 
 // objectOf names a Read Var's target coarsely, for plans: "DB10" or
@@ -610,10 +671,12 @@ func objectOf(items []varItem) string {
 	return strings.Join(names, "+")
 }
 
-// decodeValue turns a setpoint's big-endian bytes into a typed value.
-func decodeValue(sp setpoint, b []byte) snapshots.Value {
+// decodeValue turns a setpoint's big-endian bytes into a typed value. Text
+// is decoded as the CPU means it (see text.go); bytes that are not a valid
+// STRING, WSTRING or WCHAR give a *TextError.
+func decodeValue(sp setpoint, b []byte) (snapshots.Value, error) {
 	u := uint64(0)
-	if sp.Type != "STRING" && sp.Type != "LREAL" {
+	if len(b) <= 8 {
 		for _, x := range b {
 			u = u<<8 | uint64(x)
 		}
@@ -621,37 +684,44 @@ func decodeValue(sp setpoint, b []byte) snapshots.Value {
 	unit := sp.Unit
 	switch sp.Type {
 	case "BOOL":
-		return snapshots.Bool(b[0]&(1<<sp.bit) != 0)
+		return snapshots.Bool(b[0]&(1<<sp.bit) != 0), nil
 	case "CHAR":
-		return snapshots.String(string(rune(b[0])))
+		return snapshots.String(decodeCP1252(b[:1])), nil
+	case "WCHAR":
+		s, err := decodeUTF16BE("WCHAR", b[:2])
+		if err != nil {
+			return snapshots.None(), err
+		}
+		return snapshots.String(s), nil
 	case "BYTE", "WORD", "DWORD", "USINT", "UINT", "UDINT":
-		return snapshots.Uint(u, unit)
+		return snapshots.Uint(u, unit), nil
 	case "SINT":
-		return snapshots.Int(int64(int8(u)), unit)
+		return snapshots.Int(int64(int8(u)), unit), nil
 	case "INT":
-		return snapshots.Int(int64(int16(u)), unit)
+		return snapshots.Int(int64(int16(u)), unit), nil
 	case "DINT":
-		return snapshots.Int(int64(int32(u)), unit)
+		return snapshots.Int(int64(int32(u)), unit), nil
 	case "TIME":
 		if unit == "" {
 			unit = "ms"
 		}
-		return snapshots.Int(int64(int32(u)), unit)
+		return snapshots.Int(int64(int32(u)), unit), nil
 	case "REAL":
-		return snapshots.Float32(math.Float32frombits(uint32(u)), unit)
+		return snapshots.Float32(math.Float32frombits(uint32(u)), unit), nil
 	case "LREAL":
-		var x uint64
-		for _, c := range b {
-			x = x<<8 | uint64(c)
-		}
-		return snapshots.Float(math.Float64frombits(x), unit)
+		return snapshots.Float(math.Float64frombits(u), unit), nil
 	case "STRING":
-		n := min(int(b[1]), int(b[0]), len(b)-2)
-		s := string(b[2 : 2+n])
-		if !utf8.ValidString(s) {
-			s = strings.ToValidUTF8(s, "?")
+		s, err := decodeString(b, sp.Length)
+		if err != nil {
+			return snapshots.None(), err
 		}
-		return snapshots.String(s)
+		return snapshots.String(s), nil
+	case "WSTRING":
+		s, err := decodeWString(b, sp.Length)
+		if err != nil {
+			return snapshots.None(), err
+		}
+		return snapshots.String(s), nil
 	}
-	return snapshots.Bytes(b)
+	return snapshots.Bytes(b), nil
 }

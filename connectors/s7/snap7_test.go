@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
 
@@ -144,7 +145,7 @@ func TestSnap7Server(t *testing.T) {
 	srv.do("db 10 4 " + hex.EncodeToString(real32(90)))
 	srv.do("status stop")
 	b := snap(t, c, a)
-	if got := changed(a, b); strings.Join(got, " ") != "mode/cpu setpoints/TankHighLimit" {
+	if got := withoutInfo(b, changed(a, b)); strings.Join(got, " ") != "mode/cpu setpoints/TankHighLimit" {
 		t.Errorf("changed %v, want mode/cpu and setpoints/TankHighLimit", got)
 	}
 	sp := b.Item("setpoints/TankHighLimit")
@@ -153,5 +154,60 @@ func TestSnap7Server(t *testing.T) {
 	}
 	if m := b.Item("mode/cpu"); m.Value.Raw != "STOP" || m.Kind != snapshots.KindMode {
 		t.Errorf("mode %+v", m)
+	}
+}
+
+// TestSnap7TextAndRestart reads a Windows-1252 STRING from snap7's server
+// and restarts its CPU: STOP is a change of the mode while it lasts; back
+// in RUN, and after the server itself was stopped and started, nothing but
+// information differs from the first snapshot. snap7 reports the current
+// time as the time of the last mode transition (SZL 0x0424), so that time
+// must be information of its own, never part of the mode item.
+func TestSnap7TextAndRestart(t *testing.T) {
+	srv := startSnap7(t)
+	dev := loadDevice(t, bareDevice, srv.addr, func(y string) string {
+		return y + "      setpoints:\n" +
+			"        - {name: Product, address: DB11.DBB0, type: STRING, length: 12}\n" +
+			"        - {name: TankHighLimit, address: DB10.DBD4, type: REAL}\n"
+	})
+	c, _ := open(t, dev)
+	// STRING[12] "Grüße €5" in code page 1252: ü FC, ß DF, € 80.
+	srv.do("db 11 0 0c084772fcdf65208035")
+	a := snap(t, c, nil)
+	if !a.Status.Complete {
+		t.Fatalf("snapshot of snap7 partial: %v", a.Status.Reasons)
+	}
+	if it := a.Item("setpoints/Product"); it == nil || it.Value.Raw != "Grüße €5" {
+		t.Errorf("Product = %+v, want \"Grüße €5\"", it)
+	}
+	mode, info := a.Item("mode/cpu"), a.Item(pathModeTransition)
+	if mode == nil || len(mode.Attrs) != 1 || mode.Attrs["code"] != "0x8" {
+		t.Errorf("mode/cpu = %+v: want RUN with its code only", mode)
+	}
+	if info == nil || info.Kind != snapshots.KindInfo || info.Value.Type != snapshots.TypeString {
+		t.Errorf("%s = %+v: want the transition time as information", pathModeTransition, info)
+	}
+
+	srv.do("db 11 2 4772fcdf65208034") // an HMI writes "Grüße €4"
+	srv.do("status stop")
+	b := snap(t, c, a)
+	if got := withoutInfo(b, changed(a, b)); strings.Join(got, " ") != "mode/cpu setpoints/Product" {
+		t.Errorf("changed %v, want mode/cpu and setpoints/Product", got)
+	}
+	if m, p := b.Item("mode/cpu"), b.Item("setpoints/Product"); m.Value.Raw != "STOP" || p.Value.Raw != "Grüße €4" {
+		t.Errorf("mode %q, Product %q: want STOP and \"Grüße €4\"", m.Value.Raw, p.Value.Raw)
+	}
+
+	srv.do("db 11 2 4772fcdf65208035")
+	srv.do("status run")
+	srv.do("restart")
+	d := snap(t, c, b)
+	if !d.Status.Complete {
+		t.Fatalf("snapshot after the restart partial: %v", d.Status.Reasons)
+	}
+	for _, ch := range diffing.Compare(a, d, diffing.Options{}).Changes {
+		if !ch.Info {
+			t.Errorf("after the restart: %s %s is not information", ch.Type, ch.Path)
+		}
 	}
 }

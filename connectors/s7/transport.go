@@ -195,7 +195,9 @@ func (t *transport) roundTrip(ctx context.Context, object string, req []byte) ([
 			return nil, fmt.Errorf("%w: %w", errTransport, ctx.Err())
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-			return nil, fmt.Errorf("%w: %w", errTransport, errClosedByPeer)
+			// The cause stays in the chain: monitor.ErrorClass keys the
+			// "collection failed" alert by it.
+			return nil, fmt.Errorf("%w: %w (%w)", errTransport, errClosedByPeer, err)
 		}
 		return nil, fmt.Errorf("%w: %w", errTransport, err)
 	}

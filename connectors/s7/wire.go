@@ -78,14 +78,23 @@ func decodeKind(b []byte) string {
 	default:
 		return kindRejected
 	}
+	// One whole S7 PDU per telegram: a data TPDU without EOT would be
+	// joined by the CPU to whatever comes next, and bytes after the PDU
+	// could be a second request the gate never saw.
+	if li != 2 || b[6]&0x80 == 0 {
+		return kindRejected
+	}
 	p := b[5+li:]
 	if len(p) < 10 || p[0] != 0x32 {
 		return kindRejected
 	}
 	plen, dlen := int(binary.BigEndian.Uint16(p[6:])), int(binary.BigEndian.Uint16(p[8:]))
+	if len(p) != 10+plen+dlen {
+		return kindRejected
+	}
 	switch p[1] {
 	case rosJob:
-		if plen < 1 || len(p) < 10+plen+dlen {
+		if plen < 1 {
 			return kindRejected
 		}
 		switch p[10] {
@@ -106,7 +115,7 @@ func decodeKind(b []byte) string {
 		}
 		return fmt.Sprintf("s7.Job(0x%02X)", p[10])
 	case rosUserdata:
-		if plen < 8 || len(p) < 10+plen+dlen {
+		if plen < 8 {
 			return kindRejected
 		}
 		par := p[10:]
@@ -408,12 +417,13 @@ func parseSZL(b []byte, id uint16) (szlList, error) {
 	return l, nil
 }
 
-// text decodes a fixed-size text field, dropping NUL and space padding.
+// text decodes a fixed-size text field (Windows-1252, as every S7 text),
+// dropping NUL and space padding.
 func text(b []byte) string {
 	if i := strings.IndexByte(string(b), 0); i >= 0 {
 		b = b[:i]
 	}
-	return strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	return strings.TrimSpace(decodeCP1252(b))
 }
 
 // identity is what SZL 0x0011 says about a module.
@@ -687,25 +697,29 @@ var deviceErrors = map[uint16]string{
 var itemErrors = map[uint16]string{0x03: "object access not allowed", 0x05: "address out of range", 0x06: "data type not supported", 0x0A: "object does not exist"}
 
 func (e *DeviceError) Error() string {
-	m := deviceErrors
 	if e.Item {
-		m = itemErrors
+		if t, ok := itemErrors[e.Code]; ok {
+			return fmt.Sprintf("S7 return code 0x%02X: %s", e.Code, t)
+		}
+		return fmt.Sprintf("S7 return code 0x%02X", e.Code)
 	}
-	if t, ok := m[e.Code]; ok {
-		return fmt.Sprintf("CPU error 0x%04X: %s", e.Code, t)
+	if t, ok := deviceErrors[e.Code]; ok {
+		return fmt.Sprintf("S7 error 0x%04X: %s", e.Code, t)
 	}
-	return fmt.Sprintf("CPU error 0x%04X", e.Code)
+	return fmt.Sprintf("S7 error 0x%04X", e.Code)
 }
 
-// unsupported reports whether the CPU says it does not offer the function
-// or list (rather than failing it this once).
+// unsupported reports whether the CPU says it has no such function or list
+// at all (as S7-1200/1500 CPUs say of block functions): a property of the
+// CPU model, not observable, rather than a refusal of this one read
+// (protection, access, resources), which is "not read".
 func (e *DeviceError) unsupported() bool {
 	if e.Item {
-		return e.Code == 0x0A || e.Code == 0x03 || e.Code == 0x05 || e.Code == 0x06
+		return e.Code == 0x0A
 	}
 	switch e.Code {
-	case 0x8104, 0x8103, 0xD241, 0xD401, 0xD402:
+	case 0x8104, 0xD401, 0xD402:
 		return true
 	}
-	return e.Code&0xFF00 == 0x8100
+	return false
 }

@@ -1,6 +1,7 @@
 package logix
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strconv"
@@ -449,8 +450,33 @@ func setValue(r ref, v any) error {
 			}
 		}
 		return nil
+	case string:
+		if r.typ.UDT != nil {
+			return setString(r, []byte(x))
+		}
+	case []byte:
+		if r.typ.UDT != nil {
+			return setString(r, x)
+		}
 	}
 	return encodeValue(r.typ, r.data, r.bit, v)
+}
+
+// setString fills a string structure (LEN DINT, DATA SINT[n]): LEN is the
+// byte count, DATA the bytes, the rest of DATA zero.
+func setString(r ref, b []byte) error {
+	l, errL := resolveMember(r, "LEN")
+	d, errD := resolveMember(r, "DATA")
+	if errL != nil || errD != nil || l.typ.Code != 0xC4 || d.typ.Code != 0xC2 {
+		return fmt.Errorf("a string for %s, which is not a string type (LEN DINT, DATA SINT[n])", r.typ.Name)
+	}
+	if len(b) > d.n {
+		return fmt.Errorf("%d characters for a string of %d", len(b), d.n)
+	}
+	binary.LittleEndian.PutUint32(l.data, uint32(len(b)))
+	clear(d.data)
+	copy(d.data, b)
+	return nil
 }
 
 func resolveMember(r ref, name string) (ref, error) {

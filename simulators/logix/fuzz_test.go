@@ -81,14 +81,14 @@ func FuzzHandleFrame(f *testing.F) {
 		cs := &connState{conns: map[uint32]*cipConn{}}
 		// A registered session and an open connection (0x10000001) to
 		// the controller, as a well-behaved client would have.
-		h, _ := s.handleFrame(cs, encapHeader{Command: cmdRegisterSession}, []byte{1, 0, 0, 0})
+		h, _, _ := s.handleFrame(cs, encapHeader{Command: cmdRegisterSession}, []byte{1, 0, 0, 0})
 		if h == nil || cs.session == 0 {
 			t.Fatal("register failed")
 		}
 		cs.conns[0x10000001] = &cipConn{target: target{slot: 0}, size: 4000}
 		before := s.Refused()
 		kind, read := frameKind(encapHeader{Command: binary.LittleEndian.Uint16(cmdb)}, data)
-		reply, _ := s.handleFrame(cs, encapHeader{Command: binary.LittleEndian.Uint16(cmdb), Session: cs.session, Length: uint16(len(data))}, data)
+		reply, _, _ := s.handleFrame(cs, encapHeader{Command: binary.LittleEndian.Uint16(cmdb), Session: cs.session, Length: uint16(len(data))}, data)
 		if reply != nil {
 			if _, err := parseEncapHeader(reply); err != nil {
 				t.Fatalf("reply without a header: %v", err)

@@ -183,6 +183,10 @@ func (u *udt) layout(lookup func(string) (*dataType, error)) error {
 	}
 	u.Def = d
 	u.Handle = uint16(crc32.ChecksumIEEE(d))
+	if strings.EqualFold(u.Name, "STRING") {
+		// The predefined STRING's structure handle on Logix controllers.
+		u.Handle = 0x0FCE
+	}
 	return nil
 }
 

@@ -6,10 +6,15 @@
 // the program list, tag reads (single, fragmented and in Multiple Service
 // Packets) and Unconnected Send through the backplane to simulated modules.
 //
-// It counts every request by kind and refuses, with a CIP error, anything
-// that is not a read (writes, mode changes, object creation). Mutators act
-// like an engineer changing the controller; faults and latency make it
-// misbehave on purpose.
+// It counts every request by kind, before its reply is written, and
+// refuses, with a CIP error, anything that is not a read (writes, mode
+// changes, object creation, services other than reads on tag classes).
+// Mutators act like an engineer changing the controller; faults (drop,
+// stall, one byte per second, garbage, error statuses, truncated or
+// partial replies, per frame or per request inside a Multiple Service
+// Packet), latency and Options make it misbehave on purpose. The same
+// scenario always gives the same controller: identity, change counters and
+// template instances do not depend on when or how often it starts.
 package logix
 
 import (
@@ -21,6 +26,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -46,6 +52,16 @@ type Options struct {
 	// object (class 0xAC) with "path destination unknown", as a controller
 	// without it would.
 	NoControllerProperties bool
+	// NoIdentityObject answers requests to the controller's Identity object
+	// (class 0x01) with "service not supported"; ListIdentity still
+	// answers, as on devices that serve identity only there.
+	NoIdentityObject bool
+	// NoSymbolDimensions refuses Symbol object attribute 8 (array
+	// dimensions) with 0x14 (attribute not supported) in tag listings.
+	NoSymbolDimensions bool
+	// NoMultipleService answers every Multiple Service Packet with 0x08
+	// (service not supported), as small CIP devices do.
+	NoMultipleService bool
 	// Log receives connection events; the zero value logs nothing.
 	Log zerolog.Logger
 }
@@ -64,6 +80,19 @@ const (
 	FaultStall
 	// FaultGarbage answers with bytes that are not EtherNet/IP.
 	FaultGarbage
+	// FaultTrickle sends the reply one byte per Fault.Interval (default one
+	// second), as a congested or failing link would.
+	FaultTrickle
+	// FaultTruncate cuts the message-router reply's data in half (the
+	// encapsulation stays consistent), so the reply cannot be decoded. On
+	// an embedded request it cuts the embedded reply to 3 bytes.
+	FaultTruncate
+	// FaultPartial answers with status 0x06 (partial transfer) and half the
+	// data, as a reply too large for the packet would be.
+	FaultPartial
+	// FaultBadOffsets answers a Multiple Service Packet with an offset
+	// table that points outside the reply.
+	FaultBadOffsets
 )
 
 // Fault makes the simulator misbehave on a chosen request.
@@ -77,6 +106,18 @@ type Fault struct {
 	After int
 	// Times is how often it fires; 0 means until ClearFaults.
 	Times int
+	// Embedded makes the fault apply to requests inside a Multiple Service
+	// Packet (Request names the embedded kind, such as "cip.ReadTag")
+	// instead of to whole frames; only FaultError, FaultTruncate and
+	// FaultPartial act there. Embedded and frame faults are armed
+	// separately.
+	Embedded bool
+	// Status is the CIP general status FaultError answers (default 0x1F,
+	// vendor specific), and Extended its extended status words.
+	Status   byte
+	Extended []uint16
+	// Interval is FaultTrickle's time per byte (default one second).
+	Interval time.Duration
 }
 
 // Server is a running simulator. Its methods are safe for concurrent use.
@@ -88,14 +129,21 @@ type Server struct {
 	mu           sync.Mutex
 	ctl          *controller
 	requests     map[string]int
-	refused      int
 	refusedKinds map[string]int
 	malformed    int
 	fault        *Fault
 	faultSeen    int
 	faultFired   int
+	embFault     *Fault
+	embSeen      int
+	embFired     int
 	nextConn     uint32
 	nextSession  uint32
+
+	// total and refused count every request (frames, and refused
+	// embedded requests) as it arrives, before any reply is written.
+	total   atomic.Int64
+	refused atomic.Int64
 
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -216,7 +264,7 @@ func (s *Server) serve(c net.Conn) {
 		if _, err := io.ReadFull(c, data); err != nil {
 			return
 		}
-		reply, act := s.handleFrame(cs, h, data)
+		reply, act, every := s.handleFrame(cs, h, data)
 		if s.opts.Latency > 0 {
 			t := time.NewTimer(s.opts.Latency)
 			select {
@@ -240,6 +288,11 @@ func (s *Server) serve(c net.Conn) {
 		case FaultGarbage:
 			c.Write([]byte("\x13\x37garbage, not EtherNet/IP\x00\x00\x00\x00\x00\x00"))
 			continue
+		case FaultTrickle:
+			if !s.trickle(c, reply, every) {
+				return
+			}
+			continue
 		}
 		if reply == nil {
 			continue
@@ -248,6 +301,27 @@ func (s *Server) serve(c net.Conn) {
 			return
 		}
 	}
+}
+
+// trickle writes reply one byte per interval (one second by default); it
+// returns false when the client went away or the server stopped.
+func (s *Server) trickle(c net.Conn, reply []byte, every time.Duration) bool {
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for i := range reply {
+		select {
+		case <-t.C:
+		case <-s.done:
+			return false
+		}
+		if _, err := c.Write(reply[i : i+1]); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // frameKind names the request in one encapsulation frame as the simulator
@@ -283,45 +357,101 @@ func frameKind(h encapHeader, data []byte) (string, bool) {
 	return fmt.Sprintf("cip.Command0x%04X", h.Command), false
 }
 
-// takeFault decides whether the injected fault fires for this request.
-// The mutex is held.
-func (s *Server) takeFault(kind string) FaultKind {
-	f := s.fault
+// takeFault decides whether the injected frame fault fires for this
+// request, and returns it. The mutex is held.
+func (s *Server) takeFault(kind string) *Fault {
+	return fire(s.fault, kind, &s.faultSeen, &s.faultFired)
+}
+
+// takeEmbedded is takeFault for a request inside a Multiple Service
+// Packet. The mutex is held.
+func (s *Server) takeEmbedded(kind string) *Fault {
+	return fire(s.embFault, kind, &s.embSeen, &s.embFired)
+}
+
+func fire(f *Fault, kind string, seen, fired *int) *Fault {
 	if f == nil || (f.Request != "" && f.Request != kind) {
-		return 0
+		return nil
 	}
-	s.faultSeen++
-	if s.faultSeen <= f.After {
-		return 0
+	*seen++
+	if *seen <= f.After {
+		return nil
 	}
-	if f.Times > 0 && s.faultFired >= f.Times {
-		return 0
+	if f.Times > 0 && *fired >= f.Times {
+		return nil
 	}
-	s.faultFired++
-	return f.Kind
+	*fired++
+	return f
+}
+
+// faultReply applies an error, truncation or partial-transfer fault to a
+// message-router reply r (service|0x80, reserved, status, extended size,
+// extended status, data).
+func faultReply(f *Fault, r []byte, embedded bool) []byte {
+	if f == nil || len(r) < 4 {
+		return r
+	}
+	switch f.Kind {
+	case FaultError:
+		st := f.Status
+		if st == 0 {
+			st = statusGeneralError
+		}
+		return mrReply(r[0]&^0x80, st, f.Extended, nil)
+	case FaultTruncate:
+		if embedded {
+			return r[:3]
+		}
+		hdr := 4 + 2*int(r[3])
+		if hdr > len(r) {
+			return r
+		}
+		return r[:hdr+(len(r)-hdr)/2]
+	case FaultPartial:
+		hdr := 4 + 2*int(r[3])
+		if hdr > len(r) {
+			return r
+		}
+		out := append([]byte(nil), r[:hdr+(len(r)-hdr)/2]...)
+		out[2] = statusPartialTransfer
+		return out
+	}
+	return r
 }
 
 // handleFrame records and answers one encapsulation frame. It returns the
 // reply (nil for none) and a fault action to take instead.
-func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte, FaultKind) {
+func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte, FaultKind, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kind, ok := frameKind(h, data)
+	s.total.Add(1)
 	s.requests[kind]++
-	act := s.takeFault(kind)
-	if act == FaultDrop || act == FaultStall || act == FaultGarbage {
-		return nil, act
+	f := s.takeFault(kind)
+	if f != nil && (f.Kind == FaultDrop || f.Kind == FaultStall || f.Kind == FaultGarbage) {
+		return nil, f.Kind, 0
 	}
 	if !ok {
 		// Counted here whatever happens next: refused by the service
 		// check, or earlier for a bad session or connection.
-		s.refused++
+		s.refused.Add(1)
 		s.refusedKinds[kind]++
 		if h.Command != cmdSendRRData && h.Command != cmdSendUnitData {
 			h.Status = encapInvalidCommand
-			return frame(h, nil), 0
+			return frame(h, nil), 0, 0
 		}
 	}
+	reply, act := s.answer(cs, h, data, f)
+	if act == 0 && f != nil && f.Kind == FaultTrickle {
+		return reply, FaultTrickle, f.Interval
+	}
+	return reply, act, 0
+}
+
+// answer builds the reply to one frame, with a reply fault applied, and
+// says whether to close the connection instead (FaultDrop). The mutex is
+// held.
+func (s *Server) answer(cs *connState, h encapHeader, data []byte, f *Fault) ([]byte, FaultKind) {
 	switch h.Command {
 	case cmdNop:
 		return nil, 0
@@ -369,10 +499,7 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 			h.Status = encapInvalidLength
 			return frame(h, nil), 0
 		}
-		r := s.exec(cs, items[1].Data, target{slot: s.ctl.slot}, unconnectedLimit, false, false)
-		if act == FaultError {
-			r = mrReply(r[0]&^0x80, statusGeneralError, nil, nil)
-		}
+		r := faultReply(f, s.exec(cs, items[1].Data, target{slot: s.ctl.slot}, unconnectedLimit, false, false), false)
 		return frame(h, appendCPF(nil, cpfItem{Type: itemNull}, cpfItem{Type: itemUnconnData, Data: r})), 0
 	}
 	// SendUnitData: connected address item (connection id), connected data
@@ -393,9 +520,12 @@ func (s *Server) handleFrame(cs *connState, h encapHeader, data []byte) ([]byte,
 		}
 	} else {
 		r = s.exec(cs, items[1].Data[2:], cc.target, cc.size-2, true, false)
-		if act == FaultError {
-			r = mrReply(r[0]&^0x80, statusGeneralError, nil, nil)
+		if f != nil && f.Kind == FaultBadOffsets && len(r) >= 8 && r[0] == svcMultipleService|0x80 {
+			// First offset beyond the reply.
+			r = append([]byte(nil), r...)
+			binary.LittleEndian.PutUint16(r[4+2*int(r[3])+2:], 0xFFF0)
 		}
+		r = faultReply(f, r, false)
 	}
 	toID := uint32(0)
 	if cc != nil {
@@ -446,9 +576,13 @@ func (s *Server) Requests() map[string]int {
 // Refused returns how many requests outside the read allowlist were
 // received (and refused), embedded ones included.
 func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
+	return int(s.refused.Load())
+}
+
+// Total returns how many requests the simulator received, refused ones
+// included. Each is counted as it arrives, before its reply is written.
+func (s *Server) Total() int {
+	return int(s.total.Load())
 }
 
 // RefusedKinds returns the refused requests by kind.
@@ -462,18 +596,23 @@ func (s *Server) RefusedKinds() map[string]int {
 	return m
 }
 
-// InjectFault arms a fault, replacing any armed one.
+// InjectFault arms a fault, replacing any armed one of the same level
+// (frame or embedded, see Fault.Embedded).
 func (s *Server) InjectFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.Embedded {
+		s.embFault, s.embSeen, s.embFired = &f, 0, 0
+		return
+	}
 	s.fault, s.faultSeen, s.faultFired = &f, 0, 0
 }
 
-// ClearFaults disarms the injected fault.
+// ClearFaults disarms the injected faults.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.fault = nil
+	s.fault, s.embFault = nil, nil
 }
 
 // ErrNotFound is returned by mutators for a missing tag, program or UDT.

@@ -81,15 +81,23 @@ func serviceKind(service byte, class uint32) (string, bool) {
 	case svcMultipleService:
 		return "cip.MultipleServicePacket", true
 	case svcReadTag:
-		if class == classTemplate {
+		switch class {
+		case classTemplate:
 			return "cip.ReadTemplate", true
+		case 0, classSymbol, classProgram:
+			return "cip.ReadTag", true
 		}
-		return "cip.ReadTag", true
+		// 0x4C elsewhere is another service: Initiate Download on the
+		// File object 0x37, a Data Table read on 0xB2, ...
+		return fmt.Sprintf("cip.Service0x4C(class 0x%02X)", class), false
 	case svcReadFragmented:
-		if class == classConnManager {
+		switch class {
+		case classConnManager:
 			return "cip.UnconnectedSend", true
+		case 0, classSymbol, classProgram:
+			return "cip.ReadTagFragmented", true
 		}
-		return "cip.ReadTagFragmented", true
+		return fmt.Sprintf("cip.Service0x52(class 0x%02X)", class), false
 	case svcForwardOpen:
 		if class == classConnManager {
 			return "cip.ForwardOpen", true
@@ -160,7 +168,8 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 	kind, read := serviceKind(req.Service, class)
 	if !read {
 		if count {
-			s.refused++
+			s.total.Add(1)
+			s.refused.Add(1)
 			s.refusedKinds[kind]++
 		}
 		return mrReply(req.Service, statusServiceNotSupported, nil, nil)
@@ -203,8 +212,14 @@ func (s *Server) exec(cs *connState, raw []byte, tgt target, limit int, connecte
 		if class != classMessageRouter {
 			return mrReply(req.Service, statusPathDestUnknown, nil, nil)
 		}
+		if s.opts.NoMultipleService {
+			return mrReply(req.Service, statusServiceNotSupported, nil, nil)
+		}
 		return s.multiple(cs, req, tgt, limit, connected)
 	case class == classIdentity:
+		if s.opts.NoIdentityObject {
+			return mrReply(req.Service, statusServiceNotSupported, nil, nil)
+		}
 		return s.identity(req, segs, c.id, c.status())
 	case class == classControllerProp:
 		if s.opts.NoControllerProperties {
@@ -484,7 +499,7 @@ func (s *Server) listSymbols(req mrRequest, segs []segment, limit int) []byte {
 		return mrReply(req.Service, statusNotEnoughData, nil, nil)
 	}
 	for _, a := range ids {
-		if a != 1 && a != 2 && a != 8 {
+		if a != 1 && a != 2 && a != 8 || a == 8 && s.opts.NoSymbolDimensions {
 			return mrReply(req.Service, statusAttrNotSupported, nil, nil)
 		}
 	}
@@ -644,6 +659,9 @@ func (s *Server) multiple(cs *connState, req mrRequest, tgt target, limit int, c
 			replies[i] = mrReply(r.Service, statusServiceNotSupported, nil, nil)
 		} else {
 			replies[i] = s.exec(cs, inner, tgt, limit, connected, true)
+			if k, _ := requestKind(inner); k != "" {
+				replies[i] = faultReply(s.takeEmbedded(k), replies[i], true)
+			}
 		}
 		if len(replies[i]) >= 3 && replies[i][2] != statusOK {
 			failed = true

@@ -418,3 +418,42 @@ func TestScenarioLimits(t *testing.T) {
 		})
 	}
 }
+
+// Every request is counted before its reply is written: a client that has
+// its reply always finds it counted, refused writes included.
+func TestCountedBeforeReply(t *testing.T) {
+	tests := []struct {
+		name    string
+		req     []byte
+		refused bool
+	}{
+		{name: "identity read", req: mrBytes(svcGetAttributesAll, []byte{0x20, 0x01, 0x24, 0x01}, nil)},
+		{name: "tag read", req: mrBytes(svcReadTag, []byte{0x91, 0x02, 'S', 'P'}, []byte{1, 0})},
+		{name: "write tag refused", req: mrBytes(svcWriteTag, []byte{0x91, 0x02, 'S', 'P'}, []byte{0xCA, 0x00, 0x01, 0x00, 0, 0, 0x80, 0x3F}), refused: true},
+		{name: "read-modify-write tag refused", req: mrBytes(svcForwardClose, []byte{0x91, 0x02, 'S', 'P'}, []byte{0x02, 0x00, 0xFF, 0xFF, 0x00, 0x00}), refused: true},
+		{name: "file object initiate download refused", req: mrBytes(svcReadTag, []byte{0x20, 0x37, 0x24, 0x01}, []byte{0, 0, 0, 0}), refused: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startTest(t, Options{Scenario: small(t)})
+			cl := dialRaw(t, s.Addr())
+			cl.register()
+			for i := 1; i <= 20; i++ {
+				r := cl.unconnected(tt.req)
+				if got := s.Total(); got != i+1 { // + RegisterSession
+					t.Fatalf("after reply %d: %d requests counted, want %d", i, got, i+1)
+				}
+				if tt.refused {
+					if len(r) < 3 || r[2] != statusServiceNotSupported {
+						t.Fatalf("reply % X, want status 0x08", r)
+					}
+					if s.Refused() != i {
+						t.Fatalf("after reply %d: %d refused, want %d", i, s.Refused(), i)
+					}
+				} else if s.Refused() != 0 {
+					t.Fatalf("read refused: %v", s.RefusedKinds())
+				}
+			}
+		})
+	}
+}

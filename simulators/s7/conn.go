@@ -98,9 +98,9 @@ func (s *Server) serve(c net.Conn) {
 				return
 			}
 			reply, ok := s.connect(cs, f)
-			act, stall := s.takeFault("Connect", false)
+			fault, stall := s.takeFault("Connect", nil, false)
 			s.count("Connect", false, f.size)
-			if !s.act(c, act, stall, reply) || !ok {
+			if !s.act(c, fault, stall, reply) || !ok {
 				return
 			}
 		case cotpDT:
@@ -116,20 +116,25 @@ func (s *Server) serve(c net.Conn) {
 				continue
 			}
 			kind, cont := classify(req)
-			act, stall := s.takeFault(kind, cont)
+			fault, stall := s.takeFault(kind, objects(kind, req), cont)
 			s.count(kind, !isRead(kind), in)
 			if !isRead(kind) {
 				s.log.Warn().Str("kind", kind).Str("remote", c.RemoteAddr().String()).Msg("s7 simulator: refused a request outside the read allowlist")
 			}
-			reply := s.handle(cs, req)
+			var reply []byte
+			if fault != nil && fault.Action == FaultRefuse {
+				reply = s.refuse(req, fault)
+			} else {
+				reply = s.handle(cs, req)
+			}
 			req, in = nil, 0
 			if reply == nil {
 				return
 			}
-			if act == FaultTruncate {
+			if fault != nil && fault.Action == FaultTruncate {
 				reply = reply[:len(reply)/2]
 			}
-			if !s.act(c, act, stall, frameDT(reply, s.opt.COTPFragment)) {
+			if !s.act(c, fault, stall, frameDT(reply, s.opt.COTPFragment)) {
 				return
 			}
 		default: // disconnect request or anything else: close
@@ -140,7 +145,11 @@ func (s *Server) serve(c net.Conn) {
 
 // act applies a fault action and otherwise writes the reply. It reports
 // whether the connection stays open.
-func (s *Server) act(c net.Conn, act FaultAction, stall chan struct{}, reply []byte) bool {
+func (s *Server) act(c net.Conn, fault *Fault, stall chan struct{}, reply []byte) bool {
+	var act FaultAction
+	if fault != nil {
+		act = fault.Action
+	}
 	switch act {
 	case FaultDrop:
 		return false
@@ -149,6 +158,8 @@ func (s *Server) act(c net.Conn, act FaultAction, stall chan struct{}, reply []b
 		return false
 	case FaultGarbage:
 		reply = garbage(len(reply))
+	case FaultTrickle:
+		return s.trickle(c, fault.Interval, reply)
 	}
 	if s.opt.Latency > 0 {
 		t := time.NewTimer(s.opt.Latency)
@@ -159,12 +170,18 @@ func (s *Server) act(c net.Conn, act FaultAction, stall chan struct{}, reply []b
 			return false
 		}
 	}
+	// Count before writing: a client that has read the whole reply may
+	// ask for the counters at once, and must find these bytes there.
+	s.mu.Lock()
+	s.stats.BytesOut += int64(len(reply))
+	after := s.afterWrite
+	s.mu.Unlock()
 	if _, err := c.Write(reply); err != nil {
 		return false
 	}
-	s.mu.Lock()
-	s.stats.BytesOut += int64(len(reply))
-	s.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	return act != FaultCloseAfterReply
 }
 
@@ -304,4 +321,28 @@ func frameDT(pdu []byte, frag int) []byte {
 		pdu = pdu[n:]
 	}
 	return out
+}
+
+// trickle writes reply one byte at a time, every byte counted before it is
+// written. It gives up when the server closes or the client goes away.
+func (s *Server) trickle(c net.Conn, every time.Duration, reply []byte) bool {
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for i := range reply {
+		select {
+		case <-t.C:
+		case <-s.done:
+			return false
+		}
+		s.mu.Lock()
+		s.stats.BytesOut++
+		s.mu.Unlock()
+		if _, err := c.Write(reply[i : i+1]); err != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -27,7 +27,13 @@ func FuzzHandle(f *testing.F) {
 			// A pending SZL read, so continuations have something to continue.
 			s.handle(cs, userdataPDU(grpCPU, 1, []byte{0x00, 0x1C, 0, 0}))
 		}
-		classify(b)
+		kind, _ := classify(b)
+		objs := objects(kind, b)
+		if ref := s.refuse(b, &Fault{Action: FaultRefuse, Code: 0x8104}); ref != nil {
+			if _, err := parseS7(ref); err != nil {
+				t.Fatalf("refusal of %s %v does not parse: %v", kind, objs, err)
+			}
+		}
 		rep := s.handle(cs, b)
 		if rep == nil {
 			return

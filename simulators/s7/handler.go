@@ -565,3 +565,99 @@ func dateAndTime(t time.Time) []byte {
 }
 
 func bcd(n int) byte { return byte(n/10%10)<<4 | byte(n%10) }
+
+// objects names what a request is about, for Fault.Object: "SZL 0x0232"
+// for an SZL read, the block ("FC5") for block info, and the DBs ("DB20")
+// and other areas ("M", "I", "Q") of a Read Var's items.
+func objects(kind string, b []byte) []string {
+	p, err := parseS7(b)
+	if err != nil {
+		return nil
+	}
+	switch kind {
+	case "SZL", "BlockInfo":
+		u, err := parseUserdata(p)
+		if err != nil || len(u.payload) < 4 {
+			return nil
+		}
+		if kind == "SZL" {
+			return []string{fmt.Sprintf("SZL 0x%04X", binary.BigEndian.Uint16(u.payload))}
+		}
+		if len(u.payload) < 7 {
+			return nil
+		}
+		for t, c := range blockTypeCodes {
+			if c == u.payload[1] {
+				n := 0
+				for _, d := range u.payload[2:7] {
+					n = n*10 + int(d-'0')
+				}
+				return []string{fmt.Sprintf("%s%d", t, n)}
+			}
+		}
+	case "ReadVar":
+		var out []string
+		for i := 0; len(p.param) >= 2 && i < int(p.param[1]) && 2+12*i+12 <= len(p.param); i++ {
+			out = append(out, itemObject(p.param[2+12*i:]))
+		}
+		return out
+	}
+	return nil
+}
+
+// itemObject names the area of a Read Var item (12 bytes).
+func itemObject(it []byte) string {
+	switch it[8] {
+	case areaD:
+		return fmt.Sprintf("DB%d", binary.BigEndian.Uint16(it[6:]))
+	case areaM:
+		return "M"
+	case areaI:
+		return "I"
+	case areaQ:
+		return "Q"
+	}
+	return fmt.Sprintf("area 0x%02X", it[8])
+}
+
+// refuse answers a request with the fault's S7 error (see FaultRefuse).
+func (s *Server) refuse(b []byte, f *Fault) []byte {
+	p, err := parseS7(b)
+	if err != nil {
+		return nil
+	}
+	switch p.rosctr {
+	case rosUserdata:
+		u, err := parseUserdata(p)
+		if err != nil {
+			return ackData(p.ref, f.Code, nil, nil)
+		}
+		return userdataReply(p.ref, u.group, u.subfn, u.seq, false, f.Code, nil)
+	case rosJob:
+		if len(p.param) >= 2 && p.param[0] == fnReadVar && len(p.param) >= 2+12*int(p.param[1]) {
+			// Answer normally, then turn the matching items into refusals.
+			s.mu.Lock()
+			var data []byte
+			n := int(p.param[1])
+			for i := 0; i < n; i++ {
+				it := p.param[2+12*i : 2+12*i+12]
+				item := readItem(s, it)
+				if f.Object == "" || itemObject(it) == f.Object {
+					item = []byte{byte(f.Code), 0x00, 0x00, 0x00}
+				}
+				if i > 0 && len(data)%2 == 1 {
+					data = append(data, 0)
+				}
+				data = append(data, item...)
+			}
+			s.mu.Unlock()
+			return ackData(p.ref, 0, []byte{fnReadVar, byte(n)}, data)
+		}
+		fn := byte(0)
+		if len(p.param) > 0 {
+			fn = p.param[0]
+		}
+		return ackData(p.ref, f.Code, []byte{fn}, nil)
+	}
+	return ackData(p.ref, f.Code, nil, nil)
+}

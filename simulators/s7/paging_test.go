@@ -168,6 +168,45 @@ func TestFaultActions(t *testing.T) {
 			}
 			wantClosed(t, s, c)
 		}},
+		{"refuse with an S7 error", Fault{Action: FaultRefuse, Kind: "SZL", Object: "SZL 0x0424", Code: 0xD241}, func(t *testing.T, s *Server, c net.Conn) {
+			f, err := readFrame(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := parseUD(t, f.data); u.err != 0xD241 {
+				t.Errorf("error 0x%04X, want 0xD241", u.err)
+			}
+		}},
+		{"a fault aimed at another object misses", Fault{Action: FaultDrop, Kind: "SZL", Object: "SZL 0x0232"}, func(t *testing.T, s *Server, c net.Conn) {
+			f, err := readFrame(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := parseUD(t, f.data); u.err != 0 || len(u.payload) == 0 {
+				t.Errorf("reply %+v, want the SZL", u)
+			}
+		}},
+		{"trickle: the whole reply, one byte at a time, counted", Fault{Action: FaultTrickle, Kind: "SZL", Interval: time.Millisecond}, func(t *testing.T, s *Server, c net.Conn) {
+			var got []byte
+			b := make([]byte, 64)
+			for len(got) < 4 || len(got) < int(binary.BigEndian.Uint16(got[2:])) {
+				n, err := c.Read(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, b[:n]...)
+			}
+			f, err := parseFrame(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := parseUD(t, f.data); u.err != 0 || len(u.payload) == 0 {
+				t.Errorf("reply %+v, want the SZL", u)
+			}
+			if st := s.Stats(); st.BytesOut < int64(len(got)) {
+				t.Errorf("%d bytes counted out, the client read %d after the setup", st.BytesOut, len(got))
+			}
+		}},
 		{"stall until cleared", Fault{Action: FaultStall, Kind: "SZL"}, func(t *testing.T, s *Server, c net.Conn) {
 			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 			if _, err := readFrame(c); err == nil {

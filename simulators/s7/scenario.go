@@ -13,8 +13,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding/charmap"
 )
 
 // Scenario is the program and identity of one simulated CPU: what an
@@ -118,9 +120,9 @@ type Block struct {
 type Value struct {
 	Offset int    `yaml:"offset"`
 	Bit    int    `yaml:"bit"`
-	Type   string `yaml:"type"` // BOOL, BYTE, INT, WORD, DINT, DWORD, REAL, LREAL, STRING
+	Type   string `yaml:"type"` // BOOL, BYTE, CHAR, INT, WORD, DINT, DWORD, REAL, LREAL, STRING, WSTRING
 	Value  string `yaml:"value"`
-	Length int    `yaml:"length"` // STRING: maximum length
+	Length int    `yaml:"length"` // STRING, WSTRING: maximum length in characters
 }
 
 // Module is one module of the central rack.
@@ -473,14 +475,20 @@ func versionByte(v string) (byte, error) {
 // putValue writes a typed value into a DB body.
 func putValue(body []byte, v Value) error {
 	size := map[string]int{"BOOL": 1, "BYTE": 1, "CHAR": 1, "INT": 2, "WORD": 2, "DINT": 4, "DWORD": 4, "REAL": 4, "LREAL": 8}[v.Type]
-	if v.Type == "STRING" {
+	switch v.Type {
+	case "STRING":
 		if v.Length <= 0 || v.Length > 254 {
 			return fmt.Errorf("STRING needs a length of 1-254")
 		}
 		size = v.Length + 2
+	case "WSTRING":
+		if v.Length <= 0 || v.Length > 16382 {
+			return fmt.Errorf("WSTRING needs a length of 1-16382")
+		}
+		size = 2*v.Length + 4
 	}
 	if size == 0 {
-		return fmt.Errorf("type %q: want BOOL, BYTE, CHAR, INT, WORD, DINT, DWORD, REAL, LREAL or STRING", v.Type)
+		return fmt.Errorf("type %q: want BOOL, BYTE, CHAR, INT, WORD, DINT, DWORD, REAL, LREAL, STRING or WSTRING", v.Type)
 	}
 	if v.Offset < 0 || v.Offset+size > len(body) {
 		return fmt.Errorf("offset %d (+%d bytes) is outside the DB's %d bytes", v.Offset, size, len(body))
@@ -499,12 +507,35 @@ func putValue(body []byte, v Value) error {
 		if on {
 			p[0] |= 1 << v.Bit
 		}
-	case "STRING":
-		if len(v.Value) > v.Length {
+	case "STRING", "CHAR":
+		// S7 text is Windows-1252, one byte per character.
+		b, err := charmap.Windows1252.NewEncoder().Bytes([]byte(v.Value))
+		if err != nil {
+			return fmt.Errorf("%s value %q: a character has no Windows-1252 byte", v.Type, v.Value)
+		}
+		if v.Type == "CHAR" {
+			if len(b) != 1 {
+				return fmt.Errorf("CHAR value %q: want one character", v.Value)
+			}
+			p[0] = b[0]
+			break
+		}
+		if len(b) > v.Length {
 			return fmt.Errorf("STRING value longer than its length %d", v.Length)
 		}
-		p[0], p[1] = byte(v.Length), byte(len(v.Value))
-		copy(p[2:], v.Value)
+		p[0], p[1] = byte(v.Length), byte(len(b))
+		copy(p[2:], b)
+	case "WSTRING":
+		// UTF-16BE: maximum and current length in characters (2 bytes each).
+		u := utf16.Encode([]rune(v.Value))
+		if len(u) > v.Length {
+			return fmt.Errorf("WSTRING value longer than its length %d", v.Length)
+		}
+		binary.BigEndian.PutUint16(p, uint16(v.Length))
+		binary.BigEndian.PutUint16(p[2:], uint16(len(u)))
+		for i, c := range u {
+			binary.BigEndian.PutUint16(p[4+2*i:], c)
+		}
 	case "REAL", "LREAL":
 		f, err := strconv.ParseFloat(v.Value, 64)
 		if err != nil {

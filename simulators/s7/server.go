@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -65,6 +66,15 @@ const (
 	// FaultCloseAfterReply replies, then closes the connection, as a CPU
 	// closing an idle connection would.
 	FaultCloseAfterReply
+	// FaultRefuse answers with the S7 error Fault.Code instead of the data:
+	// as the error code of a userdata reply (SZL, block list, block info),
+	// or as the return code of every Read Var item that Fault.Object
+	// matches (the low byte of Code, such as 0x03 access denied), or as the
+	// error class and code of any other job.
+	FaultRefuse
+	// FaultTrickle sends the reply one byte at a time, Fault.Interval apart
+	// (one second when zero), as a congested or failing link would.
+	FaultTrickle
 )
 
 // Fault makes the simulator misbehave on chosen requests.
@@ -81,6 +91,14 @@ type Fault struct {
 	// Count is how many matching requests the fault hits before it heals
 	// itself; 0 means every one until ClearFault.
 	Count int
+	// Object limits the fault to requests about one object: "SZL 0x0232"
+	// (an SZL id), "FC5" (block info of one block), "DB20" (a Read Var
+	// with an item in DB20) or "M" (bit memory). Empty matches every object.
+	Object string
+	// Code is the S7 error FaultRefuse answers with.
+	Code uint16
+	// Interval is FaultTrickle's time between two bytes.
+	Interval time.Duration
 }
 
 // Stats is what the simulator has seen since it started or ResetStats.
@@ -119,6 +137,8 @@ type Server struct {
 	closed    bool
 
 	wg sync.WaitGroup
+	// afterWrite, when set by a test, runs after each reply was written.
+	afterWrite func()
 }
 
 // Areas other than DBs, with their sizes.
@@ -321,23 +341,29 @@ func (s *Server) ClearFault() {
 	}
 }
 
-// takeFault counts a request and returns the fault action for it, if any.
-func (s *Server) takeFault(kind string, continuation bool) (FaultAction, chan struct{}) {
+// takeFault returns the fault that hits a request, if any, and the channel
+// a stall waits on. objects are what the request is about (see
+// Fault.Object).
+func (s *Server) takeFault(kind string, objects []string, continuation bool) (*Fault, chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.fault
 	if f == nil || (f.Kind != "" && f.Kind != kind) || (f.Continuation && !continuation) {
-		return 0, nil
+		return nil, nil
+	}
+	if f.Object != "" && !slices.Contains(objects, f.Object) {
+		return nil, nil
 	}
 	s.faultSeen++
 	if s.faultSeen <= f.Skip {
-		return 0, nil
+		return nil, nil
 	}
 	s.faultHits++
 	if f.Count > 0 && s.faultHits >= f.Count {
 		s.fault = nil
 	}
-	return f.Action, s.stallCh
+	c := *f
+	return &c, s.stallCh
 }
 
 func (s *Server) count(kind string, refused bool, in int) {

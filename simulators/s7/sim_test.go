@@ -233,3 +233,37 @@ func TestBadScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestCountsBeforeReplying reads the counters the moment each reply has
+// arrived: they must already hold the request and every byte of its reply.
+// When the simulator counted after writing, the client could see the reply
+// before the count (TestDemoCost failed about 3 times in 10).
+func TestCountsBeforeReplying(t *testing.T) {
+	s := start(t, nil, Options{})
+	r := dial(t, s.Addr(), 0x0102, 240)
+	// Hold the server after each write until the client has looked at
+	// the counters, so a count made after writing is always seen missing.
+	looked := make(chan struct{})
+	s.mu.Lock()
+	s.afterWrite = func() {
+		select {
+		case <-looked:
+		case <-s.done:
+		}
+	}
+	s.mu.Unlock()
+	base := s.Stats()
+	in, out := base.BytesIn, base.BytesOut
+	req := userdataPDU(grpCPU, 0x01, []byte{0x04, 0x24, 0, 0}) // SZL 0x0424
+	for i := 0; i < 20; i++ {
+		rep := r.send(req)
+		in += int64(7 + len(req))
+		out += int64(7 + len(rep))
+		st := s.Stats()
+		if st.BytesOut != out || st.BytesIn != in || st.Requests["SZL"] != i+1 {
+			t.Fatalf("after reply %d: counted %d bytes in, %d out, %d SZL requests; the client has seen %d in, %d out, %d requests",
+				i+1, st.BytesIn, st.BytesOut, st.Requests["SZL"], in, out, i+1)
+		}
+		looked <- struct{}{}
+	}
+}

@@ -3,6 +3,9 @@
 // reads commands, one per line, and answers each with one JSON line:
 //   db NUMBER OFFSET HEX   write bytes into a DB (as an HMI would)
 //   status run|stop        set the CPU status
+//   restart                stop the server (dropping every client) and start
+//                          it again on the same port, in RUN, as a CPU that
+//                          was power-cycled
 'use strict';
 const snap7 = require('node-snap7');
 const readline = require('readline');
@@ -30,6 +33,9 @@ rl.on('line', (line) => {
     const buf = Buffer.from(s.GetArea(s.srvAreaDB, Number(n)));
     Buffer.from(hex, 'hex').copy(buf, Number(off));
     ok = s.SetArea(s.srvAreaDB, Number(n), buf) !== false;
+  } else if (cmd === 'restart') {
+    ok = s.Stop() !== false && s.StartTo('127.0.0.1') !== false;
+    ok = ok && s.SetCpuStatus(s.S7CpuStatusRun) !== false;
   } else if (cmd === 'status') {
     ok = s.SetCpuStatus(args[0] === 'stop' ? s.S7CpuStatusStop : s.S7CpuStatusRun) !== false;
   } else {
