@@ -25,9 +25,10 @@ import (
 // TestHostileServersThroughDaemon runs the built daemon (so isolation is
 // the real child process) against a hostile OPC UA, S7 and Logix server in
 // every hostile mode, next to a healthy device, for two windows. It asserts
-// that the daemon stays up and leaves no zombie, that every hostile device
-// gets a collection alert, and that the healthy device is checked in every
-// window. Figures are printed as RELIABILITY lines for make reliability.
+// that the daemon stays up and leaves no zombie, that each attempt ends
+// within snapshot_timeout plus the kill margin, that every hostile device
+// gets exactly one collection alert (seen again on each failure), and that
+// the healthy device is checked in every window. Figures are printed as RELIABILITY lines for make reliability.
 func TestHostileServersThroughDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon for two windows")
@@ -241,11 +242,12 @@ wait:
 		if done[n] == 0 {
 			t.Errorf("%s: no check ended", n)
 		}
-		switch c := perDevice[n]; {
-		case c == 0:
-			t.Errorf("%s: no collection alert", n)
-		case c == 1:
+		// One alert per device, seen again on every failed attempt:
+		// its fingerprint holds the error's class, not its text.
+		if c := perDevice[n]; c == 1 {
 			one++
+		} else {
+			t.Errorf("%s: %d collection alerts, want one", n, c)
 		}
 	}
 	if perDevice["healthy"] != 0 {
