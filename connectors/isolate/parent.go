@@ -237,12 +237,6 @@ func (c *Connector) start() (*session, error) {
 	return s, nil
 }
 
-// outcome of a session's frame loop.
-type outcome struct {
-	snap *snapshots.Snapshot
-	err  error
-}
-
 // grantReq is a granted request waiting for its done frame.
 type grantReq struct {
 	done  func(int, error)
