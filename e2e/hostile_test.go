@@ -243,15 +243,25 @@ wait:
 			t.Errorf("%s: no check ended", n)
 		}
 		// One alert per device, seen again on every failed attempt:
-		// its fingerprint holds the error's class, not its text.
-		if c := perDevice[n]; c == 1 {
+		// its fingerprint holds the error's class, not its text. The
+		// daemon may start near the end of a window, whose check is then
+		// cut by the window's end (the window's decision, no alert); a
+		// device checked in two windows has its alert.
+		switch c := perDevice[n]; {
+		case c == 1:
 			one++
-		} else {
+		case c > 1:
 			t.Errorf("%s: %d collection alerts, want one", n, c)
+		case done[n] >= 2:
+			t.Errorf("%s: checked in %d windows, no collection alert", n, done[n])
 		}
 	}
-	if perDevice["healthy"] != 0 {
-		t.Errorf("healthy device has %d collection alerts", perDevice["healthy"])
+	for _, a := range as {
+		// A healthy device's read may be cut by the end of the window the
+		// daemon started in (incomplete); it never fails.
+		if a.Device == "healthy" && a.Category == "collection_failed" {
+			t.Errorf("healthy device has a collection-failed alert")
+		}
 	}
 	if done["healthy"] < 2 {
 		t.Errorf("healthy device checked %d times, want one per window (2)", done["healthy"])
