@@ -171,7 +171,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -256,7 +256,7 @@ func (a *App) alertsCommand() *cobra.Command {
 		Short: "List alerts, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -336,18 +336,25 @@ func (a *App) ackCommand() *cobra.Command {
 }
 
 func (a *App) verifyCommand() *cobra.Command {
-	var heads []string
+	var heads, bundles []string
 	var asJSON bool
+	var bundleKey string
 	cmd := &cobra.Command{
-		Use:   "verify [--head DIGEST]...",
+		Use:   "verify [--head DIGEST]... | --bundle FILE... --key PUB",
 		Short: "Recompute every digest and link of the evidence chains",
 		Long: `Recomputes every stored digest and chain link, and compares each chain with
 the heads recorded in the alert log and any --head digests recorded earlier
 (a head that is not in its chain means records were deleted or the chain was
-rewritten). Exit 0: intact; 1: findings; 2: error.`,
+rewritten). With --bundle, checks evidence bundles instead (offline, without a
+store): each signature against --key, every file's SHA-256, every record digest
+and link, and that each bundle continues the one before.
+Exit 0: intact; 1: findings; 2: error.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := a.open(c.Context())
+			if len(bundles) > 0 {
+				return a.verifyBundles(bundles, bundleKey)
+			}
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -370,12 +377,17 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 			if err != nil {
 				return err
 			}
+			more, anchorNote, err := anchorFindings(c.Context(), env.Store, env.Cfg.AlertLogPath(), known, heads)
+			if err != nil {
+				return err
+			}
+			findings = append(findings, more...)
 			cur, err := env.Store.Heads(c.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur}); err != nil {
+				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur, "anchor_note": anchorNote}); err != nil {
 					return err
 				}
 			} else {
@@ -384,6 +396,9 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 				}
 				if len(findings) == 0 {
 					fmt.Fprintf(a.Stdout, "ok: %d chain(s) intact (%d recorded head(s) checked)\n", len(cur), len(known)+len(heads))
+				}
+				if anchorNote != "" {
+					fmt.Fprintln(a.Stdout, anchorNote)
 				}
 				for _, h := range cur {
 					fmt.Fprintf(a.Stdout, "head %s seq %d %s\n", h.Device, h.Seq, h.Digest)
@@ -396,6 +411,8 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&heads, "head", nil, "a chain head digest recorded earlier (repeatable)")
+	cmd.Flags().StringArrayVar(&bundles, "bundle", nil, "verify evidence bundle files instead of the store, in order (repeatable; see export)")
+	cmd.Flags().StringVar(&bundleKey, "key", "", "with --bundle: the site's public key file (site.key.pub)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

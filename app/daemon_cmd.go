@@ -37,6 +37,11 @@ end, or after --grace). Logs are JSON unless --log-format console.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
+			stopConsole, err := a.daemonConsole(c.Context(), log, nil)
+			if err != nil {
+				return err
+			}
+			defer stopConsole()
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/rs/zerolog"
@@ -30,7 +32,7 @@ func (a *App) simCommand() *cobra.Command {
 simulators speak the real protocols, count every request by kind, and refuse
 (and count) any write or control request.`,
 	}
-	var listen, scenario string
+	var listen, scenario, stateDir string
 	opcua := &cobra.Command{
 		Use:   "opcua",
 		Short: "OPC UA server shaped like a small plant controller",
@@ -43,7 +45,7 @@ simulators speak the real protocols, count every request by kind, and refuse
 			if err := loopbackOnly(listen); err != nil {
 				return err
 			}
-			s, err := opcuasim.Start(c.Context(), opcuasim.Options{Listen: listen, ScenarioFile: scenario, Logger: log})
+			s, err := opcuasim.Start(c.Context(), opcuasim.Options{Listen: listen, ScenarioFile: scenario, StateDir: simStateDir(stateDir, scenario), Logger: log})
 			if err != nil {
 				return err
 			}
@@ -53,6 +55,7 @@ simulators speak the real protocols, count every request by kind, and refuse
 	}
 	opcua.Flags().StringVar(&listen, "listen", "127.0.0.1:4840", "loopback address to listen on")
 	opcua.Flags().StringVar(&scenario, "scenario", "", "scenario YAML file (default: the built-in plant)")
+	opcua.Flags().StringVar(&stateDir, "state-dir", "", "directory keeping the server certificate and key across restarts (default: the scenario's directory, else plcwatch/opcua-sim in the user cache directory)")
 	cmd.AddCommand(opcua)
 	cmd.AddCommand(a.simS7Command(), a.simLogixCommand())
 	return cmd
@@ -153,4 +156,18 @@ func (a *App) simLogixCommand() *cobra.Command {
 			}
 			return logixsim.Start(ctx, opt)
 		})
+}
+
+// simStateDir is where `sim opcua` keeps its certificate: the flag, else
+// the scenario's directory (the simulator's default), else a folder in the
+// user's cache directory, so that a restarted simulator presents the same
+// certificate as a real server does.
+func simStateDir(flag, scenario string) string {
+	if flag != "" || scenario != "" {
+		return flag
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "plcwatch", "opcua-sim")
+	}
+	return ""
 }

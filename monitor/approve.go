@@ -47,6 +47,8 @@ type ApproveRequest struct {
 	By         string
 	OSUser     string
 	Comment    string
+	// ConsoleUser is the web console's user, when approved there.
+	ConsoleUser string
 }
 
 // Approve makes a snapshot its device's baseline. It refuses references such
@@ -102,7 +104,7 @@ func (s *Service) Approve(ctx context.Context, req ApproveRequest) (*store.Appro
 	}
 	a := store.Approval{
 		Snapshot: snap.ID, Digest: snap.Digest, By: req.By, OSUser: req.OSUser, Ticket: req.Ticket,
-		Comment: req.Comment, At: s.now().UTC(), OldBaseline: oldDigest, NewBaseline: snap.Digest,
+		Comment: req.Comment, ConsoleUser: req.ConsoleUser, At: s.now().UTC(), OldBaseline: oldDigest, NewBaseline: snap.Digest,
 	}
 	if _, err := s.append(ctx, snap.Device, store.TypeApproval, a); err != nil {
 		return nil, fmt.Errorf("approve %s: %w", snap.ID, err)
@@ -139,16 +141,18 @@ func short(digest string) string {
 // Change is a planned change: opened with a "before" snapshot, closed by the
 // approval of the "after" snapshot (or abandoned).
 type Change struct {
-	Ticket   string    `json:"ticket"`
-	By       string    `json:"by"`
-	OSUser   string    `json:"os_user"`
-	OpenedAt time.Time `json:"opened_at"`
-	Until    time.Time `json:"until"`
-	Before   string    `json:"before"`
-	After    string    `json:"after,omitempty"`
-	ClosedAt time.Time `json:"closed_at,omitzero"`
-	ClosedBy string    `json:"closed_by,omitempty"`
-	Outcome  string    `json:"outcome,omitempty"`
+	Ticket string `json:"ticket"`
+	By     string `json:"by"`
+	OSUser string `json:"os_user"`
+	// ConsoleUser is the web console's user, when opened there.
+	ConsoleUser string    `json:"console_user,omitempty"`
+	OpenedAt    time.Time `json:"opened_at"`
+	Until       time.Time `json:"until"`
+	Before      string    `json:"before"`
+	After       string    `json:"after,omitempty"`
+	ClosedAt    time.Time `json:"closed_at,omitzero"`
+	ClosedBy    string    `json:"closed_by,omitempty"`
+	Outcome     string    `json:"outcome,omitempty"`
 }
 
 // OpenChange returns the device's open planned change, or nil.

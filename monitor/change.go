@@ -24,23 +24,9 @@ var (
 // person asked) and opens the change. Until the change is closed, detected
 // changes on the device are "planned, pending review", not "unauthorized".
 func (s *Service) StartChange(ctx context.Context, dev *config.Device, ticket, by, osUser string, until time.Time) (*Change, *snapshots.Snapshot, error) {
-	if !ticketRE.MatchString(ticket) {
-		return nil, nil, fmt.Errorf("--ticket %q: want a change ticket id such as CHG-123", ticket)
-	}
-	if strings.TrimSpace(by) == "" {
-		return nil, nil, errors.New("--by: want the name of the person making the change")
-	}
 	now := s.now()
-	if !until.After(now) {
-		return nil, nil, fmt.Errorf("--until %s is not in the future", until.Format(time.RFC3339))
-	}
-	if max := s.Cfg.Daemon.ChangeMaxDuration.D(); until.Sub(now) > max {
-		return nil, nil, fmt.Errorf("%w (%s)", ErrUntilTooLong, max)
-	}
-	if open, err := s.OpenChange(ctx, dev.Name); err != nil {
+	if err := s.mayOpenChange(ctx, dev.Name, ticket, by, now, until); err != nil {
 		return nil, nil, err
-	} else if open != nil {
-		return nil, nil, fmt.Errorf("%w: %s by %s until %s", ErrChangeOpen, open.Ticket, open.By, open.Until.Format(time.RFC3339))
 	}
 	snap, err := s.Snapshot(ctx, dev, SnapshotOptions{Label: "before"})
 	if err != nil {
@@ -51,6 +37,57 @@ func (s *Service) StartChange(ctx context.Context, dev *config.Device, ticket, b
 		return nil, snap, err
 	}
 	return ch, snap, nil
+}
+
+// mayOpenChange checks a new planned change: a ticket id, a person, an end
+// in the future within change_max_duration, and no change open already.
+func (s *Service) mayOpenChange(ctx context.Context, device, ticket, by string, now, until time.Time) error {
+	if !ticketRE.MatchString(ticket) {
+		return fmt.Errorf("--ticket %q: want a change ticket id such as CHG-123", ticket)
+	}
+	if strings.TrimSpace(by) == "" {
+		return errors.New("--by: want the name of the person making the change")
+	}
+	if !until.After(now) {
+		return fmt.Errorf("--until %s is not in the future", until.Format(time.RFC3339))
+	}
+	if max := s.Cfg.Daemon.ChangeMaxDuration.D(); until.Sub(now) > max {
+		return fmt.Errorf("%w (%s)", ErrUntilTooLong, max)
+	}
+	if open, err := s.OpenChange(ctx, device); err != nil {
+		return err
+	} else if open != nil {
+		return fmt.Errorf("%w: %s by %s until %s", ErrChangeOpen, open.Ticket, open.By, open.Until.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// ErrNoBefore means a planned change cannot be opened without reading the
+// device because it has no complete snapshot to serve as "before".
+var ErrNoBefore = errors.New("no complete snapshot of the device to serve as the before snapshot")
+
+// OpenChangeRecorded opens a planned change without reading the device (the
+// web console never talks to a controller): the device's newest complete
+// snapshot is the "before" snapshot. It refuses what StartChange refuses,
+// and a device with no complete snapshot (ErrNoBefore). ch.Ticket, By,
+// OSUser, ConsoleUser and Until are taken from ch; the rest is set here.
+func (s *Service) OpenChangeRecorded(ctx context.Context, device string, ch Change) (*Change, error) {
+	now := s.now()
+	if err := s.mayOpenChange(ctx, device, ch.Ticket, ch.By, now, ch.Until); err != nil {
+		return nil, err
+	}
+	before, err := s.Store.Latest(ctx, device, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("device %s: %w: run plcwatch change start %s, which reads it", device, ErrNoBefore, device)
+	} else if err != nil {
+		return nil, err
+	}
+	out := &Change{Ticket: ch.Ticket, By: ch.By, OSUser: ch.OSUser, ConsoleUser: ch.ConsoleUser,
+		OpenedAt: now.UTC(), Until: ch.Until.UTC(), Before: before.ID}
+	if _, err := s.append(ctx, device, store.TypeChangeOpen, out); err != nil {
+		return nil, fmt.Errorf("device %s: opening change %s: %w", device, ch.Ticket, err)
+	}
+	return out, nil
 }
 
 // FinishChange takes the "after" snapshot of the open change and returns the

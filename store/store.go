@@ -96,12 +96,15 @@ type SnapshotRef struct {
 // Approval is the body of an approval record: a person made a snapshot the
 // device's baseline.
 type Approval struct {
-	Snapshot    string    `json:"snapshot"` // snapshot id
-	Digest      string    `json:"digest"`   // its full digest
-	By          string    `json:"by"`       // --by
-	OSUser      string    `json:"os_user"`  // the OS account that ran approve
-	Ticket      string    `json:"ticket"`
-	Comment     string    `json:"comment,omitempty"`
+	Snapshot string `json:"snapshot"` // snapshot id
+	Digest   string `json:"digest"`   // its full digest
+	By       string `json:"by"`       // --by
+	OSUser   string `json:"os_user"`  // the OS account that ran approve
+	Ticket   string `json:"ticket"`
+	Comment  string `json:"comment,omitempty"`
+	// ConsoleUser is the web console's signed-in user ("local" on an
+	// unauthenticated loopback console); empty when approved from the CLI.
+	ConsoleUser string    `json:"console_user,omitempty"`
 	At          time.Time `json:"at"`
 	OldBaseline string    `json:"old_baseline,omitempty"` // digest, empty for the first
 	NewBaseline string    `json:"new_baseline"`           // digest
@@ -128,12 +131,16 @@ type AlertResolved struct {
 
 // Ack is a person's decision on an alert. It never moves the baseline.
 type Ack struct {
-	Alert    string    `json:"alert"`
-	By       string    `json:"by"`
-	OSUser   string    `json:"os_user"`
-	Decision string    `json:"decision"`
-	Comment  string    `json:"comment"`
-	At       time.Time `json:"at"`
+	Alert    string `json:"alert"`
+	By       string `json:"by"`
+	OSUser   string `json:"os_user"`
+	Decision string `json:"decision"`
+	Comment  string `json:"comment"`
+	// ConsoleUser is the web console's signed-in user ("local" on an
+	// unauthenticated loopback console); empty when acknowledged from the
+	// CLI.
+	ConsoleUser string    `json:"console_user,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // Errors.
@@ -146,6 +153,10 @@ var (
 	ErrNotStore = errors.New("not a plcwatch store")
 	// ErrNewerSchema means the store was written by a newer plcwatch.
 	ErrNewerSchema = errors.New("store schema is newer than this plcwatch")
+	// ErrHostIO means the host failed the store (an I/O error, a full disk,
+	// a file or folder that cannot be opened or written): the file may well
+	// be intact.
+	ErrHostIO = errors.New("the host's disk or filesystem failed the store")
 	// ErrReadOnly means a write was attempted on a store opened read-only.
 	ErrReadOnly = errors.New("store is opened read-only")
 )

@@ -25,9 +25,14 @@ type nodeServer struct {
 	endpoint, thumbprint string
 	in                   *json.Encoder
 	out                  *bufio.Scanner
+	stop                 func()
 }
 
-func startNodeServer(t *testing.T) *nodeServer {
+// startNodeServer starts testdata/node/server.js with its PKI in pki (the
+// same folder gives the same certificate, as after a restart) and the
+// field behaviours switched on by opts (JSON, see server.js). It is
+// stopped when the test ends, or earlier by stop.
+func startNodeServer(t *testing.T, pki, opts string) *nodeServer {
 	t.Helper()
 	dir, _ := filepath.Abs("testdata/node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-opcua")); err != nil {
@@ -37,7 +42,10 @@ func startNodeServer(t *testing.T) *nodeServer {
 		t.Skip("run make test (it installs the node peers)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "node", "server.js", "0", t.TempDir())
+	if opts == "" {
+		opts = "{}"
+	}
+	cmd := exec.CommandContext(ctx, "node", "server.js", "0", pki, opts)
 	cmd.Dir = dir
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -50,7 +58,12 @@ func startNodeServer(t *testing.T) *nodeServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		stdin.Close()
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -61,8 +74,9 @@ func startNodeServer(t *testing.T) *nodeServer {
 			<-done
 		}
 		cancel()
-	})
-	s := &nodeServer{in: json.NewEncoder(stdin), out: bufio.NewScanner(stdout)}
+	}
+	t.Cleanup(stop)
+	s := &nodeServer{in: json.NewEncoder(stdin), out: bufio.NewScanner(stdout), stop: stop}
 	ready := make(chan error, 1)
 	go func() {
 		if !s.next() {
@@ -131,7 +145,7 @@ func interopDevice(t *testing.T, endpoint, section, creds string) (*config.Devic
 // TestInteropNodeOPCUA: browse, classify and detect changes on a node-opcua
 // server whose address space is unlike the simulator's.
 func TestInteropNodeOPCUA(t *testing.T) {
-	s := startNodeServer(t)
+	s := startNodeServer(t, t.TempDir(), "")
 	dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
 	base, err := snapshot(t, dev, cfg)
 	if err != nil {
@@ -203,7 +217,7 @@ func TestInteropNodeOPCUA(t *testing.T) {
 // TestInteropSecurity: username authentication, Sign and SignAndEncrypt with
 // the server certificate pinned, and a wrong certificate refused.
 func TestInteropSecurity(t *testing.T) {
-	s := startNodeServer(t)
+	s := startNodeServer(t, t.TempDir(), "")
 	t.Setenv("BOILER_PW", "s3cret")
 	t.Setenv("BOILER_BAD_PW", "guess")
 	user := "    credentials: {username: operator, password_env: BOILER_PW}\n"
@@ -239,5 +253,104 @@ func TestInteropSecurity(t *testing.T) {
 				t.Errorf("snapshot incomplete: %v", snap.Status)
 			}
 		})
+	}
+}
+
+// TestInteropFieldCases: node-opcua behaving as servers met in the field
+// do (advertised OperationLimits, one browse name in two namespaces, a
+// node under two references, a Bad status after a restart, a BuildDate
+// and namespace indexes that move on restart), each with the value
+// plcwatch must record.
+func TestInteropFieldCases(t *testing.T) {
+	pki := t.TempDir()
+	take := func(t *testing.T, s *nodeServer) *snapshots.Snapshot {
+		t.Helper()
+		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err) // includes Finalize: no two items may share a path
+		}
+		return snap
+	}
+	// The baseline, then the same server restarted (same certificate) with
+	// a later BuildDate, its namespaces renumbered, and BadSetpoint
+	// answering a Bad status.
+	common := `"dupNames":true,"twoRefs":true`
+	s := startNodeServer(t, pki, `{`+common+`,"buildDate":"2025-01-01T00:00:00Z"}`)
+	base := take(t, s)
+	s.stop()
+	s = startNodeServer(t, pki, `{`+common+`,"buildDate":"2026-06-01T08:00:00Z","shiftNamespaces":true,"badStatus":"BadWaitingForInitialData"}`)
+	cur := take(t, s)
+	s.stop()
+	// A server that advertises a MaxNodesPerRead below plcwatch's default
+	// request size, and enforces it.
+	s = startNodeServer(t, t.TempDir(), `{"params":150,"maxNodesPerRead":100,"maxNodesPerBrowse":7}`)
+	lim := take(t, s)
+
+	snaps := map[string]*snapshots.Snapshot{"base": base, "cur": cur, "limits": lim}
+	tests := []struct {
+		name, snap, path string
+		kind             snapshots.Kind
+		value            string // Raw; "" with source not_read
+		typ              string
+		source           snapshots.Source
+		reason           string
+	}{
+		{"C2 Mode in the own namespace keeps its name", "base", "opcua/BoilerHouse/Mode", snapshots.KindSetpoint, "1", snapshots.TypeInt, snapshots.SourceRead, ""},
+		{"C2 Mode in another namespace is its own item", "base", "opcua/BoilerHouse/Mode{urn:elsewhere:vendor}", snapshots.KindSetpoint, "2", snapshots.TypeInt, snapshots.SourceRead, ""},
+		{"C2 same path after the namespaces were renumbered", "cur", "opcua/BoilerHouse/Mode{urn:elsewhere:vendor}", snapshots.KindSetpoint, "2", snapshots.TypeInt, snapshots.SourceRead, ""},
+		{"C3 node under two references recorded once", "base", "opcua/BoilerHouse/Area/Dosing/Setpoint", snapshots.KindSetpoint, "0.8", snapshots.TypeFloat, snapshots.SourceRead, ""},
+		{"C4 setpoint before the restart", "base", "opcua/BoilerHouse/Limits/BadSetpoint", snapshots.KindSetpoint, "42", snapshots.TypeFloat, snapshots.SourceRead, ""},
+		{"C4 Bad status is not read, with the status", "cur", "opcua/BoilerHouse/Limits/BadSetpoint", snapshots.KindSetpoint, "", snapshots.TypeNone, snapshots.SourceNotRead, "BadWaitingForInitialData"},
+		{"C7 BuildDate is information", "cur", "server/build_date", snapshots.KindInfo, "2026-06-01T08:00:00Z", snapshots.TypeTime, snapshots.SourceRead, ""},
+		{"C7 ServerState, named in attrs", "cur", "server/state", snapshots.KindInfo, "0", snapshots.TypeInt, snapshots.SourceRead, ""},
+		{"C7 firmware stays firmware", "cur", "server/software_version", snapshots.KindFirmware, "7.1.0", snapshots.TypeString, snapshots.SourceRead, ""},
+		{"code identity outside Programs is logic", "base", "opcua/BoilerHouse/Drive/ProgramHash", snapshots.KindLogic, "a1b2c3", snapshots.TypeString, snapshots.SourceRead, ""},
+		{"LocalizedText keeps its locale", "base", "opcua/BoilerHouse/Text/Label", snapshots.KindSetpoint, "[de-DE] Käse", snapshots.TypeString, snapshots.SourceRead, ""},
+		{"ByteString keeps every byte", "base", "opcua/BoilerHouse/Text/Recipe", snapshots.KindSetpoint, "00017f80ff", snapshots.TypeBytes, snapshots.SourceRead, ""},
+		{"C1 every parameter read under MaxNodesPerRead 100", "limits", "opcua/BoilerHouse/Params/P0149", snapshots.KindSetpoint, "149.5", snapshots.TypeFloat, snapshots.SourceRead, ""},
+		{"C1 the limits used are recorded", "limits", "server/request_limits", snapshots.KindInfo, "read 100, browse 7 operations per request", snapshots.TypeString, snapshots.SourceRead, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			it := snaps[tc.snap].Item(tc.path)
+			if it == nil {
+				t.Fatalf("no item %s", tc.path)
+			}
+			if it.Kind != tc.kind || it.Value.Raw != tc.value || it.Value.Type != tc.typ || it.Provenance.Source != tc.source || it.Provenance.Reason != tc.reason {
+				t.Errorf("%s: %s %s %q %s %q; want %s %s %q %s %q", tc.path, it.Kind, it.Value.Type, it.Value.Raw, it.Provenance.Source, it.Provenance.Reason,
+					tc.kind, tc.typ, tc.value, tc.source, tc.reason)
+			}
+		})
+	}
+
+	if !base.Status.Complete || !lim.Status.Complete {
+		t.Errorf("baseline or limits snapshot partial: %v / %v", base.Status.Reasons, lim.Status.Reasons)
+	}
+	if n := len(lim.Items); n < 150 {
+		t.Errorf("limits snapshot has %d items, want every parameter", n)
+	}
+	if cur.Status.Complete || !strings.Contains(strings.Join(cur.Status.Reasons, ";"), "opcua/BoilerHouse/Limits/BadSetpoint: BadWaitingForInitialData") {
+		t.Errorf("a Bad status must make the snapshot partial, naming the node: %+v", cur.Status)
+	}
+	for _, it := range base.Items {
+		if strings.Count(it.Path, "Dosing") > 0 && strings.HasSuffix(it.Path, "/Setpoint") && it.Path != "opcua/BoilerHouse/Area/Dosing/Setpoint" {
+			t.Errorf("node reached twice recorded again as %s", it.Path)
+		}
+	}
+	// Restart, moved BuildDate, renumbered namespaces, one Bad status: no
+	// change but the one item not read.
+	rep := diffing.Compare(base, cur, diffing.Options{IgnoreInfo: true})
+	for _, c := range rep.Changes {
+		if c.Type == diffing.NotRead && c.Path == "opcua/BoilerHouse/Limits/BadSetpoint" {
+			continue
+		}
+		t.Errorf("after a restart: %s %s (%s)", c.Type, c.Path, c.Kind)
+	}
+	if st := cur.Item("server/state"); st.Attrs[snapshots.AttrValueName] != "Running" {
+		t.Errorf("server/state attrs %v: want value_name Running", st.Attrs)
+	}
+	if base.Item("security/server_certificate").Value != cur.Item("security/server_certificate").Value {
+		t.Error("the server certificate moved although the PKI folder is the same")
 	}
 }

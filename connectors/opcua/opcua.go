@@ -3,13 +3,27 @@
 // security policies and certificate, and the configured subtrees browsed
 // recursively with bounds, each variable's value, data type, access level and
 // engineering unit, classified by the config's rules.
+//
+// Item paths are browse names from the root ("opcua/Plant/Tank1/Level");
+// a node reached by several references is recorded once, and siblings
+// sharing a browse name are told apart by the namespace URI of their
+// browse name ("Mode{urn:vendor:extra}") or their stable node id, never
+// by a namespace index, which servers may renumber on restart. A Bad or
+// Uncertain status on one value or attribute makes that item not_read
+// (Provenance.Reason names the status) and the snapshot partial; it costs
+// nothing else. Read-only variables named as code identity (ProgramHash,
+// Checksum, CRC, POU version) are compared as logic by default.
 package opcua
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -34,12 +48,6 @@ const (
 // Allowlist is the read-only request kinds: no Write, Call, node management
 // or history updates exist in the connector at all.
 var Allowlist = []string{KindGetEndpoints, KindConnect, KindBrowse, KindBrowseNext, KindRead, KindClose}
-
-// Batch sizes keep each request small for old servers.
-const (
-	browseBatch = 50
-	readBatch   = 100
-)
 
 func init() {
 	connectors.Register(connectors.Factory{
@@ -96,6 +104,8 @@ type snap struct {
 	s       *snapshots.Snapshot
 	uris    []string
 	reasons []string
+	lim     *opLimits
+	seen    map[string]bool // stable node ids already recorded
 }
 
 func (b *snap) partial(format string, args ...any) {
@@ -113,7 +123,8 @@ func (b *snap) add(it snapshots.Item) {
 func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*snapshots.Snapshot, error) {
 	c.gate.Reset()
 	start := time.Now()
-	b := &snap{s: &snapshots.Snapshot{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, TakenAt: start}}
+	b := &snap{s: &snapshots.Snapshot{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, TakenAt: start},
+		lim: newLimits(), seen: map[string]bool{}}
 	d := dialOptions{endpoint: c.dev.Endpoint, timeout: c.set.timeout, meter: c.meter}
 
 	ep, err := c.endpoints(ctx, d, b)
@@ -154,18 +165,22 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	}
 	defer closeSession()
 
-	if err := c.readServer(ctx, sess, b); err != nil {
+	if err = c.readServer(ctx, sess, b); err != nil {
 		b.partial("server status: %v", err)
 	}
+	var aborted *abortError
 	for _, r := range c.set.roots {
-		if len(b.reasons) > 0 && ctx.Err() != nil {
-			break
+		if errors.As(err, &aborted) || ctx.Err() != nil {
+			b.partial("browsing %s: not started: %v", r.spec, err)
+			continue
 		}
-		if err := c.browseRoot(ctx, sess, r, b); err != nil {
+		if err = c.browseRoot(ctx, sess, r, b); err != nil {
 			b.partial("browsing %s: %v", r.spec, err)
 		}
 	}
 	closeSession() // counted in the snapshot's cost, as the plan shows it
+	b.add(b.lim.item())
+	b.uniquePaths()
 	s := b.s
 	s.Status = snapshots.Status{Complete: len(b.reasons) == 0, Reasons: b.reasons}
 	s.Cost = c.gate.Cost()
@@ -241,98 +256,137 @@ func (c *Connector) clientIdentity() ([]byte, *rsaKey, error) {
 	return clientCertificate()
 }
 
-// readServer reads the namespace array, ServerStatus and BuildInfo.
+// serverField is one ServerStatus or BuildInfo variable the connector
+// records.
+type serverField struct {
+	path string
+	kind snapshots.Kind
+	id   uint32
+	enum string // DataType name of an enumeration value
+	// optional fields are not in every server (counters): missing ones are
+	// not observable rather than not read.
+	optional bool
+	// volatile fields move between two reads of an unchanged server: only
+	// their presence is recorded.
+	volatile bool
+}
+
+// serverFields are recorded under server/. BuildDate, StartTime,
+// CurrentTime, ServerState and the session counters are information: they
+// move on restarts (gopcua's server reports its start as its BuildDate) and
+// never alert; a firmware change shows in SoftwareVersion or BuildNumber.
+var serverFields = []serverField{
+	{path: "server/manufacturer", kind: snapshots.KindIdentity, id: id.Server_ServerStatus_BuildInfo_ManufacturerName},
+	{path: "server/product_name", kind: snapshots.KindIdentity, id: id.Server_ServerStatus_BuildInfo_ProductName},
+	{path: "server/product_uri", kind: snapshots.KindIdentity, id: id.Server_ServerStatus_BuildInfo_ProductURI},
+	{path: "server/software_version", kind: snapshots.KindFirmware, id: id.Server_ServerStatus_BuildInfo_SoftwareVersion},
+	{path: "server/build_number", kind: snapshots.KindFirmware, id: id.Server_ServerStatus_BuildInfo_BuildNumber},
+	{path: "server/build_date", kind: snapshots.KindInfo, id: id.Server_ServerStatus_BuildInfo_BuildDate},
+	{path: "server/start_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_StartTime},
+	{path: "server/current_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_CurrentTime, volatile: true},
+	{path: "server/state", kind: snapshots.KindInfo, id: id.Server_ServerStatus_State, enum: id.Name(id.ServerState)},
+	{path: "server/sessions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount, optional: true, volatile: true},
+	{path: "server/subscriptions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSubscriptionCount, optional: true, volatile: true},
+}
+
+// readServer reads the namespace array and the request limits first (so
+// that every later request is sized to them), then ServerStatus and
+// BuildInfo.
 func (c *Connector) readServer(ctx context.Context, sess session, b *snap) error {
-	ids := []uint32{id.Server_NamespaceArray, id.Server_ServerStatus_BuildInfo_ManufacturerName, id.Server_ServerStatus_BuildInfo_ProductName,
-		id.Server_ServerStatus_BuildInfo_ProductURI, id.Server_ServerStatus_BuildInfo_SoftwareVersion, id.Server_ServerStatus_BuildInfo_BuildNumber,
-		id.Server_ServerStatus_BuildInfo_BuildDate, id.Server_ServerStatus_StartTime, id.Server_ServerStatus_State}
-	req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither}
-	for _, n := range ids {
-		req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, n), AttributeID: ua.AttributeIDValue})
+	ops := []*ua.ReadValueID{{NodeID: ua.NewNumericNodeID(0, id.Server_NamespaceArray), AttributeID: ua.AttributeIDValue}}
+	for _, n := range limitNodes {
+		ops = append(ops, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, n.id), AttributeID: ua.AttributeIDValue})
 	}
-	var resp *ua.ReadResponse
-	if err := c.do(ctx, KindRead, "ServerStatus", 0, func(ctx context.Context) error {
-		var e error
-		resp, e = sess.Read(ctx, req)
-		return e
-	}); err != nil {
+	res, err := c.read(ctx, sess, "ServerStatus", ops, b.lim)
+	if err != nil {
 		return err
 	}
-	if len(resp.Results) != len(ids) {
-		return fmt.Errorf("ServerStatus read: %d results for %d nodes", len(resp.Results), len(ids))
-	}
-	str := func(i int) string {
-		r := resp.Results[i]
-		if r == nil || r.Status != ua.StatusOK || r.Value == nil {
-			return ""
-		}
-		return fmt.Sprint(r.Value.Value())
-	}
-	if r := resp.Results[0]; r != nil && r.Value != nil {
-		if uris, ok := r.Value.Value().([]string); ok {
+	if r := res[0]; r.failure() == "" && r.dv.Value != nil {
+		if uris, ok := r.dv.Value.Value().([]string); ok {
 			b.uris = uris
 		}
+	} else {
+		b.partial("server/namespace_array: %s (node paths of namespaces other than the browse root's may not be stable)", r.failure())
 	}
-	idn := snapshots.Identity{Vendor: str(1), Model: str(2), Firmware: strings.TrimSpace(str(4) + " build " + str(5)), Name: str(3)}
-	if str(5) == "" {
-		idn.Firmware = str(4)
+	b.lim.apply(res[1:])
+
+	ops = ops[:0]
+	for _, f := range serverFields {
+		ops = append(ops, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, f.id), AttributeID: ua.AttributeIDValue})
+	}
+	res, err = c.read(ctx, sess, "ServerStatus", ops, b.lim)
+	str := func(i int) string {
+		r := res[i]
+		if r.failure() != "" || r.dv.Value == nil {
+			return ""
+		}
+		v, ok, _ := canonical(r.dv.Value, "")
+		if !ok || v == nullValue {
+			return ""
+		}
+		return v.Raw
+	}
+	idn := snapshots.Identity{Vendor: str(0), Model: str(1), Firmware: strings.TrimSpace(str(3) + " build " + str(4)), Name: str(2)}
+	if str(4) == "" {
+		idn.Firmware = str(3)
 	}
 	b.s.Identity = idn
-	for _, f := range []struct {
-		path string
-		kind snapshots.Kind
-		i    int
-		vol  bool
-	}{
-		{"server/manufacturer", snapshots.KindIdentity, 1, false},
-		{"server/product_name", snapshots.KindIdentity, 2, false},
-		{"server/product_uri", snapshots.KindIdentity, 3, false},
-		{"server/software_version", snapshots.KindFirmware, 4, false},
-		{"server/build_number", snapshots.KindFirmware, 5, false},
-		{"server/build_date", snapshots.KindFirmware, 6, false},
-		{"server/start_time", snapshots.KindInfo, 7, true},
-		{"server/state", snapshots.KindMode, 8, false},
-	} {
-		r := resp.Results[f.i]
-		if r == nil || r.Status != ua.StatusOK {
-			b.add(snapshots.Item{Path: f.path, Kind: f.kind, Value: snapshots.None(),
-				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "server answered " + statusName(statusOf(r))}})
-			continue
-		}
-		it := snapshots.Item{Path: f.path, Kind: f.kind, Volatile: f.vol}
-		if !f.vol {
-			v, ok, reason := canonical(r.Value, "")
+	for i, f := range serverFields {
+		it := snapshots.Item{Path: f.path, Kind: f.kind, Volatile: f.volatile}
+		fail := res[i].failure()
+		switch {
+		case f.volatile:
+			it.Value = snapshots.None()
+		case fail != "" && (f.optional || f.kind == snapshots.KindInfo || res[i].dv != nil && res[i].dv.Status == ua.StatusBadNodeIDUnknown):
+			it.Value = snapshots.None()
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "server answered " + fail}
+		case fail != "":
+			it.Value = snapshots.None()
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fail}
+			b.partial("%s: server answered %s", f.path, fail)
+		default:
+			v, ok, reason := canonical(res[i].dv.Value, "")
 			if !ok {
 				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
+			}
+			if name, ok := enumName(f.enum, v); ok {
+				it.Attrs = map[string]string{snapshots.AttrValueName: name}
 			}
 			it.Value = v
 		}
 		b.add(it)
 	}
-	return nil
-}
-
-func statusOf(r *ua.DataValue) ua.StatusCode {
-	if r == nil {
-		return ua.StatusBadUnexpectedError
-	}
-	return r.Status
+	return err
 }
 
 // node is one node found while browsing.
 type node struct {
-	id    *ua.NodeID
-	path  string // "opcua/Plant/Tank1/HighLimit"
-	name  string
-	class ua.NodeClass
-	depth int
+	id     *ua.NodeID
+	key    string // stable node id: namespace URI, not index
+	path   string // "opcua/Plant/Tank1/HighLimit"
+	name   string
+	nsURI  string // namespace of the browse name
+	parent *node
+	class  ua.NodeClass
+	depth  int
 	// parent of a property (EngineeringUnits) to attach the unit to
 	euOf *node
 	unit string
 }
 
+// nsURI names namespace index i by its URI, which stays when a server
+// renumbers its namespaces on restart.
+func (b *snap) nsURI(i uint16) string {
+	if int(i) < len(b.uris) && b.uris[i] != "" {
+		return b.uris[i]
+	}
+	return "ns=" + strconv.Itoa(int(i))
+}
+
 // browseRoot walks one configured subtree breadth first within its bounds,
-// then reads every variable found.
+// then reads every variable found. Each node is recorded once, under the
+// first path by which the walk reaches it (shallowest, then smallest path),
+// however many references lead to it.
 func (c *Connector) browseRoot(ctx context.Context, sess session, r root, b *snap) error {
 	rootID := r.id
 	if r.nsURI != "" {
@@ -348,31 +402,31 @@ func (c *Connector) browseRoot(ctx context.Context, sess session, r root, b *sna
 		rootID = ua.NewNodeIDFromExpandedNodeID(ua.NewExpandedNodeID(r.id, "", 0))
 		rootID.SetNamespace(uint16(idx))
 	}
-	level := []*node{{id: rootID, path: "opcua", depth: 0}}
+	top := &node{id: rootID, key: stableID(rootID, b.uris), path: "opcua", depth: 0}
+	b.seen[top.key] = true
+	level := []*node{top}
 	var vars []*node
 	count := 0
 	for len(level) > 0 {
+		children, err := c.browse(ctx, sess, level, b)
+		if err != nil {
+			c.readVars(ctx, sess, vars, b)
+			return err
+		}
 		var next []*node
-		for i := 0; i < len(level); i += browseBatch {
-			batch := level[i:min(i+browseBatch, len(level))]
-			children, err := c.browse(ctx, sess, batch, b)
-			if err != nil {
-				return err
+		for _, ch := range children {
+			count++
+			if count > r.maxNodes {
+				c.readVars(ctx, sess, vars, b)
+				return fmt.Errorf("more than max_nodes (%d) nodes under %s: raise max_nodes or browse a narrower root", r.maxNodes, r.spec)
 			}
-			for _, ch := range children {
-				count++
-				if count > r.maxNodes {
-					c.readVars(ctx, sess, vars, b)
-					return fmt.Errorf("more than max_nodes (%d) nodes under %s: raise max_nodes or browse a narrower root", r.maxNodes, r.spec)
-				}
-				if ch.class == ua.NodeClassVariable {
-					vars = append(vars, ch)
-				}
-				if ch.depth < r.maxDepth {
-					next = append(next, ch)
-				} else if ch.class == ua.NodeClassObject {
-					b.partial("%s: deeper than max_depth (%d): its children were not read", ch.path, r.maxDepth)
-				}
+			if ch.class == ua.NodeClassVariable {
+				vars = append(vars, ch)
+			}
+			if ch.depth < r.maxDepth {
+				next = append(next, ch)
+			} else if ch.class == ua.NodeClassObject {
+				b.partial("%s: deeper than max_depth (%d): its children were not read", ch.path, r.maxDepth)
 			}
 		}
 		level = next
@@ -380,121 +434,158 @@ func (c *Connector) browseRoot(ctx context.Context, sess session, r root, b *sna
 	return c.readVars(ctx, sess, vars, b)
 }
 
-// browse returns the hierarchical children (objects and variables) of a
-// batch of nodes, following continuation points.
+// browse returns the hierarchical children (objects and variables) of one
+// level of nodes not seen before, named and sorted by path. A node whose
+// references cannot be browsed makes the snapshot partial; the others go
+// on.
 func (c *Connector) browse(ctx context.Context, sess session, parents []*node, b *snap) ([]*node, error) {
-	req := &ua.BrowseRequest{RequestedMaxReferencesPerNode: 1000}
-	for _, p := range parents {
-		req.NodesToBrowse = append(req.NodesToBrowse, &ua.BrowseDescription{
+	descs := make([]*ua.BrowseDescription, len(parents))
+	for i, p := range parents {
+		descs[i] = &ua.BrowseDescription{
 			NodeID: p.id, BrowseDirection: ua.BrowseDirectionForward, ReferenceTypeID: ua.NewNumericNodeID(0, id.HierarchicalReferences),
 			IncludeSubtypes: true, NodeClassMask: uint32(ua.NodeClassObject | ua.NodeClassVariable), ResultMask: uint32(ua.BrowseResultMaskAll),
-		})
+		}
 	}
-	var resp *ua.BrowseResponse
-	if err := c.do(ctx, KindBrowse, "address space", 0, func(ctx context.Context) error {
-		var e error
-		resp, e = sess.Browse(ctx, req)
-		return e
-	}); err != nil {
-		return nil, err
-	}
-	if len(resp.Results) != len(parents) {
-		return nil, fmt.Errorf("browse: %d results for %d nodes", len(resp.Results), len(parents))
-	}
+	res, stop := c.browseNodes(ctx, sess, descs, b.lim)
 	var out []*node
-	for i, res := range resp.Results {
+	for i, r := range res {
 		p := parents[i]
-		if res.StatusCode != ua.StatusOK {
-			b.partial("%s: browse answered %s", p.path, statusName(res.StatusCode))
-			continue
+		if r.reason != "" {
+			b.partial("%s: browse answered %s", p.path, r.reason)
 		}
-		refs := res.References
-		cp := res.ContinuationPoint
-		for len(cp) > 0 {
-			var nr *ua.BrowseNextResponse
-			if err := c.do(ctx, KindBrowseNext, "address space", 0, func(ctx context.Context) error {
-				var e error
-				nr, e = sess.BrowseNext(ctx, &ua.BrowseNextRequest{ContinuationPoints: [][]byte{cp}})
-				return e
-			}); err != nil {
-				return nil, err
-			}
-			if len(nr.Results) != 1 || nr.Results[0].StatusCode != ua.StatusOK {
-				b.partial("%s: BrowseNext failed", p.path)
-				break
-			}
-			refs = append(refs, nr.Results[0].References...)
-			cp = nr.Results[0].ContinuationPoint
-		}
-		for _, ref := range refs {
-			if ref == nil || ref.NodeID == nil || ref.NodeID.NodeID == nil || ref.BrowseName == nil {
-				continue
-			}
-			nid := ref.NodeID.NodeID
-			if nid.Namespace() == 0 || ref.NodeID.ServerIndex != 0 {
-				continue // the standard's own nodes (Server object) and other servers
-			}
-			name := ref.BrowseName.Name
-			ch := &node{id: nid, name: name, class: ref.NodeClass, depth: p.depth + 1, path: p.path + "/" + escapeSegment(name)}
-			if name == "EngineeringUnits" && p.class == ua.NodeClassVariable {
-				ch.euOf = p
-			}
-			out = append(out, ch)
-		}
+		out = append(out, c.children(p, r.refs, b)...)
 	}
-	return out, nil
+	sort.SliceStable(out, func(i, j int) bool { return out[i].path < out[j].path })
+	kept := out[:0]
+	for _, ch := range out {
+		if b.seen[ch.key] {
+			continue // reached again by another reference or parent: recorded once
+		}
+		b.seen[ch.key] = true
+		kept = append(kept, ch)
+	}
+	return kept, stop
 }
 
-// escapeSegment keeps '/' out of path segments.
-func escapeSegment(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
+// children turns one parent's references into nodes: one per NodeId, each
+// with a path segment unique among its siblings. The segment is the browse
+// name; when siblings share a browse name, those whose browse name is in a
+// namespace other than the parent's get "{namespace URI}" appended, and
+// any still alike get "{stable node id}" (never a namespace index, which a
+// server may renumber on restart).
+func (c *Connector) children(p *node, refs []*ua.ReferenceDescription, b *snap) []*node {
+	var kids []*node
+	mine := map[string]bool{}
+	for _, ref := range refs {
+		if ref == nil || ref.NodeID == nil || ref.NodeID.NodeID == nil || ref.BrowseName == nil {
+			continue
+		}
+		nid := ref.NodeID.NodeID
+		if nid.Namespace() == 0 || ref.NodeID.ServerIndex != 0 {
+			continue // the standard's own nodes (Server object) and other servers
+		}
+		key := stableID(nid, b.uris)
+		if mine[key] || b.seen[key] {
+			continue
+		}
+		mine[key] = true
+		ch := &node{id: nid, key: key, name: ref.BrowseName.Name, nsURI: b.nsURI(ref.BrowseName.NamespaceIndex),
+			class: ref.NodeClass, depth: p.depth + 1, parent: p}
+		if ch.name == "EngineeringUnits" && p.class == ua.NodeClassVariable {
+			ch.euOf = p
+		}
+		kids = append(kids, ch)
+	}
+	byName := map[string][]*node{}
+	for _, k := range kids {
+		byName[k.name] = append(byName[k.name], k)
+	}
+	parentNS := b.nsURI(p.id.Namespace())
+	for _, k := range kids {
+		seg := escapeSegment(k.name)
+		if len(byName[k.name]) > 1 {
+			same := 0
+			for _, o := range byName[k.name] {
+				if o.nsURI == k.nsURI {
+					same++
+				}
+			}
+			switch {
+			case same > 1:
+				seg += "{" + escapeSegment(k.key) + "}"
+			case k.nsURI != parentNS:
+				seg += "{" + escapeSegment(k.nsURI) + "}"
+			}
+		}
+		k.path = p.path + "/" + seg
+	}
+	return kids
+}
+
+// escapeSegment keeps '/' out of path segments and makes them valid UTF-8:
+// '%', '/' and each byte of invalid UTF-8 are written %XX, so that two
+// different browse names never give the same segment.
+func escapeSegment(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsAny(s, "%/") {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1, r == '%', r == '/':
+			fmt.Fprintf(&sb, "%%%02X", s[i])
+		default:
+			sb.WriteString(s[i : i+n])
+		}
+		i += max(n, 1)
+	}
+	return sb.String()
+}
 
 // readVars reads value, data type and access level of every variable and
 // records them as classified items.
 func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b *snap) error {
 	attrs := []ua.AttributeID{ua.AttributeIDValue, ua.AttributeIDDataType, ua.AttributeIDAccessLevel}
-	res := make([]varResult, len(vars))
-	for i := 0; i < len(vars); i += readBatch {
-		batch := vars[i:min(i+readBatch, len(vars))]
-		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither}
-		for _, v := range batch {
-			for _, a := range attrs {
-				req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: v.id, AttributeID: a})
-			}
+	ops := make([]*ua.ReadValueID, 0, len(vars)*len(attrs))
+	for _, v := range vars {
+		for _, a := range attrs {
+			ops = append(ops, &ua.ReadValueID{NodeID: v.id, AttributeID: a})
 		}
-		var resp *ua.ReadResponse
-		if err := c.do(ctx, KindRead, "variables", 0, func(ctx context.Context) error {
-			var e error
-			resp, e = sess.Read(ctx, req)
-			return e
-		}); err != nil {
-			c.addVars(vars[:i], res[:i], b)
-			return err
-		}
-		if len(resp.Results) != len(req.NodesToRead) {
-			c.addVars(vars[:i], res[:i], b)
-			return fmt.Errorf("read: %d results for %d attributes", len(resp.Results), len(req.NodesToRead))
-		}
-		for j := range batch {
-			res[i+j] = varResult{resp.Results[3*j], resp.Results[3*j+1], resp.Results[3*j+2]}
-		}
+	}
+	res, err := c.read(ctx, sess, "variables", ops, b.lim)
+	vr := make([]varResult, len(vars))
+	for i := range vars {
+		vr[i] = varResult{res[3*i], res[3*i+1], res[3*i+2]}
 	}
 	// Units first, from EngineeringUnits properties.
 	for i, v := range vars {
-		if v.euOf != nil && res[i].value != nil && res[i].value.Value != nil {
-			if eu, ok := res[i].value.Value.Value().(*ua.ExtensionObject); ok {
+		if r := vr[i].value; v.euOf != nil && r.failure() == "" && r.dv.Value != nil {
+			if eu, ok := r.dv.Value.Value().(*ua.ExtensionObject); ok {
 				if info, ok := eu.Value.(*ua.EUInformation); ok {
 					v.euOf.unit = unitText(info)
 				}
 			}
 		}
 	}
-	c.addVars(vars, res, b)
-	return nil
+	c.addVars(vars, vr, b)
+	return err
 }
 
 // varResult is what one variable's read returned.
 type varResult struct {
-	value, dtype, access *ua.DataValue
+	value, dtype, access readResult
+}
+
+// unknownStructure reports whether gopcua marked a value Bad because it
+// has no decoder for the structure's DataType (the server answered Good):
+// a permanent property of the value, not a failed read.
+func unknownStructure(dv *ua.DataValue) bool {
+	if dv == nil || dv.Value == nil || dv.Status != ua.StatusBadDataTypeIDUnknown {
+		return false
+	}
+	eo, ok := dv.Value.Value().(*ua.ExtensionObject)
+	return ok && eo != nil && eo.Value == nil
 }
 
 func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
@@ -503,18 +594,27 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			continue // folded into its variable's unit
 		}
 		r := res[i]
-		dtype := ""
-		if r.dtype != nil && r.dtype.Status == ua.StatusOK {
-			dtype = dataTypeName(r.dtype.Value, b.uris)
+		dtype, dtFail := "", r.dtype.failure()
+		if dtFail == "" {
+			dtype = dataTypeName(r.dtype.dv.Value, b.uris)
 		}
 		acc, hasAcc := byte(0), false
-		if r.access != nil && r.access.Status == ua.StatusOK {
-			acc, hasAcc = accessLevel(r.access.Value)
+		accFail := r.access.failure()
+		if accFail == "" {
+			acc, hasAcc = accessLevel(r.access.dv.Value)
 		}
 		writable := acc&byte(ua.AccessLevelTypeCurrentWrite) != 0
+		parentName := ""
+		if v.parent != nil {
+			parentName = v.parent.name
+		}
 		def := classify.Result{Kind: snapshots.KindInfo, Volatile: true}
-		if writable {
+		switch {
+		case writable:
 			def = classify.Result{Kind: snapshots.KindSetpoint}
+		case hasAcc && isCodeIdentity(v.name, parentName):
+			// Code identity wherever it sits: compared as logic.
+			def = classify.Result{Kind: snapshots.KindLogic}
 		}
 		cl := c.rules.Classify(classify.Target{Path: v.path, Name: v.name, NodeClass: "Variable", DataType: dtype, Writable: writable, HasAccess: hasAcc}, def)
 		if cl.Ignore {
@@ -525,24 +625,76 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			unit = cl.Unit
 		}
 		it := snapshots.Item{Path: v.path, Kind: cl.Kind, Volatile: cl.Volatile, Deadband: cl.Deadband,
-			Attrs: map[string]string{"node_id": stableID(v.id, b.uris), snapshots.AttrDataType: dtype, "access": accessString(acc)}}
+			Attrs: map[string]string{"node_id": v.key, snapshots.AttrDataType: dtype, "access": accessString(acc)}}
+		notRead := func(reason string) {
+			it.Value = snapshots.None()
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
+			b.partial("%s: %s", v.path, reason)
+		}
+		valFail := r.value.failure()
 		switch {
+		case accFail != "" && cl.Rule < 0:
+			// Without its AccessLevel the item's kind is unknown.
+			notRead("AccessLevel: " + accFail)
 		case cl.Volatile:
 			it.Value = snapshots.None()
-		case r.value == nil:
+		case dtFail != "":
+			notRead("DataType: " + dtFail)
+		case valFail != "" && unknownStructure(r.value.dv):
 			it.Value = snapshots.None()
-			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: "not read"}
-		case r.value.Status != ua.StatusOK:
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "structure of a DataType the client cannot decode"}
+		case valFail != "" && hasAcc && acc&byte(ua.AccessLevelTypeCurrentRead) == 0:
 			it.Value = snapshots.None()
-			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "server answered " + statusName(r.value.Status)}
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "not readable (AccessLevel " + accessString(acc) + "): " + valFail}
+		case valFail != "":
+			notRead(valFail)
 		default:
-			val, ok, reason := canonical(r.value.Value, unit)
+			val, ok, reason := canonical(r.value.dv.Value, unit)
+			if sv, isRef := stableValue(r.value.dv.Value, b.uris); isRef {
+				val = sv
+			}
+			if name, isEnum := enumName(dtype, val); isEnum {
+				it.Attrs[snapshots.AttrValueName] = name
+			}
 			it.Value = val
 			if !ok {
+				it.Value = snapshots.None()
 				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
 			}
 		}
 		b.add(it)
+	}
+}
+
+// uniquePaths is the last guard before a snapshot leaves the connector:
+// should two items still share a path, the later ones get their node id
+// (or a counter) appended and say so in attrs, so one odd node never makes
+// the snapshot invalid.
+func (b *snap) uniquePaths() {
+	sort.SliceStable(b.s.Items, func(i, j int) bool { return b.s.Items[i].Path < b.s.Items[j].Path })
+	used := map[string]bool{}
+	for i := range b.s.Items {
+		used[b.s.Items[i].Path] = true
+	}
+	prev := ""
+	for i := range b.s.Items {
+		it := &b.s.Items[i]
+		orig := it.Path
+		if i == 0 || orig != prev {
+			prev = orig
+			continue
+		}
+		suffix := it.Attrs["node_id"]
+		for n := 2; suffix == "" || used[orig+"{"+escapeSegment(suffix)+"}"]; n++ {
+			suffix = "duplicate " + strconv.Itoa(n)
+		}
+		it.Path = orig + "{" + escapeSegment(suffix) + "}"
+		used[it.Path] = true
+		attrs := map[string]string{"path_collision": orig}
+		for k, v := range it.Attrs {
+			attrs[k] = v
+		}
+		it.Attrs = attrs
 	}
 }
 
@@ -561,9 +713,9 @@ func (c *Connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 	p.Requests = []snapshots.RequestCount{
 		{Kind: KindGetEndpoints, Object: "endpoints", Count: 1},
 		{Kind: KindConnect, Object: "session", Count: 1},
-		{Kind: KindRead, Object: "ServerStatus", Count: 1},
-		{Kind: KindBrowse, Object: "address space", Count: max(1, nodes/browseBatch)},
-		{Kind: KindRead, Object: "variables", Count: max(1, nodes/readBatch)},
+		{Kind: KindRead, Object: "ServerStatus", Count: 2},
+		{Kind: KindBrowse, Object: "address space", Count: max(1, nodes/defaultBrowseOps)},
+		{Kind: KindRead, Object: "variables", Count: max(1, 3*nodes/defaultReadOps)},
 		{Kind: KindClose, Object: "session", Count: 1},
 	}
 	p.Notes = append(p.Notes, fmt.Sprintf("upper bound: browse and read counts assume every root holds max_nodes nodes (%d in all); the first snapshot records the exact plan", nodes))

@@ -4,16 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gopcua/opcua/ua"
 	"github.com/rs/zerolog"
 
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/connectortest"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
+	"github.com/plcwatch/plcwatch/diffing"
 	sim "github.com/plcwatch/plcwatch/simulators/opcua"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -126,6 +129,16 @@ func TestSnapshotContent(t *testing.T) {
 	if snap.Identity.Vendor == "" || snap.Identity.Firmware == "" {
 		t.Errorf("identity %+v", snap.Identity)
 	}
+	// gopcua's server advertises MaxNodesPerRead 32 (and enforces nothing):
+	// requests follow what the server says.
+	if lim := snap.Item("server/request_limits"); lim == nil || lim.Attrs["read_ops"] != "32" || lim.Kind != snapshots.KindInfo {
+		t.Errorf("server/request_limits %+v: want read_ops 32, as gopcua's server advertises", lim)
+	}
+	for _, c := range snap.Cost.ByKind {
+		if c.Kind == opcua.KindRead && c.Object == "variables" && c.Count < 3 {
+			t.Errorf("%d variable reads: want requests of at most 32 operations", c.Count)
+		}
+	}
 	if !snap.Status.Complete {
 		t.Errorf("partial: %v", snap.Status.Reasons)
 	}
@@ -192,5 +205,205 @@ func TestSecureNeedsTrust(t *testing.T) {
 	_, err := config.Parse("t.yaml", []byte(y))
 	if err == nil || !strings.Contains(err.Error(), "t.yaml:7") || !strings.Contains(err.Error(), "trusted_thumbprints") {
 		t.Errorf("config without trust for a secure channel: %v", err)
+	}
+}
+
+// TestRequestFaults: requests sized to what the server takes, a request
+// refused as a whole split down to single operations, and per-item
+// statuses that cost only their item.
+func TestRequestFaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		opt     sim.Options
+		section string // extra opcua: settings
+		// stallAtRead makes the server stop answering at the read of the
+		// variables (a request of many operations), found by counting the
+		// service requests of a first snapshot.
+		stallAtRead bool
+		arm         func(t *testing.T, s *sim.Server)
+		partial     string // a reason the snapshot must give; "" for complete
+		faults      bool   // whether the server refuses requests as a whole
+		check       func(t *testing.T, snap *snapshots.Snapshot)
+	}{
+		{name: "MaxNodesPerRead enforced but not advertised", opt: sim.Options{MaxNodesPerRead: 10}, faults: true,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				lim := snap.Item("server/request_limits")
+				if n, _ := strconv.Atoi(lim.Attrs["read_ops"]); n < 1 || n > 10 || !strings.Contains(lim.Attrs["lowered"], "BadTooManyOperations") {
+					t.Errorf("request_limits %v: want read_ops lowered to at most 10 after BadTooManyOperations", lim.Attrs)
+				}
+			}},
+		{name: "MaxNodesPerRead advertised", opt: sim.Options{MaxNodesPerRead: 10, MaxNodesPerBrowse: 3, AdvertiseLimits: true}, faults: false,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				lim := snap.Item("server/request_limits")
+				if lim.Attrs["read_ops"] != "10" || lim.Attrs["browse_ops"] != "3" || lim.Attrs["advertised.MaxNodesPerRead"] != "10" {
+					t.Errorf("request_limits %v: want the advertised 10 and 3", lim.Attrs)
+				}
+			}},
+		{name: "one value too large to send", arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetHuge("Plant/Tank1/Setpoint", true); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Tank1/Setpoint: BadResponseTooLarge", faults: true,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Tank1/Setpoint", "BadResponseTooLarge")
+			}},
+		{name: "a failed batch does not stop the batches after it", opt: sim.Options{MaxNodesPerRead: 10, AdvertiseLimits: true}, arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetHuge("Plant/Dosing/ChlorineSetpoint", true); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Dosing/ChlorineSetpoint: BadResponseTooLarge", faults: true,
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Dosing/ChlorineSetpoint", "BadResponseTooLarge")
+				if lim := snap.Item("server/request_limits"); lim.Attrs["read_ops"] != "10" {
+					t.Errorf("a value too large lowered the request size: %v", lim.Attrs)
+				}
+			}},
+		{name: "Bad status on a setpoint", arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetStatus("Plant/Tank1/HighLimit", ua.StatusBadWaitingForInitialData); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Tank1/HighLimit: BadWaitingForInitialData",
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Tank1/HighLimit", "BadWaitingForInitialData")
+			}},
+		{name: "Uncertain status on a setpoint", arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetStatus("Plant/Tank1/LowLimit", ua.StatusUncertainLastUsableValue); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Tank1/LowLimit: UncertainLastUsableValue",
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				wantNotRead(t, snap, "opcua/Plant/Tank1/LowLimit", "UncertainLastUsableValue")
+			}},
+		{name: "a server that stops answering is not asked again and again", section: "      timeout: 1s\n", stallAtRead: true, partial: "BadTimeout"},
+		{name: "Bad status on a live value costs nothing", arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetStatus("Plant/Tank1/Level", ua.StatusBadNoCommunication); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, tc.opt)
+			if tc.arm != nil {
+				tc.arm(t, s)
+			}
+			dev, cfg := device(t, s.Endpoint(), tc.section+"      browse: [{root: \"i=85\"}]")
+			reads := func(snap *snapshots.Snapshot) int {
+				n := 0
+				for _, c := range snap.Cost.ByKind {
+					if c.Kind == opcua.KindRead {
+						n += c.Count
+					}
+				}
+				return n
+			}
+			normalReads := 0
+			if tc.stallAtRead {
+				before := s.Requests()
+				first, err := snapshot(t, dev, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				normalReads = reads(first)
+				after, n := s.Requests(), 0
+				for _, k := range []string{"GetEndpoints", "CreateSession", "ActivateSession", "Read", "Browse", "BrowseNext", "CloseSession"} {
+					n += after[k] - before[k]
+				}
+				s.StallAfter(n - 2) // the last two: the variables' Read, CloseSession
+			}
+			snap, err := snapshot(t, dev, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reasons := strings.Join(snap.Status.Reasons, "; ")
+			if tc.stallAtRead {
+				// The read that timed out and one probe that found the
+				// server silent; no halves of halves.
+				if got := reads(snap); s.Stalled() == 0 || got > normalReads+1 {
+					t.Errorf("%d reads (%d held by the server), want at most %d", got, s.Stalled(), normalReads+1)
+				}
+				s.Heal()
+				if snap.Status.Complete || !strings.Contains(reasons, tc.partial) {
+					t.Errorf("status %+v: want partial naming %q", snap.Status, tc.partial)
+				}
+				return
+			}
+			switch {
+			case tc.partial == "" && !snap.Status.Complete:
+				t.Errorf("partial: %s", reasons)
+			case tc.partial != "" && (snap.Status.Complete || !strings.Contains(reasons, tc.partial)):
+				t.Errorf("status %+v: want partial naming %q", snap.Status, tc.partial)
+			}
+			// Every other setpoint is read, whatever failed around it.
+			for _, p := range []string{"opcua/Plant/Tank1/HighLimit", "opcua/Plant/Pump1/MaxSpeed", "opcua/Plant/Dosing/Recipe"} {
+				it := snap.Item(p)
+				if it == nil {
+					t.Errorf("no item %s", p)
+				} else if it.Provenance.Source != snapshots.SourceRead && !strings.Contains(tc.partial, p) {
+					t.Errorf("%s: %s %q", p, it.Provenance.Source, it.Provenance.Reason)
+				}
+			}
+			if (s.Faults() > 0) != tc.faults {
+				t.Errorf("%d requests refused as a whole, want faults=%v", s.Faults(), tc.faults)
+			}
+			if s.Refused() != 0 {
+				t.Errorf("%d refused requests", s.Refused())
+			}
+			if tc.check != nil {
+				tc.check(t, snap)
+			}
+		})
+	}
+}
+
+func wantNotRead(t *testing.T, snap *snapshots.Snapshot, path, reason string) {
+	t.Helper()
+	it := snap.Item(path)
+	if it == nil {
+		t.Fatalf("no item %s", path)
+	}
+	if it.Provenance.Source != snapshots.SourceNotRead || it.Provenance.Reason != reason || it.Value.Type != snapshots.TypeNone {
+		t.Errorf("%s: %s %q value %+v; want not_read %q", path, it.Provenance.Source, it.Provenance.Reason, it.Value, reason)
+	}
+}
+
+// TestRestartRaisesNothing: a simulator restarted with its state directory
+// presents the same certificate and build info; nothing but information
+// changes.
+func TestRestartRaisesNothing(t *testing.T) {
+	dir := t.TempDir()
+	var snaps []*snapshots.Snapshot
+	for i := 0; i < 2; i++ {
+		s := start(t, sim.Options{StateDir: dir})
+		dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Status.Complete {
+			t.Fatalf("partial: %v", snap.Status.Reasons)
+		}
+		snaps = append(snaps, snap)
+		s.Close()
+	}
+	rep := diffing.Compare(snaps[0], snaps[1], diffing.Options{IgnoreInfo: true})
+	for _, c := range rep.Changes {
+		t.Errorf("after a restart: %s %s (%s)", c.Type, c.Path, c.Kind)
+	}
+	if st := snaps[1].Item("server/state"); st == nil || st.Attrs[snapshots.AttrValueName] != "Running" {
+		t.Errorf("server/state %+v: want it named Running", st)
+	}
+	for _, tc := range []struct {
+		name, path, raw string
+		kind            snapshots.Kind
+	}{
+		{"ServerState", "server/state", "0", snapshots.KindInfo},
+		{"BuildDate fixed", "server/build_date", "2026-01-15T00:00:00Z", snapshots.KindInfo},
+		{"ProgramHash outside Programs compared as logic", "opcua/Plant/Controller/ProgramHash", "5e0c7a91d2b4", snapshots.KindLogic},
+	} {
+		it := snaps[1].Item(tc.path)
+		if it == nil || it.Value.Raw != tc.raw || it.Kind != tc.kind || it.Volatile {
+			t.Errorf("%s: %s = %+v, want %s %q", tc.name, tc.path, it, tc.kind, tc.raw)
+		}
 	}
 }

@@ -101,7 +101,7 @@ func (tp *tap) endpoint() string { return "opc.tcp://" + tp.ln.Addr().String() }
 // error: the secret appears nowhere, whether the connection succeeds with
 // an encrypted password or is refused before sending it.
 func TestSecretsNeverInClear(t *testing.T) {
-	node := startNodeServer(t)
+	node := startNodeServer(t, t.TempDir(), "")
 	gosim := start(t, sim.Options{})
 	const password, user = "s3cret", "operator"
 	t.Setenv("PLANTED_PW", password)

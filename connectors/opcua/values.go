@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -24,9 +25,38 @@ const maxArray = 1000
 // structure of a type gopcua cannot decode).
 func canonical(v *ua.Variant, unit string) (val snapshots.Value, ok bool, reason string) {
 	if v == nil || v.Value() == nil {
-		return snapshots.Value{Type: snapshots.TypeNone, Unit: unit}, true, ""
+		return nullValue, true, ""
 	}
 	return scalar(v.Value(), unit, 0)
+}
+
+// nullValue is an empty (null) Variant as the server sent it: a value in
+// its own right, distinct from every number and from "not captured".
+var nullValue = snapshots.Value{Type: snapshots.TypeString, Raw: "(null)"}
+
+// text records a string as the server sent it: valid UTF-8 as text, any
+// other bytes as hex (TypeBytes), so that no byte is ever replaced and a
+// change of any byte is a change (OPC UA Part 6 §5.2.2.4 says String is
+// UTF-8; servers bridging PLCs often pass code-page bytes through).
+func text(s, unit string) snapshots.Value {
+	if !utf8.ValidString(s) {
+		return withUnit(snapshots.Bytes([]byte(s)), unit)
+	}
+	return withUnit(snapshots.String(s), unit)
+}
+
+// localized renders a LocalizedText with its locale: "text" without a
+// locale, "[de-DE] text" with one. A text without a locale that itself
+// starts with '[' is written "[] [..." so that the two forms never meet.
+func localized(t *ua.LocalizedText, unit string) snapshots.Value {
+	s := t.Text
+	switch {
+	case t.Locale != "":
+		s = "[" + strings.ReplaceAll(t.Locale, "]", "%5D") + "] " + t.Text
+	case strings.HasPrefix(t.Text, "["):
+		s = "[] " + t.Text
+	}
+	return text(s, unit)
 }
 
 func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
@@ -35,7 +65,7 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	}
 	switch t := x.(type) {
 	case nil:
-		return snapshots.Value{Type: snapshots.TypeNone, Unit: unit}, true, ""
+		return nullValue, true, ""
 	case bool:
 		return snapshots.Bool(t), true, ""
 	case int8:
@@ -59,7 +89,7 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	case float64:
 		return snapshots.Float(t, unit), true, ""
 	case string:
-		return withUnit(snapshots.String(t), unit), true, ""
+		return text(t, unit), true, ""
 	case time.Time:
 		return snapshots.Time(t), true, ""
 	case []byte:
@@ -67,46 +97,46 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	case ua.ByteArray:
 		return snapshots.Bytes(t), true, ""
 	case ua.XMLElement:
-		return snapshots.String(string(t)), true, ""
+		return text(string(t), ""), true, ""
 	case *ua.XMLElement:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
-		return snapshots.String(string(*t)), true, ""
+		return text(string(*t), ""), true, ""
 	case *ua.GUID:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return snapshots.String(strings.ToLower(t.String())), true, ""
 	case *ua.NodeID:
 		return snapshots.String(t.String()), true, ""
 	case *ua.ExpandedNodeID:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return snapshots.String(expandedString(t)), true, ""
 	case ua.StatusCode:
 		return snapshots.String(statusName(t)), true, ""
 	case *ua.QualifiedName:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return snapshots.String(fmt.Sprintf("%d:%s", t.NamespaceIndex, t.Name)), true, ""
 	case *ua.LocalizedText:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
-		return withUnit(snapshots.String(t.Text), unit), true, ""
+		return localized(t, unit), true, ""
 	case *ua.ExtensionObject:
 		return extension(t)
 	case *ua.DataValue:
 		if t == nil || t.Value == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return scalar(t.Value.Value(), unit, depth+1)
 	case *ua.Variant:
 		if t == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return scalar(t.Value(), unit, depth+1)
 	case *ua.DiagnosticInfo:
@@ -123,9 +153,16 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 		if !ok {
 			return snapshots.Value{}, false, fmt.Sprintf("element %d: %s", i, why)
 		}
+		switch {
+		case e == nullValue:
+			parts = append(parts, "null")
+			continue
+		}
 		switch e.Type {
 		case snapshots.TypeString, snapshots.TypeText:
 			parts = append(parts, strconv.Quote(e.Raw))
+		case snapshots.TypeBytes:
+			parts = append(parts, "0x"+e.Raw)
 		case snapshots.TypeNone:
 			parts = append(parts, "null")
 		default:
@@ -148,7 +185,7 @@ func withUnit(v snapshots.Value, unit string) snapshots.Value {
 // fields, and the common ones (units, ranges) in short form.
 func extension(e *ua.ExtensionObject) (snapshots.Value, bool, string) {
 	if e == nil || e.EncodingMask == ua.ExtensionObjectEmpty {
-		return snapshots.None(), true, ""
+		return nullValue, true, ""
 	}
 	switch v := e.Value.(type) {
 	case nil:
@@ -163,7 +200,7 @@ func extension(e *ua.ExtensionObject) (snapshots.Value, bool, string) {
 		return snapshots.String(fmt.Sprintf("%s..%s", snapshots.Float(v.Low, "").Raw, snapshots.Float(v.High, "").Raw)), true, ""
 	case *ua.XMLElement:
 		if v == nil {
-			return snapshots.None(), true, ""
+			return nullValue, true, ""
 		}
 		return snapshots.String(string(*v)), true, ""
 	}
@@ -306,4 +343,29 @@ func statusName(s ua.StatusCode) string {
 		return strings.TrimPrefix(d.Name, "Status")
 	}
 	return fmt.Sprintf("0x%08X", uint32(s))
+}
+
+// stableValue records the values that refer to a namespace (a NodeId, an
+// ExpandedNodeId, a QualifiedName) by the namespace's URI rather than its
+// index, which a server may renumber on restart; ok is false for any other
+// value, which canonical records.
+func stableValue(v *ua.Variant, uris []string) (snapshots.Value, bool) {
+	if v == nil {
+		return snapshots.Value{}, false
+	}
+	switch t := v.Value().(type) {
+	case *ua.NodeID:
+		if t != nil {
+			return text(stableID(t, uris), ""), true
+		}
+	case *ua.ExpandedNodeID:
+		if t != nil && t.NodeID != nil && t.NamespaceURI == "" && t.ServerIndex == 0 {
+			return text(stableID(t.NodeID, uris), ""), true
+		}
+	case *ua.QualifiedName:
+		if t != nil && t.NamespaceIndex != 0 && int(t.NamespaceIndex) < len(uris) && uris[t.NamespaceIndex] != "" {
+			return text("nsu="+uris[t.NamespaceIndex]+";"+t.Name, ""), true
+		}
+	}
+	return snapshots.Value{}, false
 }

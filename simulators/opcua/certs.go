@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -84,4 +85,65 @@ func loadKeyPair(certFile, keyFile string) ([]byte, *rsa.PrivateKey, error) {
 		return nil, nil, errors.New("private key " + keyFile + ": want an RSA key")
 	}
 	return cb, rk, nil
+}
+
+// State file names in a simulator's state directory.
+const (
+	stateCertFile = "opcua-sim.der"
+	stateKeyFile  = "opcua-sim.key"
+)
+
+// stateKeyPair loads the certificate and key kept in dir, or generates
+// them once and writes them there (mode 0600), so that every start of the
+// simulator presents the same certificate.
+func stateKeyPair(dir, appURI, commonName string) ([]byte, *rsa.PrivateKey, error) {
+	certFile, keyFile := filepath.Join(dir, stateCertFile), filepath.Join(dir, stateKeyFile)
+	_, errC := os.Stat(certFile)
+	_, errK := os.Stat(keyFile)
+	if errC == nil && errK == nil {
+		return loadKeyPair(certFile, keyFile)
+	}
+	if errC == nil || errK == nil {
+		return nil, nil, fmt.Errorf("state directory %s holds only one of %s and %s: remove it to have both generated again", dir, stateCertFile, stateKeyFile)
+	}
+	der, key, err := newCertificate(appURI, commonName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state directory: %w", err)
+	}
+	kb := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := writeNew(keyFile, kb); err != nil {
+		return nil, nil, err
+	}
+	if err := writeNew(certFile, der); err != nil {
+		return nil, nil, err
+	}
+	return der, key, nil
+}
+
+// writeNew writes a new file with mode 0600 through a temporary file, so
+// that a crash never leaves half a key behind.
+func writeNew(file string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".opcua-sim-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
 }

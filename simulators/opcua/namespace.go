@@ -43,9 +43,11 @@ type simNode struct {
 	parent   *simNode
 
 	// Mutable state, guarded by plantNS.mu.
-	value any // current value (variables)
-	live  *Live
-	prog  *Program // programs: current content
+	value  any // current value (variables)
+	status ua.StatusCode
+	huge   bool
+	live   *Live
+	prog   *Program // programs: current content
 
 	stub *server.Node
 }
@@ -308,7 +310,11 @@ func (ns *plantNS) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue 
 	case ua.AttributeIDValue:
 		ns.mu.Lock()
 		v := ns.valueLocked(n, time.Now())
+		status := n.status
 		ns.mu.Unlock()
+		if status != ua.StatusOK {
+			return bad(status)
+		}
 		if eu, ok := v.(*ua.EUInformation); ok {
 			return dv(ua.NewExtensionObject(eu))
 		}
@@ -327,6 +333,20 @@ func (ns *plantNS) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue 
 		return dv(false)
 	}
 	return bad(ua.StatusBadAttributeIDInvalid)
+}
+
+// huge reports whether nid is a variable whose value is too large to send.
+func (ns *plantNS) huge(nid *ua.NodeID) bool {
+	if nid == nil {
+		return false
+	}
+	n := ns.byID[nid.String()]
+	if n == nil {
+		return false
+	}
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	return n.huge
 }
 
 // SetAttribute implements server.NameSpace. Clients never get here (the

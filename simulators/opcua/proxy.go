@@ -120,10 +120,8 @@ func (s *Server) proxy(client net.Conn) {
 		h, err := parseHeader(hdr)
 		if err != nil {
 			s.log.Warn().Err(err).Msg("closing connection on a malformed frame")
-			s.mu.Lock()
-			s.counts["Invalid"]++
-			s.refused++
-			s.mu.Unlock()
+			s.count("Invalid")
+			s.refused.Add(1)
 			return
 		}
 		if cap(buf) < int(h.Size) {

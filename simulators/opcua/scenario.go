@@ -29,7 +29,13 @@ type Identity struct {
 	ProductURI      string `yaml:"product_uri"`
 	SoftwareVersion string `yaml:"software_version"`
 	BuildNumber     string `yaml:"build_number"`
+	// BuildDate is reported in BuildInfo; it stays the same across restarts
+	// as a real server's does (default 2026-01-15T00:00:00Z).
+	BuildDate time.Time `yaml:"build_date"`
 }
+
+// DefaultBuildDate is the BuildDate of a scenario that gives none.
+var DefaultBuildDate = time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 
 // NodeSpec is one node and its children. A node with Type is a variable, a
 // node with Program is a program (POU) object with CodeHash, Version and
@@ -120,6 +126,9 @@ func (sc *Scenario) Validate() error {
 		if *f.v == "" {
 			*f.v = f.d
 		}
+	}
+	if id.BuildDate.IsZero() {
+		id.BuildDate = DefaultBuildDate
 	}
 	if len(sc.Nodes) == 0 {
 		return fmt.Errorf("nodes: want at least one node")
@@ -303,6 +312,9 @@ func DefaultScenario() *Scenario {
 							Code: "PROGRAM PumpSequence\n  STEP Start: Pump1.Run := TRUE; END_STEP\nEND_PROGRAM\n"}},
 					}},
 					{Name: "ScanTime", Type: "Double", Value: 4.0, Unit: "ms", Live: live(0.5, 7*time.Second)},
+					// Code identity outside the Programs folder, as many
+					// controllers publish it.
+					{Name: "ProgramHash", Type: "String", Value: "5e0c7a91d2b4"},
 				}},
 				{Name: "Tank1", Children: []NodeSpec{
 					{Name: "Level", Type: "Double", Value: 2.4, Unit: "m", Live: live(0.3, 60*time.Second)},

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -64,6 +65,18 @@ type Options struct {
 	// is generated when they are empty.
 	CertificateFile string
 	KeyFile         string
+	// StateDir keeps the generated certificate and key (opcua-sim.der,
+	// opcua-sim.key, mode 0600) so that a restarted simulator presents the
+	// same certificate, as a real server does. Empty: the directory of
+	// ScenarioFile when one is given, else a fresh pair in memory.
+	StateDir string
+	// MaxNodesPerRead, when > 0, refuses a Read with more operations with
+	// BadTooManyOperations, as servers do. AdvertiseLimits also publishes
+	// it (and MaxNodesPerBrowse) in Server/ServerCapabilities/OperationLimits;
+	// without it the limit is enforced but not advertised (older servers).
+	MaxNodesPerRead   int
+	MaxNodesPerBrowse int
+	AdvertiseLimits   bool
 	// Logger receives the simulator's and gopcua's server log.
 	Logger zerolog.Logger
 }
@@ -102,11 +115,14 @@ type Server struct {
 	cert      []byte
 	cancel    context.CancelFunc
 
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closed  bool
-	counts  map[string]int
-	refused int
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	// counts holds one *atomic.Int64 per request kind; a request is
+	// counted when it arrives, before it is answered.
+	counts  sync.Map
+	refused atomic.Int64
+	faults  atomic.Int64
 	dropAt  int64
 	stallAt int64
 	release chan struct{}
@@ -121,6 +137,7 @@ type Server struct {
 
 	idMu     sync.Mutex
 	identity Identity
+	limits   Options
 }
 
 // Start starts a simulator and returns once it accepts connections. Stop it
@@ -145,8 +162,18 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 	var cert []byte
 	var key *rsa.PrivateKey
+	state := opt.StateDir
+	if state == "" && opt.ScenarioFile != "" {
+		state = filepath.Dir(opt.ScenarioFile)
+	}
 	if opt.CertificateFile != "" || opt.KeyFile != "" {
 		c, k, err := loadKeyPair(opt.CertificateFile, opt.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("simulator certificate: %w", err)
+		}
+		cert, key = c, k
+	} else if state != "" {
+		c, k, err := stateKeyPair(state, sc.Identity.ApplicationURI, sc.Identity.ApplicationName)
 		if err != nil {
 			return nil, fmt.Errorf("simulator certificate: %w", err)
 		}
@@ -171,7 +198,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		ln:       ln,
 		cert:     cert,
 		conns:    map[net.Conn]struct{}{},
-		counts:   map[string]int{},
+		limits:   opt,
 		dropAt:   -1,
 		stallAt:  -1,
 		release:  make(chan struct{}),
@@ -243,6 +270,8 @@ func (s *Server) startInner(ctx context.Context, sc *Scenario, sec []string, cer
 		objects.AddRef(r.stub, id.Organizes, true)
 	}
 	s.overrideBuildInfo(srv)
+	s.operationLimits(srv)
+	srv.RegisterHandler(id.ReadRequest_Encoding_DefaultBinary, s.read(srv))
 	for _, t := range refusedServices {
 		srv.RegisterHandler(t, refuse)
 	}
@@ -257,14 +286,19 @@ func (s *Server) startInner(ctx context.Context, sc *Scenario, sec []string, cer
 }
 
 func refuse(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	return fault(r, ua.StatusBadUserAccessDenied), nil
+}
+
+// fault is a ServiceFault answering r with code.
+func fault(r ua.Request, code ua.StatusCode) *ua.ServiceFault {
 	return &ua.ServiceFault{ResponseHeader: &ua.ResponseHeader{
 		Timestamp:          time.Now(),
 		RequestHandle:      r.Header().RequestHandle,
-		ServiceResult:      ua.StatusBadUserAccessDenied,
+		ServiceResult:      code,
 		ServiceDiagnostics: &ua.DiagnosticInfo{},
 		StringTable:        []string{},
 		AdditionalHeader:   ua.NewExtensionObject(nil),
-	}}, nil
+	}}
 }
 
 // overrideBuildInfo replaces gopcua's BuildInfo variables (which report the
@@ -299,7 +333,84 @@ func (s *Server) overrideBuildInfo(srv *server.Server) {
 			ua.AttributeIDDataType:   server.DataValueFromValue(ua.NewNumericExpandedNodeID(0, id.String)),
 		}, nil, n.val))
 	}
+	// gopcua reports its start as the BuildDate; a real server's build
+	// date is fixed.
+	ns0.AddNode(server.NewNode(ua.NewNumericNodeID(0, id.Server_ServerStatus_BuildInfo_BuildDate), server.Attributes{
+		ua.AttributeIDNodeClass:  server.DataValueFromValue(uint32(ua.NodeClassVariable)),
+		ua.AttributeIDBrowseName: server.DataValueFromValue(&ua.QualifiedName{Name: "BuildDate"}),
+		ua.AttributeIDDataType:   server.DataValueFromValue(ua.NewNumericExpandedNodeID(0, id.UtcTime)),
+	}, nil, func() *ua.DataValue {
+		s.idMu.Lock()
+		defer s.idMu.Unlock()
+		return server.DataValueFromValue(s.identity.BuildDate)
+	}))
 }
+
+// operationLimits publishes MaxNodesPerRead and MaxNodesPerBrowse in
+// Server/ServerCapabilities/OperationLimits when the options say so.
+func (s *Server) operationLimits(srv *server.Server) {
+	if !s.limits.AdvertiseLimits {
+		return
+	}
+	ns0, err := srv.Namespace(0)
+	if err != nil {
+		return
+	}
+	for _, n := range []struct {
+		id   uint32
+		name string
+		v    int
+	}{
+		{id.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead, "MaxNodesPerRead", s.limits.MaxNodesPerRead},
+		{id.Server_ServerCapabilities_OperationLimits_MaxNodesPerBrowse, "MaxNodesPerBrowse", s.limits.MaxNodesPerBrowse},
+	} {
+		v := uint32(max(n.v, 0))
+		ns0.AddNode(server.NewNode(ua.NewNumericNodeID(0, n.id), server.Attributes{
+			ua.AttributeIDNodeClass:  server.DataValueFromValue(uint32(ua.NodeClassVariable)),
+			ua.AttributeIDBrowseName: server.DataValueFromValue(&ua.QualifiedName{Name: n.name}),
+			ua.AttributeIDDataType:   server.DataValueFromValue(ua.NewNumericExpandedNodeID(0, id.UInt32)),
+		}, nil, func() *ua.DataValue { return server.DataValueFromValue(v) }))
+	}
+}
+
+// read is the simulator's Read service: gopcua's, plus the request limit
+// and the faults a client must survive (a value too large to send, a Bad
+// status). A refused request is answered with a ServiceFault.
+func (s *Server) read(srv *server.Server) server.Handler {
+	return func(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+		req, ok := r.(*ua.ReadRequest)
+		if !ok {
+			return nil, fmt.Errorf("read: got %T", r)
+		}
+		if m := s.limits.MaxNodesPerRead; m > 0 && len(req.NodesToRead) > m {
+			s.faults.Add(1)
+			return fault(r, ua.StatusBadTooManyOperations), nil
+		}
+		results := make([]*ua.DataValue, len(req.NodesToRead))
+		for i, n := range req.NodesToRead {
+			if s.ns.huge(n.NodeID) && n.AttributeID == ua.AttributeIDValue {
+				s.faults.Add(1)
+				return fault(r, ua.StatusBadResponseTooLarge), nil
+			}
+			ns, err := srv.Namespace(int(n.NodeID.Namespace()))
+			if err != nil {
+				results[i] = bad(ua.StatusBadNodeIDUnknown)
+				continue
+			}
+			results[i] = ns.Attribute(n.NodeID, n.AttributeID)
+		}
+		return &ua.ReadResponse{
+			ResponseHeader: &ua.ResponseHeader{Timestamp: time.Now(), RequestHandle: req.RequestHeader.RequestHandle,
+				ServiceDiagnostics: &ua.DiagnosticInfo{}, StringTable: []string{}, AdditionalHeader: ua.NewExtensionObject(nil)},
+			Results:         results,
+			DiagnosticInfos: []*ua.DiagnosticInfo{},
+		}, nil
+	}
+}
+
+// Faults returns how many requests the simulator refused as a whole
+// (too many operations, a response too large).
+func (s *Server) Faults() int { return int(s.faults.Load()) }
 
 // Close stops the simulator and drops every connection. It is safe to call
 // more than once.
@@ -346,32 +457,33 @@ func (s *Server) Thumbprint() string {
 // "OpenSecureChannel" and "CloseSecureChannel". Refused requests are
 // included under their own kind.
 func (s *Server) Requests() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int, len(s.counts))
-	for k, v := range s.counts {
-		m[k] = v
-	}
+	m := map[string]int{}
+	s.counts.Range(func(k, v any) bool {
+		m[k.(string)] = int(v.(*atomic.Int64).Load())
+		return true
+	})
 	return m
 }
 
 // Refused returns how many requests outside the read allowlist arrived.
-func (s *Server) Refused() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.refused
-}
+func (s *Server) Refused() int { return int(s.refused.Load()) }
 
 // Bytes returns the bytes received from and sent to clients.
 func (s *Server) Bytes() (in, out int64) { return s.bytesIn.Load(), s.bytesOut.Load() }
 
+// Stalled returns how many service requests the stall fault has held.
+func (s *Server) Stalled() int { return int(s.stalled.Load()) }
+
 // Dropped returns how many connections the drop fault has cut.
 func (s *Server) Dropped() int { return int(s.dropped.Load()) }
 
+// count counts one request of kind as it arrives, before any reply.
 func (s *Server) count(kind string) {
-	s.mu.Lock()
-	s.counts[kind]++
-	s.mu.Unlock()
+	c, ok := s.counts.Load(kind)
+	if !ok {
+		c, _ = s.counts.LoadOrStore(kind, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
 }
 
 var readKind = func() map[string]bool {
@@ -389,15 +501,38 @@ func (s *Server) service(req ua.Request) {
 		t = t.Elem()
 	}
 	kind := strings.TrimSuffix(t.Name(), "Request")
-	s.mu.Lock()
-	s.counts[kind]++
+	s.count(kind)
 	if !readKind[kind] {
-		s.refused++
-	}
-	s.mu.Unlock()
-	if !readKind[kind] {
+		s.refused.Add(1)
 		s.log.Warn().Str("service", kind).Msg("refused a request outside the read allowlist")
 	}
+}
+
+// SetStatus makes a variable answer code instead of its value (a Bad or
+// Uncertain status, as servers do after a restart or while their PLC link
+// is down); ua.StatusOK restores the value.
+func (s *Server) SetStatus(path string, code ua.StatusCode) error {
+	n := s.ns.byPath[path]
+	if n == nil || n.class != ua.NodeClassVariable {
+		return fmt.Errorf("set status %s: %w", path, ErrNoNode)
+	}
+	s.ns.mu.Lock()
+	n.status = code
+	s.ns.mu.Unlock()
+	return nil
+}
+
+// SetHuge makes a variable's value too large to send: any Read of it is
+// refused as a whole with BadResponseTooLarge, whatever else it asks for.
+func (s *Server) SetHuge(path string, on bool) error {
+	n := s.ns.byPath[path]
+	if n == nil || n.class != ua.NodeClassVariable {
+		return fmt.Errorf("set huge %s: %w", path, ErrNoNode)
+	}
+	s.ns.mu.Lock()
+	n.huge = on
+	s.ns.mu.Unlock()
+	return nil
 }
 
 // DropAfter arms the drop fault: after n more service requests, every

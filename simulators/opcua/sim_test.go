@@ -390,3 +390,96 @@ func TestMalformedFrameClosesConnection(t *testing.T) {
 		t.Errorf("invalid frames counted %d, want 1", s.Requests()["Invalid"])
 	}
 }
+
+// TestReadFaults: the request limit and the per-value faults a client
+// must survive, each counted before it is answered.
+func TestReadFaults(t *testing.T) {
+	hl := ua.NewStringNodeID(1, "Plant.Tank1.HighLimit")
+	sp := ua.NewStringNodeID(1, "Plant.Tank1.Setpoint")
+	ops := func(nids ...*ua.NodeID) []*ua.ReadValueID {
+		var out []*ua.ReadValueID
+		for _, n := range nids {
+			out = append(out, &ua.ReadValueID{NodeID: n, AttributeID: ua.AttributeIDValue})
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		opt        Options
+		arm        func(s *Server) error
+		read       []*ua.ReadValueID
+		wantErr    error
+		wantStatus ua.StatusCode // of the first result, when the read succeeds
+	}{
+		{"within MaxNodesPerRead", Options{MaxNodesPerRead: 2}, nil, ops(hl, sp), nil, ua.StatusOK},
+		{"over MaxNodesPerRead", Options{MaxNodesPerRead: 2}, nil, ops(hl, sp, hl), ua.StatusBadTooManyOperations, 0},
+		{"a huge value refuses the whole read", Options{}, func(s *Server) error { return s.SetHuge("Plant/Tank1/Setpoint", true) }, ops(hl, sp), ua.StatusBadResponseTooLarge, 0},
+		{"the others alone are read", Options{}, func(s *Server) error { return s.SetHuge("Plant/Tank1/Setpoint", true) }, ops(hl), nil, ua.StatusOK},
+		{"Bad status on one value", Options{}, func(s *Server) error { return s.SetStatus("Plant/Tank1/HighLimit", ua.StatusBadWaitingForInitialData) }, ops(hl, sp), nil, ua.StatusBadWaitingForInitialData},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Logger = zerolog.Nop()
+			s := startSim(t, tc.opt)
+			if tc.arm != nil {
+				if err := tc.arm(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := dial(t, s)
+			before := s.Requests()["Read"]
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := c.Read(ctx, &ua.ReadRequest{NodesToRead: tc.read})
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("read = %v, want %v", err, tc.wantErr)
+				}
+				if s.Faults() != 1 {
+					t.Errorf("faults = %d, want 1", s.Faults())
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			} else if res.Results[0].Status != tc.wantStatus {
+				t.Errorf("status %v, want %v", res.Results[0].Status, tc.wantStatus)
+			}
+			if got := s.Requests()["Read"] - before; got != 1 {
+				t.Errorf("counted %d reads, want 1 (refused ones too)", got)
+			}
+		})
+	}
+}
+
+// TestStateDir: a restarted simulator presents the same certificate and
+// BuildDate; the key is kept with mode 0600.
+func TestStateDir(t *testing.T) {
+	dir := t.TempDir()
+	var thumbs []string
+	var dates []any
+	for i := 0; i < 2; i++ {
+		s := startSim(t, Options{Logger: zerolog.Nop(), StateDir: dir})
+		thumbs = append(thumbs, s.Thumbprint())
+		c := dial(t, s)
+		dates = append(dates, read(t, c, ua.NewNumericNodeID(0, id.Server_ServerStatus_BuildInfo_BuildDate), ua.AttributeIDValue).Value.Value())
+		c.Close(context.Background())
+		s.Close()
+	}
+	if thumbs[0] != thumbs[1] {
+		t.Errorf("certificate changed across a restart: %s then %s", thumbs[0], thumbs[1])
+	}
+	if dates[0] != dates[1] || dates[0] != DefaultBuildDate {
+		t.Errorf("BuildDate %v then %v, want %v both times", dates[0], dates[1], DefaultBuildDate)
+	}
+	for _, f := range []string{"opcua-sim.der", "opcua-sim.key"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+	if s := startSim(t, Options{Logger: zerolog.Nop()}); s.Thumbprint() == thumbs[0] {
+		t.Error("a simulator without a state directory reused the certificate")
+	}
+}

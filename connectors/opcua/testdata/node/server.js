@@ -1,7 +1,16 @@
 // An OPC UA server built with node-opcua, shaped unlike plcwatch's own
 // simulator, for interoperability tests of the OPC UA connector.
 //
-// usage: node server.js PORT PKI_DIR
+// usage: node server.js PORT PKI_DIR [OPTIONS_JSON]
+// OPTIONS_JSON switches on behaviours met in the field (all optional):
+//   "maxNodesPerRead": N, "maxNodesPerBrowse": N  advertise (and enforce) OperationLimits
+//   "params": N               N more writable Doubles under BoilerHouse/Params
+//   "dupNames": true          a "Mode" under BoilerHouse in the own namespace and one in urn:elsewhere:vendor
+//   "shiftNamespaces": true   register an extra namespace first, so urn:elsewhere:vendor gets another index
+//   "twoRefs": true           BoilerHouse/Area/Dosing reached by HasComponent and by Organizes
+//   "badStatus": "BadWaitingForInitialData"  Limits/BadSetpoint answers that status (else Good, 42)
+//   "buildDate": ISO date     BuildInfo.BuildDate (default 2025-01-01)
+// The same PKI_DIR gives the same server certificate on every start.
 // Prints {"endpoint": ..., "thumbprint": <sha256 of the server certificate DER>}
 // once listening, then reads one JSON command per line on stdin:
 //   {"set": "ReadOnlyLimit", "value": 12.5}   change a value as an engineer would
@@ -12,11 +21,15 @@ const path = require("path");
 const crypto = require("crypto");
 const readline = require("readline");
 const {
-  OPCUAServer, OPCUACertificateManager, Variant, DataType, MessageSecurityMode, SecurityPolicy, nodesets,
+  OPCUAServer, OPCUACertificateManager, Variant, DataType, DataValue, StatusCodes, MessageSecurityMode, SecurityPolicy, nodesets,
 } = require("node-opcua");
 
 async function main() {
-  const [port, pki] = process.argv.slice(2);
+  const [port, pki, optionsJSON] = process.argv.slice(2);
+  const opt = JSON.parse(optionsJSON || "{}");
+  const operationLimits = {};
+  if (opt.maxNodesPerRead) operationLimits.maxNodesPerRead = opt.maxNodesPerRead;
+  if (opt.maxNodesPerBrowse) operationLimits.maxNodesPerBrowse = opt.maxNodesPerBrowse;
   const mk = async (sub) => {
     const m = new OPCUACertificateManager({ rootFolder: path.join(pki, sub), automaticallyAcceptUnknownCertificate: true });
     await m.initialize();
@@ -33,7 +46,11 @@ async function main() {
     securityPolicies: [SecurityPolicy.None, SecurityPolicy.Basic256Sha256],
     allowAnonymous: true,
     userManager: { isValidUser: (user, password) => user === "operator" && password === "s3cret" },
-    buildInfo: { productName: "BoilerHouse Controller", manufacturerName: "Elsewhere Automation", softwareVersion: "7.1.0", buildNumber: "42" },
+    buildInfo: {
+      productName: "BoilerHouse Controller", manufacturerName: "Elsewhere Automation", softwareVersion: "7.1.0", buildNumber: "42",
+      buildDate: new Date(opt.buildDate || "2025-01-01T00:00:00Z"),
+    },
+    serverCapabilities: { operationLimits },
   });
   await server.initialize();
 
@@ -41,19 +58,24 @@ async function main() {
     Checksum: "c0ffee01", Revision: "R12",
     ReadOnlyLimit: 180.0, SteamSetpoint: 12.5,
     ManualSpeed: 900.0, Pressure: 11.8,
+    ProgramHash: "a1b2c3", Label: "Käse", Recipe: "00017f80ff", Mode: 1, Setpoint: 0.8,
   };
-  const types = { Checksum: DataType.String, Revision: DataType.String };
+  const types = { Checksum: DataType.String, Revision: DataType.String, ProgramHash: DataType.String, Mode: DataType.Int32 };
   const space = server.engine.addressSpace;
+  if (opt.shiftNamespaces) space.registerNamespace("urn:elsewhere:spare");
+  const vendor = opt.dupNames ? space.registerNamespace("urn:elsewhere:vendor") : null;
   const ns = space.getOwnNamespace();
-  const boiler = ns.addObject({ organizedBy: space.rootFolder.objects, browseName: "BoilerHouse" });
-  const folder = (name) => ns.addObject({ componentOf: boiler, browseName: name });
+  // Explicit string node ids: the same on every start whatever the options.
+  const boiler = ns.addObject({ organizedBy: space.rootFolder.objects, browseName: "BoilerHouse", nodeId: "s=BoilerHouse" });
+  const folder = (name) => ns.addObject({ componentOf: boiler, browseName: name, nodeId: `s=BoilerHouse.${name}` });
   const logic = folder("Logic");
   const limits = folder("Limits");
   const drive = folder("Drive");
   const meas = folder("Measurements");
-  const variable = (parent, name, writable) => ns.addVariable({
+  const variable = (parent, name, writable, space) => (space || ns).addVariable({
     componentOf: parent,
     browseName: name,
+    nodeId: `s=${parent.browseName.name}.${name}`,
     dataType: types[name] || DataType.Double,
     accessLevel: writable ? "CurrentRead | CurrentWrite" : "CurrentRead",
     userAccessLevel: writable ? "CurrentRead | CurrentWrite" : "CurrentRead",
@@ -66,6 +88,45 @@ async function main() {
   variable(limits, "SteamSetpoint", true);
   variable(drive, "ManualSpeed", true); // writable, but a live value
   variable(meas, "Pressure", false);
+  variable(drive, "ProgramHash", false); // code identity outside any folder named Programs
+
+  // Text as servers send it: a LocalizedText with its locale, a ByteString.
+  const text = folder("Text");
+  ns.addVariable({ componentOf: text, browseName: "Label", nodeId: "s=Text.Label", dataType: DataType.LocalizedText,
+    accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+    value: { get: () => new Variant({ dataType: DataType.LocalizedText, value: { locale: "de-DE", text: state.Label } }) } });
+  ns.addVariable({ componentOf: text, browseName: "Recipe", nodeId: "s=Text.Recipe", dataType: DataType.ByteString,
+    accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+    value: { get: () => new Variant({ dataType: DataType.ByteString, value: Buffer.from(state.Recipe, "hex") }) } });
+
+  // A writable setpoint that answers a Bad status, as servers do right
+  // after a restart or while their link to the PLC is down.
+  ns.addVariable({ componentOf: limits, browseName: "BadSetpoint", nodeId: "s=Limits.BadSetpoint", dataType: DataType.Double,
+    accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+    value: { timestamped_get: () => opt.badStatus
+      ? new DataValue({ statusCode: StatusCodes[opt.badStatus] })
+      : new DataValue({ statusCode: StatusCodes.Good, value: { dataType: DataType.Double, value: 42 } }) } });
+
+  if (opt.params) {
+    const params = folder("Params");
+    for (let i = 0; i < opt.params; i++) {
+      const name = `P${String(i).padStart(4, "0")}`;
+      state[name] = i + 0.5;
+      variable(params, name, true);
+    }
+  }
+  if (opt.dupNames) {
+    variable(boiler, "Mode", true);
+    vendor.addVariable({ componentOf: boiler, browseName: "Mode", nodeId: "s=Vendor.Mode", dataType: DataType.Int32,
+      accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+      value: { get: () => new Variant({ dataType: DataType.Int32, value: 2 }) } });
+  }
+  if (opt.twoRefs) {
+    const area = ns.addObject({ componentOf: boiler, browseName: "Area", nodeId: "s=Area" });
+    const dosing = ns.addObject({ componentOf: area, browseName: "Dosing", nodeId: "s=Dosing" });
+    area.addReference({ referenceType: "Organizes", nodeId: dosing.nodeId });
+    variable(dosing, "Setpoint", true);
+  }
 
   await server.start();
   const cert = server.getCertificate();

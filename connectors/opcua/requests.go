@@ -1,0 +1,415 @@
+package opcua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+)
+
+// Request sizes used when a server advertises no limit (OperationLimits
+// absent or 0 means "no limit" in OPC UA Part 5 §6.3.11): small enough for
+// old servers and for the smallest message size servers must accept.
+const (
+	defaultReadOps   = 240 // ReadValueIds per Read (80 variables of 3 attributes)
+	defaultBrowseOps = 50  // BrowseDescriptions per Browse
+	// requestBudget bounds the encoded size of one request's node list,
+	// well inside the 64 KiB a server accepts in one chunk.
+	requestBudget = 48 << 10
+)
+
+// opLimits are the request sizes of one snapshot: the server's advertised
+// OperationLimits and MaxArrayLength where it gives them, conservative
+// defaults where it does not, lowered further when the server refuses a
+// request as too large.
+type opLimits struct {
+	readOps, browseOps int
+	// advertised holds the limits the server gave, by their BrowseName; 0
+	// means it advertised none.
+	advertised map[string]uint32
+	// learned says why a size was lowered during the snapshot.
+	learned []string
+}
+
+func newLimits() *opLimits {
+	return &opLimits{readOps: defaultReadOps, browseOps: defaultBrowseOps, advertised: map[string]uint32{}}
+}
+
+// limitNodes are the Server object's variables that bound request sizes
+// (Part 5 §6.3.2 ServerCapabilities, §6.3.11 OperationLimitsType).
+var limitNodes = []struct {
+	name string
+	id   uint32
+}{
+	{"MaxNodesPerRead", id.Server_ServerCapabilities_OperationLimits_MaxNodesPerRead},
+	{"MaxNodesPerBrowse", id.Server_ServerCapabilities_OperationLimits_MaxNodesPerBrowse},
+	{"MaxArrayLength", id.Server_ServerCapabilities_MaxArrayLength},
+	{"MaxStringLength", id.Server_ServerCapabilities_MaxStringLength},
+	{"MaxByteStringLength", id.Server_ServerCapabilities_MaxByteStringLength},
+}
+
+// apply takes the advertised limits from their read results (in
+// limitNodes order). A limit that could not be read counts as not
+// advertised.
+func (l *opLimits) apply(res []readResult) {
+	for i, n := range limitNodes {
+		var v uint32
+		if r := res[i]; r.dv != nil && statusGood(r.dv.Status) && r.dv.Value != nil {
+			switch x := r.dv.Value.Value().(type) {
+			case uint32:
+				v = x
+			case uint16:
+				v = uint32(x)
+			case int32:
+				v = uint32(max(x, 0))
+			case uint64:
+				v = uint32(min(x, 1<<31))
+			}
+		}
+		l.advertised[n.name] = v
+	}
+	bound := func(cur int, lims ...uint32) int {
+		for _, x := range lims {
+			if x > 0 && int64(x) < int64(cur) {
+				cur = int(x)
+			}
+		}
+		return max(cur, 1)
+	}
+	// A server's MaxArrayLength bounds every array in a message, the
+	// request's own node list included.
+	l.readOps = bound(l.readOps, l.advertised["MaxNodesPerRead"], l.advertised["MaxArrayLength"])
+	l.browseOps = bound(l.browseOps, l.advertised["MaxNodesPerBrowse"], l.advertised["MaxArrayLength"])
+	// A larger advertised limit is not used up: the defaults keep each
+	// request and its response moderate.
+}
+
+// item records the limits used, so that a snapshot says how its requests
+// were sized and the plan made from it stays exact. It is information
+// only: a server that changes its limits is not a configuration change of
+// the controller.
+func (l *opLimits) item() snapshots.Item {
+	attrs := map[string]string{"read_ops": strconv.Itoa(l.readOps), "browse_ops": strconv.Itoa(l.browseOps)}
+	for k, v := range l.advertised {
+		attrs["advertised."+k] = strconv.FormatUint(uint64(v), 10)
+	}
+	if len(l.learned) > 0 {
+		attrs["lowered"] = strings.Join(l.learned, "; ")
+	}
+	return snapshots.Item{Path: "server/request_limits", Kind: snapshots.KindInfo,
+		Value: snapshots.String(fmt.Sprintf("read %d, browse %d operations per request", l.readOps, l.browseOps)), Attrs: attrs}
+}
+
+// lower records that the server refused n operations in one request.
+func (l *opLimits) lower(ops *int, what string, n int, why ua.StatusCode) {
+	if max(n/2, 1) < *ops {
+		*ops = max(n/2, 1)
+		l.learned = append(l.learned, fmt.Sprintf("%s to %d after %s", what, *ops, statusName(why)))
+	}
+}
+
+// readResult is one operation's outcome: a DataValue, or the reason the
+// operation could not be read at all.
+type readResult struct {
+	dv     *ua.DataValue
+	reason string
+}
+
+// failure reports why an operation failed, or "" for a Good or
+// not-Bad/not-Uncertain value.
+func (r readResult) failure() string {
+	switch {
+	case r.dv == nil && r.reason != "":
+		return r.reason
+	case r.dv == nil:
+		return "not read"
+	case !statusGood(r.dv.Status):
+		return statusName(r.dv.Status)
+	}
+	return ""
+}
+
+// errAborted marks a failure after which no further request is sent in
+// this snapshot (the connection or session is gone, the context ended, or
+// the gate refused to send).
+type abortError struct{ err error }
+
+func (e *abortError) Error() string { return e.err.Error() }
+func (e *abortError) Unwrap() error { return e.err }
+
+// splittable reports whether a request that failed as a whole may succeed
+// when sent in smaller parts: the server refused it as too large or too
+// many (BadTooManyOperations, BadEncodingLimitsExceeded,
+// BadResponseTooLarge, BadRequestTooLarge), timed out (one huge value), or
+// its reply could not be decoded. A closed channel or session, or an ended
+// context, is not.
+func splittable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	var sc ua.StatusCode
+	if errors.As(err, &sc) {
+		switch sc {
+		case ua.StatusBadServerNotConnected, ua.StatusBadConnectionClosed, ua.StatusBadSecureChannelClosed,
+			ua.StatusBadSessionClosed, ua.StatusBadSessionIDInvalid, ua.StatusBadSecureChannelIDInvalid,
+			ua.StatusBadNotConnected, ua.StatusBadShutdown, ua.StatusBadServerHalted, ua.StatusBadCommunicationError,
+			ua.StatusBadSessionNotActivated, ua.StatusBadUserAccessDenied, ua.StatusBadServiceUnsupported:
+			return false
+		}
+		return true
+	}
+	var ne net.Error
+	return !errors.As(err, &ne)
+}
+
+// tooMany reports whether err says the request itself held too many
+// operations or bytes, so later requests should be smaller from the start.
+// A response too large (BadResponseTooLarge, BadEncodingLimitsExceeded)
+// may be one huge value: it is split, but lowers nothing for the rest.
+func tooMany(err error) (ua.StatusCode, bool) {
+	var sc ua.StatusCode
+	if errors.As(err, &sc) {
+		switch sc {
+		case ua.StatusBadTooManyOperations, ua.StatusBadRequestTooLarge:
+			return sc, true
+		}
+	}
+	return 0, false
+}
+
+// answering tells a request that timed out because of what it asked for
+// (one huge or slow value) from a server that stopped answering: after a
+// timeout it reads one small variable (ServerStatus/State). Only when that
+// answers is the timed-out request split and retried; otherwise reading
+// stops, instead of sending every half of every request into a silent
+// server. Any other error needs no probe.
+func (c *Connector) answering(ctx context.Context, sess session, err error) bool {
+	if !errors.Is(err, ua.StatusBadTimeout) && !errors.Is(err, ua.StatusBadRequestTimeout) {
+		return true
+	}
+	req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: []*ua.ReadValueID{
+		{NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_State), AttributeID: ua.AttributeIDValue}}}
+	return c.do(ctx, KindRead, "ServerStatus", 0, func(ctx context.Context) error {
+		_, e := sess.Read(ctx, req)
+		return e
+	}) == nil
+}
+
+func errReason(err error) string {
+	var sc ua.StatusCode
+	if errors.As(err, &sc) {
+		return statusName(sc)
+	}
+	return err.Error()
+}
+
+// chunks cuts n operations into requests of at most ops operations whose
+// encoded node ids stay within requestBudget.
+func chunks(n, ops int, size func(i int) int) [][2]int {
+	var out [][2]int
+	for i := 0; i < n; {
+		j, bytes := i, 0
+		for j < n && j-i < ops && (j == i || bytes+size(j) <= requestBudget) {
+			bytes += size(j)
+			j++
+		}
+		out = append(out, [2]int{i, j})
+		i = j
+	}
+	return out
+}
+
+func nodeIDSize(n *ua.NodeID) int {
+	if n == nil {
+		return 4
+	}
+	b, err := n.Encode()
+	if err != nil {
+		return 64
+	}
+	return len(b)
+}
+
+// read reads ops in requests sized to the server's limits. A request that
+// fails as a whole is split in halves and retried, down to single
+// operations, so only operations that really cannot be read fail; a failed
+// request never stops the ones after it. It returns one result per
+// operation, and an error only when reading had to stop (the results not
+// read then carry that reason).
+func (c *Connector) read(ctx context.Context, sess session, object string, ops []*ua.ReadValueID, lim *opLimits) ([]readResult, error) {
+	res := make([]readResult, len(ops))
+	var stop error
+	var readRange func(lo, hi int)
+	readRange = func(lo, hi int) {
+		if stop != nil {
+			return
+		}
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: ops[lo:hi]}
+		var resp *ua.ReadResponse
+		sent := false
+		err := c.do(ctx, KindRead, object, 0, func(ctx context.Context) error {
+			sent = true
+			var e error
+			resp, e = sess.Read(ctx, req)
+			return e
+		})
+		if err == nil && len(resp.Results) != hi-lo {
+			err = fmt.Errorf("read: %d results for %d operations", len(resp.Results), hi-lo)
+		}
+		if err == nil {
+			for i, dv := range resp.Results {
+				res[lo+i] = readResult{dv: dv}
+			}
+			return
+		}
+		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
+			stop = &abortError{err}
+			return
+		}
+		if sc, ok := tooMany(err); ok {
+			lim.lower(&lim.readOps, "read", hi-lo, sc)
+		}
+		if hi-lo == 1 {
+			res[lo] = readResult{reason: errReason(err)}
+			return
+		}
+		mid := lo + (hi-lo)/2
+		readRange(lo, mid)
+		readRange(mid, hi)
+	}
+	for _, ch := range chunks(len(ops), lim.readOps, func(i int) int { return nodeIDSize(ops[i].NodeID) + 10 }) {
+		// A lowered limit applies to the rest of this chunk too.
+		for lo := ch[0]; lo < ch[1]; {
+			hi := min(lo+lim.readOps, ch[1])
+			readRange(lo, hi)
+			lo = hi
+		}
+	}
+	if stop != nil {
+		for i := range res {
+			if res[i].dv == nil && res[i].reason == "" {
+				res[i].reason = "not read: " + errReason(stop)
+			}
+		}
+		return res, stop
+	}
+	return res, nil
+}
+
+// browseResult is one node's browse outcome.
+type browseResult struct {
+	refs   []*ua.ReferenceDescription
+	reason string // why the node's references could not be browsed
+}
+
+// browseNodes browses descs in requests sized to the server's limits,
+// splitting a request that fails as a whole as read does, and follows
+// continuation points with BrowseNext.
+func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.BrowseDescription, lim *opLimits) ([]browseResult, error) {
+	res := make([]browseResult, len(descs))
+	var stop error
+	var browseRange func(lo, hi int)
+	browseRange = func(lo, hi int) {
+		if stop != nil {
+			return
+		}
+		req := &ua.BrowseRequest{RequestedMaxReferencesPerNode: 1000, NodesToBrowse: descs[lo:hi]}
+		var resp *ua.BrowseResponse
+		sent := false
+		err := c.do(ctx, KindBrowse, "address space", 0, func(ctx context.Context) error {
+			sent = true
+			var e error
+			resp, e = sess.Browse(ctx, req)
+			return e
+		})
+		if err == nil && len(resp.Results) != hi-lo {
+			err = fmt.Errorf("browse: %d results for %d nodes", len(resp.Results), hi-lo)
+		}
+		if err == nil {
+			for i, r := range resp.Results {
+				res[lo+i] = c.browseRest(ctx, sess, r, &stop)
+			}
+			return
+		}
+		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
+			stop = &abortError{err}
+			return
+		}
+		if sc, ok := tooMany(err); ok {
+			lim.lower(&lim.browseOps, "browse", hi-lo, sc)
+		}
+		if hi-lo == 1 {
+			res[lo] = browseResult{reason: errReason(err)}
+			return
+		}
+		mid := lo + (hi-lo)/2
+		browseRange(lo, mid)
+		browseRange(mid, hi)
+	}
+	for _, ch := range chunks(len(descs), lim.browseOps, func(i int) int { return nodeIDSize(descs[i].NodeID) + 20 }) {
+		for lo := ch[0]; lo < ch[1]; {
+			hi := min(lo+lim.browseOps, ch[1])
+			browseRange(lo, hi)
+			lo = hi
+		}
+	}
+	if stop != nil {
+		for i := range res {
+			if res[i].refs == nil && res[i].reason == "" {
+				res[i].reason = "not browsed: " + errReason(stop)
+			}
+		}
+		return res, stop
+	}
+	return res, nil
+}
+
+// browseRest follows one result's continuation points.
+func (c *Connector) browseRest(ctx context.Context, sess session, r *ua.BrowseResult, stop *error) browseResult {
+	if r == nil {
+		return browseResult{reason: "no result"}
+	}
+	if !statusGood(r.StatusCode) {
+		return browseResult{reason: statusName(r.StatusCode)}
+	}
+	refs := append([]*ua.ReferenceDescription{}, r.References...)
+	cp := r.ContinuationPoint
+	for len(cp) > 0 {
+		if *stop != nil {
+			return browseResult{refs: refs, reason: "BrowseNext not sent: " + errReason(*stop)}
+		}
+		var nr *ua.BrowseNextResponse
+		sent := false
+		err := c.do(ctx, KindBrowseNext, "address space", 0, func(ctx context.Context) error {
+			sent = true
+			var e error
+			nr, e = sess.BrowseNext(ctx, &ua.BrowseNextRequest{ContinuationPoints: [][]byte{cp}})
+			return e
+		})
+		if err != nil {
+			if !sent || !splittable(err) {
+				*stop = &abortError{err}
+			}
+			return browseResult{refs: refs, reason: "BrowseNext: " + errReason(err)}
+		}
+		if len(nr.Results) != 1 || nr.Results[0] == nil || !statusGood(nr.Results[0].StatusCode) {
+			why := "no result"
+			if len(nr.Results) == 1 && nr.Results[0] != nil {
+				why = statusName(nr.Results[0].StatusCode)
+			}
+			return browseResult{refs: refs, reason: "BrowseNext: " + why}
+		}
+		refs = append(refs, nr.Results[0].References...)
+		cp = nr.Results[0].ContinuationPoint
+	}
+	return browseResult{refs: refs}
+}
