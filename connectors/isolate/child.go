@@ -90,7 +90,9 @@ func Serve(in io.Reader, out io.Writer, logw io.Writer, classOf func(error) stri
 	rl := &remote{w: w, timeout: st.RequestTimeout, waiting: map[uint64]chan *message{}}
 	// Frames from the parent: grants, a cancel, or EOF (the parent is gone
 	// or the session is over).
+	parentDone := make(chan struct{})
 	go func() {
+		defer close(parentDone)
 		for {
 			m, err := r.next()
 			if err != nil {
@@ -113,7 +115,13 @@ func Serve(in io.Reader, out io.Writer, logw io.Writer, classOf func(error) stri
 	defer conn.Close()
 	snap, err := conn.Snapshot(ctx, st.Prev)
 	if err != nil {
-		return fail(w, err)
+		err = fail(w, err)
+		// The error may be the symptom of a panic in a library goroutine
+		// whose deferred cleanup woke the connector: stay until the
+		// parent closes the session, so that the panic, not a clean exit,
+		// ends this process and the parent can report it.
+		<-parentDone
+		return err
 	}
 	return w.send(&message{Type: msgResult, Snapshot: snap})
 }

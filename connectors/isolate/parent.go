@@ -53,6 +53,11 @@ const Command = "__session"
 // read) and past a granted request's request_timeout (the watchdog).
 const Margin = 2 * time.Second
 
+// crashGrace is how long the parent leaves a child that reported a failed
+// snapshot alive, for a panic in a library goroutine (the failure's likely
+// cause) to end it and be reported instead of its symptom.
+const crashGrace = 500 * time.Millisecond
+
 // ErrCrashed is wrapped by the error of a session whose child process died
 // without returning a snapshot (a panic, running out of memory, a signal).
 var ErrCrashed = errors.New("protocol session crashed")
@@ -408,10 +413,21 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 // arrived whole is kept either way.
 func (s *session) result(ctx context.Context, m *message, waited <-chan struct{}, exitErr *error, whyKilled func() string) (*snapshots.Snapshot, error) {
 	dev := s.c.dev
+	exitedInTime := false
+	if m.Err != "" {
+		// A failed child waits for the pipe to close: give a panic that
+		// may have caused the failure crashGrace to end the process.
+		g := time.NewTimer(crashGrace)
+		select {
+		case <-waited:
+			exitedInTime = true
+		case <-g.C:
+		}
+		g.Stop()
+	}
 	s.toChld.Close() // the session is over: the child exits
 	t := time.NewTimer(Margin)
 	defer t.Stop()
-	exitedInTime := false
 	select {
 	case <-waited:
 		exitedInTime = true
