@@ -137,7 +137,7 @@ snapshots. Exit 0: valid (warnings are printed); 2: errors.`,
 			}
 			for _, d := range cfg.Devices {
 				if d.Protocol == "opcua" {
-					warns = append(warns, opcua.Warnings(d)...)
+					rep.Warnings = append(rep.Warnings, opcua.Warnings(d)...)
 				}
 			}
 			rw, err := ruleWarnings(c.Context(), cfg)
