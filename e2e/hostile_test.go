@@ -226,7 +226,7 @@ wait:
 		Category string `json:"category"`
 		Count    int    `json:"count"`
 	}
-	if err := json.Unmarshal([]byte(s.want(0, "alerts", "--json")), &as); err != nil {
+	if err := json.Unmarshal([]byte(s.alertsJSON()), &as); err != nil {
 		t.Fatal(err)
 	}
 	perDevice := map[string]int{}
