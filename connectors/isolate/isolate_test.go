@@ -126,6 +126,19 @@ func (f *fake) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*snapsho
 	case "slow":
 		// A library that honours nothing at all, outside any request.
 		select {}
+	case "answers":
+		// A device refusing requests in words (one huge value, split and
+		// retried): more refusals than breaker_failures, then a read that
+		// must still be let through.
+		for i := 0; i < 6; i++ {
+			f.gate.Do(ctx, connectors.Request{Kind: kindRead, Object: "x", Size: 10}, func(context.Context) (int, error) {
+				return 20, connectors.Answered(errors.New("BadResponseTooLarge"))
+			})
+		}
+		if err := read(100); err != nil {
+			return nil, err
+		}
+		add("after_answers", "read")
 	case "error":
 		return nil, errors.New("the device said no")
 	}
@@ -224,6 +237,8 @@ func TestSession(t *testing.T) {
 			wantErr: ErrKilled, wantMsg: []string{"did not end within request_timeout 200ms"}, class: "protocol session killed"},
 		{name: "a session past the snapshot deadline is killed", endpoint: "fake://slow", deadline: 300 * time.Millisecond,
 			wantErr: context.DeadlineExceeded, wantMsg: []string{"after the snapshot was cut off"}},
+		{name: "the device's answers refusing requests do not open the parent's breaker", endpoint: "fake://answers", timeout: time.Second,
+			items: map[string]string{"after_answers": "read"}, requests: 7},
 		{name: "a connector's error is returned as is", endpoint: "fake://error", timeout: time.Second,
 			wantMsg: []string{"the device said no"}, class: "class of the device said no"},
 	}

@@ -488,6 +488,10 @@ func classOfErr(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return classDeadline
 	}
+	var a interface{ DeviceAnswered() bool }
+	if errors.As(err, &a) && a.DeviceAnswered() {
+		return classAnswered
+	}
 	return classOther
 }
 
@@ -499,6 +503,11 @@ type remoteError struct {
 }
 
 func (e *remoteError) Error() string { return e.msg }
+
+// DeviceAnswered reports whether the child's error was the device's own
+// answer refusing one request (connectors.Answered), which the parent's
+// limiter must not count towards the breaker.
+func (e *remoteError) DeviceAnswered() bool { return e.class == classAnswered }
 
 // ErrorClass returns the stable class the child computed ("" if none), so
 // that alert fingerprints stay what they are in-process.

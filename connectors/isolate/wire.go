@@ -39,6 +39,9 @@ const (
 	classCanceled = "canceled"
 	classDeadline = "deadline"
 	classOther    = "error"
+	// classAnswered is the device's own answer refusing one request
+	// (connectors.Answered): it must not count towards the breaker.
+	classAnswered = "answered"
 )
 
 // message is one frame's content; which fields are set depends on Type.
