@@ -58,6 +58,13 @@ type RequestLimiter interface {
 	AcquireRequest(ctx context.Context, device string, req Request) (release func(bytesIn int, err error), err error)
 }
 
+// MeasuredRequestLimiter is a RequestLimiter that is also told the bytes a
+// request sent (an isolated session's child passes them to the parent's
+// gate, which records them). The gate prefers it when implemented.
+type MeasuredRequestLimiter interface {
+	AcquireMeasured(ctx context.Context, device string, req Request) (release func(bytesIn, bytesOut int, err error), err error)
+}
+
 // Gate is the one path from a connector to the wire. It is safe for
 // concurrent use.
 type Gate struct {
@@ -141,7 +148,12 @@ func (g *Gate) Admit(ctx context.Context, req Request) (rctx context.Context, do
 	return rctx, func(in int, err error) { d(in, req.Size, err) }, nil
 }
 
-// admit is Admit whose done also takes the bytes sent.
+// AdmitMeasured is Admit whose done also takes the bytes the request sent,
+// recorded instead of req.Size.
+func (g *Gate) AdmitMeasured(ctx context.Context, req Request) (rctx context.Context, done func(bytesIn, bytesOut int, err error), err error) {
+	return g.admit(ctx, req)
+}
+
 func (g *Gate) admit(ctx context.Context, req Request) (rctx context.Context, done func(bytesIn, bytesOut int, err error), err error) {
 	if !g.allow[req.Kind] {
 		return nil, nil, fmt.Errorf("device %s: %s %s: %w", g.device, req.Kind, req.Object, ErrNotAllowed)
@@ -149,21 +161,27 @@ func (g *Gate) admit(ctx context.Context, req Request) (rctx context.Context, do
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	release := func(int, error) {}
+	release := func(int, int, error) {}
 	switch l := g.limiter.(type) {
 	case nil:
+	case MeasuredRequestLimiter:
+		r, err := l.AcquireMeasured(ctx, g.device, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		release = r
 	case RequestLimiter:
 		r, err := l.AcquireRequest(ctx, g.device, req)
 		if err != nil {
 			return nil, nil, err
 		}
-		release = r
+		release = func(in, _ int, err error) { r(in, err) }
 	default:
 		r, err := l.Acquire(ctx, g.device)
 		if err != nil {
 			return nil, nil, err
 		}
-		release = func(_ int, err error) { r(err) }
+		release = func(_, _ int, err error) { r(err) }
 	}
 	cancel := context.CancelFunc(func() {})
 	rctx = ctx
@@ -174,7 +192,7 @@ func (g *Gate) admit(ctx context.Context, req Request) (rctx context.Context, do
 	return rctx, func(in, out int, err error) {
 		once.Do(func() {
 			cancel()
-			release(in, err)
+			release(in, out, err)
 			req.Size = out
 			g.record(req, in)
 		})

@@ -148,6 +148,16 @@ func (l *remote) Acquire(ctx context.Context, device string) (func(error), error
 
 // AcquireRequest implements connectors.RequestLimiter.
 func (l *remote) AcquireRequest(ctx context.Context, device string, req connectors.Request) (func(int, error), error) {
+	r, err := l.AcquireMeasured(ctx, device, req)
+	if err != nil {
+		return nil, err
+	}
+	return func(in int, err error) { r(in, req.Size, err) }, nil
+}
+
+// AcquireMeasured implements connectors.MeasuredRequestLimiter: as
+// AcquireRequest, and the done frame carries the bytes the request sent.
+func (l *remote) AcquireMeasured(ctx context.Context, device string, req connectors.Request) (func(int, int, error), error) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -180,8 +190,8 @@ func (l *remote) AcquireRequest(ctx context.Context, device string, req connecto
 	if g.Err != "" {
 		return nil, errorOf(g)
 	}
-	return func(in int, err error) {
-		m := &message{Type: msgDone, ID: id, BytesIn: in}
+	return func(in, out int, err error) {
+		m := &message{Type: msgDone, ID: id, BytesIn: in, BytesOut: out}
 		if err != nil {
 			m.Err, m.ErrClass = err.Error(), classOfErr(err)
 		}

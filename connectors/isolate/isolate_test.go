@@ -139,6 +139,14 @@ func (f *fake) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*snapsho
 			return nil, err
 		}
 		add("after_answers", "read")
+	case "measured":
+		// A library that learns the bytes it sent only once they are sent
+		// (gopcua): the parent's gate records what the child measured.
+		if err := f.gate.DoMeasured(ctx, connectors.Request{Kind: kindRead, Object: "x"}, func(context.Context) (int, int, error) {
+			return 100, 77, nil
+		}); err != nil {
+			return nil, err
+		}
 	case "error":
 		return nil, errors.New("the device said no")
 	}
@@ -222,6 +230,7 @@ func TestSession(t *testing.T) {
 		requests int64
 		logs     []string
 		class    string // the error's ErrorClass, for alert fingerprints
+		bytesOut int64  // the bytes sent the parent's gate recorded (0: not checked)
 	}{
 		{name: "healthy session returns its snapshot, cost counted by the parent's gate", endpoint: "fake://ok", timeout: time.Second,
 			items:    map[string]string{"user": "operator", "password_matches": "true", "environ": "0", "deadline": "true"},
@@ -239,6 +248,8 @@ func TestSession(t *testing.T) {
 			wantErr: context.DeadlineExceeded, wantMsg: []string{"after the snapshot was cut off"}},
 		{name: "the device's answers refusing requests do not open the parent's breaker", endpoint: "fake://answers", timeout: time.Second,
 			items: map[string]string{"after_answers": "read"}, requests: 7},
+		{name: "bytes sent measured in the child are recorded by the parent", endpoint: "fake://measured", timeout: time.Second,
+			requests: 1, bytesOut: 77},
 		{name: "a connector's error is returned as is", endpoint: "fake://error", timeout: time.Second,
 			wantMsg: []string{"the device said no"}, class: "class of the device said no"},
 	}
@@ -303,6 +314,9 @@ func TestSession(t *testing.T) {
 				}
 				if snap.Cost.Requests != tc.requests || gate.Cost().Requests != tc.requests {
 					t.Errorf("cost = %d requests (gate %d), want %d", snap.Cost.Requests, gate.Cost().Requests, tc.requests)
+				}
+				if tc.bytesOut != 0 && (snap.Cost.BytesOut != tc.bytesOut || gate.Cost().BytesOut != tc.bytesOut) {
+					t.Errorf("cost = %d bytes out (gate %d), want %d", snap.Cost.BytesOut, gate.Cost().BytesOut, tc.bytesOut)
 				}
 			} else if m := pidRE.FindStringSubmatch(err.Error() + lb.String()); m != nil {
 				pid = m[1]

@@ -244,7 +244,7 @@ func (c *Connector) start() (*session, error) {
 
 // grantReq is a granted request waiting for its done frame.
 type grantReq struct {
-	done  func(int, error)
+	done  func(bytesIn, bytesOut int, err error)
 	watch *time.Timer
 }
 
@@ -315,7 +315,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 		mu.Lock()
 		for id, g := range granted {
 			g.watch.Stop()
-			g.done(0, errors.New("session ended before the request did"))
+			g.done(0, 0, errors.New("session ended before the request did"))
 			delete(granted, id)
 		}
 		mu.Unlock()
@@ -340,7 +340,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 				go func(m *message) {
 					defer admitWG.Done()
 					req := connectors.Request{Kind: m.Kind, Object: m.Object, Size: m.Size}
-					_, done, err := s.c.gate.Admit(admitCtx, req)
+					_, done, err := s.c.gate.AdmitMeasured(admitCtx, req)
 					if err != nil {
 						s.out.send(&message{Type: msgGrant, ID: m.ID, Err: err.Error(), ErrClass: classOfErr(err)})
 						return
@@ -368,7 +368,7 @@ func (s *session) run(ctx context.Context, st *startMsg) (snap *snapshots.Snapsh
 				mu.Unlock()
 				if g != nil {
 					g.watch.Stop()
-					g.done(m.BytesIn, errorOf(m))
+					g.done(m.BytesIn, m.BytesOut, errorOf(m))
 				}
 			case msgResult:
 				return s.result(ctx, m, waited, &exitErr, whyKilled)

@@ -55,6 +55,7 @@ type message struct {
 	Kind, Object string
 	Size         int
 	BytesIn      int
+	BytesOut     int // done: the bytes the request sent, as the child measured them
 
 	// grant, done and result: a failure, with its class
 	Err      string
