@@ -71,7 +71,7 @@ deb-test: deb ## install the .deb (dpkg -i as root under CI=true, else dpkg-deb 
 	packaging/test-deb.sh dist/plcwatch_*.deb
 
 demo: build ## run the demo against the built-in simulators
-	$(BIN) demo --example plcwatch.example.yaml --dir demo-run $(DEMOFLAGS)
+	$(BIN) demo --dir demo-run $(DEMOFLAGS)
 
 bench: ## benchmarks, reported side by side as ratios
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	plcwatch "github.com/plcwatch/plcwatch"
 	"github.com/plcwatch/plcwatch/connectors"
 )
 
@@ -56,16 +57,19 @@ store until interrupted.`,
 			return a.runDemo(c.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&o.example, "example", "plcwatch.example.yaml", "the example config to copy")
+	cmd.Flags().StringVar(&o.example, "example", "", "the example config to copy (default: the one built into plcwatch, plcwatch.example.yaml)")
 	cmd.Flags().StringVar(&o.dir, "dir", "demo-run", "working folder for the demo's config, store and alert log (created; a non-empty folder is refused unless an earlier demo made it)")
 	cmd.Flags().BoolVar(&o.console, "console", false, "serve the web console over the demo's store at the end (until Ctrl-C)")
 	return cmd
 }
 
 func (a *App) runDemo(ctx context.Context, o demoOptions) error {
-	src, err := os.ReadFile(o.example)
-	if err != nil {
-		return usageError("demo: reading the example config: %v", err)
+	src := plcwatch.ExampleConfig
+	if o.example != "" {
+		var err error
+		if src, err = os.ReadFile(o.example); err != nil {
+			return usageError("demo: reading the example config: %v", err)
+		}
 	}
 	if err := prepareDemoDir(o.dir); err != nil {
 		return err

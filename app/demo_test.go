@@ -20,7 +20,9 @@ func TestDemoTellsTheStory(t *testing.T) {
 	var out bytes.Buffer
 	a := &App{Stdout: &out, Stderr: &out, Now: time.Now, OSUser: func() string { return "tester" }}
 	err := a.runDemo(context.Background(), demoOptions{
-		example: filepath.Join("..", "plcwatch.example.yaml"), dir: filepath.Join(t.TempDir(), "demo-run"), ephemeral: true,
+		// No example path: the demo must work with only the binary, from
+		// the example config built into it.
+		dir: filepath.Join(t.TempDir(), "demo-run"), ephemeral: true,
 	})
 	text := out.String()
 	if err != nil {
