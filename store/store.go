@@ -91,6 +91,14 @@ type SnapshotRef struct {
 	Label       string `json:"label,omitempty"`
 	Complete    bool   `json:"complete"`
 	RulesDigest string `json:"rules_digest,omitempty"`
+	// Manifest is the hex SHA-256 of the stored manifest (see
+	// ManifestDigest), recorded since schema version 2. It lets a reader
+	// check a snapshot's content item by item: the chain fixes the
+	// manifest, the manifest fixes each item's key, and each item is
+	// checked against its key when it is read, so items that are not
+	// decoded (shared by two snapshots being compared) need not be read.
+	// Records written before have none and are checked against Digest.
+	Manifest string `json:"manifest,omitempty"`
 }
 
 // Approval is the body of an approval record: a person made a snapshot the

@@ -1,0 +1,51 @@
+// Command benchdoc measures plcwatch against outside anchors (GNU diff, a
+// full read, the rate-limit floor) and writes docs/BENCHMARKS.md. `make
+// bench` runs it after building bin/plcwatch.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/plcwatch", "the plcwatch binary to measure")
+	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
+	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
+	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
+	flag.Parse()
+	if err := run1(context.Background(), *bin, *out, *sizes, *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdoc:", err)
+		os.Exit(2)
+	}
+}
+
+func run1(ctx context.Context, bin, out, sizes string, reps int) error {
+	var ns []int
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 100 {
+			return fmt.Errorf("-diff-items %q: want a comma-separated list of item counts of at least 100", sizes)
+		}
+		ns = append(ns, n)
+	}
+	r := report{}
+	for _, n := range ns {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchDiff(ctx, bin, dir, n, reps)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("diff at %d items: %w", n, err)
+		}
+		fmt.Fprintf(os.Stderr, "diff %d items: plcwatch %v %d MiB, GNU diff %v %d MiB (store writes %v)\n", n, f.Plcwatch.Wall, f.Plcwatch.PeakRSS>>20, f.GNU.Wall, f.GNU.PeakRSS>>20, f.Put)
+		r.Diff = append(r.Diff, f)
+	}
+	return os.WriteFile(out, []byte(r.markdown()), 0o644)
+}

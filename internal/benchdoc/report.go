@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// report is everything benchdoc measured.
+type report struct {
+	Diff []diffFigures
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	b.WriteString("# Benchmarks\n\nWritten by `make bench` (`go run ./internal/benchdoc`); do not edit by hand. ")
+	b.WriteString("Each figure is measured in one run on this machine, whole processes, median of several runs, next to its anchor; the ratio is figure / anchor.\n\n")
+	b.WriteString("## Diff: `plcwatch diff A B` against GNU `diff -u`\n\n")
+	b.WriteString("Two snapshots of N items, 1% of them changed, in a fresh store. The anchor is GNU `diff -u` of the two snapshots rendered as text by `plcwatch show`. ")
+	b.WriteString("Targets: time ratio at most 1.00; peak memory at most 10x the two snapshots' canonical encodings.\n\n")
+	b.WriteString("| items | plcwatch diff | GNU diff -u | time ratio | target met | peak RSS | canonical size | RSS / canonical | target met | storing both snapshots |\n")
+	b.WriteString("|---:|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|\n")
+	for _, f := range r.Diff {
+		tr := ratio(f.Plcwatch.Wall, f.GNU.Wall)
+		mr := float64(f.Plcwatch.PeakRSS) / float64(f.CanonicalBytes)
+		fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %s | %s | %.1f | %s | %s |\n", f.Items, ms(f.Plcwatch.Wall), ms(f.GNU.Wall), tr, yes(tr <= 1), mib(f.Plcwatch.PeakRSS), mib(f.CanonicalBytes), mr, yes(mr <= 10), ms(f.Put))
+	}
+	if len(r.Diff) > 1 {
+		a, z := r.Diff[0], r.Diff[len(r.Diff)-1]
+		fmt.Fprintf(&b, "\nGrowth from %d to %d items (%.0fx the items): plcwatch diff %.1fx the time, GNU diff %.1fx.\n", a.Items, z.Items, float64(z.Items)/float64(a.Items), ratio(z.Plcwatch.Wall, a.Plcwatch.Wall), ratio(z.GNU.Wall, a.GNU.Wall))
+	}
+	return b.String()
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func yes(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
