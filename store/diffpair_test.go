@@ -64,20 +64,28 @@ func TestResolveDiffSameReport(t *testing.T) {
 			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), true, base) },
 			shared: 4},
 		{name: "changed added removed",
-			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
-			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), true, with("b", "9", "d", "", "e", "5")) },
+			old: func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
+			cur: func(t *testing.T) *snapshots.Snapshot {
+				return pairSnapshot(t, t0.Add(time.Hour), true, with("b", "9", "d", "", "e", "5"))
+			},
 			shared: 2},
 		{name: "partial newer snapshot misses items",
-			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
-			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), false, with("c", "", "d", ""), "x") },
+			old: func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
+			cur: func(t *testing.T) *snapshots.Snapshot {
+				return pairSnapshot(t, t0.Add(time.Hour), false, with("c", "", "d", ""), "x")
+			},
 			shared: 2},
 		{name: "partial older snapshot",
-			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, false, with("a", ""), "x") },
-			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), true, with("x", "7")) },
+			old: func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, false, with("a", ""), "x") },
+			cur: func(t *testing.T) *snapshots.Snapshot {
+				return pairSnapshot(t, t0.Add(time.Hour), true, with("x", "7"))
+			},
 			shared: 3},
 		{name: "not read on both sides",
-			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, false, base, "x") },
-			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), false, with("a", "0"), "x") },
+			old: func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, false, base, "x") },
+			cur: func(t *testing.T) *snapshots.Snapshot {
+				return pairSnapshot(t, t0.Add(time.Hour), false, with("a", "0"), "x")
+			},
 			shared: 4},
 		{name: "same snapshot twice",
 			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
