@@ -334,17 +334,24 @@ func (a *App) ackCommand() *cobra.Command {
 }
 
 func (a *App) verifyCommand() *cobra.Command {
-	var heads []string
+	var heads, bundles []string
 	var asJSON bool
+	var bundleKey string
 	cmd := &cobra.Command{
-		Use:   "verify [--head DIGEST]...",
+		Use:   "verify [--head DIGEST]... | --bundle FILE... --key PUB",
 		Short: "Recompute every digest and link of the evidence chains",
 		Long: `Recomputes every stored digest and chain link, and compares each chain with
 the heads recorded in the alert log and any --head digests recorded earlier
 (a head that is not in its chain means records were deleted or the chain was
-rewritten). Exit 0: intact; 1: findings; 2: error.`,
+rewritten). With --bundle, checks evidence bundles instead (offline, without a
+store): each signature against --key, every file's SHA-256, every record digest
+and link, and that each bundle continues the one before.
+Exit 0: intact; 1: findings; 2: error.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if len(bundles) > 0 {
+				return a.verifyBundles(bundles, bundleKey)
+			}
 			env, err := a.open(c.Context())
 			if err != nil {
 				return err
@@ -394,6 +401,8 @@ rewritten). Exit 0: intact; 1: findings; 2: error.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&heads, "head", nil, "a chain head digest recorded earlier (repeatable)")
+	cmd.Flags().StringArrayVar(&bundles, "bundle", nil, "verify evidence bundle files instead of the store, in order (repeatable; see export)")
+	cmd.Flags().StringVar(&bundleKey, "key", "", "with --bundle: the site's public key file (site.key.pub)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -40,6 +40,12 @@ type Config struct {
 	Windows        []Window       `yaml:"windows"`
 	Devices        []*Device      `yaml:"devices"`
 	Console        Console        `yaml:"console"`
+	// Site names this installation in the evidence bundles it exports.
+	Site string `yaml:"site"`
+	// Sites are the sites whose evidence bundles this (central)
+	// installation imports, each with its public signing key. A central
+	// installation may have no devices.
+	Sites []Site `yaml:"sites"`
 
 	// File is the path the config was loaded from.
 	File string `yaml:"-"`
@@ -113,6 +119,14 @@ type Daemon struct {
 	ChangeMaxDuration Duration `yaml:"change_max_duration"`
 	// LockDir holds the per-device lock files; default: beside the store.
 	LockDir string `yaml:"lock_dir"`
+}
+
+// Site is a site whose signed evidence bundles are imported, named with
+// its public key in OpenSSH format ("ssh-ed25519 AAAA... comment"). Private
+// keys never go into the config.
+type Site struct {
+	Name      string `yaml:"name"`
+	PublicKey string `yaml:"public_key"`
 }
 
 // Gateway is an endpoint shared by several devices (a gateway or a

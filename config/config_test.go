@@ -52,6 +52,7 @@ func TestBadConfigs(t *testing.T) {
 		{"remote-syslog", "4: alerts.syslog.address: syslog goes to this machine only"},
 		{"invalid-yaml", "2: invalid YAML: did not find expected"},
 		{"no-devices", "devices: no devices"},
+		{"private-key-in-sites", "3: sites[0].public_key: this is a private key: private keys never go into the config"},
 		{"missing-endpoint", "2: devices[0].endpoint: missing"},
 		{"window-unknown-device", "9: windows[0].devices[0]: no device named \"line2\""},
 		{"console-open", "2: console.listen: 0.0.0.0:8686 is not a loopback address: want console.users"},

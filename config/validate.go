@@ -237,8 +237,28 @@ func (c *Config) validate() Errors {
 	at := func(field, format string, args ...any) {
 		errs = append(errs, &Error{File: c.File, Line: c.Line(field), Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if len(c.Devices) == 0 {
-		at("devices", "no devices: want a list of at least one device")
+	if len(c.Devices) == 0 && len(c.Sites) == 0 {
+		at("devices", "no devices: want a list of at least one device (or sites: to import from, on a central installation)")
+	}
+	if c.Site != "" && !nameRE.MatchString(c.Site) {
+		at("site", "want a name of letters, digits, '.', '_' or '-', got %q", c.Site)
+	}
+	siteNames := map[string]bool{}
+	for i, s := range c.Sites {
+		f := fmt.Sprintf("sites[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			at(f+".name", "want a name of letters, digits, '.', '_' or '-', got %q", s.Name)
+		}
+		if siteNames[s.Name] {
+			at(f+".name", "site %q is defined twice", s.Name)
+		}
+		siteNames[s.Name] = true
+		switch {
+		case strings.Contains(s.PublicKey, "PRIVATE KEY"):
+			at(f+".public_key", "this is a private key: private keys never go into the config; give the site's public key (its site.key.pub)")
+		case !strings.HasPrefix(strings.TrimSpace(s.PublicKey), "ssh-ed25519 "):
+			at(f+".public_key", "want the site's public key in OpenSSH format, \"ssh-ed25519 AAAA... comment\" (the site.key.pub keygen wrote)")
+		}
 	}
 	lim := func(field string, l Limits) {
 		if l.RequestsPerSecond < 0 {

@@ -730,7 +730,9 @@ func (d *DB) Resolve(ctx context.Context, ref string) (*snapshots.Snapshot, erro
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
-		if s.Device != r.Device {
+		// An imported chain ("site/device") holds the site's snapshots,
+		// which name the device as the site does.
+		if s.Device != r.Device && !strings.HasSuffix(r.Device, "/"+s.Device) {
 			return nil, fmt.Errorf("%s: the approval names snapshot %s of device %s", ref, s.ID, s.Device)
 		}
 		return s, nil
