@@ -57,6 +57,8 @@ CREATE TABLE snapshots (
 ) WITHOUT ROWID;
 PRAGMA application_id = 1347175255;
 `,
+	// 2: derived state for hot paths (see derived.go).
+	migrationAlertSeen,
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -350,6 +352,9 @@ func appendTx(ctx context.Context, tx *sql.Tx, device, typ string, at time.Time,
 		r.Device, r.Seq, r.Type, r.Time.Format(time.RFC3339Nano), string(r.Body), r.Prev, r.Digest)
 	if err != nil {
 		return Record{}, fmt.Errorf("appending %s record %d to %s: %w", typ, r.Seq, device, err)
+	}
+	if err := deriveTx(ctx, tx, r); err != nil {
+		return Record{}, err
 	}
 	return r, nil
 }

@@ -176,6 +176,7 @@ const (
 	ProblemHeadMissing  = "head_missing"  // a known head is not in the chain: truncated or rewritten
 	ProblemHeadMismatch = "head_mismatch" // the record at a known head's seq has another digest
 	ProblemUnparseable  = "unparseable"   // stored data cannot be read
+	ProblemDerived      = "derived"       // derived state (a summary kept for hot paths) differs from the chain
 )
 
 // Finding is one problem verify found.
@@ -183,7 +184,7 @@ type Finding struct {
 	Device string `json:"device,omitempty"`
 	Seq    int64  `json:"seq,omitempty"`
 	// Problem is one of: edited, deleted, reordered, bad_link, blob_mismatch,
-	// missing_blob, head_missing, head_mismatch, unparseable.
+	// missing_blob, head_missing, head_mismatch, unparseable, derived.
 	Problem string `json:"problem"`
 	Detail  string `json:"detail"`
 }
@@ -229,6 +230,20 @@ type Store interface {
 	Devices(ctx context.Context) ([]string, error)
 	// Heads returns the newest record of every chain.
 	Heads(ctx context.Context) ([]Head, error)
+	// Newest returns the device's newest record of any of the given types,
+	// or ErrNotFound; an indexed lookup, whatever the history.
+	Newest(ctx context.Context, device string, types ...string) (Record, error)
+	// LatestRef returns the record and body of the device's newest snapshot
+	// (newest complete one when completeOnly) without loading it, or
+	// ErrNotFound.
+	LatestRef(ctx context.Context, device string, completeOnly bool) (Record, SnapshotRef, error)
+	// CountOfType counts a device's records of one type without reading
+	// them.
+	CountOfType(ctx context.Context, device, typ string) (int64, error)
+	// AlertSeenSummaries sums up the alert_seen records of each alert of a
+	// device (every device if device is ""), from a table kept with the
+	// chain (Verify checks it against the chain).
+	AlertSeenSummaries(ctx context.Context, device string) ([]SeenSummary, error)
 	// Verify recomputes every blob hash, record digest and chain link, and
 	// compares chains with heads recorded earlier (from the alert log, or
 	// --head); a head that is not in the chain is a finding.

@@ -52,6 +52,9 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 	if err := phase(err); err != nil {
 		return nil, err
 	}
+	if err := phase(d.verifyDerived(ctx, chains, &fs)); err != nil {
+		return nil, err
+	}
 	verifyHeads(chains, known, extra, &fs)
 	return fs, nil
 }
