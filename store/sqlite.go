@@ -649,7 +649,9 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
 		}
-		if sd.device != "" && s.Device != sd.device {
+		// An imported chain ("site/device") holds the site's snapshots,
+		// which name the device as the site does.
+		if sd.device != "" && s.Device != sd.device && !strings.HasSuffix(sd.device, "/"+s.Device) {
 			return nil, fmt.Errorf("%s: the approval names snapshot %s of device %s", sd.name, s.ID, s.Device)
 		}
 		if i == 0 {
