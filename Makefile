@@ -8,8 +8,11 @@ NODE_DIRS := $(patsubst %/package-lock.json,%,$(shell git ls-files '*/testdata/n
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 20m
+# make reliability: processes killed during checks, and seconds per fuzz target.
+KILLS ?= 120
+RELIABILITY_FUZZTIME ?= 2s
 
-.PHONY: help build test demo bench fuzz lint tidy check node-deps clean
+.PHONY: help build test demo bench fuzz lint tidy check node-deps clean reliability
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,6 +51,9 @@ lint: ## go vet and staticcheck
 
 tidy: ## fail when go.mod or go.sum drift from the code
 	$(GO) mod tidy -diff
+
+reliability: ## regenerate docs/RELIABILITY.md: kill -9, tampering, fuzz, hostile-reply and secret campaigns
+	$(GO) run ./internal/reliability -out docs/RELIABILITY.md -kills $(KILLS) -fuzztime $(RELIABILITY_FUZZTIME)
 
 check: lint tidy test ## everything CI cares about
 

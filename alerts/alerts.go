@@ -112,6 +112,7 @@ const (
 	CatWindowMissed       = "window_missed"
 	CatChangeOverdue      = "change_overdue"
 	CatCollectionFailed   = "collection_failed"
+	CatHostFailure        = "host_failure"
 )
 
 type catInfo struct {
@@ -141,6 +142,7 @@ var categories = map[string]catInfo{
 	CatWindowMissed:       {Medium, nil, "maintenance window missed", "a scheduled check did not run, so changes may go unnoticed"},
 	CatChangeOverdue:      {Medium, nil, "planned change overdue", "a planned change passed its end time without an approved after-snapshot"},
 	CatCollectionFailed:   {Medium, nil, "collection failed", "the controller could not be read at all"},
+	CatHostFailure:        {Medium, nil, "host failure", "the monitoring host itself failed (disk, store, alert log): not a finding about any controller"},
 }
 
 // Item is one changed item in an alert.

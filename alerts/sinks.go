@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -138,12 +140,112 @@ func orDash(s string) string {
 
 // JSONL appends one JSON object per line to a file: alerts ("type":"alert")
 // and evidence-chain heads ("type":"chain_head"). The file is created with
-// mode 0600 and every line is synced to disk.
+// mode 0600. Each line goes out in one write(2) on a file opened O_APPEND
+// and is fsynced before Notify or WriteHead returns (fsync policy: every
+// line). A line cut short (a crash or a full disk mid-write) is repaired
+// before the next line is written: see RepairTornLine.
 type JSONL struct {
 	Path string
 	// Now stamps chain-head lines (time.Now when nil).
 	Now func() time.Time
-	mu  sync.Mutex
+	// OnRepair, when set, is told of each torn last line moved aside.
+	OnRepair func(TornLine)
+	mu       sync.Mutex
+	// write writes one line to f (f.Write; tests inject a full disk).
+	write func(f *os.File, b []byte) (int, error)
+}
+
+// TornLine is the unterminated end of an alert log that RepairTornLine cut
+// off and kept in SideFile.
+type TornLine struct {
+	Path     string // the alert log
+	Offset   int64  // where the torn bytes started (the new file size)
+	Bytes    int    // how many bytes were moved
+	SideFile string // where they are kept
+}
+
+// RepairTornLine cuts an unterminated last line off the alert log at path
+// (what a crash or a full disk leaves behind) so that the next line starts
+// on its own: the torn bytes are first written and fsynced to a side file
+// (path + ".torn-" + UTC time), then the log is truncated to its last
+// newline. It returns nil when the log is missing, empty or ends with a
+// newline. If the side file cannot be written (the disk is still full) the
+// log is left as it is and the error says so: nothing is ever dropped.
+func RepairTornLine(path string, now time.Time) (*TornLine, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("alert log %s: opening it to check its last line: %w", path, err)
+	}
+	defer f.Close()
+	return repairTorn(f, path, now)
+}
+
+func repairTorn(f *os.File, path string, now time.Time) (*TornLine, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("alert log %s: %w", path, err)
+	}
+	size := st.Size()
+	if size == 0 {
+		return nil, nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, size-1); err != nil {
+		return nil, fmt.Errorf("alert log %s: reading its last byte: %w", path, err)
+	}
+	if last[0] == '\n' {
+		return nil, nil
+	}
+	// Find the last newline, reading backwards in chunks.
+	cut := int64(0)
+	buf := make([]byte, 64*1024)
+	for end := size; end > 0 && cut == 0; {
+		start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if _, err := f.ReadAt(chunk, start); err != nil {
+			return nil, fmt.Errorf("alert log %s: looking for its last newline: %w", path, err)
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			cut = start + int64(i) + 1
+		}
+		end = start
+	}
+	torn := make([]byte, size-cut)
+	if _, err := f.ReadAt(torn, cut); err != nil {
+		return nil, fmt.Errorf("alert log %s: reading its torn last line: %w", path, err)
+	}
+	side := fmt.Sprintf("%s.torn-%s", path, now.UTC().Format("20060102T150405.000000000Z"))
+	if err := writeSynced(side, torn); err != nil {
+		return nil, fmt.Errorf("alert log %s: keeping its torn last line (%d bytes) in %s before cutting it off: %w", path, len(torn), side, err)
+	}
+	if err := f.Truncate(cut); err != nil {
+		return nil, fmt.Errorf("alert log %s: cutting its torn last line off at byte %d: %w", path, cut, err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("alert log %s: %w", path, err)
+	}
+	return &TornLine{Path: path, Offset: cut, Bytes: len(torn), SideFile: side}, nil
+}
+
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
 
 type jsonlAlert struct {
@@ -182,11 +284,34 @@ func (j *JSONL) append(v any) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	f, err := os.OpenFile(j.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(j.Path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("alert log: %w", err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	// One appender at a time across processes (CLI and daemon), so that a
+	// repair never cuts a line another process is writing.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return fmt.Errorf("alert log %s: locking it: %w", j.Path, err)
+	}
+	// A line an earlier write left unterminated (here or in another
+	// process) is moved aside first, so this one starts on its own.
+	if t, err := repairTorn(f, j.Path, time.Now()); err != nil {
+		f.Close()
+		return err
+	} else if t != nil && j.OnRepair != nil {
+		j.OnRepair(*t)
+	}
+	write := j.write
+	if write == nil {
+		write = (*os.File).Write
+	}
+	if _, err := write(f, append(b, '\n')); err != nil {
+		// Cut what part of the line got out, so the log stays whole lines
+		// (kept aside when the disk allows; else the next write does it).
+		if t, rerr := repairTorn(f, j.Path, time.Now()); rerr == nil && t != nil && j.OnRepair != nil {
+			j.OnRepair(*t)
+		}
 		f.Close()
 		return fmt.Errorf("alert log %s: %w", j.Path, err)
 	}

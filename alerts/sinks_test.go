@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -523,4 +524,146 @@ func TestFanout(t *testing.T) {
 	if bad1.calls != 1 || bad2.calls != 1 || len(good.got) != 1 || good.got[0] != a.ID {
 		t.Errorf("calls: %d %v %d: every sink must be tried", bad1.calls, good.got, bad2.calls)
 	}
+}
+
+// TestJSONLTornLine: a line cut short by a crash or a full disk is moved to
+// a side file before the next line is written, so the log holds whole lines
+// only and its heads read without a finding.
+func TestJSONLTornLine(t *testing.T) {
+	head := func(seq int64) store.Head {
+		return store.Head{Device: "press-7", Seq: seq, Digest: strings.Repeat("c", 64)}
+	}
+	enospc := func(f *os.File, b []byte) (int, error) {
+		n, _ := f.Write(b[:len(b)/2])
+		return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+	}
+	tests := []struct {
+		name string
+		// prepare leaves the log as a crash or a failing write would;
+		// it returns how many whole head lines the log then holds.
+		prepare   func(t *testing.T, j *JSONL) int
+		wantTorn  bool
+		wantHeads int // after one more WriteHead
+	}{
+		{"whole lines: nothing to repair", func(t *testing.T, j *JSONL) int {
+			if err := j.WriteHead(head(1)); err != nil {
+				t.Fatal(err)
+			}
+			return 1
+		}, false, 2},
+		{"a crash cut the last line", func(t *testing.T, j *JSONL) int {
+			if err := j.WriteHead(head(1)); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(j.Path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteString(`{"type":"chain_head","device":"press-7","se`); err != nil {
+				t.Fatal(err)
+			}
+			return 1
+		}, true, 2},
+		{"the disk filled mid-line (ENOSPC)", func(t *testing.T, j *JSONL) int {
+			if err := j.WriteHead(head(1)); err != nil {
+				t.Fatal(err)
+			}
+			j.write = enospc
+			err := j.WriteHead(head(2))
+			j.write = nil
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("WriteHead on a full disk = %v, want ENOSPC", err)
+			}
+			return 1
+		}, true, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "alerts.jsonl")
+			var repairs []TornLine
+			j := &JSONL{Path: path, OnRepair: func(tl TornLine) { repairs = append(repairs, tl) }}
+			whole := tc.prepare(t, j)
+			got, err := ReadHeads(path)
+			if err != nil || len(got) != whole {
+				t.Fatalf("before the next write: ReadHeads = %v, %v; want %d heads and no finding", got, err, whole)
+			}
+			if err := j.WriteHead(head(9)); err != nil {
+				t.Fatal(err)
+			}
+			got, err = ReadHeads(path)
+			if err != nil || len(got) != tc.wantHeads {
+				t.Fatalf("ReadHeads = %v, %v; want %d heads and no finding", got, err, tc.wantHeads)
+			}
+			b, _ := os.ReadFile(path)
+			if !bytes.HasSuffix(b, []byte("\n")) || bytes.Count(b, []byte("\n")) != tc.wantHeads {
+				t.Errorf("log is not %d whole lines: %q", tc.wantHeads, b)
+			}
+			if tc.wantTorn != (len(repairs) > 0) {
+				t.Fatalf("repairs %+v, want torn=%v", repairs, tc.wantTorn)
+			}
+			for _, r := range repairs {
+				side, err := os.ReadFile(r.SideFile)
+				if err != nil || len(side) != r.Bytes || bytes.Contains(side, []byte("\n")) || !bytes.HasPrefix(side, []byte(`{"type":"chain_head"`)) {
+					t.Errorf("side file %s = %q, %v; want the %d torn bytes", r.SideFile, side, err, r.Bytes)
+				}
+			}
+		})
+	}
+}
+
+// TestJSONLFullDisk fills a small tmpfs (root only) and checks the alert
+// log stays whole lines through ENOSPC and heals once space is freed.
+func TestJSONLFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); TestJSONLTornLine injects ENOSPC instead", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, 0) })
+	filler := filepath.Join(dir, "filler")
+	path := filepath.Join(dir, "alerts.jsonl")
+	j := &JSONL{Path: path}
+	// Leave a few hundred bytes free, then write heads until the disk is full.
+	fill, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	for {
+		if _, err := fill.Write(buf); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	if err := os.Truncate(filler, mustSize(t, filler)-1000); err != nil {
+		t.Fatal(err)
+	}
+	var full error
+	for i := int64(1); i < 100 && full == nil; i++ {
+		full = j.WriteHead(store.Head{Device: "press-7", Seq: i, Digest: strings.Repeat("d", 64)})
+	}
+	if !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("never ran out of space: %v", full)
+	}
+	if _, err := ReadHeads(path); err != nil {
+		t.Errorf("alert log on a full disk: %v (a torn line is not a finding)", err)
+	}
+	os.Remove(filler)
+	if err := j.WriteHead(store.Head{Device: "press-7", Seq: 100, Digest: strings.Repeat("e", 64)}); err != nil {
+		t.Fatalf("after freeing space: %v", err)
+	}
+	b, _ := os.ReadFile(path)
+	for i, l := range bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) {
+		if _, err := parseHeadLine(l); err != nil {
+			t.Errorf("line %d %q: %v", i+1, l, err)
+		}
+	}
+}
+
+func mustSize(t *testing.T, p string) int64 {
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
 }

@@ -17,7 +17,8 @@ var Decisions = []string{"investigating", "authorized", DecisionFalsePositive, "
 
 // DecisionFalsePositive is the decision that suppresses the exact finding
 // (the same items with the same old and new values, so the same
-// fingerprint) until it changes.
+// fingerprint) while it lasts; monitor resolves the alert when a complete
+// read no longer shows the finding, so a later occurrence is a new alert.
 const DecisionFalsePositive = "false_positive"
 
 // StatusResolved is the status of an alert whose condition ended.

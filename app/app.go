@@ -9,7 +9,9 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"os/user"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -17,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	opcuasim "github.com/plcwatch/plcwatch/simulators/opcua"
 )
 
@@ -78,10 +81,55 @@ func New() *App {
 	}
 }
 
+// ExitInterrupted is the exit code after SIGINT (Ctrl-C), as shells report
+// a process killed by it (128 + 2); SIGTERM gives 143.
+const ExitInterrupted = 130
+
+// Interrupted is the cause of a context cancelled by a signal.
+type Interrupted struct{ Signal os.Signal }
+
+func (i *Interrupted) Error() string { return "interrupted by " + i.Signal.String() }
+
+// NotifyContext returns a context cancelled, with *Interrupted as its cause,
+// when one of sigs arrives; stop releases the signals.
+func NotifyContext(parent context.Context, sigs ...os.Signal) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(&Interrupted{Signal: sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string) int {
 	a := New()
-	return a.Exit(a.Run(ctx, args))
+	return a.ExitContext(ctx, a.Run(ctx, args))
+}
+
+// ExitContext is Exit, except that a run stopped by a signal (ctx's cause is
+// *Interrupted) exits 128 + the signal number (130 for Ctrl-C) and says so:
+// the operator stopped it, no controller failed.
+func (a *App) ExitContext(ctx context.Context, err error) int {
+	var in *Interrupted
+	if err != nil && errors.As(context.Cause(ctx), &in) {
+		fmt.Fprintf(a.Stderr, "plcwatch: %v; nothing was recorded against the device being read: %v\n", in, err)
+		if s, ok := in.Signal.(syscall.Signal); ok {
+			return 128 + int(s)
+		}
+		return ExitInterrupted
+	}
+	return a.Exit(err)
 }
 
 // Exit maps a command's error to an exit code, printing it first.
@@ -144,7 +192,7 @@ changes. It never writes to a controller.`,
 // loadConfig loads the config named by --config, PLCWATCH_CONFIG or the
 // default path.
 func (a *App) loadConfig() (*config.Config, error) {
-	return config.Load(config.Path(a.configFlag))
+	return connectors.LoadConfig(config.Path(a.configFlag))
 }
 
 // logger builds the process logger from --log-format and --log-level.

@@ -171,7 +171,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -254,7 +254,7 @@ func (a *App) alertsCommand() *cobra.Command {
 		Short: "List alerts, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -352,7 +352,7 @@ Exit 0: intact; 1: findings; 2: error.`,
 			if len(bundles) > 0 {
 				return a.verifyBundles(bundles, bundleKey)
 			}
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -375,12 +375,17 @@ Exit 0: intact; 1: findings; 2: error.`,
 			if err != nil {
 				return err
 			}
+			more, anchorNote, err := anchorFindings(c.Context(), env.Store, env.Cfg.AlertLogPath(), known, heads)
+			if err != nil {
+				return err
+			}
+			findings = append(findings, more...)
 			cur, err := env.Store.Heads(c.Context())
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur}); err != nil {
+				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur, "anchor_note": anchorNote}); err != nil {
 					return err
 				}
 			} else {
@@ -389,6 +394,9 @@ Exit 0: intact; 1: findings; 2: error.`,
 				}
 				if len(findings) == 0 {
 					fmt.Fprintf(a.Stdout, "ok: %d chain(s) intact (%d recorded head(s) checked)\n", len(cur), len(known)+len(heads))
+				}
+				if anchorNote != "" {
+					fmt.Fprintln(a.Stdout, anchorNote)
 				}
 				for _, h := range cur {
 					fmt.Fprintf(a.Stdout, "head %s seq %d %s\n", h.Device, h.Seq, h.Digest)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 )
 
 // demoStep is one command the demo runs, as a user would type it.
@@ -41,7 +41,7 @@ behaved as expected.`,
 		},
 	}
 	cmd.Flags().StringVar(&example, "example", "plcwatch.example.yaml", "the example config to copy")
-	cmd.Flags().StringVar(&dir, "dir", "demo-run", "working folder for the demo's config, store and alert log (emptied first)")
+	cmd.Flags().StringVar(&dir, "dir", "demo-run", "working folder for the demo's config, store and alert log (created; a non-empty folder is refused unless an earlier demo made it)")
 	return cmd
 }
 
@@ -50,10 +50,7 @@ func (a *App) runDemo(ctx context.Context, example, dir string) error {
 	if err != nil {
 		return usageError("demo: reading the example config: %v", err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := prepareDemoDir(dir); err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(dir, "plcwatch.yaml")
@@ -87,7 +84,7 @@ func (a *App) runDemo(ctx context.Context, example, dir string) error {
 			}
 		}
 		if st.lazyArgs != nil {
-			cfg, err := config.Load(cfgPath)
+			cfg, err := connectors.LoadConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -128,4 +125,34 @@ func quoteArgs(args []string) []string {
 		out[i] = s
 	}
 	return out
+}
+
+// demoMarker marks a folder the demo created, so a later demo may empty it.
+const demoMarker = ".plcwatch-demo"
+
+// prepareDemoDir creates dir for the demo. An existing empty folder is
+// used; a non-empty one is emptied only when an earlier demo created it (it
+// holds demoMarker), and refused otherwise: the demo never deletes what it
+// did not make.
+func prepareDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return usageError("demo --dir %s: %v", dir, err)
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, demoMarker)); err != nil {
+			return usageError("demo --dir %s: the folder is not empty and was not created by plcwatch demo; give a new or empty folder (nothing was deleted)", dir)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("demo: emptying %s from an earlier demo: %w", dir, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("demo: creating %s: %w", dir, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("created by plcwatch demo; the next demo may empty this folder\n"), 0o600); err != nil {
+		return fmt.Errorf("demo: marking %s: %w", dir, err)
+	}
+	return nil
 }

@@ -28,10 +28,14 @@ type demoSims struct {
 	names []string // device names in the example config, in order
 }
 
+// startDemoSims starts the three demo simulators on their fixed loopback
+// ports. The OPC UA simulator keeps its certificate where `plcwatch sim
+// opcua` keeps it by default, so restarting the demo's server with that
+// command presents the same certificate, as a real server does.
 func startDemoSims(ctx context.Context) (*demoSims, error) {
 	d := &demoSims{names: []string{"skid7-opcua", "tankfarm-s7", "line3-logix"}}
 	var err error
-	if d.opcua, err = opcuasim.Start(ctx, opcuasim.Options{Listen: demoOPCUA}); err != nil {
+	if d.opcua, err = opcuasim.Start(ctx, opcuasim.Options{Listen: demoOPCUA, StateDir: simStateDir("", "")}); err != nil {
 		return nil, fmt.Errorf("OPC UA simulator on %s: %w", demoOPCUA, err)
 	}
 	if d.s7, err = s7sim.Start(ctx, s7sim.Options{Listen: demoS7}); err != nil {

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
 )
 
@@ -25,15 +27,31 @@ before. This is what a change-control board reviews before approving
 plcwatch on a site.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, dev, err := a.openDevice(c.Context(), args[0])
+			// plan only reads: it never creates a store. Before the first
+			// snapshot (no store yet) it prints the estimate and says so.
+			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			prev, err := env.Store.Latest(c.Context(), dev.Name, true)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
+			dev, err := device(cfg, args[0])
+			if err != nil {
 				return err
 			}
+			var prev *snapshots.Snapshot
+			st, err := store.Open(cfg.StorePath(), store.ReadOnly())
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				fmt.Fprintf(a.Stderr, "plcwatch: no store at %s yet: the plan is an estimate\n", cfg.StorePath())
+			case err != nil:
+				return err
+			default:
+				defer st.Close()
+				prev, err = st.Latest(c.Context(), dev.Name, true)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			env := &env{Cfg: cfg}
 			conn, gate, err := connectors.Open(dev, env.Cfg.Classification, zerolog.Nop(), nil)
 			if err != nil {
 				return err

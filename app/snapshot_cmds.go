@@ -74,7 +74,7 @@ func (a *App) showCommand() *cobra.Command {
 		Short: "Print a stored snapshot (by id, DEVICE@latest, DEVICE@baseline or DEVICE@LABEL)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ func (a *App) historyCommand() *cobra.Command {
 		Short: "List a device's snapshots, approvals, alerts and acknowledgements in time order",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			env, err := a.open(c.Context())
+			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}

@@ -90,7 +90,9 @@ type SyslogSink struct {
 	AppName  string `yaml:"app_name"`
 }
 
-// Limits are the gentleness settings of one device (or the defaults).
+// Limits are the gentleness settings of one device (or the defaults). A
+// key given in the file is honoured whatever its value (an explicit 0 is
+// zero: retries: 0 means no retry); only an absent key takes the default.
 type Limits struct {
 	RequestsPerSecond float64  `yaml:"requests_per_second"`
 	MaxInFlight       int      `yaml:"max_in_flight"`
@@ -103,6 +105,36 @@ type Limits struct {
 	// BreakerFailures consecutive failures open the device's circuit breaker
 	// until its next window.
 	BreakerFailures int `yaml:"breaker_failures"`
+
+	// set holds the keys given in the file.
+	set map[string]bool
+}
+
+// UnmarshalYAML decodes the limits and records which keys were given.
+func (l *Limits) UnmarshalYAML(n *yaml.Node) error {
+	type plain Limits
+	if err := n.Decode((*plain)(l)); err != nil {
+		return err
+	}
+	l.set = map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		l.set[n.Content[i].Value] = true
+	}
+	return nil
+}
+
+// Has reports whether key (such as "retries") was given in the file, or set
+// with Set.
+func (l Limits) Has(key string) bool { return l.set[key] }
+
+// Set marks key as given, for limits built in code.
+func (l *Limits) Set(keys ...string) {
+	if l.set == nil {
+		l.set = map[string]bool{}
+	}
+	for _, k := range keys {
+		l.set[k] = true
+	}
 }
 
 // Daemon configures the scheduler.
@@ -186,15 +218,16 @@ type Credentials struct {
 // Duration is a time.Duration written as a string such as "10s" or "2h30m".
 type Duration time.Duration
 
-// UnmarshalYAML parses a duration string.
+// UnmarshalYAML parses a duration string. A bad one is a *yaml.TypeError,
+// so decoding goes on and every bad value in the file is reported.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil || n.Kind != yaml.ScalarNode {
-		return &Error{Line: n.Line, Msg: fmt.Sprintf("want a duration string such as \"10s\", got %q", n.Value)}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration string such as \"10s\", got %s", n.Line, describe(n))}}
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return &Error{Line: n.Line, Msg: fmt.Sprintf("want a duration string such as \"10s\" or \"2h\", got %q", s)}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration string such as \"10s\" or \"2h\", got %q", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -285,7 +318,9 @@ func Load(file string) (*Config, error) {
 }
 
 // Parse decodes and validates config bytes; file is used in messages and to
-// resolve relative paths.
+// resolve relative paths. Protocol sections are validated by the protocols
+// registered in Protocols; Protocols.CheckSections also refuses protocols
+// that are not registered.
 func Parse(file string, b []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -304,7 +339,7 @@ func Parse(file string, b []byte) (*Config, error) {
 	errs = append(errs, checkKnown(file, doc, typeOf[Config](), "")...)
 	cfg := &Config{File: file, Dir: filepath.Dir(file), pos: pos}
 	if err := doc.Decode(cfg); err != nil {
-		errs = append(errs, decodeErrors(file, err)...)
+		errs = append(errs, fieldsOf(decodeErrors(file, err), doc, "")...)
 		sortErrors(errs)
 		return nil, errs
 	}
@@ -322,7 +357,11 @@ func Parse(file string, b []byte) (*Config, error) {
 	}
 	cfg.setRuleSources()
 	cfg.applyDefaults()
-	if errs = append(errs, cfg.validate()...); len(errs) > 0 {
+	errs = append(errs, cfg.validate()...)
+	if err := Protocols.check(cfg, false); err != nil {
+		errs = append(errs, err.(Errors)...)
+	}
+	if len(errs) > 0 {
 		sortErrors(errs)
 		return nil, errs
 	}
@@ -345,6 +384,59 @@ func yamlError(file string, err error) *Error {
 	return &Error{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
+// fieldsOf names the key of each error that has a line but no field (yaml's
+// type errors give only the line): the key on that line whose value is the
+// one the message quotes, else the deepest key on the line.
+func fieldsOf(errs Errors, n *yaml.Node, prefix string) Errors {
+	type keyAt struct{ field, value string }
+	byLine := map[int][]keyAt{}
+	var walk func(n *yaml.Node, p string)
+	walk = func(n *yaml.Node, p string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				f := n.Content[i].Value
+				if p != "" {
+					f = p + "." + f
+				}
+				v := n.Content[i+1]
+				byLine[n.Content[i].Line] = append(byLine[n.Content[i].Line], keyAt{f, v.Value})
+				walk(v, f)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", p, i))
+			}
+		}
+	}
+	walk(n, prefix)
+	for _, e := range errs {
+		if e.Field != "" || e.Line <= 0 {
+			continue
+		}
+		keys := byLine[e.Line]
+		for _, k := range keys {
+			if k.value != "" && strings.Contains(e.Msg, fmt.Sprintf("%q", k.value)) {
+				e.Field = k.field
+				break
+			}
+		}
+		if e.Field == "" && len(keys) > 0 {
+			e.Field = keys[len(keys)-1].field
+		}
+	}
+	return errs
+}
+
+// typeMsg rewrites yaml's "cannot unmarshal !!str `x` into int" as what the
+// key wants.
+var typeMsg = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+
+var goTypeWords = map[string]string{
+	"int": "an integer", "int64": "an integer", "float64": "a number", "bool": "true or false",
+	"string": "a string", "[]string": "a list of strings",
+}
+
 func decodeErrors(file string, err error) Errors {
 	var te *yaml.TypeError
 	var ce *Error
@@ -356,7 +448,16 @@ func decodeErrors(file string, err error) Errors {
 	case errors.As(err, &te):
 		var out Errors
 		for _, e := range te.Errors {
-			out = append(out, yamlError(file, errors.New(e)))
+			ye := yamlError(file, errors.New(e))
+			ye.Msg = strings.TrimPrefix(ye.Msg, "invalid YAML: ")
+			if m := typeMsg.FindStringSubmatch(ye.Msg); m != nil {
+				want := goTypeWords[m[3]]
+				if want == "" {
+					want = "a " + strings.TrimPrefix(m[3], "config.")
+				}
+				ye.Msg = fmt.Sprintf("want %s, got %q", want, m[2])
+			}
+			out = append(out, ye)
 		}
 		return out
 	}
@@ -438,36 +539,38 @@ func (c *Config) StorePath() string { return c.Resolve(c.Store.Path) }
 // AlertLogPath is the JSONL alert log's path.
 func (c *Config) AlertLogPath() string { return c.Resolve(c.Alerts.JSONL.Path) }
 
-// LimitsFor returns the device's limits: its own fields where set, else the
-// defaults.
+// LimitsFor returns the device's limits: each key its own limits give
+// (an explicit 0 included), else the defaults'. Limits built in code
+// without Set count a non-zero field as given.
 func (c *Config) LimitsFor(d *Device) Limits {
 	l := c.Defaults
 	if d.Limits == nil {
 		return l
 	}
 	o := *d.Limits
-	if o.RequestsPerSecond != 0 {
+	given := func(key string, nonZero bool) bool { return o.Has(key) || (o.set == nil && nonZero) }
+	if given("requests_per_second", o.RequestsPerSecond != 0) {
 		l.RequestsPerSecond = o.RequestsPerSecond
 	}
-	if o.MaxInFlight != 0 {
+	if given("max_in_flight", o.MaxInFlight != 0) {
 		l.MaxInFlight = o.MaxInFlight
 	}
-	if o.RequestTimeout != 0 {
+	if given("request_timeout", o.RequestTimeout != 0) {
 		l.RequestTimeout = o.RequestTimeout
 	}
-	if o.SnapshotTimeout != 0 {
+	if given("snapshot_timeout", o.SnapshotTimeout != 0) {
 		l.SnapshotTimeout = o.SnapshotTimeout
 	}
-	if o.Retries != 0 {
+	if given("retries", o.Retries != 0) {
 		l.Retries = o.Retries
 	}
-	if o.BackoffInitial != 0 {
+	if given("backoff_initial", o.BackoffInitial != 0) {
 		l.BackoffInitial = o.BackoffInitial
 	}
-	if o.BackoffMax != 0 {
+	if given("backoff_max", o.BackoffMax != 0) {
 		l.BackoffMax = o.BackoffMax
 	}
-	if o.BreakerFailures != 0 {
+	if given("breaker_failures", o.BreakerFailures != 0) {
 		l.BreakerFailures = o.BreakerFailures
 	}
 	return l

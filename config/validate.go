@@ -1,12 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -125,7 +127,7 @@ func DecodeSection(dev *Device, n *yaml.Node, field string, v any) error {
 		return errs
 	}
 	if err := n.Decode(v); err != nil {
-		return decodeErrors(dev.File, err)
+		return fieldsOf(decodeErrors(dev.File, err), n, field)
 	}
 	return nil
 }
@@ -175,59 +177,66 @@ func (c *Config) applyDefaults() {
 	if c.Alerts.Syslog.AppName == "" {
 		c.Alerts.Syslog.AppName = "plcwatch"
 	}
+	// Only keys absent from the file take their default: an explicit 0 is
+	// zero (validate refuses the zeros that make no sense).
 	d := &c.Defaults
-	if d.RequestsPerSecond == 0 {
+	absent := func(key string) bool { return !c.given(key) }
+	if absent("defaults.requests_per_second") {
 		d.RequestsPerSecond = 5
 	}
-	if d.MaxInFlight == 0 {
+	if absent("defaults.max_in_flight") {
 		d.MaxInFlight = 1
 	}
-	if d.RequestTimeout == 0 {
+	if absent("defaults.request_timeout") {
 		d.RequestTimeout = Duration(5 * time.Second)
 	}
-	if d.SnapshotTimeout == 0 {
+	if absent("defaults.snapshot_timeout") {
 		d.SnapshotTimeout = Duration(10 * time.Minute)
 	}
-	if d.Retries == 0 {
+	if absent("defaults.retries") {
 		d.Retries = 2
 	}
-	if d.BackoffInitial == 0 {
+	if absent("defaults.backoff_initial") {
 		d.BackoffInitial = Duration(time.Second)
 	}
-	if d.BackoffMax == 0 {
+	if absent("defaults.backoff_max") {
 		d.BackoffMax = Duration(30 * time.Second)
 	}
-	if d.BreakerFailures == 0 {
+	if absent("defaults.breaker_failures") {
 		d.BreakerFailures = 5
 	}
+	d.Set("requests_per_second", "max_in_flight", "request_timeout", "snapshot_timeout", "retries", "backoff_initial", "backoff_max", "breaker_failures")
 	dm := &c.Daemon
-	if dm.MaxConcurrentDevices == 0 {
+	if absent("daemon.max_concurrent_devices") {
 		dm.MaxConcurrentDevices = 4
 	}
-	if dm.OverdueAfter == 0 {
+	if absent("daemon.overdue_after") {
 		dm.OverdueAfter = Duration(35 * 24 * time.Hour)
 	}
-	if dm.FullReadEvery == 0 {
+	if absent("daemon.full_read_every") {
 		dm.FullReadEvery = 7
 	}
-	if dm.ChangeMaxDuration == 0 {
+	if absent("daemon.change_max_duration") {
 		dm.ChangeMaxDuration = Duration(72 * time.Hour)
 	}
 	for i := range c.Windows {
 		if c.Windows[i].TimeZone == "" {
 			c.Windows[i].TimeZone = "Local"
 		}
-		if c.Windows[i].ChecksPerWindow == 0 {
+		if absent(fmt.Sprintf("windows[%d].checks_per_window", i)) {
 			c.Windows[i].ChecksPerWindow = 1
 		}
 	}
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+// given reports whether a key path such as "defaults.retries" is in the
+// file (a config built in code counts non-zero values as given).
+func (c *Config) given(field string) bool {
+	_, ok := c.pos[field]
+	return ok
+}
 
-// Validators lets connector packages check their protocol sections; the
-// connectors package installs it so that config need not import connectors.
-var Validators = map[string]func(dev *Device) error{}
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // KnownProtocols lists protocol names accepted in devices[].protocol.
 var KnownProtocols = []string{"opcua", "s7", "logix"}
@@ -261,16 +270,21 @@ func (c *Config) validate() Errors {
 		}
 	}
 	lim := func(field string, l Limits) {
-		if l.RequestsPerSecond < 0 {
-			at(field+".requests_per_second", "want a number > 0, got %v", l.RequestsPerSecond)
+		given := func(key string, nonZero bool) bool { return l.Has(key) || nonZero }
+		if given("requests_per_second", l.RequestsPerSecond != 0) && l.RequestsPerSecond <= 0 {
+			at(field+".requests_per_second", "want a number > 0 (requests per second), got %v", l.RequestsPerSecond)
 		}
-		if l.MaxInFlight < 0 {
+		if given("max_in_flight", l.MaxInFlight != 0) && l.MaxInFlight < 1 {
 			at(field+".max_in_flight", "want an integer >= 1, got %d", l.MaxInFlight)
 		}
-		for name, d := range map[string]Duration{"request_timeout": l.RequestTimeout, "snapshot_timeout": l.SnapshotTimeout, "backoff_initial": l.BackoffInitial, "backoff_max": l.BackoffMax} {
+		for _, name := range []string{"request_timeout", "snapshot_timeout", "backoff_initial", "backoff_max"} {
+			d := map[string]Duration{"request_timeout": l.RequestTimeout, "snapshot_timeout": l.SnapshotTimeout, "backoff_initial": l.BackoffInitial, "backoff_max": l.BackoffMax}[name]
 			if d < 0 {
 				at(field+"."+name, "want a positive duration, got %s", d)
 			}
+		}
+		if given("snapshot_timeout", l.SnapshotTimeout != 0) && l.SnapshotTimeout == 0 {
+			at(field+".snapshot_timeout", "want a positive duration such as \"10m\": 0 would cut every snapshot off before its first request")
 		}
 		if l.Retries < 0 || l.Retries > 10 {
 			at(field+".retries", "want an integer from 0 to 10, got %d", l.Retries)
@@ -364,15 +378,9 @@ func (c *Config) validate() Errors {
 				at(fmt.Sprintf("%s.rules[%d]", f, j), "%v", err)
 			}
 		}
-		if v := Validators[d.Protocol]; v != nil && known {
-			if err := v(d); err != nil {
-				if es, ok := err.(Errors); ok {
-					errs = append(errs, es...)
-				} else if e, ok := err.(*Error); ok {
-					errs = append(errs, e)
-				} else {
-					at(f+"."+d.Protocol, "%v", err)
-				}
+		for _, p := range KnownProtocols {
+			if p != d.Protocol && d.section(p) != nil && d.section(p).Kind != 0 {
+				at(f+"."+p, "a %s section on a device whose protocol is %q: it would be ignored", p, d.Protocol)
 			}
 		}
 	}
@@ -396,7 +404,7 @@ func (c *Config) validate() Errors {
 		if _, err := time.LoadLocation(w.TimeZone); err != nil {
 			at(f+".time_zone", "want an IANA time zone such as \"Europe/Berlin\" or \"Local\", got %q", w.TimeZone)
 		}
-		if w.ChecksPerWindow < 0 {
+		if w.ChecksPerWindow < 1 {
 			at(f+".checks_per_window", "want an integer >= 1, got %d", w.ChecksPerWindow)
 		}
 		for j, dn := range w.Devices {
@@ -410,11 +418,17 @@ func (c *Config) validate() Errors {
 			}
 		}
 	}
-	if c.Daemon.MaxConcurrentDevices < 0 {
-		at("daemon.max_concurrent_devices", "want an integer >= 1")
+	if c.Daemon.MaxConcurrentDevices < 1 {
+		at("daemon.max_concurrent_devices", "want an integer >= 1, got %d", c.Daemon.MaxConcurrentDevices)
 	}
-	if c.Daemon.FullReadEvery < 0 {
-		at("daemon.full_read_every", "want an integer >= 1")
+	if c.Daemon.FullReadEvery < 1 {
+		at("daemon.full_read_every", "want an integer >= 1 (a full read every N windows), got %d", c.Daemon.FullReadEvery)
+	}
+	if c.Daemon.OverdueAfter <= 0 {
+		at("daemon.overdue_after", "want a positive duration such as \"840h\", got %s", c.Daemon.OverdueAfter)
+	}
+	if c.Daemon.ChangeMaxDuration <= 0 {
+		at("daemon.change_max_duration", "want a positive duration such as \"72h\", got %s", c.Daemon.ChangeMaxDuration)
 	}
 	c.validateConsole(at)
 	return errs
@@ -429,4 +443,108 @@ func CronCheck(expr string) error {
 
 func isLoopbackHost(h string) bool {
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
+
+// section returns the device's section for protocol p (nil if p has none).
+func (d *Device) section(p string) *yaml.Node {
+	switch p {
+	case "opcua":
+		return &d.OPCUA
+	case "s7":
+		return &d.S7
+	case "logix":
+		return &d.Logix
+	}
+	return nil
+}
+
+// SectionValidator checks one device's protocol section, returning Errors
+// (or an *Error) with file:line.
+type SectionValidator func(dev *Device) error
+
+// Registry maps protocol names to the validators of their sections. The
+// connectors package registers each linked-in connector; CheckSections
+// refuses a device whose protocol has none, so a protocol that is not
+// linked into a build is an error, never a section silently skipped.
+type Registry struct {
+	mu sync.RWMutex
+	v  map[string]SectionValidator
+}
+
+// Register adds a protocol's validator; a duplicate or a nil validator is
+// an error.
+func (r *Registry) Register(protocol string, v SectionValidator) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v == nil {
+		return fmt.Errorf("config: nil section validator for protocol %q", protocol)
+	}
+	if _, dup := r.v[protocol]; dup {
+		return fmt.Errorf("config: protocol %q registered twice", protocol)
+	}
+	if r.v == nil {
+		r.v = map[string]SectionValidator{}
+	}
+	r.v[protocol] = v
+	return nil
+}
+
+// Names lists the registered protocols, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return sortedKeys(r.v)
+}
+
+// Protocols is the registry Parse and Load validate sections with; each
+// connector package registers itself in it (through connectors.Register).
+// Parse checks the sections of registered protocols only (so packages that
+// link no connector can parse configs); the program loads its config with
+// CheckSections, strictly.
+var Protocols Registry
+
+// CheckSections validates every device's protocol section with the
+// registered validators and returns every problem as Errors (nil when
+// there are none). A device whose protocol has no validator here is an
+// error naming the protocols this build has.
+func (r *Registry) CheckSections(c *Config) error {
+	return r.check(c, true)
+}
+
+func (r *Registry) check(c *Config, strict bool) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var errs Errors
+	for i, d := range c.Devices {
+		if d == nil {
+			continue
+		}
+		f := fmt.Sprintf("devices[%d]", i)
+		v, ok := r.v[d.Protocol]
+		if !ok && !strict {
+			continue
+		}
+		if !ok {
+			errs = append(errs, &Error{File: c.File, Line: c.Line(f + ".protocol"), Field: f + ".protocol",
+				Msg: fmt.Sprintf("protocol %q is not linked into this build of plcwatch (it has: %s): its section cannot be checked or read", d.Protocol, strings.Join(sortedKeys(r.v), ", "))})
+			continue
+		}
+		if err := v(d); err != nil {
+			var es Errors
+			var e *Error
+			switch {
+			case errors.As(err, &es):
+				errs = append(errs, es...)
+			case errors.As(err, &e):
+				errs = append(errs, e)
+			default:
+				errs = append(errs, &Error{File: c.File, Line: c.Line(f + "." + d.Protocol), Field: f + "." + d.Protocol, Msg: err.Error()})
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sortErrors(errs)
+	return errs
 }

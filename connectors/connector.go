@@ -77,9 +77,28 @@ func Register(f Factory) {
 		panic("connectors: duplicate protocol " + f.Protocol)
 	}
 	registry[f.Protocol] = f
-	if f.Validate != nil {
-		config.Validators[f.Protocol] = f.Validate
+	v := f.Validate
+	if v == nil {
+		v = func(*config.Device) error { return nil }
 	}
+	if err := config.Protocols.Register(f.Protocol, v); err != nil {
+		panic(err)
+	}
+}
+
+// LoadConfig loads the config at path and validates every device's
+// protocol section with the linked-in connectors: a protocol that is not
+// linked in is an error. Problems come back as config.Errors with
+// file:line.
+func LoadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := config.Protocols.CheckSections(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // Lookup returns the factory for a protocol.

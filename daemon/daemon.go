@@ -15,6 +15,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/schedules"
@@ -154,7 +155,7 @@ func (d *Daemon) emit(e Event) {
 }
 
 func (d *Daemon) build() (*state, error) {
-	cfg, err := config.Load(d.opt.ConfigPath)
+	cfg, err := connectors.LoadConfig(d.opt.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -287,6 +288,13 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 		d.emit(Event{Kind: "check_done", Device: dev.Name, Window: occ.Window, Start: occ.Start, Err: err, Result: res})
 		if err == nil {
 			log.Info().Str("snapshot", res.SnapshotID).Bool("changes", res.Unapproved()).Msg("check done")
+			return
+		}
+		var host *monitor.HostError
+		if errors.As(err, &host) {
+			// The store, alert log or lock folder failed (a full disk), or
+			// the daemon is stopping: not the device's failure, no retry.
+			log.Error().Err(err).Str("category", "host_failure").Msg("check stopped by a host failure")
 			return
 		}
 		if errors.Is(err, limits.ErrBreakerOpen) || attempt >= lim.Retries || ctx.Err() != nil {

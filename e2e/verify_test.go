@@ -73,9 +73,13 @@ func TestVerifyCatchesTampering(t *testing.T) {
 			s.tamper(tc.edit)
 			if tc.forgetLog {
 				os.Remove(filepath.Join(s.dir, "plcwatch-alerts.jsonl"))
-				// Without a recorded head the rewrite is undetectable:
-				// that is why heads are recorded outside the store.
-				s.want(0, "verify")
+				// Without a recorded head the rewrite itself is not
+				// detectable: verify finds only that the log it wrote
+				// heads to is gone, and says it has no outside anchor.
+				out := s.want(1, "verify")
+				if !strings.Contains(out, "FINDING alert_log_missing") || !strings.Contains(out, "NO OUTSIDE ANCHOR") {
+					t.Errorf("verify without the alert log:\n%s\nwant an alert_log_missing finding and NO OUTSIDE ANCHOR", out)
+				}
 			}
 			out, _, code := s.run("verify", "--head", head)
 			if code != 1 || !strings.Contains(out, "FINDING "+tc.want) {

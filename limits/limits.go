@@ -7,7 +7,12 @@
 // Rates: a device's requests are at least 1/requests_per_second apart
 // (burst 1) and no interval of one second plus a 50 ms jitter margin holds
 // more than floor(requests_per_second) of them (a rate below one spaces
-// requests 1/rate apart and no more); a gateway's limits apply to
+// requests 1/rate apart and no more). The one-second rule counts each
+// request from the later of its grant and its release (its reply, or its
+// failure): a request reaches the device before its reply leaves it, so
+// however long a request spent between the grant and the wire (a loaded
+// host), the device never sees more than floor(rps) in one second. A
+// gateway's limits apply to
 // the sum of the devices behind it, and both hold at once because a grant is
 // recorded in the device and its gateway at the same instant. The rate
 // arithmetic is a small spacer plus a log rather than x/time/rate, whose
@@ -44,8 +49,9 @@ type bucket struct {
 	perSec   int           // floor(rps); 0 turns the one-second rule off
 
 	next time.Time   // earliest next grant by spacing
-	log  []time.Time // ring of the last perSec grants
-	head int         // index of the oldest grant in log once it is full
+	log  []time.Time // the last perSec requests: grant, moved to release when it comes
+	ids  []uint64    // the request each log entry belongs to
+	seq  uint64      // requests granted so far
 }
 
 // jitterMargin widens the one-second window the log enforces, so that a
@@ -77,27 +83,59 @@ func newBucket(rps float64, inflight int) *bucket {
 	return &bucket{inflight: make(chan struct{}, inflight), gap: gap, perSec: perSec}
 }
 
-// earliest is when the bucket next allows a grant. Callers hold Limiter.mu.
+// earliest is when the bucket next allows a grant: spacing, and, once the
+// log is full, one second plus jitterMargin after its oldest entry. Callers
+// hold Limiter.mu.
 func (b *bucket) earliest() time.Time {
 	e := b.next
 	if b.perSec > 0 && len(b.log) == b.perSec {
-		if w := b.log[b.head].Add(time.Second + jitterMargin); w.After(e) {
+		if w := b.log[b.oldest()].Add(time.Second + jitterMargin); w.After(e) {
 			e = w
 		}
 	}
 	return e
 }
 
-// commit records a grant at now. Callers hold Limiter.mu.
-func (b *bucket) commit(now time.Time) {
+// oldest is the index of the earliest instant in the log (a linear scan of
+// at most maxLog entries: with in-flight requests replies may come back out
+// of order, so insertion order is not time order).
+func (b *bucket) oldest() int {
+	o := 0
+	for i := range b.log {
+		if b.log[i].Before(b.log[o]) {
+			o = i
+		}
+	}
+	return o
+}
+
+// commit records a grant at now and returns its id for release. Callers
+// hold Limiter.mu.
+func (b *bucket) commit(now time.Time) uint64 {
 	b.next = now.Add(b.gap)
+	b.seq++
 	switch {
 	case b.perSec == 0:
 	case len(b.log) < b.perSec:
 		b.log = append(b.log, now)
+		b.ids = append(b.ids, b.seq)
 	default:
-		b.log[b.head] = now
-		b.head = (b.head + 1) % b.perSec
+		o := b.oldest()
+		b.log[o], b.ids[o] = now, b.seq
+	}
+	return b.seq
+}
+
+// release moves request id's log entry to now, the instant its reply (or
+// failure) came back, if it is still in the log. Callers hold Limiter.mu.
+func (b *bucket) release(id uint64, now time.Time) {
+	for i := range b.ids {
+		if b.ids[i] == id {
+			if now.After(b.log[i]) {
+				b.log[i] = now
+			}
+			return
+		}
 	}
 }
 
@@ -188,7 +226,7 @@ func (l *Limiter) Acquire(ctx context.Context, name string) (release func(error)
 	if d.gateway != nil {
 		// Wait out the device's own rate before holding a gateway slot,
 		// so a slow device does not block its neighbours.
-		if err := l.wait(ctx, d, false); err != nil {
+		if _, _, err := l.wait(ctx, d, false); err != nil {
 			return fail(err)
 		}
 		if err := slot(ctx, d.gateway.inflight); err != nil {
@@ -196,12 +234,20 @@ func (l *Limiter) Acquire(ctx context.Context, name string) (release func(error)
 		}
 		held = append(held, d.gateway.inflight)
 	}
-	if err := l.wait(ctx, d, true); err != nil {
+	ownID, gwID, err := l.wait(ctx, d, true)
+	if err != nil {
 		return fail(err)
 	}
 	var once sync.Once
 	return func(err error) {
 		once.Do(func() {
+			l.mu.Lock()
+			now := time.Now()
+			d.own.release(ownID, now)
+			if d.gateway != nil {
+				d.gateway.release(gwID, now)
+			}
+			l.mu.Unlock()
 			free()
 			l.outcome(ctx, d, err)
 		})
@@ -218,14 +264,14 @@ func slot(ctx context.Context, ch chan struct{}) error {
 }
 
 // wait waits until the device's bucket (and its gateway's) allow a grant;
-// with commit it records the grant in both under one lock. It fails with
-// ErrBreakerOpen if the breaker opened meanwhile.
-func (l *Limiter) wait(ctx context.Context, d *device, commit bool) error {
+// with commit it records the grant in both under one lock and returns its
+// ids in each. It fails with ErrBreakerOpen if the breaker opened meanwhile.
+func (l *Limiter) wait(ctx context.Context, d *device, commit bool) (ownID, gwID uint64, err error) {
 	for {
 		l.mu.Lock()
 		if d.open {
 			l.mu.Unlock()
-			return ErrBreakerOpen
+			return 0, 0, ErrBreakerOpen
 		}
 		now := time.Now()
 		e := d.own.earliest()
@@ -236,20 +282,20 @@ func (l *Limiter) wait(ctx context.Context, d *device, commit bool) error {
 		}
 		if !e.After(now) {
 			if commit {
-				d.own.commit(now)
+				ownID = d.own.commit(now)
 				if d.gateway != nil {
-					d.gateway.commit(now)
+					gwID = d.gateway.commit(now)
 				}
 			}
 			l.mu.Unlock()
-			return nil
+			return ownID, gwID, nil
 		}
 		l.mu.Unlock()
 		t := time.NewTimer(e.Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return 0, 0, ctx.Err()
 		case <-t.C:
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,8 +366,8 @@ func TestRequestContext(t *testing.T) {
 				ctx, cancel := l.RequestContext(parent, tc.device)
 				defer cancel()
 				dl, ok := ctx.Deadline()
-				if !ok || dl.Sub(time.Now()) != tc.want {
-					t.Errorf("deadline in %v (set %v), want %v", dl.Sub(time.Now()), ok, tc.want)
+				if !ok || time.Until(dl) != tc.want {
+					t.Errorf("deadline in %v (set %v), want %v", time.Until(dl), ok, tc.want)
 				}
 			})
 		})
@@ -756,5 +757,70 @@ func TestLockBadName(t *testing.T) {
 		if _, err := Lock(context.Background(), dir, name); err == nil {
 			t.Errorf("Lock(%q) succeeded", name)
 		}
+	}
+}
+
+// TestRateAtTheDevice: a request can spend any time between its grant and
+// the wire (a loaded host, a busy goroutine); counted where the device sees
+// it, no second holds more requests than the limit. Each worker's request
+// arrives at the device after its transit delay and is answered hold later;
+// release comes with the answer.
+func TestRateAtTheDevice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomDelays := make([]time.Duration, 64)
+	for i := range randomDelays {
+		randomDelays[i] = time.Duration(rng.IntN(400)) * time.Millisecond
+	}
+	tests := []struct {
+		name    string
+		config  string
+		device  string
+		workers int
+		limit   int
+		delay   func(i int) time.Duration // transit delay of the worker's i-th request
+	}{
+		{"first of every five delayed 190ms, 5/s", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {requests_per_second: 5}}\n", "a", 1, 5,
+			func(i int) time.Duration {
+				if i%5 == 0 {
+					return 190 * time.Millisecond
+				}
+				return 0
+			}},
+		{"random delays up to 400ms, 5/s", "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {requests_per_second: 5}}\n", "a", 1, 5,
+			func(i int) time.Duration { return randomDelays[i%len(randomDelays)] }},
+		{"random delays, 10/s with 2 in flight", twoDevices, "b", 2, 10,
+			func(i int) time.Duration { return randomDelays[(7*i)%len(randomDelays)] }},
+		{"random delays behind a gateway, 3/s", twoDevices, "c", 1, 3,
+			func(i int) time.Duration { return randomDelays[(3*i)%len(randomDelays)] }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(cfg(t, tc.config))
+				var rec Recorder
+				var wg sync.WaitGroup
+				for w := 0; w < tc.workers; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; i < 30; i++ {
+							rel, err := l.Acquire(context.Background(), tc.device)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							time.Sleep(tc.delay(i))
+							rec.Record(time.Now())
+							time.Sleep(10 * time.Millisecond)
+							rel(nil)
+						}
+					}()
+				}
+				wg.Wait()
+				if got := rec.Peak(time.Second); got > tc.limit {
+					t.Errorf("%d requests reached the device in one second, limit %d", got, tc.limit)
+				}
+			})
+		})
 	}
 }

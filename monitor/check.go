@@ -146,6 +146,10 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 	res := &CheckResult{Device: dev.Name}
 	defer func() { res.Verdict = res.Decide() }()
 	snap, err := s.Snapshot(ctx, dev, opt)
+	var host *HostError
+	if errors.As(err, &host) {
+		return res, err // the host's failure, not the controller's
+	}
 	if err != nil {
 		res.Error, res.ErrorClass = err.Error(), ErrorClass(err)
 		if ctx.Err() == nil {
@@ -166,7 +170,11 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 		res.NoBaseline = true
 		_, err = s.append(ctx, dev.Name, TypeCheck, CheckRecord{Snapshot: snap.ID, Partial: !snap.Status.Complete})
 		if err == nil && !snap.Status.Complete {
-			err = s.raise(ctx, res, alerts.Derive(diffing.Compare(snap, snap, diffing.Options{}), alerts.Input{Device: dev.Name, Now: s.now()}), snap.ID)
+			als := alerts.Derive(diffing.Compare(snap, snap, diffing.Options{}), alerts.Input{Device: dev.Name, Now: s.now()})
+			for i := range als {
+				als[i].Baseline = "" // compared with itself: there is no baseline yet
+			}
+			err = s.raise(ctx, res, als, snap.ID)
 		}
 		if err == nil && snap.Status.Complete {
 			err = s.resolveCollection(ctx, res, dev.Name, snap.ID)
@@ -199,6 +207,9 @@ func (s *Service) Check(ctx context.Context, dev *config.Device, opt SnapshotOpt
 	}
 	if complete {
 		if err := s.resolveCollection(ctx, res, dev.Name, snap.ID); err != nil {
+			return res, err
+		}
+		if err := s.endFalsePositives(ctx, res, dev.Name, snap.ID, als); err != nil {
 			return res, err
 		}
 	}
@@ -245,6 +256,35 @@ func (s *Service) resolveCollection(ctx context.Context, res *CheckResult, devic
 		s.Log.Info().Str("device", device).Str("alert", a.ID).Str("snapshot", snapID).Msg("alert resolved")
 	}
 	return err
+}
+
+// endFalsePositives records that the findings acknowledged as false
+// positives which a complete read (snapID) no longer shows are over: an
+// acknowledgement suppresses its finding while it lasts, so the next
+// occurrence (another STOP after the CPU was back in RUN) is a new alert.
+// current are the alerts this check derived.
+func (s *Service) endFalsePositives(ctx context.Context, res *CheckResult, device, snapID string, current []alerts.Alert) error {
+	seen := map[string]bool{}
+	for _, a := range current {
+		seen[a.Fingerprint] = true
+	}
+	done, recs, err := alerts.Resolve(ctx, s.Store, device, func(a alerts.Alert) bool {
+		return a.Current() && a.FalsePositive() && !seen[a.Fingerprint] && findingCategory(a.Category)
+	}, snapID, "the finding acknowledged as a false positive is gone (snapshot "+snapID+")", s.now())
+	s.wroteHead(recs)
+	res.Resolved = append(res.Resolved, done...)
+	return err
+}
+
+// findingCategory reports whether alerts of the category are findings of
+// a comparison with the baseline, rather than events (a failed or
+// incomplete collection, an overdue check, a missed window).
+func findingCategory(cat string) bool {
+	switch cat {
+	case alerts.CatCollectionFailed, alerts.CatIncomplete, alerts.CatOverdue, alerts.CatWindowMissed, alerts.CatChangeOverdue:
+		return false
+	}
+	return true
 }
 
 // raise stores alerts, then tells the sinks (a sink failing is logged; the

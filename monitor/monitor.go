@@ -40,6 +40,19 @@ type Service struct {
 	Now func() time.Time
 }
 
+// HostError is a failure of the monitoring host itself: its store, alert
+// log or lock folder (a full disk, a read-only or missing store), or the
+// operator or service manager stopping the run (Ctrl-C, SIGTERM). It is
+// never the controller's finding: Check raises no collection alert for it.
+type HostError struct {
+	Op  string // what the host was doing, such as "storing snapshot 1a2b3c"
+	Err error
+}
+
+func (e *HostError) Error() string { return "host failure: " + e.Op + ": " + e.Err.Error() }
+
+func (e *HostError) Unwrap() error { return e.Err }
+
 // HeadWriter records chain heads outside the store (the alert log), so that
 // a truncated or rewritten chain can be detected later.
 type HeadWriter interface {
@@ -76,13 +89,13 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	if s.Lock != nil {
 		unlock, err := s.Lock(ctx, dev.Name)
 		if err != nil {
-			return nil, fmt.Errorf("device %s: taking the device lock: %w", dev.Name, err)
+			return nil, fmt.Errorf("device %s: %w", dev.Name, &HostError{Op: "taking the device lock", Err: err})
 		}
 		defer unlock()
 	}
 	prev, err := s.Store.Latest(ctx, dev.Name, true)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("device %s: reading the latest snapshot: %w", dev.Name, err)
+		return nil, fmt.Errorf("device %s: %w", dev.Name, &HostError{Op: "reading the latest snapshot", Err: err})
 	}
 	if opt.ForceFull {
 		prev = nil
@@ -104,6 +117,12 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	}
 	start := s.now()
 	snap, err := conn.Snapshot(sctx, prev)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Stopped by the operator or a shutdown (cancelled), not by the
+		// device or the window's end (a deadline): what was read is not the
+		// device's evidence.
+		return nil, fmt.Errorf("device %s: %w", dev.Name, &HostError{Op: "the run was stopped", Err: context.Cause(ctx)})
+	}
 	if err != nil {
 		log.Warn().Err(err).Msg("snapshot failed")
 		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
@@ -138,7 +157,7 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	}
 	recs, err := s.Store.PutSnapshot(ctx, snap, rulesJSON)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: storing snapshot %s: %w", dev.Name, snap.ID, err)
+		return nil, fmt.Errorf("device %s: %w", dev.Name, &HostError{Op: "storing snapshot " + snap.ID, Err: err})
 	}
 	s.wroteHead(recs)
 	log.Info().Str("snapshot", snap.ID).Bool("complete", snap.Status.Complete).

@@ -460,6 +460,59 @@ func TestCheckBadStatusItem(t *testing.T) {
 	}
 }
 
+// TestFalsePositiveOnlyWhileItLasts: a finding acknowledged as a false
+// positive (a STOP the shift lead knew about) is suppressed while it lasts.
+// Once a complete read shows it gone (the CPU back in RUN), the next
+// occurrence (another unapproved STOP) is a new alert, never silenced by
+// the old acknowledgement.
+func TestFalsePositiveOnlyWhileItLasts(t *testing.T) {
+	f := newFixture(t)
+	f.approve(f.check().SnapshotID)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(f.sim().SetMode("STOP"))
+	res := f.check()
+	if len(res.Raised) != 1 || res.Raised[0].Category != alerts.CatMode {
+		t.Fatalf("RUN -> STOP: %s", describe(res))
+	}
+	first := res.Raised[0].ID
+	if _, _, err := alerts.Ack(f.ctx, f.st, first, store.Ack{Alert: first, By: "lead", OSUser: "lead", Decision: alerts.DecisionFalsePositive, Comment: "planned stop", At: f.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if res = f.check(); res.Verdict.Findings || len(res.Suppressed) != 1 || len(res.Active()) != 0 {
+		t.Fatalf("the same STOP again, acknowledged as a false positive: %s", describe(res))
+	}
+	must(f.sim().SetMode("RUN"))
+	if res = f.check(); res.Verdict.Findings {
+		t.Fatalf("back in RUN: %s", describe(res))
+	}
+	must(f.sim().SetMode("STOP"))
+	res = f.check()
+	if !res.Verdict.Findings || len(res.Raised) != 1 || res.Raised[0].Category != alerts.CatMode || res.Raised[0].ID == first || len(res.Suppressed) != 0 {
+		t.Fatalf("a second STOP after RUN: %s; want a new alert, not %s suppressed", describe(res), first)
+	}
+}
+
+// TestCheckNoBaselineIncomplete: the first read of a device is partial.
+// Its "incomplete collection" names the snapshot and no baseline (there is
+// none yet), and the verdict says both.
+func TestCheckNoBaselineIncomplete(t *testing.T) {
+	f := newFixture(t)
+	f.sim().SetFault(s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ReadVar", Object: "DB10", Code: 0x0A})
+	res := f.check()
+	if !res.NoBaseline || len(res.Raised) != 1 || res.Raised[0].Category != alerts.CatIncomplete ||
+		!strings.Contains(res.Verdict.Summary, "NO BASELINE") || !strings.Contains(res.Verdict.Summary, "INCOMPLETE COLLECTION") {
+		t.Fatalf("first check, partial: %s", describe(res))
+	}
+	if a := res.Raised[0]; a.Snapshot != res.SnapshotID || a.Baseline != "" {
+		t.Errorf("alert names snapshot %q and baseline %q, want snapshot %s and no baseline", a.Snapshot, a.Baseline, res.SnapshotID)
+	}
+}
+
 // TestRulesReachEveryItem: the configured rules classify the items the
 // connector makes itself (mode, identity), so a site can silence or
 // re-class anything; without a rule the connector's classification stays.

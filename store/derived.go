@@ -57,6 +57,10 @@ FROM (SELECT device, json_extract(body, '$.alert') AS alert, count(*) AS n, min(
 	GROUP BY device, json_extract(body, '$.alert')) AS g;
 `
 
+// schemaAlertSeen is the first schema version with alert_seen_summary; a
+// store opened read-only at an older version is summed up from its records.
+const schemaAlertSeen = 3
+
 // deriveTx updates the derived tables for a record being appended in tx.
 func deriveTx(ctx context.Context, tx *sql.Tx, r Record) error {
 	if r.Type != TypeAlertSeen {
@@ -81,6 +85,17 @@ func deriveTx(ctx context.Context, tx *sql.Tx, r Record) error {
 // records of a device (every device if device is ""), by device and alert:
 // one indexed read whatever the length of the history.
 func (d *DB) AlertSeenSummaries(ctx context.Context, device string) ([]SeenSummary, error) {
+	if d.version < schemaAlertSeen {
+		recs, err := d.RecordsOfType(ctx, device, TypeAlertSeen)
+		if err != nil {
+			return nil, err
+		}
+		chains := map[string][]chainRecord{}
+		for _, r := range recs {
+			chains[r.Device] = append(chains[r.Device], chainRecord{Record: r})
+		}
+		return sortedSummaries(seenSummaries(chains)), nil
+	}
 	q := `SELECT device, alert, count, first_seq, last_seq, last_time, snapshot FROM alert_seen_summary`
 	var args []any
 	if device != "" {
@@ -209,9 +224,27 @@ func seenSummaries(chains map[string][]chainRecord) map[[2]string]SeenSummary {
 	return out
 }
 
+// sortedSummaries returns the summaries by device and alert.
+func sortedSummaries(m map[[2]string]SeenSummary) []SeenSummary {
+	out := make([]SeenSummary, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Device != out[j].Device {
+			return out[i].Device < out[j].Device
+		}
+		return out[i].Alert < out[j].Alert
+	})
+	return out
+}
+
 // verifyDerived recomputes the derived tables from the chains and reports
 // each difference.
 func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord, fs *[]Finding) error {
+	if d.version < schemaAlertSeen {
+		return nil // nothing derived is stored yet
+	}
 	want := seenSummaries(chains)
 	got, err := d.AlertSeenSummaries(ctx, "")
 	if err != nil {
@@ -226,17 +259,7 @@ func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord,
 				Detail: fmt.Sprintf("alert %s: the alert_seen summary says %d seen up to seq %d, the chain %d up to seq %d", g.Alert, g.Count, g.LastSeq, w.Count, w.LastSeq)})
 		}
 	}
-	var missing []SeenSummary
-	for _, w := range want {
-		missing = append(missing, w)
-	}
-	sort.Slice(missing, func(i, j int) bool {
-		if missing[i].Device != missing[j].Device {
-			return missing[i].Device < missing[j].Device
-		}
-		return missing[i].Alert < missing[j].Alert
-	})
-	for _, w := range missing {
+	for _, w := range sortedSummaries(want) {
 		*fs = append(*fs, Finding{Device: w.Device, Problem: ProblemDerived,
 			Detail: fmt.Sprintf("alert %s: the chain has %d alert_seen records, the summary none", w.Alert, w.Count)})
 	}

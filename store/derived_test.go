@@ -30,7 +30,7 @@ func seedAlerts(t *testing.T, s store.Store) {
 	}
 }
 
-// TestAlertSeenSummaryMigration opens a store of schema version 1 (the
+// TestAlertSeenSummaryMigration opens a store of schema version 2 (the
 // summary table dropped, as today's code before this change wrote it) and
 // checks that migrating it fills the summaries from the chain.
 func TestAlertSeenSummaryMigration(t *testing.T) {
@@ -46,7 +46,7 @@ func TestAlertSeenSummaryMigration(t *testing.T) {
 	}
 	s.Close()
 	db := raw(t, path)
-	for _, q := range []string{`DROP TABLE alert_seen_summary`, `PRAGMA user_version = 1`} {
+	for _, q := range []string{`DROP TABLE alert_seen_summary`, `PRAGMA user_version = 2`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@
 package store_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -35,5 +37,46 @@ func TestFileModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes on a new temporary folder and
+// unmounts it at the end of the test; it skips the test when this process
+// may not mount (not root, or no CAP_SYS_ADMIN).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v): run as root to test a read-only filesystem", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// TestReadOnlyFilesystem: an intact store on a read-only filesystem (an
+// auditor's copy) opens read-only, reads and verifies clean; opening it for
+// writing fails with an error, not "not a store".
+func TestReadOnlyFilesystem(t *testing.T) {
+	dir := mountTmpfs(t, 8<<20)
+	f := newFixtureAt(t, filepath.Join(dir, "plcwatch.db"))
+	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("remounting read-only: %v", err)
+	}
+	s := open(t, f.path, store.ReadOnly())
+	if _, err := s.Resolve(t.Context(), "plc@latest"); err != nil {
+		t.Errorf("reading a store on a read-only filesystem: %v", err)
+	}
+	if fs, err := s.Verify(t.Context(), f.heads, nil); err != nil || len(fs) != 0 {
+		t.Errorf("Verify on a read-only filesystem = %v, %v; want no findings", fs, err)
+	}
+	if w, err := store.Open(f.path); err == nil {
+		w.Close()
+		t.Error("a store on a read-only filesystem opened for writing")
+	} else if errors.Is(err, store.ErrNotStore) {
+		t.Errorf("opening for writing on a read-only filesystem = %v: an intact store is not 'not a store'", err)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -57,7 +59,16 @@ CREATE TABLE snapshots (
 ) WITHOUT ROWID;
 PRAGMA application_id = 1347175255;
 `,
-	// 2: derived state for hot paths (see derived.go).
+	// 2: counters outside the chains; "heads_logged" counts the chain heads
+	// written to the alert log, so that a deleted or shortened alert log is
+	// a finding of verify.
+	`
+CREATE TABLE counters (
+	name  TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+	// 3: derived state for hot paths (see derived.go).
 	migrationAlertSeen,
 }
 
@@ -89,6 +100,7 @@ type DB struct {
 	path     string
 	db       *sql.DB
 	readOnly bool
+	version  int        // schema version of the file (read-only stores may be older)
 	mu       sync.Mutex // serializes this handle's writers; SQLite locks serialize processes
 }
 
@@ -106,8 +118,12 @@ type Option func(*options)
 // or another process) before failing; default 30s.
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
-// ReadOnly opens an existing store for reading only (verify, show): the file
-// must exist and have the current schema; writes fail with ErrReadOnly.
+// ReadOnly opens an existing store for reading only (verify, show, alerts):
+// the file must exist (a missing file is an error wrapping os.ErrNotExist
+// that names the path, an empty one ErrNotStore) and is opened by SQLite
+// read-only, so a store on a read-only filesystem or a read-only file (an
+// auditor's copy) works; writes fail with ErrReadOnly. A store of an older
+// schema is read as it is, without migrating it.
 func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // Open opens the store at path, creating it (mode 0600, whatever the umask)
@@ -125,10 +141,10 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if err := prepareFile(path, o.readOnly); err != nil {
 		return nil, err
 	}
-	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_txlock=immediate", path, o.busyTimeout.Milliseconds())
 	if o.readOnly {
-		dsn += "&_query_only=1"
+		return openReadOnly(path, o)
 	}
+	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=synchronous(FULL)&_txlock=immediate", path, o.busyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
@@ -151,6 +167,49 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 }
 
+// openReadOnly opens path with SQLite's mode=ro. A WAL store whose -shm
+// file cannot be created (a read-only directory or filesystem) is opened
+// again as immutable: nothing can change it there.
+func openReadOnly(path string, o options) (*DB, error) {
+	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
+	var firstErr error
+	for _, extra := range []string{"", "&immutable=1"} {
+		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)%s", u, o.busyTimeout.Milliseconds(), extra)
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening store %s read-only: %w", path, err)
+		}
+		d := &DB{path: path, db: db, readOnly: true}
+		err = d.init()
+		if err == nil {
+			return d, nil
+		}
+		db.Close()
+		if (errors.Is(err, ErrNotStore) || errors.Is(err, ErrHostIO)) && firstErr == nil && !writableDir(path) {
+			firstErr = err
+			continue
+		}
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		return nil, err
+	}
+	return nil, firstErr
+}
+
+// writableDir reports whether the store's directory accepts new files (the
+// -shm file of a WAL store).
+func writableDir(path string) bool {
+	f, err := os.CreateTemp(filepath.Dir(path), ".plcwatch-probe-*")
+	if err != nil {
+		return false
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	return true
+}
+
 // prepareFile creates a missing store file with mode 0600 and checks that
 // an existing one starts with the SQLite header, before SQLite touches it.
 // SQLite creates the -wal and -shm files with the main file's mode.
@@ -169,6 +228,9 @@ func prepareFile(path string, readOnly bool) error {
 		}
 	}
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("opening store %s: no such file (commands that only read never create a store; check store.path): %w", path, err)
+	}
 	if err != nil {
 		return fmt.Errorf("opening store %s: %w", path, err)
 	}
@@ -181,11 +243,26 @@ func prepareFile(path string, readOnly bool) error {
 		return fmt.Errorf("opening store %s: it is a %s, want a SQLite file: %w", path, st.Mode().Type(), ErrNotStore)
 	}
 	if st.Size() == 0 {
+		if readOnly {
+			return fmt.Errorf("opening store %s: the file is empty: %w", path, ErrNotStore)
+		}
 		return nil // created by another process an instant ago, or empty: SQLite initializes it
 	}
 	head := make([]byte, len(sqliteHeader))
 	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte(sqliteHeader)) {
 		return fmt.Errorf("opening store %s: the file does not start with the SQLite 3 header %q (damaged, or not a store): %w", path, strings.TrimSuffix(sqliteHeader, "\x00"), ErrNotStore)
+	}
+	if !readOnly {
+		// An intact store on a read-only filesystem or in a read-only file
+		// is a host problem, not a damaged store: say so before SQLite does.
+		w, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("opening store %s for writing (commands that only read open it read-only): %w", path, err)
+		}
+		w.Close()
+		if !writableDir(path) {
+			return fmt.Errorf("opening store %s for writing: its folder does not accept new files (read-only filesystem?), and SQLite needs its -wal file there: %w", path, ErrReadOnly)
+		}
 	}
 	return nil
 }
@@ -202,9 +279,10 @@ func (d *DB) init() error {
 		if err != nil {
 			return d.damaged(err)
 		}
-		if v != SchemaVersion {
-			return fmt.Errorf("opening store %s read-only: schema version %d, want %d (open it read-write once to migrate)", d.path, v, SchemaVersion)
+		if v < 1 {
+			return fmt.Errorf("opening store %s read-only: it was never initialized (schema version %d): %w", d.path, v, ErrNotStore)
 		}
+		d.version = v
 		return nil
 	}
 	var mode string
@@ -214,7 +292,11 @@ func (d *DB) init() error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("opening store %s: journal mode is %q, could not switch to WAL", d.path, mode)
 	}
-	return d.migrate(ctx)
+	if err := d.migrate(ctx); err != nil {
+		return err
+	}
+	d.version = SchemaVersion
+	return nil
 }
 
 type querier interface {
@@ -252,7 +334,26 @@ func (d *DB) checkIdentity(ctx context.Context, q querier) error {
 }
 
 func (d *DB) damaged(err error) error {
+	if hostIO(err) {
+		return fmt.Errorf("opening store %s: %v: %w", d.path, err, ErrHostIO)
+	}
 	return fmt.Errorf("opening store %s: reading it as a SQLite database: %v (damaged, or not a store): %w", d.path, err, ErrNotStore)
+}
+
+// hostIO reports whether a SQLite error is the host's (an I/O error, a full
+// disk, a file that cannot be opened or written) rather than the file's
+// content: primary result codes SQLITE_IOERR (10), SQLITE_FULL (13),
+// SQLITE_CANTOPEN (14), SQLITE_READONLY (8) and SQLITE_PERM (3).
+func hostIO(err error) bool {
+	var c interface{ Code() int }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.Code() & 0xff {
+	case 3, 8, 10, 13, 14:
+		return true
+	}
+	return false
 }
 
 // migrate applies pending migrations in one immediate transaction; several
@@ -948,4 +1049,37 @@ func decodeRef(body []byte) (SnapshotRef, error) {
 func isBusy(err error) bool {
 	m := strings.ToLower(err.Error())
 	return strings.Contains(m, "database is locked") || strings.Contains(m, "sqlite_busy") || strings.Contains(m, "(5)") || strings.Contains(m, "(6)")
+}
+
+// counterHeadsLogged names the count of chain heads written to the alert log.
+const counterHeadsLogged = "heads_logged"
+
+// AddHeadsLogged adds n to the number of chain heads this store has had
+// written to its alert log. The caller calls it after each head line is on
+// disk, so the count never exceeds the lines a whole log holds.
+func (d *DB) AddHeadsLogged(ctx context.Context, n int64) error {
+	return d.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO counters (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = value + excluded.value`, counterHeadsLogged, n)
+		if err != nil {
+			return fmt.Errorf("store %s: counting logged heads: %w", d.path, err)
+		}
+		return nil
+	})
+}
+
+// HeadsLogged returns how many chain heads were written to the alert log;
+// known is false for a store older than the count (schema version 1).
+func (d *DB) HeadsLogged(ctx context.Context) (n int64, known bool, err error) {
+	if d.version < 2 {
+		return 0, false, nil
+	}
+	err = d.db.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = ?`, counterHeadsLogged).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, true, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store %s: reading the logged-heads count: %w", d.path, err)
+	}
+	return n, true, nil
 }

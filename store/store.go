@@ -161,6 +161,10 @@ var (
 	ErrNotStore = errors.New("not a plcwatch store")
 	// ErrNewerSchema means the store was written by a newer plcwatch.
 	ErrNewerSchema = errors.New("store schema is newer than this plcwatch")
+	// ErrHostIO means the host failed the store (an I/O error, a full disk,
+	// a file or folder that cannot be opened or written): the file may well
+	// be intact.
+	ErrHostIO = errors.New("the host's disk or filesystem failed the store")
 	// ErrReadOnly means a write was attempted on a store opened read-only.
 	ErrReadOnly = errors.New("store is opened read-only")
 )

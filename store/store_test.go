@@ -69,7 +69,10 @@ type fixture struct {
 // newFixture writes plc: rules#1 snapshot#2 alert#3 snapshot#4 ack#5
 // snapshot#6 alert#7, and kiln: alert#1 alert#2.
 func newFixture(t *testing.T) fixture {
-	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "plcwatch.db"))
+}
+
+func newFixtureAt(t *testing.T, path string) fixture {
 	db, err := store.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -439,14 +442,27 @@ func TestOpenRefusesOtherFiles(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.db")
-	if s, err := store.Open(missing, store.ReadOnly()); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if s, err := store.Open(missing, store.ReadOnly()); err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		if s != nil {
 			s.Close()
 		}
-		t.Fatalf("Open(missing, ReadOnly) = %v, want a not-exist error", err)
+		t.Fatalf("Open(missing, ReadOnly) = %v, want a not-exist error naming the path", err)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Fatal("a read-only Open created the file")
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.Open(empty, store.ReadOnly()); err == nil || !errors.Is(err, store.ErrNotStore) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("Open(empty file, ReadOnly) = %v, want ErrNotStore", err)
+	}
+	if st, err := os.Stat(empty); err != nil || st.Size() != 0 {
+		t.Fatalf("a read-only Open wrote to an empty file: %v, %v", st, err)
 	}
 	f := newFixture(t)
 	s := open(t, f.path, store.ReadOnly())
@@ -593,6 +609,39 @@ func BenchmarkResolveLatest(b *testing.B) {
 				if _, err := s.Resolve(ctx, "plc@latest"); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestHeadsLogged: the count of heads written to the alert log adds up
+// across handles and is readable read-only.
+func TestHeadsLogged(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name string
+		add  int64
+		want int64
+	}{
+		{"nothing logged yet", 0, 0},
+		{"one head", 1, 1},
+		{"three more", 3, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := open(t, f.path)
+			if tc.add > 0 {
+				if err := w.AddHeadsLogged(t.Context(), tc.add); err != nil {
+					t.Fatal(err)
+				}
+			}
+			w.Close()
+			r := open(t, f.path, store.ReadOnly())
+			n, known, err := r.HeadsLogged(t.Context())
+			if err != nil || !known || n != tc.want {
+				t.Errorf("HeadsLogged = %d, %v, %v; want %d, true", n, known, err, tc.want)
+			}
+			if err := r.AddHeadsLogged(t.Context(), 1); !errors.Is(err, store.ErrReadOnly) {
+				t.Errorf("AddHeadsLogged on a read-only store = %v, want ErrReadOnly", err)
 			}
 		})
 	}

@@ -180,7 +180,7 @@ func TestParseReplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.revision() != "33.11" || id.serial() != "0x00C0FFEE" || id.ProductName != "1756-L83E/B" || keySwitch(id.Status) != "REMOTE" || operatingMode(id.Status) != "RUN" || faultState(id.Status) != "none" {
+	if id.revision() != "33.11" || id.serial() != "0x00C0FFEE" || id.ProductName != "1756-L83E/B" || keySwitch(id.Status) != "REMOTE" || operatingMode(id.Status) != "RUN" || faultState(id.Status, false) != "none" || faultState(id.Status, true) != "none" {
 		t.Errorf("identity %+v", id)
 	}
 	syms, err := parseSymbols(hx(t, `

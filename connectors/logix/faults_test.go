@@ -456,3 +456,41 @@ func value(s *snapshots.Snapshot, p string) string {
 	}
 	return "(none)"
 }
+
+// A structure whose member's structure (a nested template) could not be
+// read is not read itself, never shown with "template 0x1A3" for the
+// member's type: that would be a logic change made of a failed read. Each
+// Read Template of a full snapshot fails in turn, with an error reply and
+// with garbage.
+func TestNestedTemplateNotRead(t *testing.T) {
+	s, dev := startSim(t, sim.Options{}, "")
+	c, _ := open(t, dev)
+	a := snap(t, c, logix.ForceFull(context.Background()), nil)
+	if !a.Status.Complete {
+		t.Fatalf("first snapshot partial: %v", a.Status.Reasons)
+	}
+	n := s.Requests()["cip.ReadTemplate"]
+	if n < 2 {
+		t.Fatalf("%d Read Template requests: the demo has nested structures", n)
+	}
+	for _, kind := range []sim.FaultKind{sim.FaultError, sim.FaultGarbage} {
+		for k := 0; k < n; k++ {
+			s.InjectFault(sim.Fault{Kind: kind, Request: "cip.ReadTemplate", After: k, Times: 1, Status: 0x05})
+			b := snap(t, c, logix.ForceFull(context.Background()), a)
+			s.ClearFaults()
+			for _, it := range b.Items {
+				if strings.HasPrefix(it.Path, "udts/") && it.Provenance.Source == snapshots.SourceRead && strings.Contains(it.Value.Raw, "template 0x") {
+					t.Errorf("fault %d on Read Template %d: %s read as %q", kind, k+1, it.Path, it.Value.Raw)
+				}
+			}
+			for _, p := range diff(a, b) {
+				if it := b.Item(p); it == nil || it.Provenance.Source == snapshots.SourceRead {
+					t.Errorf("fault %d on Read Template %d: %s changed: %v -> %v", kind, k+1, p, value(a, p), value(b, p))
+				}
+			}
+		}
+	}
+	if s.Refused() != 0 {
+		t.Errorf("refused %v", s.RefusedKinds())
+	}
+}

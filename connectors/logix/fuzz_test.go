@@ -73,7 +73,7 @@ func FuzzParseIdentity(f *testing.F) {
 		if err == nil && len(id.ProductName) > len(b)-15 {
 			t.Fatal("product name longer than the data")
 		}
-		_ = keySwitch(id.Status) + operatingMode(id.Status) + faultState(id.Status)
+		_ = keySwitch(id.Status) + operatingMode(id.Status) + faultState(id.Status, false) + faultState(id.Status, true)
 	})
 }
 

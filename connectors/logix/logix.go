@@ -1,7 +1,8 @@
 // Package logix is plcwatch's connector for Rockwell ControlLogix and
 // CompactLogix controllers over EtherNet/IP and CIP.
 //
-// A snapshot holds the controller's identity, key switch, mode and faults;
+// A snapshot holds the controller's identity, key switch, mode and major
+// faults (minor faults as information);
 // the identity and firmware of configured chassis modules; the cheap change
 // indicators (controller-properties attributes of class 0xAC and, where the
 // site's logic copies it into a tag, the AuditValue); the tag database
@@ -323,7 +324,7 @@ func (b *build) identityNotRead(reason string) {
 		{"identity/vendor", snapshots.KindIdentity}, {"identity/device_type", snapshots.KindIdentity},
 		{"identity/product_code", snapshots.KindIdentity}, {"identity/product_name", snapshots.KindIdentity},
 		{"identity/serial", snapshots.KindIdentity}, {"firmware/controller", snapshots.KindFirmware},
-		{"mode/key_switch", snapshots.KindMode}, {"mode/operating", snapshots.KindMode}, {"mode/faults", snapshots.KindMode},
+		{"mode/key_switch", snapshots.KindMode}, {"mode/operating", snapshots.KindMode}, {"mode/faults", snapshots.KindMode}, {"info/minor_faults", snapshots.KindInfo},
 	} {
 		b.notRead(p.path, snapshots.Item{Kind: p.kind}, reason)
 	}
@@ -410,5 +411,9 @@ func (b *build) identity(id identity) {
 	}
 	mode("key_switch", keySwitch(id.Status))
 	mode("operating", operatingMode(id.Status))
-	mode("faults", faultState(id.Status))
+	// A major fault stops the controller: a mode. A minor fault (a low
+	// battery, an overflow in a routine) leaves it running and comes and
+	// goes by itself: information, never alerted.
+	mode("faults", faultState(id.Status, false))
+	b.add(snapshots.Item{Path: "info/minor_faults", Kind: snapshots.KindInfo, Value: snapshots.String(faultState(id.Status, true))}, "info", "")
 }

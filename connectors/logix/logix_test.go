@@ -238,6 +238,15 @@ func TestDetection(t *testing.T) {
 			carried: true,
 		},
 		{
+			// A minor fault (a low battery, an arithmetic overflow in a
+			// routine) leaves the controller running: information, never
+			// an operating mode change.
+			name:    "minor fault",
+			change:  func(t *testing.T, s *sim.Server) { must(t, s.SetControllerFault("minor recoverable")) },
+			want:    map[string]snapshots.Kind{"info/minor_faults": snapshots.KindInfo},
+			carried: true,
+		},
+		{
 			name:   "serial (controller replaced)",
 			change: func(t *testing.T, s *sim.Server) { s.SetSerial(0x0BADF00D) },
 			want:   map[string]snapshots.Kind{"identity/serial": snapshots.KindIdentity},
@@ -333,6 +342,7 @@ func TestFaultMidListing(t *testing.T) {
 		name    string
 		fault   sim.Fault
 		section string
+		healed  bool // the fault costs a retry only: complete, nothing differs
 	}{
 		{name: "stalled after one page", fault: sim.Fault{Kind: sim.FaultStall, Request: "cip.GetInstanceAttributeList", After: 1},
 			section: strings.Replace(deviceYAML, "timeout: 5s", "timeout: 1s", 1)}, // the dial is bounded by it too: not so short that a loaded machine misses it
@@ -340,6 +350,10 @@ func TestFaultMidListing(t *testing.T) {
 		{name: "CIP error after two pages", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.GetInstanceAttributeList", After: 2, Times: 1}},
 		{name: "garbage after one page", fault: sim.Fault{Kind: sim.FaultGarbage, Request: "cip.GetInstanceAttributeList", After: 1}},
 		{name: "template read fails", fault: sim.Fault{Kind: sim.FaultError, Request: "cip.ReadTemplate", After: 3, Times: 1}},
+		// One garbled first page is not a device that lists symbols
+		// without their dimensions: asked again, it answers in full.
+		{name: "first page truncated once", fault: sim.Fault{Kind: sim.FaultTruncate, Request: "cip.GetInstanceAttributeList", Times: 1}, healed: true},
+		{name: "first page partial once", fault: sim.Fault{Kind: sim.FaultPartial, Request: "cip.GetInstanceAttributeList", Times: 1}, healed: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -349,6 +363,12 @@ func TestFaultMidListing(t *testing.T) {
 			s.InjectFault(tt.fault)
 			b := snap(t, c, logix.ForceFull(context.Background()), a)
 			s.ClearFaults()
+			if tt.healed {
+				if p := diff(a, b); !b.Status.Complete || len(p) > 0 {
+					t.Fatalf("complete %v (%v), items differ %v: want the fault to cost a retry only", b.Status.Complete, b.Status.Reasons, p)
+				}
+				return
+			}
 			if b.Status.Complete {
 				t.Fatal("snapshot with a cut-off listing reports complete")
 			}

@@ -116,11 +116,12 @@ func operatingMode(status uint16) string {
 	return fmt.Sprintf("other (extended status %d)", status>>4&0xF)
 }
 
-// faultState decodes identity status bits 8-11.
-func faultState(status uint16) string {
+// faultState decodes identity status bits 8-11: bits 8-9 are the minor
+// faults (minor is set), bits 10-11 the major ones.
+func faultState(status uint16, minor bool) string {
 	var fs []string
 	for bit, name := range []string{"minor recoverable", "minor unrecoverable", "major recoverable", "major unrecoverable"} {
-		if status&(0x100<<bit) != 0 {
+		if (bit < 2) == minor && status&(0x100<<bit) != 0 {
 			fs = append(fs, name)
 		}
 	}

@@ -284,11 +284,12 @@ func deviceTypeName(t uint16) string {
 // listSymbols pages through a scope's Symbol object: controller scope for
 // program "", else the program's. It returns what it read even when a page
 // fails. A device that refuses attribute 8 (array dimensions), or answers
-// in a layout without it (gologix's server), is asked again for names and
-// types only, from then on in this session.
+// in a layout without it twice (gologix's server), is asked again for
+// names and types only, from then on in this session.
 func (c *connector) listSymbols(ctx context.Context, s *session, program string) ([]symbol, error) {
 	var out []symbol
 	start := uint32(0)
+	askedAgain := false
 	for page := 0; page < maxPages; page++ {
 		r, err := s.call(ctx, objSymbols, symbolListMR(program, start, !s.noSymbolDims))
 		if err != nil {
@@ -298,6 +299,15 @@ func (c *connector) listSymbols(ctx context.Context, s *session, program string)
 		var syms []symbol
 		if err == nil {
 			syms, err = parseSymbols(r.Data, !s.noSymbolDims)
+		}
+		if err != nil && page == 0 && !s.noSymbolDims && !isStatus(err) && !askedAgain {
+			// A first page that does not parse may be one garbled reply
+			// rather than a layout without attribute 8: asked once more
+			// before every array tag is given up as not observable.
+			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: asking once more")
+			askedAgain = true
+			page--
+			continue
 		}
 		if err != nil && page == 0 && !s.noSymbolDims && (!isStatus(err) || r.Status == statusAttrNotSupported || r.Status == statusAttrListError) {
 			c.env.Log.Debug().Err(err).Msg("symbol listing with array dimensions unusable: listing names and types only")
@@ -468,8 +478,17 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 			b.fail("udts", fmt.Sprintf("templates: %v", failed[id]))
 		}
 		for _, t := range templates {
+			attrs := map[string]string{snapshots.AttrDataType: "UDT", "size": strconv.Itoa(int(t.Size)), "members": strconv.Itoa(visibleMembers(t))}
+			if m, ok := unreadMember(t, templates); ok {
+				// A member's structure was not read, so its type name is
+				// unknown: the structure is not read rather than shown
+				// with "template 0x…" for that member.
+				b.notRead("udts/"+t.Name, snapshots.Item{Kind: snapshots.KindLogic, Attrs: attrs},
+					fmt.Sprintf("UDT %s: the structure of its member %s (template 0x%03X) was not read", t.Name, m.Name, templateID(m.Type)))
+				continue
+			}
 			b.add(snapshots.Item{Path: "udts/" + t.Name, Kind: snapshots.KindLogic, Value: snapshots.String(describeTemplate(t, templates)),
-				Attrs: map[string]string{snapshots.AttrDataType: "UDT", "size": strconv.Itoa(int(t.Size)), "members": strconv.Itoa(visibleMembers(t))}}, "udt", t.Name)
+				Attrs: attrs}, "udt", t.Name)
 		}
 	}
 	for _, sc := range scopes {
@@ -541,6 +560,17 @@ func visibleMembers(t template) int {
 // describeTemplate renders a definition one member per line: name, type
 // (with array length), offset (with the bit of a BOOL). Hidden BOOL hosts
 // are left out; their effect shows in the members' offsets.
+// unreadMember returns a visible member of t whose structure is not among
+// the templates read.
+func unreadMember(t template, all map[uint32]template) (templateMember, bool) {
+	for _, m := range t.Members {
+		if _, ok := all[templateID(m.Type)]; isStruct(m.Type) && !ok && !hiddenMember(m.Name) {
+			return m, true
+		}
+	}
+	return templateMember{}, false
+}
+
 func describeTemplate(t template, all map[uint32]template) string {
 	var b strings.Builder
 	for _, m := range t.Members {

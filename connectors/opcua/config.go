@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/plcwatch/plcwatch/config"
 )
@@ -218,16 +217,4 @@ func parseRoot(s string) (nsURI string, nid *ua.NodeID, err error) {
 		return "", nil, fmt.Errorf("want a node id such as \"ns=2;s=Plant\", \"i=85\" or \"nsu=urn:vendor:plant;s=Plant\", got %q", s)
 	}
 	return nsURI, nid, nil
-}
-
-// decodeNode is used by tests to build sections from text.
-func decodeNode(src string) (yaml.Node, error) {
-	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(src), &n); err != nil {
-		return n, err
-	}
-	if len(n.Content) == 0 {
-		return yaml.Node{}, nil
-	}
-	return *n.Content[0], nil
 }

@@ -30,7 +30,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad-slot", "7: s7.slot: want a slot of 0 to 31, got 40"},
 		{"connection-type", "6: s7.connection_type: want pg, op or basic, got \"hmi\""},
 		{"pdu-size", "6: s7.pdu_size: want 240 to 960 bytes, got 2048"},
-		{"read-switch", "7: invalid YAML: cannot unmarshal"},
+		{"read-switch", "7: s7.reads.block_info: want true or false, got \"maybe\""},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {

@@ -267,13 +267,26 @@ func TestSetpointPacking(t *testing.T) {
 	}
 	sps.WriteString("        - {name: Long, address: DB12.DBB400, type: STRING, length: 200}\n")
 	sps.WriteString("        - {name: Missing, address: DB99.DBW0, type: INT}\n")
+	// Edge ends where DB12 ends; Past, which touches it, reaches beyond
+	// (as after a download that shortened the DB): the CPU refuses a
+	// range that holds both, and that must cost Past only.
+	sps.WriteString("        - {name: Edge, address: DB12.DBW698, type: INT}\n")
+	sps.WriteString("        - {name: Past, address: DB12.DBW700, type: INT}\n")
+	sc.Blocks[1].Values = append(sc.Blocks[1].Values, s7sim.Value{Offset: 698, Type: "INT", Value: "-7"})
 	must(t, sc.Validate())
 	sim := startSim(t, sc, s7sim.Options{})
 	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), func(y string) string { return y + sps.String() }))
 	s := snap(t, c, nil)
-	// The one setpoint in a DB that does not exist costs that item only.
-	if s.Status.Complete || len(s.Status.Reasons) != 1 || !strings.Contains(s.Status.Reasons[0], "setpoints/Missing") {
-		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Missing only", s.Status.Complete, s.Status.Reasons)
+	// The one setpoint in a DB that does not exist, and the one beyond the
+	// end of its DB, cost those items only.
+	if r := strings.Join(s.Status.Reasons, "; "); s.Status.Complete || len(s.Status.Reasons) != 2 || !strings.Contains(r, "setpoints/Missing") || !strings.Contains(r, "setpoints/Past") {
+		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Missing and setpoints/Past only", s.Status.Complete, s.Status.Reasons)
+	}
+	if it := s.Item("setpoints/Edge"); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Value.Raw != "-7" {
+		t.Errorf("Edge = %+v, want -7 read (only its neighbour is beyond the DB)", it)
+	}
+	if it := s.Item("setpoints/Past"); it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, "0x05: address out of range") {
+		t.Errorf("Past = %+v, want not read with the S7 return code", it)
 	}
 	for i, v := range vals {
 		if it := s.Item(fmt.Sprintf("setpoints/R%d", i)); it == nil || it.Value.Raw != v {
@@ -291,7 +304,9 @@ func TestSetpointPacking(t *testing.T) {
 	for _, sp := range cc.cfg.setpoints {
 		ranges = append(ranges, varItem{sp.area, sp.db, sp.start, sp.size})
 	}
-	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240)); got != want || got < 3 {
+	// One more Read Var asks for Edge and Past alone, after the CPU refused
+	// the range that held both.
+	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240, true))+1; got != want || got < 4 {
 		t.Errorf("%d Read Var requests, packing says %d", got, want)
 	}
 }
@@ -324,6 +339,9 @@ func TestItemFailures(t *testing.T) {
 		{"block info refused for one block",
 			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "BlockInfo", Object: "FC5", Code: 0xD241},
 			[]string{"blocks/FC5"}, "reading block info FC5: S7 error 0xD241"},
+		{"block info: listed, then 'block does not exist'",
+			s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "BlockInfo", Object: "FC5", Code: 0xD209},
+			[]string{"blocks/FC5"}, "S7 error 0xD209: block does not exist"},
 		{"block info of one block cut short",
 			s7sim.Fault{Action: s7sim.FaultTruncate, Kind: "BlockInfo", Object: "FC7"},
 			[]string{"blocks/FC7"}, "shorter than its header"},
@@ -351,6 +369,9 @@ func TestItemFailures(t *testing.T) {
 				it := b.Item(p)
 				if it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, tc.reason) || it.Value.Type != snapshots.TypeNone {
 					t.Errorf("%s = %+v: want not read because of %q", p, it, tc.reason)
+				} else if strings.HasPrefix(it.Provenance.Reason, "not read") {
+					// show prints "(not read: REASON)": the reason must not say it again.
+					t.Errorf("%s: reason %q repeats its source", p, it.Provenance.Reason)
 				}
 			}
 			for _, it := range a.Items {
@@ -444,6 +465,53 @@ func TestEveryRequestBounded(t *testing.T) {
 			}
 			if sim.Refused() != 0 {
 				t.Errorf("the CPU refused %d requests", sim.Refused())
+			}
+		})
+	}
+}
+
+// TestFunctionNoLongerOffered: a CPU that answered a read before says once
+// that it does not offer it ("function not available"). What it answered
+// before is not observable now, never removed, and no item appears that
+// the previous snapshot did not have: the refusal is no change.
+func TestFunctionNoLongerOffered(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault s7sim.Fault
+		paths []string // items of the previous snapshot that must be not observable now
+	}{
+		{"CPU identification (SZL 0x001C)", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x001C", Code: 0x8104, Count: 1},
+			[]string{"identity/module_type", "identity/as_name"}},
+		{"module list (SZL 0x0D91)", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "SZL", Object: "SZL 0x0D91", Code: 0x8104, Count: 1},
+			[]string{"modules/R0S5"}},
+		{"block counts", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ListBlocks", Code: 0x8104, Count: 1},
+			[]string{"blocks/OB1", "blocks/FC7"}},
+		{"list of one block type", s7sim.Fault{Action: s7sim.FaultRefuse, Kind: "ListBlocksOfType", Code: 0x8104, Count: 1},
+			[]string{"blocks/OB1", "blocks/DB10"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := startSim(t, s7sim.DemoScenario(), s7sim.Options{})
+			c, _ := open(t, loadDevice(t, "demo-device.yaml", sim.Addr(), nil))
+			a := snap(t, c, nil)
+			if !a.Status.Complete {
+				t.Fatalf("first snapshot partial: %v", a.Status.Reasons)
+			}
+			sim.SetFault(tc.fault)
+			b := snap(t, c, a)
+			sim.ClearFault()
+			for _, p := range tc.paths {
+				if it := b.Item(p); it == nil || it.Provenance.Source != snapshots.SourceNotObservable || it.Provenance.Reason == "" {
+					t.Errorf("%s = %+v: want not observable with the reason", p, it)
+				}
+			}
+			for _, ch := range diffing.Compare(a, b, diffing.Options{}).Changes {
+				if ch.Type != diffing.NotRead && !ch.Info {
+					t.Errorf("%s %s: a refused read must not be a change", ch.Type, ch.Path)
+				}
+			}
+			if d := snap(t, c, b); !d.Status.Complete || len(withoutInfo(d, changed(a, d))) != 0 {
+				t.Errorf("after the refusal: complete %v, changed %v", d.Status.Complete, withoutInfo(d, changed(a, d)))
 			}
 		})
 	}

@@ -90,7 +90,7 @@ func (c *connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 		for i, sp := range c.cfg.setpoints {
 			ranges[i] = varItem{area: sp.area, db: sp.db, start: sp.start, count: sp.size}
 		}
-		for _, pack := range packReads(ranges, pdu) {
+		for _, pack := range packReads(ranges, pdu, true) {
 			in := 21
 			for _, it := range pack {
 				in += 4 + it.count + it.count%2

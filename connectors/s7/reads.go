@@ -127,10 +127,10 @@ const (
 	resPerItem  = 4
 )
 
-// packReads merges touching or overlapping byte ranges of the same area,
-// splits ranges too big for one reply, and packs them into as few Read Var
-// requests as fit the PDU in both directions.
-func packReads(ranges []varItem, pdu int) [][]varItem {
+// packReads merges touching or overlapping byte ranges of the same area
+// (when merge is set), splits ranges too big for one reply, and packs them
+// into as few Read Var requests as fit the PDU in both directions.
+func packReads(ranges []varItem, pdu int, merge bool) [][]varItem {
 	rs := append([]varItem(nil), ranges...)
 	sort.Slice(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
@@ -146,7 +146,7 @@ func packReads(ranges []varItem, pdu int) [][]varItem {
 	for _, r := range rs {
 		if n := len(merged); n > 0 {
 			m := &merged[n-1]
-			if m.area == r.area && m.db == r.db && r.start <= m.start+m.count {
+			if merge && m.area == r.area && m.db == r.db && r.start <= m.start+m.count {
 				if end := r.start + r.count; end > m.start+m.count {
 					m.count = end - m.start
 				}

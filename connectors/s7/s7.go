@@ -157,7 +157,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		return
 	}
 	if r.broken != nil {
-		r.mark(prefixes, snapshots.SourceNotRead, "not read: the connection failed earlier in this snapshot")
+		r.mark(prefixes, snapshots.SourceNotRead, "the connection failed earlier in this snapshot")
 		return
 	}
 	err := f()
@@ -171,7 +171,11 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		r.fail(name, err, prefixes)
 	case errors.As(err, &de) && de.unsupported():
 		reason := fmt.Sprintf("the CPU does not offer the %s: %v", name, err)
-		if marker != "" {
+		// The marker stands for what could not be observed. When the
+		// previous snapshot holds items of this read, they are marked
+		// instead: a marker it did not have would be a new item, a change
+		// made of a refusal.
+		if marker != "" && (r.prev == nil || r.prev.Item(marker) != nil || !r.prevOwns(prefixes)) {
 			if _, done := r.items[marker]; !done {
 				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
 					Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}, "", "")
@@ -185,7 +189,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 		if marker != "" && !errors.Is(err, errTransport) {
 			if _, done := r.items[marker]; !done {
 				r.add(snapshots.Item{Path: marker, Kind: markerKind(marker), Value: snapshots.None(),
-					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}}, "", "")
+					Provenance: snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: err.Error()}}, "", "")
 			}
 		}
 		r.fail(name, err, prefixes)
@@ -195,7 +199,7 @@ func (r *run) step(name, marker string, prefixes []string, enabled bool, f func(
 func (r *run) fail(name string, err error, prefixes []string) {
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", name, err))
-	r.mark(prefixes, snapshots.SourceNotRead, fmt.Sprintf("not read: %v", err))
+	r.mark(prefixes, snapshots.SourceNotRead, err.Error())
 }
 
 // failItem records one item that could not be read: not read, with the
@@ -204,7 +208,7 @@ func (r *run) failItem(it snapshots.Item, nodeClass, dataType string, err error)
 	r.partial = true
 	r.reasons = append(r.reasons, fmt.Sprintf("%s: %v", it.Path, err))
 	it.Value = snapshots.None()
-	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: fmt.Sprintf("not read: %v", err)}
+	it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: err.Error()}
 	r.add(it, nodeClass, dataType)
 }
 
@@ -238,6 +242,20 @@ func (r *run) mark(prefixes []string, src snapshots.Source, reason string) {
 		r.items[it.Path] = snapshots.Item{Path: it.Path, Kind: it.Kind, Value: snapshots.None(),
 			Provenance: snapshots.Provenance{Source: src, Reason: reason}}
 	}
+}
+
+// prevOwns reports whether the previous snapshot has an item under the
+// prefixes.
+func (r *run) prevOwns(prefixes []string) bool {
+	if r.prev == nil {
+		return false
+	}
+	for _, it := range r.prev.Items {
+		if owned(it.Path, prefixes) {
+			return true
+		}
+	}
+	return false
 }
 
 func owned(path string, prefixes []string) bool {
@@ -408,17 +426,17 @@ func (r *run) blocks() error {
 		}
 		for _, n := range lists[t] {
 			bi, err := readBlockInfo(ctx, w, t, n)
-			var de *DeviceError
 			switch {
 			case err == nil:
 				r.addBlock(t, n, &bi)
-			case errors.As(err, &de) && de.Code == 0xD209:
-				// Deleted between the list and now: it is gone.
 			case errors.Is(err, errTransport):
 				return err
 			default:
 				// The CPU refused this one block, or its reply does not
-				// parse: this block is not read, the others go on.
+				// parse, or it listed the block and then said it does not
+				// exist (0xD209): this block is not read, the others go
+				// on. A block really deleted is missing from the next
+				// listing; an answer that contradicts itself is no removal.
 				r.failItem(snapshots.Item{Path: blockPath(t, n), Kind: snapshots.KindLogic, Attrs: map[string]string{"type": t}}, "block", t, err)
 			}
 		}
@@ -560,26 +578,28 @@ func (r *run) moduleFirmware() error {
 
 // segment is bytes read from an area, or why they could not be read: the
 // CPU's return code for the item, or the failure of its whole request.
+// shared is set when the failure may belong to another setpoint than the
+// one asking: the item spans several setpoints (packReads merged them) or
+// the whole request of several items failed.
 type segment struct {
-	item varItem
-	data []byte
-	err  error
+	item   varItem
+	data   []byte
+	err    error
+	shared bool
 }
 
-func (r *run) setpoints() error {
-	sps := r.c.cfg.setpoints
-	ranges := make([]varItem, len(sps))
-	for i, sp := range sps {
-		ranges[i] = varItem{area: sp.area, db: sp.db, start: sp.start, count: sp.size}
-	}
+// readRanges reads byte ranges with as few Read Var requests as the PDU
+// allows (merging touching ranges when merge is set). Only a connection
+// failure is an error; the CPU's refusals are in the segments.
+func (r *run) readRanges(ranges []varItem, merge bool) ([]segment, error) {
 	var segs []segment
-	for _, pack := range packReads(ranges, r.c.tr.pduSize()) {
+	for _, pack := range packReads(ranges, r.c.tr.pduSize(), merge) {
 		data, codes, err := readVars(r.ctx, r.c.tr, objectOf(pack), pack)
 		if errors.Is(err, errTransport) {
-			return err
+			return segs, err
 		}
 		for i, it := range pack {
-			sg := segment{item: it, err: err}
+			sg := segment{item: it, err: err, shared: err != nil && len(pack) > 1}
 			if err == nil {
 				sg.data = data[i]
 				if codes[i] != 0xFF {
@@ -589,15 +609,62 @@ func (r *run) setpoints() error {
 			segs = append(segs, sg)
 		}
 	}
-	for _, sp := range sps {
-		path := "setpoints/" + sp.Name
-		b, err := gather(segs, sp)
-		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
+	return segs, nil
+}
+
+func (r *run) setpoints() error {
+	sps := r.c.cfg.setpoints
+	ranges := make([]varItem, len(sps))
+	for i, sp := range sps {
+		ranges[i] = varItem{area: sp.area, db: sp.db, start: sp.start, count: sp.size}
+	}
+	segs, err := r.readRanges(ranges, true)
+	if err != nil {
+		return err
+	}
+	// A range the CPU refused may hold setpoints it would answer on their
+	// own (one setpoint beyond the end of a DB shortened by a download
+	// makes the CPU refuse the merged range with 0x05): those are asked
+	// again, each alone, so that the refusal costs only the setpoint it
+	// belongs to.
+	from := make([][]segment, len(sps))
+	var again []varItem
+	var retried []int
+	for i, sp := range sps {
+		from[i] = segs
+		if _, seg := gather(segs, sp); seg != nil && (seg.shared || seg.item != ranges[i]) {
+			again = append(again, ranges[i])
+			retried = append(retried, i)
+		}
+	}
+	var broken error
+	if len(again) > 0 {
+		alone, err := r.readRanges(again, false)
 		if err != nil {
+			broken = err
+		}
+		for _, i := range retried {
+			from[i] = nil
+			for _, sg := range alone {
+				if sg.item.area == ranges[i].area && sg.item.db == ranges[i].db && sg.item.start >= ranges[i].start &&
+					sg.item.start+sg.item.count <= ranges[i].start+ranges[i].count {
+					from[i] = append(from[i], sg)
+				}
+			}
+			if broken != nil && len(from[i]) == 0 {
+				from[i] = []segment{{item: ranges[i], err: broken}}
+			}
+		}
+	}
+	for i, sp := range sps {
+		path := "setpoints/" + sp.Name
+		b, failed := gather(from[i], sp)
+		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
+		if failed != nil {
 			// One item the CPU refused (no such DB, access denied, type
 			// not supported) costs that item only.
 			r.failItem(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type,
-				fmt.Errorf("reading %s: %w", sp.Address, err))
+				fmt.Errorf("reading %s: %w", sp.Address, failed.err))
 			continue
 		}
 		v, err := decodeValue(sp, b)
@@ -617,7 +684,7 @@ func (r *run) setpoints() error {
 		}
 		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
-	return nil
+	return broken
 }
 
 // declaredMax is the maximum length a STRING or WSTRING's header declares.
@@ -631,24 +698,26 @@ func declaredMax(sp setpoint, b []byte) (int, bool) {
 	return 0, false
 }
 
-// gather collects a setpoint's bytes from the segments read, or returns
-// the first failure met among them.
-func gather(segs []segment, sp setpoint) ([]byte, error) {
+// gather collects a setpoint's bytes from the segments read. failed is
+// the first segment among them that could not be read, or a segment with
+// the setpoint's range when the CPU returned fewer bytes than it spans.
+func gather(segs []segment, sp setpoint) (b []byte, failed *segment) {
 	out := make([]byte, sp.size)
 	got := 0
-	for _, s := range segs {
+	for i := range segs {
+		s := &segs[i]
 		it := s.item
 		if it.area != sp.area || it.db != sp.db || it.start >= sp.start+sp.size || it.start+it.count <= sp.start {
 			continue
 		}
 		if s.err != nil {
-			return nil, s.err
+			return nil, s
 		}
 		lo, hi := max(it.start, sp.start), min(it.start+it.count, sp.start+sp.size)
 		got += copy(out[lo-sp.start:hi-sp.start], s.data[lo-it.start:hi-it.start])
 	}
 	if got < sp.size {
-		return nil, fmt.Errorf("the CPU returned %d of %d bytes", got, sp.size)
+		return nil, &segment{item: varItem{sp.area, sp.db, sp.start, sp.size}, err: fmt.Errorf("the CPU returned %d of %d bytes", got, sp.size)}
 	}
 	return out, nil
 }

@@ -157,6 +157,32 @@ func TestSnap7Server(t *testing.T) {
 	}
 }
 
+// TestSnap7SetpointPastTheEnd: snap7's server, like a CPU, refuses with
+// return code 0x05 a Read Var item that reaches beyond the end of its DB
+// (DB10 holds 32 bytes), also when that item is the merge of an in-range
+// setpoint and one beyond the end: the refusal costs the setpoint beyond
+// the end only.
+func TestSnap7SetpointPastTheEnd(t *testing.T) {
+	srv := startSnap7(t)
+	dev := loadDevice(t, bareDevice, srv.addr, func(y string) string {
+		return y + "      setpoints:\n" +
+			"        - {name: Edge, address: DB10.DBD28, type: REAL}\n" +
+			"        - {name: Past, address: DB10.DBD30, type: REAL}\n"
+	})
+	srv.do("db 10 28 " + hex.EncodeToString(real32(12.5)))
+	c, _ := open(t, dev)
+	s := snap(t, c, nil)
+	if s.Status.Complete || len(s.Status.Reasons) != 1 || !strings.Contains(s.Status.Reasons[0], "setpoints/Past") {
+		t.Fatalf("complete %v, reasons %v: want partial because of setpoints/Past only", s.Status.Complete, s.Status.Reasons)
+	}
+	if it := s.Item("setpoints/Edge"); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Value.Raw != "12.5" {
+		t.Errorf("Edge = %+v, want 12.5 read", it)
+	}
+	if it := s.Item("setpoints/Past"); it == nil || it.Provenance.Source != snapshots.SourceNotRead || !strings.Contains(it.Provenance.Reason, "0x05: address out of range") {
+		t.Errorf("Past = %+v, want not read with return code 0x05", it)
+	}
+}
+
 // TestSnap7TextAndRestart reads a Windows-1252 STRING from snap7's server
 // and restarts its CPU: STOP is a change of the mode while it lasts; back
 // in RUN, and after the server itself was stopped and started, nothing but

@@ -355,7 +355,7 @@ func TestPackReads(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			packs := packReads(tc.ranges, tc.pdu)
+			packs := packReads(tc.ranges, tc.pdu, true)
 			if len(packs) != tc.want {
 				t.Errorf("%d requests, want %d: %v", len(packs), tc.want, packs)
 			}
@@ -372,7 +372,7 @@ func TestPackReads(t *testing.T) {
 				}
 			}
 			want := 0
-			for _, r := range packReads(tc.ranges, 1<<20) {
+			for _, r := range packReads(tc.ranges, 1<<20, true) {
 				for _, it := range r {
 					want += it.count
 				}
