@@ -12,10 +12,19 @@ import (
 	"strings"
 )
 
+// The fleet measured: check --all on this many simulated S7 controllers,
+// this many at once, each at this many requests per second.
+var (
+	fleetDevices = 100
+	fleetCap     = 10
+	fleetRPS     = 50.0
+)
+
 func main() {
 	bin := flag.String("bin", "bin/plcwatch", "the plcwatch binary to measure")
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
+	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
 	flag.Parse()
 	if err := run1(context.Background(), *bin, *out, *sizes, *reps); err != nil {
@@ -46,6 +55,22 @@ func run1(ctx context.Context, bin, out, sizes string, reps int) error {
 		}
 		fmt.Fprintf(os.Stderr, "diff %d items: plcwatch %v %d MiB, GNU diff %v %d MiB (store writes %v)\n", n, f.Plcwatch.Wall, f.Plcwatch.PeakRSS>>20, f.GNU.Wall, f.GNU.PeakRSS>>20, f.Put)
 		r.Diff = append(r.Diff, f)
+	}
+	for _, fl := range []struct {
+		n, capDevices int
+		rps           float64
+	}{{n: fleetDevices, capDevices: fleetCap, rps: fleetRPS}} {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("fleet of %d: %w", fl.n, err)
+		}
+		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
+		r.Fleet = append(r.Fleet, f)
 	}
 	return os.WriteFile(out, []byte(r.markdown()), 0o644)
 }

@@ -8,7 +8,8 @@ import (
 
 // report is everything benchdoc measured.
 type report struct {
-	Diff []diffFigures
+	Diff  []diffFigures
+	Fleet []fleetFigures
 }
 
 func (r report) markdown() string {
@@ -28,6 +29,17 @@ func (r report) markdown() string {
 	if len(r.Diff) > 1 {
 		a, z := r.Diff[0], r.Diff[len(r.Diff)-1]
 		fmt.Fprintf(&b, "\nGrowth from %d to %d items (%.0fx the items): plcwatch diff %.1fx the time, GNU diff %.1fx.\n", a.Items, z.Items, float64(z.Items)/float64(a.Items), ratio(z.Plcwatch.Wall, a.Plcwatch.Wall), ratio(z.GNU.Wall, a.GNU.Wall))
+	}
+	b.WriteString("\n## Fleet: `plcwatch check --all` against the rate-limit floor\n\n")
+	b.WriteString("Simulated S7-300 controllers on loopback (the demo program), each behind a proxy that timestamps every request frame it receives; one `check --all` (the first: it stores a snapshot per device). ")
+	b.WriteString("The floor: a device's n requests are at least 1/rps apart, so it needs (n-1)/rps; at most `max_concurrent_devices` are read at once, so the fleet needs at least the sum over devices divided by the cap. ")
+	b.WriteString("Targets: time at most 1.10x the floor; no device sees more than floor(rps) requests in any one second.\n\n")
+	b.WriteString("| devices | cap | rps per device | requests | floor | check --all | ratio | target met | max requests in one second (limit) | refused writes | peak RSS | CPU |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|\n")
+	for _, f := range r.Fleet {
+		tr := ratio(f.Run.Wall, f.Floor)
+		fmt.Fprintf(&b, "| %d | %d | %g | %d | %s | %s | %.2f | %s | %d (%d) %s | %d | %s | %.2f s |\n", f.Devices, f.Cap, f.RPS, f.Requests, ms(f.Floor), ms(f.Run.Wall), tr, yes(tr <= 1.1),
+			f.MaxInSecond, int(f.RPS), yes(f.MaxInSecond <= int(f.RPS)), f.Refused, mib(f.Run.PeakRSS), f.Run.CPU.Seconds())
 	}
 	return b.String()
 }
