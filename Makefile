@@ -34,9 +34,10 @@ test: node-deps ## go vet, then every test with the race detector
 demo: build ## run the demo against the built-in simulators
 	$(BIN) demo --example plcwatch.example.yaml --dir demo-run
 
-bench: ## benchmarks, reported side by side as ratios
+bench: build ## Go benchmarks side by side as ratios, then docs/BENCHMARKS.md (figures against outside anchors)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
 	$(GO) run ./internal/benchratio < bench.out
+	$(GO) run ./internal/benchdoc -bin $(BIN) -gobench bench.out -out docs/BENCHMARKS.md
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \

@@ -45,6 +45,13 @@ CREATE TABLE alert_seen_summary (
 	snapshot  TEXT NOT NULL,
 	PRIMARY KEY (device, alert)
 ) WITHOUT ROWID;
+CREATE TABLE record_counts (
+	device TEXT NOT NULL,
+	type   TEXT NOT NULL,
+	count  INTEGER NOT NULL,
+	PRIMARY KEY (device, type)
+) WITHOUT ROWID;
+INSERT INTO record_counts (device, type, count) SELECT device, type, count(*) FROM records GROUP BY device, type;
 INSERT INTO alert_seen_summary (device, alert, count, first_seq, last_seq, last_time, snapshot)
 SELECT g.device, g.alert, g.n, g.first_seq, g.last_seq,
 	(SELECT time FROM records WHERE device = g.device AND seq = g.last_seq),
@@ -63,6 +70,10 @@ const schemaAlertSeen = 3
 
 // deriveTx updates the derived tables for a record being appended in tx.
 func deriveTx(ctx context.Context, tx *sql.Tx, r Record) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO record_counts (device, type, count) VALUES (?, ?, 1)
+		ON CONFLICT (device, type) DO UPDATE SET count = count + 1`, r.Device, r.Type); err != nil {
+		return fmt.Errorf("appending %s record to %s: counting it: %w", r.Type, r.Device, err)
+	}
 	if r.Type != TypeAlertSeen {
 		return nil
 	}
@@ -171,11 +182,16 @@ func (d *DB) LatestRef(ctx context.Context, device string, completeOnly bool) (R
 	return r, ref, nil
 }
 
-// CountOfType returns the number of the device's records of one type,
-// counted on the records_type index (no record is read).
+// CountOfType returns the number of the device's records of one type, from
+// the record_counts table kept with the chain (counted on the records_type
+// index in a read-only store older than that table).
 func (d *DB) CountOfType(ctx context.Context, device, typ string) (int64, error) {
+	q := `SELECT coalesce((SELECT count FROM record_counts WHERE device = ? AND type = ?), 0)`
+	if d.version < schemaAlertSeen {
+		q = `SELECT count(*) FROM records WHERE device = ? AND type = ?`
+	}
 	var n int64
-	if err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM records WHERE type = ? AND device = ?`, typ, device).Scan(&n); err != nil {
+	if err := d.db.QueryRowContext(ctx, q, device, typ).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store %s: counting %s records of %s: %w", d.path, typ, device, err)
 	}
 	return n, nil
@@ -262,6 +278,45 @@ func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord,
 	for _, w := range sortedSummaries(want) {
 		*fs = append(*fs, Finding{Device: w.Device, Problem: ProblemDerived,
 			Detail: fmt.Sprintf("alert %s: the chain has %d alert_seen records, the summary none", w.Alert, w.Count)})
+	}
+	return d.verifyCounts(ctx, chains, fs)
+}
+
+// verifyCounts compares record_counts with the chains.
+func (d *DB) verifyCounts(ctx context.Context, chains map[string][]chainRecord, fs *[]Finding) error {
+	want := map[[2]string]int64{}
+	for dev, recs := range chains {
+		for _, r := range recs {
+			want[[2]string{dev, r.Type}]++
+		}
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT device, type, count FROM record_counts ORDER BY device, type`)
+	if err != nil {
+		return fmt.Errorf("store %s: reading record counts: %w", d.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dev, typ string
+		var n int64
+		if err := rows.Scan(&dev, &typ, &n); err != nil {
+			return fmt.Errorf("store %s: reading record counts: %w", d.path, err)
+		}
+		k := [2]string{dev, typ}
+		if w := want[k]; w != n {
+			*fs = append(*fs, Finding{Device: dev, Problem: ProblemDerived, Detail: fmt.Sprintf("record_counts says %d %s records, the chain has %d", n, typ, w)})
+		}
+		delete(want, k)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store %s: reading record counts: %w", d.path, err)
+	}
+	var left [][2]string
+	for k := range want {
+		left = append(left, k)
+	}
+	sort.Slice(left, func(i, j int) bool { return left[i][0]+"\x00"+left[i][1] < left[j][0]+"\x00"+left[j][1] })
+	for _, k := range left {
+		*fs = append(*fs, Finding{Device: k[0], Problem: ProblemDerived, Detail: fmt.Sprintf("record_counts has no %s records, the chain has %d", k[1], want[k])})
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestAlertSeenSummaryMigration(t *testing.T) {
 	}
 	s.Close()
 	db := raw(t, path)
-	for _, q := range []string{`DROP TABLE alert_seen_summary`, `PRAGMA user_version = 2`} {
+	for _, q := range []string{`DROP TABLE alert_seen_summary`, `DROP TABLE record_counts`, `PRAGMA user_version = 2`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -97,5 +97,50 @@ func TestVerifyChecksDerived(t *testing.T) {
 				t.Errorf("Verify = %+v, want one derived finding", fs)
 			}
 		})
+	}
+}
+
+// TestRecordCounts: CountOfType follows appends, survives migration from
+// schema 2 and is checked by verify.
+func TestRecordCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	s := open(t, path)
+	seedAlerts(t, s)
+	g := storetest.NewGenerator("a", 5, storetest.T0.Add(time.Hour))
+	for range 3 {
+		if _, err := s.PutSnapshot(t.Context(), g.Next(1), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(s *store.DB, what string) {
+		t.Helper()
+		for _, c := range []struct {
+			dev, typ string
+			want     int64
+		}{{"a", store.TypeSnapshot, 3}, {"a", store.TypeAlertSeen, 4}, {"b", store.TypeSnapshot, 0}, {"b", store.TypeAlert, 1}} {
+			if n, err := s.CountOfType(t.Context(), c.dev, c.typ); err != nil || n != c.want {
+				t.Errorf("%s: CountOfType(%s, %s) = %d, %v; want %d", what, c.dev, c.typ, n, err, c.want)
+			}
+		}
+	}
+	check(s, "after appends")
+	s.Close()
+	db := raw(t, path)
+	for _, q := range []string{`DROP TABLE alert_seen_summary`, `DROP TABLE record_counts`, `PRAGMA user_version = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := open(t, path, store.ReadOnly())
+	check(old, "read-only at schema 2")
+	old.Close()
+	s2 := open(t, path)
+	check(s2, "after migration")
+	if fs, err := s2.Verify(t.Context(), nil, nil); err != nil || len(fs) != 0 {
+		t.Errorf("Verify = %+v, %v; want clean", fs, err)
+	}
+	mustExec(t, db, `UPDATE record_counts SET count = 7 WHERE device = 'a' AND type = 'snapshot'`)
+	if fs, err := s2.Verify(t.Context(), nil, nil); err != nil || len(fs) != 1 || fs[0].Problem != store.ProblemDerived {
+		t.Errorf("Verify of an edited count = %+v, %v; want one derived finding", fs, err)
 	}
 }

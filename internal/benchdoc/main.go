@@ -25,15 +25,16 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
+	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
 	flag.Parse()
-	if err := run1(context.Background(), *bin, *out, *sizes, *reps); err != nil {
+	if err := run1(context.Background(), *bin, *out, *sizes, *gobench, *reps); err != nil {
 		fmt.Fprintln(os.Stderr, "benchdoc:", err)
 		os.Exit(2)
 	}
 }
 
-func run1(ctx context.Context, bin, out, sizes string, reps int) error {
+func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error {
 	var ns []int
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -43,6 +44,13 @@ func run1(ctx context.Context, bin, out, sizes string, reps int) error {
 		ns = append(ns, n)
 	}
 	r := report{}
+	if gobench != "" {
+		b, err := os.ReadFile(gobench)
+		if err != nil {
+			return err
+		}
+		r.Go = goBenchLines(string(b))
+	}
 	for _, n := range ns {
 		dir, err := os.MkdirTemp("", "plcwatch-bench-")
 		if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // report is everything benchdoc measured.
 type report struct {
+	Go    []goBench
 	Diff  []diffFigures
 	Fleet []fleetFigures
 }
@@ -30,6 +32,28 @@ func (r report) markdown() string {
 		a, z := r.Diff[0], r.Diff[len(r.Diff)-1]
 		fmt.Fprintf(&b, "\nGrowth from %d to %d items (%.0fx the items): plcwatch diff %.1fx the time, GNU diff %.1fx.\n", a.Items, z.Items, float64(z.Items)/float64(a.Items), ratio(z.Plcwatch.Wall, a.Plcwatch.Wall), ratio(z.GNU.Wall, a.GNU.Wall))
 	}
+	if len(r.Go) > 0 {
+		b.WriteString("\n## Hot paths: cost per window against history\n\n")
+		b.WriteString("`BenchmarkHotPath` (alerts package): what a daemon window asks the store per device (the device's alerts, the snapshot count for the forced-full-read decision, the open planned change, the newest complete snapshot's record), at 10 and 3,650 snapshots of history (ten years of nightly windows), each followed by a repeated alert. ")
+		b.WriteString("The anchor is the same at 10 snapshots; `rebuild` is what the code did before (every alert, alert_seen and approval record, and every record for the open change). Target: flat (ratio near 1).\n\n")
+		b.WriteString("| benchmark | ns/op | B/op | allocs/op | ratio to history=10 |\n|---|---:|---:|---:|---:|\n")
+		base := map[string]float64{}
+		for _, g := range r.Go {
+			fam := strings.SplitN(g.Name, "/history=", 2)[0]
+			if strings.HasSuffix(g.Name, "/history=10") {
+				base[fam] = g.NsOp
+			}
+		}
+		for _, g := range r.Go {
+			fam := strings.SplitN(g.Name, "/history=", 2)[0]
+			rt := "-"
+			if b := base[fam]; b > 0 {
+				rt = fmt.Sprintf("%.2f", g.NsOp/b)
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %s |\n", g.Name, g.NsOp, g.BOp, g.AllocsOp, rt)
+		}
+		b.WriteString("\nOther Go benchmarks (`-benchmem`) are in `bench.out`; compare runs with benchstat.\n")
+	}
 	b.WriteString("\n## Fleet: `plcwatch check --all` against the rate-limit floor\n\n")
 	b.WriteString("Simulated S7-300 controllers on loopback (the demo program), each behind a proxy that timestamps every request frame it receives; one `check --all` (the first: it stores a snapshot per device). ")
 	b.WriteString("The floor: a device's n requests are at least 1/rps apart, so it needs (n-1)/rps; at most `max_concurrent_devices` are read at once, so the fleet needs at least the sum over devices divided by the cap. ")
@@ -42,6 +66,49 @@ func (r report) markdown() string {
 			f.MaxInSecond, int(f.RPS), yes(f.MaxInSecond <= int(f.RPS)), f.Refused, mib(f.Run.PeakRSS), f.Run.CPU.Seconds())
 	}
 	return b.String()
+}
+
+// goBench is one result line of `go test -bench`.
+type goBench struct {
+	Name                string
+	NsOp, BOp, AllocsOp float64
+}
+
+// goBenchLines picks the hot-path results out of `go test -bench` output.
+func goBenchLines(out string) []goBench {
+	var gs []goBench
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[0], "BenchmarkHotPath/") {
+			continue
+		}
+		g := goBench{Name: strings.TrimSuffix(f[0], "-"+lastDash(f[0]))}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				g.NsOp = v
+			case "B/op":
+				g.BOp = v
+			case "allocs/op":
+				g.AllocsOp = v
+			}
+		}
+		gs = append(gs, g)
+	}
+	return gs
+}
+
+// lastDash returns what follows the last '-' of a benchmark name (the
+// GOMAXPROCS suffix).
+func lastDash(s string) string {
+	if i := strings.LastIndexByte(s, '-'); i >= 0 {
+		return s[i+1:]
+	}
+	return ""
 }
 
 func ratio(a, b time.Duration) float64 {
