@@ -87,6 +87,10 @@ func TestResolveDiffSameReport(t *testing.T) {
 				return pairSnapshot(t, t0.Add(time.Hour), false, with("a", "0"), "x")
 			},
 			shared: 4},
+		{name: "an item added first shifts every position",
+			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, with("a", "")) },
+			cur:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0.Add(time.Hour), true, base) },
+			shared: 3},
 		{name: "same snapshot twice",
 			old:    func(t *testing.T) *snapshots.Snapshot { return pairSnapshot(t, t0, true, base) },
 			cur:    nil,

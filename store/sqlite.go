@@ -720,22 +720,35 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		}
 	}
 	o, n := sides[0], sides[1]
-	inOld := make(map[[keySize]byte]bool, len(o.m.ks))
-	for _, k := range o.m.ks {
-		inOld[k] = true
+	// An item both hold has the same key on both sides (a key is the hash
+	// of the item's bytes, path included; no two items of a snapshot share
+	// one). Most sit at the same position; the rest are matched by key.
+	shared := [][]bool{make([]bool, len(o.m.ks)), make([]bool, len(n.m.ks))}
+	count := 0
+	for i := range min(len(o.m.ks), len(n.m.ks)) {
+		if o.m.ks[i] == n.m.ks[i] {
+			shared[0][i], shared[1][i] = true, true
+			count++
+		}
 	}
-	shared := make(map[[keySize]byte]bool)
-	for _, k := range n.m.ks {
-		if inOld[k] {
-			shared[k] = true
+	rest := map[[keySize]byte]int{}
+	for i, k := range o.m.ks {
+		if !shared[0][i] {
+			rest[k] = i
+		}
+	}
+	for j, k := range n.m.ks {
+		if i, ok := rest[k]; ok && !shared[1][j] {
+			shared[0][i], shared[1][j] = true, true
+			count++
 		}
 	}
 	// With manifest digests on both sides only the items that differ are
 	// read; otherwise every item is, to hash each encoding.
 	var want [][keySize]byte
-	for _, sd := range sides {
-		for _, k := range sd.m.ks {
-			if sd.ref.Manifest == "" || !shared[k] {
+	for si, sd := range sides {
+		for i, k := range sd.m.ks {
+			if sd.ref.Manifest == "" || !shared[si][i] {
 				want = append(want, k)
 			}
 		}
@@ -744,9 +757,9 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
 	}
-	p := &DiffPair{Shared: len(shared)}
+	p := &DiffPair{Shared: count}
 	for i, sd := range sides {
-		s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[sd.m.ks[j]] })
+		s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[i][j] })
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
 		}
