@@ -738,7 +738,10 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		}
 	}
 	for j, k := range n.m.ks {
-		if i, ok := rest[k]; ok && !shared[1][j] {
+		if shared[1][j] {
+			continue
+		}
+		if i, ok := rest[k]; ok {
 			shared[0][i], shared[1][j] = true, true
 			count++
 		}
@@ -758,22 +761,32 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		return nil, fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
 	}
 	p := &DiffPair{Shared: count}
+	// The two sides are checked and decoded at once (2 CPUs: each hashes
+	// its manifest while the other does).
+	out := make([]*snapshots.Snapshot, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
 	for i, sd := range sides {
-		s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[i][j] })
-		if err != nil {
-			return nil, fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
-		}
-		// An imported chain ("site/device") holds the site's snapshots,
-		// which name the device as the site does.
-		if sd.device != "" && s.Device != sd.device && !strings.HasSuffix(sd.device, "/"+s.Device) {
-			return nil, fmt.Errorf("%s: the approval names snapshot %s of device %s", sd.name, s.ID, s.Device)
-		}
-		if i == 0 {
-			p.Old = s
-		} else {
-			p.New = s
-		}
+		wg.Go(func() {
+			s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[i][j] })
+			if err != nil {
+				errs[i] = fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
+				return
+			}
+			// An imported chain ("site/device") holds the site's
+			// snapshots, which name the device as the site does.
+			if sd.device != "" && s.Device != sd.device && !strings.HasSuffix(sd.device, "/"+s.Device) {
+				errs[i] = fmt.Errorf("%s: the approval names snapshot %s of device %s", sd.name, s.ID, s.Device)
+				return
+			}
+			out[i] = s
+		})
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p.Old, p.New = out[0], out[1]
 	return p, nil
 }
 
