@@ -501,12 +501,27 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 				recs = append(recs, r)
 			}
 		}
+		// Only items the store lacks are inserted: the keys present are
+		// looked up in bulk, so an unchanged item costs a share of one
+		// query, not a statement of its own.
+		ks, err := splitKeys(m.keys)
+		if err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
+		have, err := presentKeys(ctx, tx, ks)
+		if err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
 		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`)
 		if err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
 		}
 		defer ins.Close()
 		for i, b := range m.items {
+			if have[ks[i]] {
+				continue
+			}
+			have[ks[i]] = true
 			if _, err := ins.ExecContext(ctx, m.keys[i*keySize:(i+1)*keySize], b); err != nil {
 				return fmt.Errorf("storing snapshot %s: item %q: %w", s.ID, s.Items[i].Path, err)
 			}
@@ -684,6 +699,44 @@ func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (verifiedBlobs, er
 		}
 	}
 	return out, nil
+}
+
+// presentKeys returns which of keys the blobs table holds, looked up many
+// per query in ascending order.
+func presentKeys(ctx context.Context, tx *sql.Tx, keys [][keySize]byte) (map[[keySize]byte]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b [keySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	const batch = 900
+	have := make(map[[keySize]byte]bool, len(sorted))
+	args := make([]any, 0, batch)
+	for start := 0; start < len(sorted); start += batch {
+		end := min(start+batch, len(sorted))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, sorted[i][:])
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT hash FROM blobs WHERE hash IN (?`+strings.Repeat(",?", len(args)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("looking up item blobs: %w", err)
+		}
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("looking up item blobs: %w", err)
+			}
+			if len(h) == keySize {
+				have[[keySize]byte(h)] = true
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("looking up item blobs: %w", err)
+		}
+	}
+	return have, nil
 }
 
 // DiffPair is two stored snapshots loaded for a comparison: the items both
