@@ -18,6 +18,9 @@ var (
 	fleetDevices = 100
 	fleetCap     = 10
 	fleetRPS     = 50.0
+	// storeDevices is how many devices get a year of nightly snapshots for
+	// the store-size figure (0: not measured).
+	storeDevices = 10
 )
 
 func main() {
@@ -25,6 +28,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
+	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
 	flag.Parse()
@@ -79,6 +83,19 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		}
 		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
 		r.Fleet = append(r.Fleet, f)
+	}
+	if storeDevices > 0 {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchStoreSize(ctx, dir, storeDevices, 365, 500)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("store size: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (%v)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put)
+		r.Store = append(r.Store, f)
 	}
 	return os.WriteFile(out, []byte(r.markdown()), 0o644)
 }
