@@ -8,11 +8,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	s7sim "github.com/plcwatch/plcwatch/simulators/s7"
+	"github.com/plcwatch/plcwatch/store"
 )
 
 // fleetFigures is `plcwatch check --all` on simulated S7 controllers,
@@ -25,6 +27,10 @@ type fleetFigures struct {
 	Run          run
 	MaxInSecond  int // most frames one device received in any one-second window
 	Refused      int // write and control requests the simulators refused
+	// SnapshotBytes is what one device's snapshot sent and received (its
+	// recorded cost); UploadBytes the sum of its user blocks' load sizes
+	// (OB, FB, FC, DB, SDB), the least a full upload of every block sends.
+	SnapshotBytes, UploadBytes int64
 }
 
 // fleetFloor is the least time the limits allow: a device's n requests are
@@ -93,6 +99,25 @@ devices:
 		f.Refused += sims[i].Refused()
 	}
 	f.Floor = fleetFloor(per, rps, capDevices)
+	st, err := store.Open(filepath.Join(dir, "plcwatch.db"), store.ReadOnly())
+	if err != nil {
+		return f, err
+	}
+	defer st.Close()
+	snap, err := st.Resolve(ctx, "plc000@latest")
+	if err != nil {
+		return f, err
+	}
+	f.SnapshotBytes = snap.Cost.BytesOut + snap.Cost.BytesIn
+	for _, it := range snap.Items {
+		switch it.Attrs["type"] {
+		case "OB", "FB", "FC", "DB", "SDB":
+			n, err := strconv.ParseInt(it.Attrs["load_size"], 10, 64)
+			if err == nil {
+				f.UploadBytes += n
+			}
+		}
+	}
 	return f, nil
 }
 
