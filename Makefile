@@ -12,7 +12,18 @@ TEST_TIMEOUT ?= 20m
 KILLS ?= 120
 RELIABILITY_FUZZTIME ?= 2s
 
-.PHONY: help build test demo bench fuzz lint tidy check node-deps clean reliability
+# Install layout (make install PREFIX=/usr DESTDIR=/tmp/stage).
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR   := $(PREFIX)/bin
+MANDIR   := $(PREFIX)/share/man/man1
+DOCDIR   := $(PREFIX)/share/doc/plcwatch
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+NFPM     := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+# A tag v1.2.3 gives 1.2.3; an untagged commit 0.0.0~g4ebb432 (sorts before any release).
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -e 's/^v\([0-9]\)/\1/;t' -e 's/^/0.0.0~g/' | tr -- '-' '.')
+
+.PHONY: help build test demo bench fuzz lint tidy check node-deps clean reliability man install deb deb-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,8 +42,36 @@ test: node-deps ## go vet, then every test with the race detector
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+man: ## manual pages generated from the cobra commands into bin/man
+	rm -rf bin/man
+	$(GO) run ./internal/mangen -out bin/man -version $(VERSION)
+
+install: build man ## install binary, man pages, example config, systemd unit (PREFIX, DESTDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/plcwatch
+	install -m 0644 bin/man/*.1 $(DESTDIR)$(MANDIR)/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 0644 plcwatch.example.yaml $(DESTDIR)$(DOCDIR)/plcwatch.example.yaml
+	sed -e 's|/usr/local/bin/plcwatch|$(BINDIR)/plcwatch|g' \
+	    -e 's|^Documentation=.*|Documentation=man:plcwatch(1) man:plcwatch-daemon(1) file://$(DOCDIR)/README.md|' \
+	    packaging/plcwatch.service > $(DESTDIR)$(UNITDIR)/plcwatch.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/plcwatch.service
+
+deb: ## Debian package in dist/ (nfpm v2.45.2 over a `make install PREFIX=/usr` tree)
+	rm -rf dist/root dist/*.deb && mkdir -p dist
+	$(MAKE) install PREFIX=/usr UNITDIR=/usr/lib/systemd/system DESTDIR=$(CURDIR)/dist/root
+	install -d dist/root/etc/plcwatch
+	sed -e 's|^\(  path: \)plcwatch.db|\1/var/lib/plcwatch/plcwatch.db|' \
+	    -e 's|^\(    path: \)plcwatch-alerts.jsonl|\1/var/lib/plcwatch/plcwatch-alerts.jsonl|' \
+	    plcwatch.example.yaml > dist/root/etc/plcwatch/plcwatch.yaml
+	chmod 0640 dist/root/etc/plcwatch/plcwatch.yaml
+	DEB_VERSION='$(DEB_VERSION)' GOARCH=$$($(GO) env GOARCH) $(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target dist/
+
+deb-test: deb ## install the .deb (dpkg -i as root under CI=true, else dpkg-deb -x) and run it
+	packaging/test-deb.sh dist/plcwatch_*.deb
+
 demo: build ## run the demo against the built-in simulators
-	$(BIN) demo --example plcwatch.example.yaml --dir demo-run
+	$(BIN) demo --example plcwatch.example.yaml --dir demo-run $(DEMOFLAGS)
 
 bench: build ## Go benchmarks side by side as ratios, then docs/BENCHMARKS.md (figures against outside anchors)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
@@ -59,4 +98,4 @@ reliability: ## regenerate docs/RELIABILITY.md: kill -9, tampering, fuzz, hostil
 check: lint tidy test ## everything CI cares about
 
 clean: ## remove build output and the demo's data
-	rm -rf bin demo-run bench.out
+	rm -rf bin demo-run bench.out dist

@@ -110,12 +110,16 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 					delta = " (+" + delta[2:]
 				}
 			}
-			fmt.Fprintf(&b, "    ~ %s: %s -> %s%s\n", p(it.Path), p(it.Old), p(it.New), delta)
-		}
-		if it.LineDiff != "" {
-			for _, l := range strings.Split(strings.TrimSuffix(it.LineDiff, "\n"), "\n") {
-				fmt.Fprintf(&b, "        %s\n", p(l))
+			if it.LineDiff != "" {
+				// A text (program source, a string setpoint): its changed
+				// lines, not "(text, 7 lines) -> (text, 7 lines)".
+				fmt.Fprintf(&b, "    ~ %s: text changed:\n", p(it.Path))
+				for _, l := range ChangedLines(it.LineDiff) {
+					fmt.Fprintf(&b, "        %s\n", p(l))
+				}
+				continue
 			}
+			fmt.Fprintf(&b, "    ~ %s: %s -> %s%s\n", p(it.Path), p(it.Old), p(it.New), delta)
 		}
 	}
 	for _, r := range a.Reasons {
@@ -129,6 +133,28 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ChangedLines returns the removed and added lines of a diffing.LineDiff,
+// each as "- line N: text" (N counted in the old text) or "+ line N: text"
+// (N counted in the new text); unchanged lines are left out.
+func ChangedLines(lineDiff string) []string {
+	var out []string
+	oldN, newN := 0, 0
+	for _, l := range strings.Split(strings.TrimSuffix(lineDiff, "\n"), "\n") {
+		switch {
+		case strings.HasPrefix(l, "- "):
+			oldN++
+			out = append(out, fmt.Sprintf("- line %d: %s", oldN, l[2:]))
+		case strings.HasPrefix(l, "+ "):
+			newN++
+			out = append(out, fmt.Sprintf("+ line %d: %s", newN, l[2:]))
+		default:
+			oldN++
+			newN++
+		}
+	}
+	return out
 }
 
 func orDash(s string) string {

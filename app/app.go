@@ -65,6 +65,10 @@ type App struct {
 	configFlag string
 	logFormat  string
 	logLevel   string
+	// alertOut is where the console alert sink writes: standard error for
+	// commands (their standard output is the command's result), standard
+	// output for the daemon (whose logs are on standard error).
+	alertOut io.Writer
 }
 
 // New returns an App on the process's standard streams.
@@ -158,6 +162,10 @@ func (a *App) Run(ctx context.Context, args []string) error {
 	return root.ExecuteContext(ctx)
 }
 
+// RootCommand returns the whole command tree, for generating the manual
+// pages (internal/mangen); running it is Run's job.
+func (a *App) RootCommand() *cobra.Command { return a.rootCommand() }
+
 func (a *App) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "plcwatch",
@@ -171,8 +179,8 @@ changes. It never writes to a controller.`,
 		Version:       Version,
 	}
 	root.PersistentFlags().StringVarP(&a.configFlag, "config", "c", "", "config file (default $"+config.EnvPath+" or ./"+config.DefaultPath+")")
-	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "console", "log format: json or console")
-	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "", "log format on standard error: json or console (default console; json for daemon)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "", "log level: debug, info, warn, error (default warn; info for daemon)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
@@ -197,12 +205,19 @@ func (a *App) loadConfig() (*config.Config, error) {
 
 // logger builds the process logger from --log-format and --log-level.
 func (a *App) logger() (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(a.logLevel)
-	if err != nil || a.logLevel == "" {
+	level, format := a.logLevel, a.logFormat
+	if level == "" {
+		level = "warn"
+	}
+	if format == "" {
+		format = "console"
+	}
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || lvl == zerolog.NoLevel {
 		return zerolog.Nop(), fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
 	var w io.Writer
-	switch a.logFormat {
+	switch format {
 	case "json":
 		w = a.Stderr
 	case "console":

@@ -15,6 +15,7 @@ func (a *App) changeCommand() *cobra.Command {
 		Short: "Planned changes: a before snapshot, the change, an after snapshot, review and approval",
 	}
 	var ticket, by, until string
+	var startJSON bool
 	start := &cobra.Command{
 		Use:   "start DEVICE --ticket CHG-123 --by NAME --until TIME",
 		Short: "Take the before snapshot and open a planned change",
@@ -37,11 +38,15 @@ the device are "planned, pending review" rather than unauthorized.`,
 			if err != nil {
 				return &ExitCodeError{Code: ExitError, Err: err}
 			}
+			if startJSON {
+				return writeJSON(a.Stdout, map[string]any{"change": ch, "before": snap.ID})
+			}
 			fmt.Fprintf(a.Stdout, "change %s opened on %s until %s; before snapshot %s\nmake the change, then run: plcwatch change finish %s\n",
-				ch.Ticket, dev.Name, ch.Until.Local().Format(time.RFC3339), snap.ID, dev.Name)
+				ch.Ticket, dev.Name, timeText(ch.Until), snap.ID, dev.Name)
 			return nil
 		},
 	}
+	start.Flags().BoolVar(&startJSON, "json", false, "print the opened change as JSON")
 	start.Flags().StringVar(&ticket, "ticket", "", "change ticket id (required)")
 	start.Flags().StringVar(&by, "by", "", "name of the person making the change (required)")
 	start.Flags().StringVar(&until, "until", "", "when the change window ends: RFC 3339 time or a duration such as 4h (required)")

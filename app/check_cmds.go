@@ -27,13 +27,18 @@ var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
 // reserved reference words.
 func validLabel(l string) bool { return labelRE.MatchString(l) && l != "latest" && l != "baseline" }
 
-// sinks builds the configured alert sinks. The console sink goes to stderr
-// so that --json output on stdout stays machine-readable.
+// sinks builds the configured alert sinks. The console sink goes to
+// a.alertOut, else stderr, so that --json output on stdout stays
+// machine-readable.
 func (a *App) sinks(cfg *config.Config) (alerts.Sink, monitor.HeadWriter, func() error, error) {
 	var fan alerts.Fanout
 	if *cfg.Alerts.Console.Enabled {
-		color := cfg.Alerts.Console.Color == "always" || (cfg.Alerts.Console.Color == "auto" && a.isTerminal(a.Stderr))
-		fan = append(fan, &alerts.Console{W: a.Stderr, Color: color})
+		w := a.alertOut
+		if w == nil {
+			w = a.Stderr
+		}
+		color := cfg.Alerts.Console.Color == "always" || (cfg.Alerts.Console.Color == "auto" && a.isTerminal(w))
+		fan = append(fan, &alerts.Console{W: w, Color: color})
 	}
 	jl := &alerts.JSONL{Path: cfg.AlertLogPath()}
 	fan = append(fan, jl)
@@ -264,6 +269,7 @@ func (a *App) diffCommand() *cobra.Command {
 
 func (a *App) approveCommand() *cobra.Command {
 	var req monitor.ApproveRequest
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "approve SNAPSHOT_ID --ticket CHG-123 --by NAME [--comment TEXT]",
 		Short: "Make a reviewed snapshot the device's baseline",
@@ -288,10 +294,18 @@ since the snapshot was compared with it.`,
 				}
 				return err
 			}
-			fmt.Fprintf(a.Stdout, "baseline of %s is now %s (approved by %s as %s, ticket %s)\n", deviceOf(c.Context(), env, ap.Snapshot), ap.Snapshot, ap.By, ap.OSUser, ap.Ticket)
+			dev := deviceOf(c.Context(), env, ap.Snapshot)
+			if asJSON {
+				return writeJSON(a.Stdout, struct {
+					Device string `json:"device"`
+					*store.Approval
+				}{dev, ap})
+			}
+			fmt.Fprintf(a.Stdout, "baseline of %s is now %s (approved by %s as %s, ticket %s)\n", dev, ap.Snapshot, ap.By, ap.OSUser, ap.Ticket)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the recorded approval as JSON")
 	cmd.Flags().StringVar(&req.Ticket, "ticket", "", "change ticket id (required)")
 	cmd.Flags().StringVar(&req.By, "by", "", "name of the person approving (required)")
 	cmd.Flags().StringVar(&req.Comment, "comment", "", "why this is the new baseline")
@@ -313,33 +327,47 @@ func (a *App) alertsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alerts",
 		Short: "List alerts, newest first",
-		Args:  cobra.NoArgs,
+		Long: `Lists alerts, newest first. Exit 0: no open alert listed; 1: an open (not
+acknowledged, not resolved) alert is listed; 2: error, such as a --device that
+is neither in the config nor in the store.`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
 			}
 			defer env.Close()
+			if dev != "" {
+				if err := knownDevice(c.Context(), env, dev); err != nil {
+					return err
+				}
+			}
 			list, err := alerts.List(c.Context(), env.Store, alerts.Filter{Device: dev, OpenOnly: open})
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if list == nil {
-					list = []alerts.Alert{}
-				}
-				return writeJSON(a.Stdout, list)
+			anyOpen := false
+			for _, al := range list {
+				anyOpen = anyOpen || al.Open()
 			}
-			if len(list) == 0 {
+			if asJSON {
+				err = writeJSON(a.Stdout, list)
+			} else if len(list) == 0 {
 				fmt.Fprintln(a.Stdout, "no alerts")
-				return nil
 			}
 			for _, al := range list {
-				fmt.Fprintf(a.Stdout, "%s  %-8s %-14s seen %d× (first %s, last %s)  %s\n", al.ID, al.Severity, al.Status,
-					al.Count, al.FirstSeen.Local().Format("2006-01-02 15:04"), al.LastSeen.Local().Format("2006-01-02 15:04"), al.Device)
-				if err := alerts.RenderAlert(indent{a.Stdout}, al, false, false); err != nil {
-					return err
+				if asJSON || err != nil {
+					break
 				}
+				fmt.Fprintf(a.Stdout, "%s  %-8s %-14s seen %d× (first %s, last %s)  %s\n", al.ID, al.Severity, al.Status,
+					al.Count, timeText(al.FirstSeen), timeText(al.LastSeen), al.Device)
+				err = alerts.RenderAlert(indent{a.Stdout}, al, false, false)
+			}
+			if err != nil {
+				return err
+			}
+			if anyOpen {
+				return errFindings
 			}
 			return nil
 		},
@@ -363,6 +391,7 @@ func (i indent) Write(p []byte) (int, error) {
 
 func (a *App) ackCommand() *cobra.Command {
 	var k store.Ack
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ack ALERT --by NAME --comment TEXT [--decision D]",
 		Short: "Record a person's decision on an alert (does not move the baseline)",
@@ -382,10 +411,18 @@ func (a *App) ackCommand() *cobra.Command {
 				return &ExitCodeError{Code: ExitError, Err: err}
 			}
 			env.Svc.Heads.WriteHead(store.Head{Device: r.Device, Seq: r.Seq, Digest: r.Digest})
+			if asJSON {
+				k.Alert = al.ID
+				return writeJSON(a.Stdout, struct {
+					Device string `json:"device"`
+					store.Ack
+				}{al.Device, k})
+			}
 			fmt.Fprintf(a.Stdout, "alert %s (%s) acknowledged by %s: %s\n", al.ID, al.Device, k.By, k.Decision)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the recorded acknowledgement as JSON")
 	cmd.Flags().StringVar(&k.By, "by", "", "name of the person deciding (required)")
 	cmd.Flags().StringVar(&k.Comment, "comment", "", "what was decided and why (required)")
 	cmd.Flags().StringVar(&k.Decision, "decision", "investigating", "one of "+strings.Join(alerts.Decisions, ", "))
@@ -411,7 +448,7 @@ Exit 0: intact; 1: findings; 2: error.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if len(bundles) > 0 {
-				return a.verifyBundles(bundles, bundleKey)
+				return a.verifyBundles(bundles, bundleKey, asJSON)
 			}
 			env, err := a.openRead(c.Context())
 			if err != nil {
@@ -446,7 +483,7 @@ Exit 0: intact; 1: findings; 2: error.`,
 				return err
 			}
 			if asJSON {
-				if err := writeJSON(a.Stdout, map[string]any{"findings": nonNil(findings), "heads": cur, "anchor_note": anchorNote}); err != nil {
+				if err := writeJSON(a.Stdout, map[string]any{"ok": len(findings) == 0 && bad == nil, "findings": findings, "heads": cur, "anchor_note": anchorNote}); err != nil {
 					return err
 				}
 			} else {
@@ -508,7 +545,7 @@ func summarizeOther(r store.Record) string {
 		var ch monitor.Change
 		if json.Unmarshal(r.Body, &ch) == nil {
 			if r.Type == store.TypeChangeOpen {
-				return fmt.Sprintf("planned change %s opened by %s until %s (before: %s)", ch.Ticket, ch.By, ch.Until.Local().Format("2006-01-02 15:04"), ch.Before)
+				return fmt.Sprintf("planned change %s opened by %s until %s (before: %s)", ch.Ticket, ch.By, timeText(ch.Until), ch.Before)
 			}
 			return fmt.Sprintf("planned change %s closed: %s", ch.Ticket, ch.Outcome)
 		}

@@ -38,57 +38,100 @@ func (a *App) commands() []*cobra.Command {
 }
 
 func (a *App) versionCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if asJSON {
+				return writeJSON(a.Stdout, map[string]string{"version": Version})
+			}
 			fmt.Fprintln(a.Stdout, "plcwatch", Version)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// configProblem is one problem `config check --json` reports.
+type configProblem struct {
+	File  string `json:"file"`
+	Line  int    `json:"line,omitempty"`
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"message"`
+	Text  string `json:"text"`
+}
+
+// configReport is `config check --json`'s output.
+type configReport struct {
+	File     string          `json:"file"`
+	OK       bool            `json:"ok"`
+	Problems []configProblem `json:"problems"`
+	Devices  int             `json:"devices"`
+	Windows  int             `json:"windows"`
+	Rules    int             `json:"classification_rules"`
+	Warnings []string        `json:"warnings"`
 }
 
 func (a *App) configCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
-	cmd.AddCommand(&cobra.Command{
+	var asJSON bool
+	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config and report every problem with file:line",
 		Long: `Reports every error (unknown keys, wrong types, bad values, protocol sections,
 protocols not linked into this build) with file:line, then warnings: devices in
 no window, credential environment variables that are not set, password files
 readable by others, rates or in-flight caps beyond a sane maximum, a zero
-request timeout. Exit 0: valid (warnings are printed); 2: errors.`,
+request timeout, classification rules that matched nothing in the latest stored
+snapshots. Exit 0: valid (warnings are printed); 2: errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			path := config.Path(a.configFlag)
+			rep := configReport{File: path}
 			cfg, err := connectors.LoadConfig(path)
 			if err != nil {
 				var es config.Errors
-				if errors.As(err, &es) {
+				if !errors.As(err, &es) {
+					return err
+				}
+				for _, e := range es {
+					rep.Problems = append(rep.Problems, configProblem{File: e.File, Line: e.Line, Field: e.Field, Msg: e.Msg, Text: e.Error()})
+				}
+				if asJSON {
+					if err := writeJSON(a.Stdout, rep); err != nil {
+						return err
+					}
+				} else {
 					for _, e := range es {
 						fmt.Fprintln(a.Stdout, "error:", e)
 					}
-					return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %d problem(s)", path, len(es))}
 				}
-				return err
+				return &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%s: %d problem(s)", path, len(es))}
 			}
-			var warns []string
 			for _, w := range cfg.Warnings() {
-				warns = append(warns, warningLine(w))
+				rep.Warnings = append(rep.Warnings, warningLine(w))
 			}
 			rw, err := ruleWarnings(c.Context(), cfg)
 			if err != nil {
 				return err
 			}
-			warns = append(warns, rw...)
-			for _, w := range warns {
+			rep.Warnings = append(rep.Warnings, rw...)
+			rep.OK, rep.Devices, rep.Windows, rep.Rules = true, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification)
+			if asJSON {
+				return writeJSON(a.Stdout, rep)
+			}
+			for _, w := range rep.Warnings {
 				fmt.Fprintln(a.Stdout, w)
 			}
-			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules, %d warning(s))\n", path, len(cfg.Devices), len(cfg.Windows), len(cfg.Classification), len(warns))
+			fmt.Fprintf(a.Stdout, "%s: ok (%d devices, %d windows, %d classification rules, %d warning(s))\n", path, rep.Devices, rep.Windows, rep.Rules, len(rep.Warnings))
 			return nil
 		},
-	})
+	}
+	check.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(check)
 	return cmd
 }
 

@@ -22,10 +22,11 @@ func (a *App) consoleCommand() *cobra.Command {
 acknowledgement, device history, side-by-side diffs, baseline approval and
 planned changes, with new alerts shown live. It never talks to a controller.
 Any address that is not loopback needs console.users and TLS (or
-insecure_http: true) in the config.`,
+insecure_http: true) in the config. Logs go to standard error at level info
+unless --log-level says otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if !c.Root().PersistentFlags().Changed("log-level") {
+			if a.logLevel == "" {
 				a.logLevel = "info"
 			}
 			env, err := a.open(c.Context())

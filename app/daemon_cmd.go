@@ -24,15 +24,21 @@ func (a *App) daemonCommand() *cobra.Command {
 for unapproved changes, missed windows, overdue monitoring and overdue planned
 changes. SIGHUP reloads the config (a bad one is rejected and the running one
 kept); SIGTERM or SIGINT stops it after in-flight checks end (at their window's
-end, or after --grace). Logs are JSON unless --log-format console.`,
+end, or after --grace).
+
+Alerts go to standard output (when alerts.console is enabled), the alert log
+and syslog; logs go to standard error, JSON lines at level info unless
+--log-format console or --log-level say otherwise. The two never share a
+stream.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if !c.Flags().Changed("log-format") && !c.Root().PersistentFlags().Changed("log-format") {
+			if a.logFormat == "" {
 				a.logFormat = "json"
 			}
-			if !c.Root().PersistentFlags().Changed("log-level") {
+			if a.logLevel == "" {
 				a.logLevel = "info"
 			}
+			a.alertOut = a.Stdout
 			log, err := a.logger()
 			if err != nil {
 				return usageError("%v", err)
@@ -91,8 +97,8 @@ func (a *App) windowsCommand() *cobra.Command {
 				}
 			}
 			for _, r := range rows {
-				fmt.Fprintf(a.Stdout, "%-20s %-12s %s -> %s  (check at %s; UTC %s)\n", r.Device, r.Window,
-					r.Start.Format("2006-01-02 15:04 MST"), r.End.Format("15:04 MST"), r.FirstCheck.Format("15:04:05"), r.Start.UTC().Format("2006-01-02 15:04"))
+				fmt.Fprintf(a.Stdout, "%-20s %-12s %s -> %s  check at %s  (%s %s)\n", r.Device, r.Window,
+					timeText(r.Start), timeText(r.End), timeText(r.FirstCheck), r.TimeZone, r.Start.Format("2006-01-02 15:04 MST"))
 			}
 			return nil
 		},

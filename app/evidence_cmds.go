@@ -91,6 +91,7 @@ func manifestDigest(b []byte) string {
 
 func (a *App) keygenCommand() *cobra.Command {
 	var out, comment string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "keygen --out site.key [--comment NAME]",
 		Short: "Create a site's ed25519 key for signing evidence bundles",
@@ -110,6 +111,10 @@ $` + bundle.KeyEnv + `; it never goes into the config or the store.`,
 			if err := bundle.WriteKeyPair(out, k, comment); err != nil {
 				return &ExitCodeError{Code: ExitError, Err: err}
 			}
+			if asJSON {
+				return writeJSON(a.Stdout, map[string]string{"private_key_file": out, "public_key_file": out + ".pub",
+					"public_key": bundle.FormatPublicKey(k.Public(), comment), "fingerprint": bundle.Fingerprint(k.Public())})
+			}
 			fmt.Fprintf(a.Stdout, "private key: %s (mode 0600: keep it on this host, or in $%s)\npublic key:  %s.pub\n%s\nfingerprint: %s\n",
 				out, bundle.KeyEnv, out, bundle.FormatPublicKey(k.Public(), comment), bundle.Fingerprint(k.Public()))
 			return nil
@@ -117,12 +122,14 @@ $` + bundle.KeyEnv + `; it never goes into the config or the store.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "private key file to create (the public key goes to FILE.pub)")
 	cmd.Flags().StringVar(&comment, "comment", "plcwatch-site", "comment in the public key (the site name)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
 func (a *App) exportCommand() *cobra.Command {
 	var since, keyFile, nextKey, out, site string
 	var devices []string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "export [--since 35d|DATE] [--device D]... [--key FILE] [--next-key PUB] --out FILE",
 		Short: "Write a signed evidence bundle of the store's chains",
@@ -207,6 +214,10 @@ or with plcwatch verify --bundle FILE --key site.key.pub.`,
 			for _, ch := range m.Chains {
 				recs += int(ch.ToSeq - ch.FromSeq + 1)
 			}
+			if asJSON {
+				return writeJSON(a.Stdout, map[string]any{"bundle": out, "site": site, "chains": m.Chains, "records": recs,
+					"files": len(m.Files) + 2, "manifest_sha256": manifestDigest(b.ManifestBytes), "signer": bundle.Fingerprint(key.Public())})
+			}
 			fmt.Fprintf(a.Stdout, "bundle %s: site %s, %d chain range(s), %d record(s), %d file(s), manifest sha256 %s, signed by %s\n",
 				out, site, len(m.Chains), recs, len(m.Files)+2, manifestDigest(b.ManifestBytes), bundle.Fingerprint(key.Public()))
 			for _, ch := range m.Chains {
@@ -221,6 +232,7 @@ or with plcwatch verify --bundle FILE --key site.key.pub.`,
 	cmd.Flags().StringVar(&nextKey, "next-key", "", "public key file of the site's next key (key rotation)")
 	cmd.Flags().StringVar(&out, "out", "", "bundle file to write")
 	cmd.Flags().StringVar(&site, "site", "", "site name (default: site: in the config)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 
@@ -228,7 +240,7 @@ or with plcwatch verify --bundle FILE --key site.key.pub.`,
 // signature, digest and link, and that each bundle continues the one
 // before. A bundle that introduces a next key makes that key trusted for
 // the bundles after it.
-func (a *App) verifyBundles(files []string, keyFile string) error {
+func (a *App) verifyBundles(files []string, keyFile string, asJSON bool) error {
 	if keyFile == "" {
 		return usageError("verify --bundle: --key PUB (the site's public key file) is required")
 	}
@@ -239,10 +251,26 @@ func (a *App) verifyBundles(files []string, keyFile string) error {
 	trusted := []ed25519.PublicKey{pub}
 	var prev *bundle.Manifest
 	bad := 0
+	type result struct {
+		File     string       `json:"file"`
+		OK       bool         `json:"ok"`
+		Findings []string     `json:"findings"`
+		Site     string       `json:"site,omitempty"`
+		Signer   string       `json:"signer,omitempty"`
+		Records  int          `json:"records"`
+		Heads    []store.Head `json:"heads"`
+		NextKey  string       `json:"next_key,omitempty"`
+	}
+	var results []result
+	out := a.Stdout
+	if asJSON {
+		out = io.Discard
+	}
 	for _, f := range files {
 		b, err := readBundleFile(f)
 		if err != nil {
-			fmt.Fprintf(a.Stdout, "FINDING %s: %v\n", f, err)
+			fmt.Fprintf(out, "FINDING %s: %v\n", f, err)
+			results = append(results, result{File: f, Findings: []string{err.Error()}})
 			bad++
 			prev = nil
 			continue
@@ -252,8 +280,10 @@ func (a *App) verifyBundles(files []string, keyFile string) error {
 		if prev != nil {
 			ps = append(ps, bundle.FollowsProblems(prev, &b.Manifest)...)
 		}
+		res := result{File: f, Site: b.Manifest.Site, Signer: bundle.Fingerprint(signer)}
 		for _, p := range ps {
-			fmt.Fprintf(a.Stdout, "FINDING %s: %s\n", f, p)
+			fmt.Fprintf(out, "FINDING %s: %s\n", f, p)
+			res.Findings = append(res.Findings, fmt.Sprint(p))
 		}
 		if len(ps) > 0 {
 			bad++
@@ -262,20 +292,28 @@ func (a *App) verifyBundles(files []string, keyFile string) error {
 			for _, ch := range b.Manifest.Chains {
 				recs += int(ch.ToSeq - ch.FromSeq + 1)
 			}
-			fmt.Fprintf(a.Stdout, "ok: %s: site %s, signed by %s, %d chain range(s), %d record(s), every digest and link recomputed\n",
+			res.OK, res.Records, res.Heads = true, recs, b.Manifest.Heads
+			fmt.Fprintf(out, "ok: %s: site %s, signed by %s, %d chain range(s), %d record(s), every digest and link recomputed\n",
 				f, b.Manifest.Site, bundle.Fingerprint(signer), len(b.Manifest.Chains), recs)
 			for _, h := range b.Manifest.Heads {
-				fmt.Fprintf(a.Stdout, "  head %s seq %d %s\n", h.Device, h.Seq, h.Digest)
+				fmt.Fprintf(out, "  head %s seq %d %s\n", h.Device, h.Seq, h.Digest)
 			}
 			if b.Manifest.NextKey != "" {
 				if k, err := bundle.ParsePublicKey(b.Manifest.NextKey); err == nil {
 					trusted = append(trusted, k)
-					fmt.Fprintf(a.Stdout, "  introduces the next key %s\n", bundle.Fingerprint(k))
+					res.NextKey = bundle.Fingerprint(k)
+					fmt.Fprintf(out, "  introduces the next key %s\n", bundle.Fingerprint(k))
 				}
 			}
 		}
+		results = append(results, res)
 		m := b.Manifest
 		prev = &m
+	}
+	if asJSON {
+		if err := writeJSON(a.Stdout, map[string]any{"ok": bad == 0, "bundles": results}); err != nil {
+			return err
+		}
 	}
 	if bad > 0 {
 		return errFindings
@@ -306,6 +344,7 @@ func readBundleFile(path string) (*bundle.Bundle, error) {
 }
 
 func (a *App) importCommand() *cobra.Command {
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "import BUNDLE...",
 		Short: "Import signed evidence bundles from sites into this (central) store",
@@ -319,6 +358,19 @@ others are still imported. Exit 1 when any bundle was refused. The central
 store then runs report, history, diff and verify; it never contacts a controller.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, files []string) error {
+			type result struct {
+				File     string `json:"file"`
+				Imported bool   `json:"imported"`
+				Site     string `json:"site,omitempty"`
+				Records  int    `json:"records"`
+				Chains   int    `json:"chains"`
+				Refused  string `json:"refused,omitempty"`
+			}
+			var results []result
+			out := a.Stdout
+			if asJSON {
+				out = io.Discard
+			}
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
@@ -353,7 +405,8 @@ store then runs report, history, diff and verify; it never contacts a controller
 			for _, f := range files {
 				recs, e, err := importOne(c, st, f, keys)
 				if err != nil {
-					fmt.Fprintf(a.Stdout, "REFUSED %s: %v (nothing of it was imported)\n", f, err)
+					fmt.Fprintf(out, "REFUSED %s: %v (nothing of it was imported)\n", f, err)
+					results = append(results, result{File: f, Refused: err.Error()})
 					refused++
 					continue
 				}
@@ -376,7 +429,13 @@ store then runs report, history, diff and verify; it never contacts a controller
 						keys[e.Site] = append(keys[e.Site], k)
 					}
 				}
-				fmt.Fprintf(a.Stdout, "imported %s: site %s, %d record(s) in %d chain(s)\n", f, e.Site, len(recs), len(last))
+				fmt.Fprintf(out, "imported %s: site %s, %d record(s) in %d chain(s)\n", f, e.Site, len(recs), len(last))
+				results = append(results, result{File: f, Imported: true, Site: e.Site, Records: len(recs), Chains: len(last)})
+			}
+			if asJSON {
+				if err := writeJSON(a.Stdout, results); err != nil {
+					return err
+				}
 			}
 			if refused > 0 {
 				return errFindings
@@ -384,6 +443,7 @@ store then runs report, history, diff and verify; it never contacts a controller
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 

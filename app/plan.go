@@ -70,7 +70,7 @@ plcwatch on a site.`,
 			if asJSON {
 				return writeJSON(a.Stdout, map[string]any{"plan": p, "requests": n, "bytes_out": out, "bytes_in": in,
 					"requests_per_second": lim.RequestsPerSecond, "max_in_flight": lim.MaxInFlight,
-					"min_duration_ns": minTime, "allowlist": gate.Allowlist()})
+					"min_duration": minTime.String(), "allowlist": gate.Allowlist()})
 			}
 			printPlan(a, dev, p, lim, n, out, in, minTime, gate.Allowlist())
 			return nil

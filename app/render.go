@@ -1,10 +1,15 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,33 +17,125 @@ import (
 	"github.com/plcwatch/plcwatch/snapshots"
 )
 
-// writeJSON prints v as indented JSON.
+// writeJSON prints v as indented JSON in the one schema style every
+// command's --json output keeps: lists are [] (never null), durations are
+// strings such as "1.5s" (a stored "x_ns" count is printed as "x"), times
+// are RFC 3339 with their zone (UTC). It may fill nil lists of v in place.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	rv := reflect.ValueOf(v)
+	if rv.IsValid() {
+		c := reflect.New(rv.Type()).Elem()
+		c.Set(rv)
+		fillNil(c)
+		v = c.Interface()
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	out := nsField.ReplaceAllFunc(buf.Bytes(), func(m []byte) []byte {
+		g := nsField.FindSubmatch(m)
+		n, err := strconv.ParseInt(string(g[3]), 10, 64)
+		if err != nil {
+			return m
+		}
+		return fmt.Appendf(nil, "%s%q: %q%s", g[1], g[2], time.Duration(n).String(), g[4])
+	})
+	_, err := w.Write(out)
+	return err
+}
+
+// nsField matches an indented JSON member "name_ns": 123 on a line of its
+// own (never inside a string, where the quotes would be escaped).
+var nsField = regexp.MustCompile(`(?m)^(\s*)"(\w+)_ns": (-?\d+)(,?)$`)
+
+// fillNil replaces nil slices (but []byte) and nil maps reachable through
+// exported fields, map values, interfaces and pointers with empty ones, so
+// that they encode as [] and {} rather than null.
+func fillNil(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			fillNil(v.Elem())
+		}
+	case reflect.Interface:
+		if v.IsNil() || !v.CanSet() {
+			return
+		}
+		e := v.Elem()
+		c := reflect.New(e.Type()).Elem()
+		c.Set(e)
+		fillNil(c)
+		v.Set(c)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				fillNil(f)
+			}
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		if v.IsNil() {
+			if v.CanSet() {
+				v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			}
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			fillNil(v.Index(i))
+		}
+	case reflect.Map:
+		if v.IsNil() {
+			if v.CanSet() {
+				v.Set(reflect.MakeMap(v.Type()))
+			}
+			return
+		}
+		for _, k := range v.MapKeys() {
+			c := reflect.New(v.Type().Elem()).Elem()
+			c.Set(v.MapIndex(k))
+			fillNil(c)
+			v.SetMapIndex(k, c)
+		}
+	}
+}
+
+// timeText is how every command's text output shows a time: RFC 3339 in
+// UTC, the zone the store records (2026-05-01T02:00:00Z).
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// naturalItems returns a copy of items in natural path order (DB2 before
+// DB10), for listings; the snapshot keeps its canonical order.
+func naturalItems(items []snapshots.Item) []snapshots.Item {
+	out := slices.Clone(items)
+	slices.SortStableFunc(out, func(a, b snapshots.Item) int {
+		switch {
+		case snapshots.NaturalLess(a.Path, b.Path):
+			return -1
+		case snapshots.NaturalLess(b.Path, a.Path):
+			return 1
+		}
+		return 0
+	})
+	return out
 }
 
 // renderSnapshot prints a snapshot for people: header, then items grouped by
-// kind.
+// kind, each kind's items in natural order (DB2 before DB10).
 func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
-	fmt.Fprintf(w, "snapshot %s  (digest %s)\n", s.ID, s.Digest)
-	fmt.Fprintf(w, "  device    %s (%s %s)\n", s.Device, s.Protocol, s.Endpoint)
-	fmt.Fprintf(w, "  taken     %s\n", s.TakenAt.Format(time.RFC3339))
-	if s.Label != "" {
-		fmt.Fprintf(w, "  label     %s\n", s.Label)
-	}
-	id := s.Identity
-	fmt.Fprintf(w, "  identity  %s\n", joinNonEmpty(" / ", id.Vendor, id.Model, id.Name, "serial "+id.Serial, "firmware "+id.Firmware))
-	if s.Status.Complete {
-		fmt.Fprintf(w, "  status    complete\n")
-	} else {
-		fmt.Fprintf(w, "  status    PARTIAL: %s\n", strings.Join(s.Status.Reasons, "; "))
-	}
-	fmt.Fprintf(w, "  cost      %d requests, %d bytes sent, %d bytes received, %s\n", s.Cost.Requests, s.Cost.BytesOut, s.Cost.BytesIn, s.Cost.Duration.Round(time.Millisecond))
+	renderHeader(w, s)
 	byKind := map[snapshots.Kind][]snapshots.Item{}
-	for _, it := range s.Items {
+	for _, it := range naturalItems(s.Items) {
 		byKind[it.Kind] = append(byKind[it.Kind], it)
 	}
 	for _, k := range snapshots.Kinds {
@@ -51,6 +148,41 @@ func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
 			fmt.Fprintf(w, "  %s = %s%s%s\n", it.Path, valueText(it), attrText(it.Attrs), provenanceText(it.Provenance))
 		}
 	}
+}
+
+// renderSummary prints a snapshot's header and its item counts by kind,
+// with the command that prints it whole: for snapshots of hundreds of items.
+func renderSummary(w io.Writer, s *snapshots.Snapshot) {
+	renderHeader(w, s)
+	counts := map[snapshots.Kind]int{}
+	for _, it := range s.Items {
+		counts[it.Kind]++
+	}
+	var parts []string
+	for _, k := range snapshots.Kinds {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+		}
+	}
+	fmt.Fprintf(w, "  items     %d: %s\n", len(s.Items), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  whole     plcwatch show %s\n", s.ID)
+}
+
+func renderHeader(w io.Writer, s *snapshots.Snapshot) {
+	fmt.Fprintf(w, "snapshot %s  (digest %s)\n", s.ID, s.Digest)
+	fmt.Fprintf(w, "  device    %s (%s %s)\n", s.Device, s.Protocol, s.Endpoint)
+	fmt.Fprintf(w, "  taken     %s\n", timeText(s.TakenAt))
+	if s.Label != "" {
+		fmt.Fprintf(w, "  label     %s\n", s.Label)
+	}
+	id := s.Identity
+	fmt.Fprintf(w, "  identity  %s\n", joinNonEmpty(" / ", id.Vendor, id.Model, id.Name, "serial "+id.Serial, "firmware "+id.Firmware))
+	if s.Status.Complete {
+		fmt.Fprintf(w, "  status    complete\n")
+	} else {
+		fmt.Fprintf(w, "  status    PARTIAL: %s\n", strings.Join(s.Status.Reasons, "; "))
+	}
+	fmt.Fprintf(w, "  cost      %d requests, %d bytes sent, %d bytes received, %s\n", s.Cost.Requests, s.Cost.BytesOut, s.Cost.BytesIn, s.Cost.Duration.Round(time.Millisecond))
 }
 
 func valueText(it snapshots.Item) string {

@@ -45,6 +45,7 @@ func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 func (a *App) reportCommand() *cobra.Command {
 	var since, until, out string
 	var devices []string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "report [--since 35d|DATE] [--until DATE] [--device D]... --out DIR",
 		Short: "Write the compliance report (HTML, CSV, JSON) for a period",
@@ -111,9 +112,20 @@ verify, 2 on error.`,
 					return fmt.Errorf("report: %w", err)
 				}
 			}
-			fmt.Fprintf(a.Stdout, "report of %d device(s) from %s to %s written to %s (report.html, report.csv, report.json)\n",
-				len(r.Devices), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), out)
+			if asJSON {
+				if err := writeJSON(a.Stdout, map[string]any{"out": out, "files": []string{"report.html", "report.csv", "report.json"},
+					"devices": len(r.Devices), "since": r.Since.UTC(), "until": r.Until.UTC(), "verified": r.Verify.OK && bad == nil,
+					"findings": len(r.Verify.Findings)}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.Stdout, "report of %d device(s) from %s to %s written to %s (report.html, report.csv, report.json)\n",
+					len(r.Devices), timeText(r.Since), timeText(r.Until), out)
+			}
 			if !r.Verify.OK || bad != nil {
+				if asJSON {
+					return errFindings
+				}
 				fmt.Fprintf(a.Stdout, "the evidence chains do NOT verify: %d finding(s) (see the report's last page)\n", len(r.Verify.Findings))
 				return errFindings
 			}
@@ -124,6 +136,7 @@ verify, 2 on error.`,
 	cmd.Flags().StringVar(&until, "until", "", "end of the period (default now)")
 	cmd.Flags().StringArrayVar(&devices, "device", nil, "only this device (repeatable; default all)")
 	cmd.Flags().StringVar(&out, "out", "", "directory to write report.html, report.csv and report.json to")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was written as JSON")
 	return cmd
 }
 

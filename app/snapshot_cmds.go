@@ -68,7 +68,7 @@ A partial read is stored as partial and exits 1.`,
 }
 
 func (a *App) showCommand() *cobra.Command {
-	var asJSON bool
+	var asJSON, summary bool
 	cmd := &cobra.Command{
 		Use:   "show SNAPSHOT",
 		Short: "Print a stored snapshot (by id, DEVICE@latest, DEVICE@baseline or DEVICE@LABEL)",
@@ -84,12 +84,19 @@ func (a *App) showCommand() *cobra.Command {
 				return fmt.Errorf("show %s: %w", args[0], err)
 			}
 			if asJSON {
-				return writeJSON(a.Stdout, s)
+				cp := *s
+				cp.Items = naturalItems(s.Items)
+				return writeJSON(a.Stdout, &cp)
+			}
+			if summary {
+				renderSummary(a.Stdout, s)
+				return nil
 			}
 			renderSnapshot(a.Stdout, s)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&summary, "summary", false, "print the header and the item counts by kind only")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -109,6 +116,7 @@ func (a *App) historyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history DEVICE",
 		Short: "List a device's snapshots, approvals, alerts and acknowledgements in time order",
+		Long:  "Exit 0, or 2 for a device that is neither in the config nor in the store.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			env, err := a.openRead(c.Context())
@@ -120,8 +128,10 @@ func (a *App) historyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(recs) == 0 && env.Cfg.Device(args[0]) == nil {
-				return usageError("no device %q in the config or the store", args[0])
+			if len(recs) == 0 {
+				if err := knownDevice(c.Context(), env, args[0]); err != nil {
+					return err
+				}
 			}
 			var out []historyEntry
 			for _, r := range recs {
@@ -131,7 +141,7 @@ func (a *App) historyCommand() *cobra.Command {
 				return writeJSON(a.Stdout, out)
 			}
 			for _, e := range out {
-				fmt.Fprintf(a.Stdout, "%5d  %s  %-12s %s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.Type, e.Summary)
+				fmt.Fprintf(a.Stdout, "%5d  %s  %-12s %s\n", e.Seq, timeText(e.Time), e.Type, e.Summary)
 			}
 			return nil
 		},
@@ -174,6 +184,26 @@ func summarize(r store.Record) string {
 		return "classification rules changed"
 	}
 	return summarizeOther(r)
+}
+
+// knownDevice returns a usage error (exit 2) when name is neither a
+// configured device nor one with records in the store.
+func knownDevice(ctx context.Context, e *env, name string) error {
+	if e.Cfg.Device(name) != nil {
+		return nil
+	}
+	recs, err := e.Store.Records(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(recs) > 0 {
+		return nil
+	}
+	var names []string
+	for _, d := range e.Cfg.Devices {
+		names = append(names, d.Name)
+	}
+	return usageError("no device %q in %s or the store (devices: %v)", name, e.Cfg.File, names)
 }
 
 // open loads the config and opens the store and the monitor service.

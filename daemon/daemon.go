@@ -201,7 +201,7 @@ func (d *Daemon) shutdown(cutJobs context.CancelFunc) error {
 	select {
 	case <-finished:
 	case <-time.After(d.opt.Grace):
-		d.log.Warn().Dur("grace", d.opt.Grace).Msg("cutting in-flight checks: their snapshots are stored as partial")
+		d.log.Warn().Str("grace", d.opt.Grace.String()).Msg("cutting in-flight checks: their snapshots are stored as partial")
 		cutJobs()
 		<-finished
 	}
@@ -306,7 +306,7 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 			log.Warn().Err(err).Msg("check failed; no time left in the window to retry")
 			return
 		}
-		log.Warn().Err(err).Dur("retry_in", wait).Msg("check failed; retrying")
+		log.Warn().Err(err).Str("retry_in", wait.Round(time.Millisecond).String()).Msg("check failed; retrying")
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

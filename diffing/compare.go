@@ -432,7 +432,7 @@ func sortChanges(cs []Change) {
 		if kindOrder(a.Kind) != kindOrder(b.Kind) {
 			return kindOrder(a.Kind) < kindOrder(b.Kind)
 		}
-		return a.Path < b.Path
+		return snapshots.NaturalLess(a.Path, b.Path)
 	})
 }
 

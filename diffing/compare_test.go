@@ -459,3 +459,18 @@ func FuzzCompareGenerated(f *testing.F) {
 		}
 	})
 }
+
+// TestChangesNaturalOrder: changes list DB2 before DB10 (issue 11), kinds
+// first.
+func TestChangesNaturalOrder(t *testing.T) {
+	old := snap(t, true, block("DB1", 1, nil), block("DB2", 1, nil), block("DB10", 1, nil), block("FC9", 1, nil), block("FC10", 1, nil))
+	cur := snap(t, true, block("DB1", 2, nil), block("DB2", 2, nil), block("DB10", 2, nil), block("FC9", 2, nil), block("FC10", 2, nil))
+	var got []string
+	for _, c := range Compare(old, cur, Options{}).Changes {
+		got = append(got, c.Path)
+	}
+	want := []string{"blocks/DB1", "blocks/DB2", "blocks/DB10", "blocks/FC9", "blocks/FC10"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("changes in order %v, want %v", got, want)
+	}
+}

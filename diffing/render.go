@@ -176,6 +176,9 @@ func writeAttrChanges(b *strings.Builder, c Change, metaOnly bool) {
 		if metaOnly && !strings.HasPrefix(k, snapshots.MetaPrefix) {
 			continue
 		}
+		if k == snapshots.AttrValueName {
+			continue // shown with the value already
+		}
 		var o, n string
 		if c.Old != nil {
 			o = c.Old.Attrs[k]

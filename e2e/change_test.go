@@ -32,7 +32,7 @@ func TestPlannedChange(t *testing.T) {
 			Disposition string `json:"disposition"`
 			Ticket      string `json:"ticket"`
 		}
-		if err := json.Unmarshal([]byte(s.want(0, "alerts", "--json")), &as); err != nil {
+		if err := json.Unmarshal([]byte(s.alertsJSON()), &as); err != nil {
 			t.Fatal(err)
 		}
 		if len(as) != 1 || as[0].Disposition != "planned, pending review" || as[0].Ticket != "CHG-42" {
@@ -56,7 +56,7 @@ func TestPlannedChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.want(1, "check", tg.device)
-		if err := json.Unmarshal([]byte(s.want(0, "alerts", "--json", "--open")), &as); err != nil {
+		if err := json.Unmarshal([]byte(s.alertsJSON("--open")), &as); err != nil {
 			t.Fatal(err)
 		}
 		unauth := 0

@@ -89,6 +89,30 @@ func (s *site) want(code int, args ...string) string {
 	return out
 }
 
+// alertsJSON runs `plcwatch alerts --json ARGS`, which exits 1 when it
+// lists an open alert and 0 otherwise, and checks that the exit code
+// agrees with the statuses listed.
+func (s *site) alertsJSON(args ...string) string {
+	s.t.Helper()
+	out, errs, code := s.run(append([]string{"alerts", "--json"}, args...)...)
+	var as []struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &as); err != nil {
+		s.t.Fatalf("plcwatch alerts --json %v: exit %d: %v\nstderr:\n%s", args, code, err, errs)
+	}
+	want := 0
+	for _, a := range as {
+		if a.Status == "open" {
+			want = 1
+		}
+	}
+	if code != want {
+		s.t.Fatalf("plcwatch alerts --json %v: exit %d, want %d for %d alerts\nstderr:\n%s", args, code, want, len(as), errs)
+	}
+	return out
+}
+
 // latestID returns the id of a device's newest snapshot.
 func (s *site) latestID(device string) string {
 	s.t.Helper()
@@ -137,7 +161,7 @@ type alertJSON struct {
 func (s *site) alerts(args ...string) []alertJSON {
 	s.t.Helper()
 	var as []alertJSON
-	if err := json.Unmarshal([]byte(s.want(0, append([]string{"alerts", "--json"}, args...)...)), &as); err != nil {
+	if err := json.Unmarshal([]byte(s.alertsJSON(args...)), &as); err != nil {
 		s.t.Fatal(err)
 	}
 	return as

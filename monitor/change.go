@@ -49,7 +49,7 @@ func (s *Service) mayOpenChange(ctx context.Context, device, ticket, by string, 
 		return errors.New("--by: want the name of the person making the change")
 	}
 	if !until.After(now) {
-		return fmt.Errorf("--until %s is not in the future", until.Format(time.RFC3339))
+		return fmt.Errorf("--until %s is not in the future", until.UTC().Format(time.RFC3339))
 	}
 	if max := s.Cfg.Daemon.ChangeMaxDuration.D(); until.Sub(now) > max {
 		return fmt.Errorf("%w (%s)", ErrUntilTooLong, max)
@@ -57,7 +57,7 @@ func (s *Service) mayOpenChange(ctx context.Context, device, ticket, by string, 
 	if open, err := s.OpenChange(ctx, device); err != nil {
 		return err
 	} else if open != nil {
-		return fmt.Errorf("%w: %s by %s until %s", ErrChangeOpen, open.Ticket, open.By, open.Until.Format(time.RFC3339))
+		return fmt.Errorf("%w: %s by %s until %s", ErrChangeOpen, open.Ticket, open.By, open.Until.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -162,7 +162,7 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	s.wroteHead(recs)
 	log.Info().Str("snapshot", snap.ID).Bool("complete", snap.Status.Complete).
 		Int("items", len(snap.Items)).Int64("requests", snap.Cost.Requests).
-		Int64("bytes_in", snap.Cost.BytesIn).Dur("took", snap.Cost.Duration).Msg("snapshot stored")
+		Int64("bytes_in", snap.Cost.BytesIn).Str("took", snap.Cost.Duration.Round(time.Millisecond).String()).Msg("snapshot stored")
 	return snap, nil
 }
 

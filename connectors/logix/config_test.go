@@ -65,3 +65,23 @@ func TestBadConfigs(t *testing.T) {
 		})
 	}
 }
+
+func TestAuditValueText(t *testing.T) {
+	tests := []struct {
+		name string
+		in   int64
+		want string
+	}{
+		{name: "zero", in: 0, want: "16#0000_0000_0000_0000"},
+		{name: "demo controller", in: 6148914691236517205, want: "16#5555_5555_5555_5555"},
+		{name: "grouped", in: 0x00001234ABCD0000, want: "16#0000_1234_ABCD_0000"},
+		{name: "negative is two's complement", in: -1, want: "16#FFFF_FFFF_FFFF_FFFF"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := AuditValueText(tc.in); got != tc.want {
+				t.Fatalf("AuditValueText(%d) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

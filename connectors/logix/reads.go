@@ -125,7 +125,13 @@ func (c *connector) readCheap(ctx context.Context, s *session, b *build) identit
 			b.notRead(auditItem, snapshots.Item{Kind: snapshots.KindLogic, Indicator: true, Attrs: map[string]string{"tag": c.cfg.AuditValueTag}},
 				fmt.Sprintf("audit value tag %s: %v", c.cfg.AuditValueTag, err))
 		} else {
-			b.add(snapshots.Item{Path: auditItem, Kind: snapshots.KindLogic, Value: v, Indicator: true, Attrs: map[string]string{"tag": c.cfg.AuditValueTag}}, "indicator", typ)
+			attrs := map[string]string{"tag": c.cfg.AuditValueTag}
+			if n, perr := strconv.ParseInt(v.Raw, 10, 64); perr == nil {
+				// Shown as Studio 5000 shows the AuditValue; the number
+				// stays the compared value.
+				attrs[snapshots.AttrValueName] = AuditValueText(n)
+			}
+			b.add(snapshots.Item{Path: auditItem, Kind: snapshots.KindLogic, Value: v, Indicator: true, Attrs: attrs}, "indicator", typ)
 		}
 	}
 
@@ -594,4 +600,13 @@ func describeTemplate(t template, all map[uint32]template) string {
 		}
 	}
 	return b.String()
+}
+
+// AuditValueText formats a controller's AuditValue (a LINT) as Rockwell's
+// software shows it: the 64 bits in hexadecimal, in groups of four digits,
+// "16#0000_1234_abcd_0000" style with upper-case digits
+// ("16#5555_5555_5555_5555"). Negative values show their two's complement.
+func AuditValueText(v int64) string {
+	h := fmt.Sprintf("%016X", uint64(v))
+	return "16#" + h[0:4] + "_" + h[4:8] + "_" + h[8:12] + "_" + h[12:16]
 }
