@@ -61,6 +61,11 @@ type App struct {
 	Now func() time.Time
 	// OSUser returns the operating-system account running the command.
 	OSUser func() string
+	// SessionExe is the plcwatch binary that runs isolated protocol
+	// sessions (`SessionExe __session`); empty runs connectors in this
+	// process whatever the config says. Main sets it to the running
+	// executable; tests that run commands in-process leave it empty.
+	SessionExe string
 
 	configFlag string
 	logFormat  string
@@ -118,6 +123,9 @@ func NotifyContext(parent context.Context, sigs ...os.Signal) (ctx context.Conte
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string) int {
 	a := New()
+	if exe, err := os.Executable(); err == nil {
+		a.SessionExe = exe
+	}
 	return a.ExitContext(ctx, a.Run(ctx, args))
 }
 

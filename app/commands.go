@@ -8,6 +8,9 @@ import (
 
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/connectors/isolate"
+	"github.com/plcwatch/plcwatch/connectors/opcua"
+	"github.com/plcwatch/plcwatch/monitor"
 )
 
 func (a *App) commands() []*cobra.Command {
@@ -34,6 +37,24 @@ func (a *App) commands() []*cobra.Command {
 		a.simCommand(),
 		a.demoCommand(),
 		a.versionCommand(),
+		a.sessionCommand(),
+	}
+}
+
+// sessionCommand is the hidden command an isolated protocol session runs
+// in: plcwatch starts itself as `plcwatch __session` with its pipes on fd 3
+// and 4 (see package connectors/isolate). It is not for people.
+func (a *App) sessionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    isolate.Command,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if code := isolate.ServeChild(monitor.ErrorClass); code != 0 {
+				return &ExitCodeError{Code: code}
+			}
+			return nil
+		},
 	}
 }
 
@@ -113,6 +134,11 @@ snapshots. Exit 0: valid (warnings are printed); 2: errors.`,
 			}
 			for _, w := range cfg.Warnings() {
 				rep.Warnings = append(rep.Warnings, warningLine(w))
+			}
+			for _, d := range cfg.Devices {
+				if d.Protocol == "opcua" {
+					rep.Warnings = append(rep.Warnings, opcua.Warnings(d)...)
+				}
 			}
 			rw, err := ruleWarnings(c.Context(), cfg)
 			if err != nil {

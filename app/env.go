@@ -10,6 +10,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors/isolate"
 	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/store"
@@ -68,6 +69,9 @@ func (a *App) openWith(ctx context.Context, cfg *config.Config) (*env, error) {
 	e.Svc = &monitor.Service{
 		Cfg: cfg, Store: st, Log: log, Notify: sinks, Heads: countedHeads{w: heads, st: st, now: a.Now}, Now: a.Now,
 		Lock: deviceLocker(cfg), Limiter: limits.New(cfg),
+	}
+	if cfg.IsolateSessions() && a.SessionExe != "" {
+		e.Svc.Open = isolate.Opener(a.SessionExe, isolate.Options{MemoryLimit: cfg.SessionMemoryLimit()})
 	}
 	// A torn last line in the alert log (a crash or a full disk) is cut off
 	// now, kept in a side file, and noted as the host's event.

@@ -35,6 +35,7 @@ type Config struct {
 	Alerts         Alerts         `yaml:"alerts"`
 	Defaults       Limits         `yaml:"defaults"`
 	Daemon         Daemon         `yaml:"daemon"`
+	Isolation      Isolation      `yaml:"isolation"`
 	Classification classify.Rules `yaml:"classification"`
 	Gateways       []Gateway      `yaml:"gateways"`
 	Windows        []Window       `yaml:"windows"`
@@ -153,6 +154,35 @@ type Daemon struct {
 	LockDir string `yaml:"lock_dir"`
 }
 
+// Isolation configures where protocol sessions run.
+type Isolation struct {
+	// Enabled runs each device's snapshot in a child process of the plcwatch
+	// binary, so that a protocol library that panics, allocates without
+	// bound or hangs costs that device's snapshot only. Default true; an
+	// explicit false runs connectors inside the calling process.
+	Enabled *bool `yaml:"enabled"`
+	// MemoryLimitMB caps the data segment (RLIMIT_DATA: the heap a
+	// protocol library can allocate) of each session process, in MiB.
+	// Default 1024; an explicit 0 means no limit. A session that reaches
+	// it dies and its snapshot fails as "ran out of memory".
+	MemoryLimitMB *int `yaml:"memory_limit_mb"`
+}
+
+// SessionMemoryLimit returns isolation.memory_limit_mb in bytes (default
+// 1024 MiB; 0: no limit).
+func (c *Config) SessionMemoryLimit() int64 {
+	if c.Isolation.MemoryLimitMB == nil {
+		return 1024 << 20
+	}
+	return int64(*c.Isolation.MemoryLimitMB) << 20
+}
+
+// IsolateSessions reports whether snapshots run in a child process
+// (isolation.enabled, default true).
+func (c *Config) IsolateSessions() bool {
+	return c.Isolation.Enabled == nil || *c.Isolation.Enabled
+}
+
 // Site is a site whose signed evidence bundles are imported, named with
 // its public key in OpenSSH format ("ssh-ed25519 AAAA... comment"). Private
 // keys never go into the config.
@@ -213,6 +243,12 @@ type Credentials struct {
 	UsernameEnv  string `yaml:"username_env"`
 	PasswordEnv  string `yaml:"password_env"`
 	PasswordFile string `yaml:"password_file"`
+
+	// provided holds credentials already resolved by a parent process and
+	// handed over a pipe (an isolated session); Resolve returns them.
+	provided     bool
+	providedUser string
+	providedPass Secret
 }
 
 // Duration is a time.Duration written as a string such as "10s" or "2h30m".

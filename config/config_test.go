@@ -69,6 +69,7 @@ func TestBadConfigs(t *testing.T) {
 		{"console-no-tls", "2: console.listen: 192.0.2.7:8686 is not a loopback address: want tls_cert and tls_key, or insecure_http: true", nil},
 		{"console-plain-password", "5: console.users[0].password_hash: want an argon2id hash", nil},
 		{"console-role", "4: console.users[0].role: want one of viewer, operator, approver, got \"admin\"", nil},
+		{"isolation-memory", "3: isolation.memory_limit_mb: want 0 (no limit) or 64 to 1048576 MiB, got 8", nil},
 	}
 	seen := map[string]bool{}
 	for _, tc := range tests {

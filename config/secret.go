@@ -30,6 +30,9 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil
 // called when connecting, never at load, so a config can be checked on a
 // machine that does not hold the secrets.
 func (c Credentials) Resolve() (user string, password Secret, err error) {
+	if c.provided {
+		return c.providedUser, c.providedPass, nil
+	}
 	user = c.Username
 	if c.UsernameEnv != "" {
 		v, ok := os.LookupEnv(c.UsernameEnv)
@@ -60,4 +63,11 @@ func (c Credentials) Resolve() (user string, password Secret, err error) {
 		password = NewSecret(strings.TrimRight(string(b), "\r\n"))
 	}
 	return user, password, nil
+}
+
+// Provide sets credentials that were resolved elsewhere (by the parent of an
+// isolated session, which hands them over its pipe, never through argv or
+// the environment): Resolve returns them from then on.
+func (c *Credentials) Provide(user string, password Secret) {
+	c.provided, c.providedUser, c.providedPass = true, user, password
 }

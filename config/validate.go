@@ -269,6 +269,9 @@ func (c *Config) validate() Errors {
 			at(f+".public_key", "want the site's public key in OpenSSH format, \"ssh-ed25519 AAAA... comment\" (the site.key.pub keygen wrote)")
 		}
 	}
+	if m := c.Isolation.MemoryLimitMB; m != nil && *m != 0 && (*m < 64 || *m > 1<<20) {
+		at("isolation.memory_limit_mb", "want 0 (no limit) or 64 to 1048576 MiB, got %d", *m)
+	}
 	lim := func(field string, l Limits) {
 		given := func(key string, nonZero bool) bool { return l.Has(key) || nonZero }
 		if given("requests_per_second", l.RequestsPerSecond != 0) && l.RequestsPerSecond <= 0 {

@@ -38,6 +38,26 @@ type Limiter interface {
 	Acquire(ctx context.Context, device string) (release func(err error), err error)
 }
 
+// RequestBounder is implemented by limiters that know a device's
+// request_timeout (limits.Limiter does). The gate bounds each request it
+// admits with the context RequestContext returns.
+type RequestBounder interface {
+	// RequestContext returns ctx bounded by the device's request_timeout,
+	// for one request.
+	RequestContext(ctx context.Context, device string) (context.Context, context.CancelFunc)
+}
+
+// RequestLimiter is implemented by limiters that must see each request
+// itself, not only the device: an isolated session's child process asks
+// its parent for every request this way, and the parent's gate re-checks the
+// allowlist, applies the limits and records the cost. When a Gate's limiter
+// implements it, Acquire is not called.
+type RequestLimiter interface {
+	// AcquireRequest waits until req may be sent (or ctx ends). The caller
+	// calls release once with the bytes received and the request's outcome.
+	AcquireRequest(ctx context.Context, device string, req Request) (release func(bytesIn int, err error), err error)
+}
+
 // Gate is the one path from a connector to the wire. It is safe for
 // concurrent use.
 type Gate struct {
@@ -54,6 +74,9 @@ type Gate struct {
 type costKey struct{ kind, object string }
 
 // NewGate returns a gate that allows exactly the given request kinds.
+// limiter may be nil (no throttling, no request timeout); when it implements
+// RequestBounder every request is bounded by the device's request_timeout,
+// and when it implements RequestLimiter it is asked per request.
 func NewGate(device string, allowlist []string, limiter Limiter) *Gate {
 	g := &Gate{device: device, allow: map[string]bool{}, limiter: limiter, costs: map[costKey]*snapshots.RequestCount{}}
 	for _, k := range allowlist {
@@ -61,6 +84,9 @@ func NewGate(device string, allowlist []string, limiter Limiter) *Gate {
 	}
 	return g
 }
+
+// Device returns the name of the device the gate guards.
+func (g *Gate) Device() string { return g.device }
 
 // Allowed reports whether kind may be sent.
 func (g *Gate) Allowed(kind string) bool { return g.allow[kind] }
@@ -76,28 +102,62 @@ func (g *Gate) Allowlist() []string {
 }
 
 // Do sends one request through the gate: it refuses kinds not on the
-// allowlist, waits for the limiter, calls send, and records the request and
-// the bytes send reports as received. send must perform exactly one request
-// on the wire (one round trip).
+// allowlist, waits for the limiter, calls send with a context bounded by the
+// device's request_timeout (when the limiter knows it), and records the
+// request and the bytes send reports as received. send must perform exactly
+// one request on the wire (one round trip) and honour its context.
 func (g *Gate) Do(ctx context.Context, req Request, send func(ctx context.Context) (bytesIn int, err error)) error {
-	if !g.allow[req.Kind] {
-		return fmt.Errorf("device %s: %s %s: %w", g.device, req.Kind, req.Object, ErrNotAllowed)
-	}
-	if err := ctx.Err(); err != nil {
+	rctx, done, err := g.Admit(ctx, req)
+	if err != nil {
 		return err
 	}
-	release := func(error) {}
-	if g.limiter != nil {
-		r, err := g.limiter.Acquire(ctx, g.device)
+	in, err := send(rctx)
+	done(in, err)
+	return err
+}
+
+// Admit is the first half of Do, for callers that send the request
+// elsewhere (an isolated session's child process): it refuses a kind that is
+// not on the allowlist, waits for the limiter and returns the context the
+// request must be sent under (bounded by request_timeout). done must be
+// called exactly once, with the bytes received and the outcome; it releases
+// the limiter, records the cost and cancels the context.
+func (g *Gate) Admit(ctx context.Context, req Request) (rctx context.Context, done func(bytesIn int, err error), err error) {
+	if !g.allow[req.Kind] {
+		return nil, nil, fmt.Errorf("device %s: %s %s: %w", g.device, req.Kind, req.Object, ErrNotAllowed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	release := func(int, error) {}
+	switch l := g.limiter.(type) {
+	case nil:
+	case RequestLimiter:
+		r, err := l.AcquireRequest(ctx, g.device, req)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		release = r
+	default:
+		r, err := l.Acquire(ctx, g.device)
+		if err != nil {
+			return nil, nil, err
+		}
+		release = func(_ int, err error) { r(err) }
 	}
-	in, err := send(ctx)
-	release(err)
-	g.record(req, in)
-	return err
+	cancel := context.CancelFunc(func() {})
+	rctx = ctx
+	if b, ok := g.limiter.(RequestBounder); ok {
+		rctx, cancel = b.RequestContext(ctx, g.device)
+	}
+	var once sync.Once
+	return rctx, func(in int, err error) {
+		once.Do(func() {
+			cancel()
+			release(in, err)
+			g.record(req, in)
+		})
+	}, nil
 }
 
 // Check refuses a request kind that is not allowed, without sending anything.

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/limits"
 )
 
 type countingLimiter struct {
@@ -84,5 +88,41 @@ func TestGate(t *testing.T) {
 	cancel()
 	if err := g.Do(cctx, Request{Kind: "x.Read"}, send(1, nil)); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled ctx: %v", err)
+	}
+}
+
+// TestGateRequestTimeout: the gate bounds every request with the device's
+// request_timeout when its limiter knows one, whatever the connector does.
+func TestGateRequestTimeout(t *testing.T) {
+	cfg := &config.Config{Defaults: config.Limits{RequestsPerSecond: 1000, MaxInFlight: 1,
+		RequestTimeout: config.Duration(20 * time.Millisecond)}}
+	tests := []struct {
+		name         string
+		limiter      Limiter
+		wantDeadline bool
+	}{
+		{name: "limits.Limiter bounds the request", limiter: limits.New(cfg), wantDeadline: true},
+		{name: "no limiter, no bound", limiter: nil, wantDeadline: false},
+		{name: "a limiter without request_timeout", limiter: &countingLimiter{}, wantDeadline: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewGate("d1", []string{"x.Read"}, tc.limiter)
+			var had bool
+			err := g.Do(context.Background(), Request{Kind: "x.Read"}, func(ctx context.Context) (int, error) {
+				_, had = ctx.Deadline()
+				if !had {
+					return 0, nil
+				}
+				<-ctx.Done() // a stalled device: only the bound ends the wait
+				return 0, ctx.Err()
+			})
+			if had != tc.wantDeadline {
+				t.Fatalf("send's context has a deadline = %v, want %v", had, tc.wantDeadline)
+			}
+			if tc.wantDeadline && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Do = %v, want context.DeadlineExceeded", err)
+			}
+		})
 	}
 }

@@ -38,6 +38,10 @@ type Service struct {
 	Lock func(ctx context.Context, device string) (unlock func(), err error)
 	// Now is the clock.
 	Now func() time.Time
+	// Open builds a device's connector (nil: connectors.Open, in this
+	// process). The CLI and daemon pass isolate.Opener, which runs each
+	// snapshot in a child process.
+	Open func(dev *config.Device, global classify.Rules, log zerolog.Logger, limiter connectors.Limiter) (connectors.Connector, *connectors.Gate, error)
 }
 
 // HostError is a failure of the monitoring host itself: its store, alert
@@ -101,7 +105,11 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 		prev = nil
 	}
 	log := s.Log.With().Str("device", dev.Name).Str("protocol", dev.Protocol).Logger()
-	conn, _, err := connectors.Open(dev, s.Cfg.Classification, s.Log, s.Limiter)
+	open := s.Open
+	if open == nil {
+		open = connectors.Open
+	}
+	conn, _, err := open(dev, s.Cfg.Classification, s.Log, s.Limiter)
 	if err != nil {
 		return nil, err
 	}

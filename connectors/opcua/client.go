@@ -11,11 +11,14 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	gopcua "github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 	"github.com/gopcua/opcua/uacp"
+
+	"github.com/plcwatch/plcwatch/config"
 )
 
 // session is everything the connector does on an open OPC UA session. Only
@@ -79,6 +82,82 @@ type identity struct {
 	password string
 	cert     []byte
 	key      *rsa.PrivateKey
+	// serverTrusted says the server certificate was checked against
+	// trusted_thumbprints or trust_list: a password encrypted with the
+	// user token policy on a security-None channel is encrypted for that
+	// certificate, so it must not be one a man in the middle handed us.
+	serverTrusted bool
+}
+
+// ErrCleartextPassword is returned when a password would cross the wire
+// readable: the channel is not SignAndEncrypt and the server's UserName
+// token policy does not encrypt it. Nothing is sent.
+var ErrCleartextPassword = errors.New("the password would travel in the clear")
+
+// ErrNoUserNameToken is returned when credentials name a user but the
+// endpoint offers no UserName login. The username is not sent.
+var ErrNoUserNameToken = errors.New("the endpoint offers no UserName login")
+
+// userToken chooses the UserName token policy of ep that a password may be
+// sent with (OPC UA Part 4, 7.41 UserTokenPolicy, and Part 4, 7.36.4: the
+// password is encrypted with the token policy's SecurityPolicyUri, or the
+// channel's when the token names none). It prefers a policy that encrypts
+// the password; it refuses:
+//   - an endpoint without a UserName token (ErrNoUserNameToken);
+//   - a password that neither an encrypting token policy nor a
+//     SignAndEncrypt channel protects (ErrCleartextPassword): on a Sign
+//     channel the message is signed, not encrypted, so the token policy
+//     must encrypt it;
+//   - a password encrypted by the token policy on a security-None channel
+//     for a server certificate that is not pinned or trusted, which a man in
+//     the middle could have swapped (ErrCleartextPassword).
+func userToken(ep *ua.EndpointDescription, hasPassword, serverTrusted bool) (*ua.UserTokenPolicy, error) {
+	var offered []string
+	var best *ua.UserTokenPolicy
+	for _, t := range ep.UserIdentityTokens {
+		if t == nil {
+			continue
+		}
+		offered = append(offered, strings.TrimPrefix(t.TokenType.String(), "UserTokenType"))
+		if t.TokenType != ua.UserTokenTypeUserName {
+			continue
+		}
+		if best == nil || (!encrypts(best, ep) && encrypts(t, ep)) {
+			best = t
+		}
+	}
+	mode := strings.TrimPrefix(ep.SecurityMode.String(), "MessageSecurityMode")
+	at := shortPolicy(ep.SecurityPolicyURI) + "/" + mode
+	if best == nil {
+		return nil, fmt.Errorf("endpoint %s offers %s: %w; the username was not sent: remove credentials from the device, or configure the server to offer UserName login on this endpoint",
+			at, strings.Join(offered, ", "), ErrNoUserNameToken)
+	}
+	if !hasPassword || ep.SecurityMode == ua.MessageSecurityModeSignAndEncrypt {
+		return best, nil
+	}
+	if !encrypts(best, ep) {
+		return nil, fmt.Errorf("endpoint %s with UserName token policy %q (security policy %s): %w; nothing was sent: set opcua.security_policy: Basic256Sha256 with security_mode: SignAndEncrypt (and trusted_thumbprints), or have the server encrypt UserName tokens",
+			at, best.PolicyID, shortPolicy(tokenPolicy(best, ep)), ErrCleartextPassword)
+	}
+	if ep.SecurityMode == ua.MessageSecurityModeNone && !serverTrusted {
+		return nil, fmt.Errorf("endpoint %s would encrypt the password for a server certificate that is not pinned, which anyone in the path could have replaced (%w); nothing was sent: add the server's thumbprint (sha256 %s) to opcua.trusted_thumbprints after checking it on the server, or use security_policy: Basic256Sha256",
+			at, ErrCleartextPassword, Thumbprint(ep.ServerCertificate))
+	}
+	return best, nil
+}
+
+// tokenPolicy is the security policy that protects a token's secret.
+func tokenPolicy(t *ua.UserTokenPolicy, ep *ua.EndpointDescription) string {
+	if t.SecurityPolicyURI != "" {
+		return t.SecurityPolicyURI
+	}
+	return ep.SecurityPolicyURI
+}
+
+// encrypts reports whether t's password is encrypted by its policy.
+func encrypts(t *ua.UserTokenPolicy, ep *ua.EndpointDescription) bool {
+	p := tokenPolicy(t, ep)
+	return p != "" && p != ua.SecurityPolicyURINone
 }
 
 // openSession opens the secure channel to ep (whose certificate the caller
@@ -90,6 +169,14 @@ func openSession(ctx context.Context, d dialOptions, ep *ua.EndpointDescription,
 	}
 	tok := ua.UserTokenTypeAnonymous
 	if id.user != "" {
+		t, err := userToken(ep, id.password != "", id.serverTrusted)
+		if err != nil {
+			return nil, err
+		}
+		// Only the chosen token policy: gopcua takes the first of a type.
+		only := *ep
+		only.UserIdentityTokens = []*ua.UserTokenPolicy{t}
+		ep = &only
 		tok = ua.UserTokenTypeUserName
 		opts = append(opts, gopcua.AuthUsername(id.user, id.password))
 	} else {
@@ -144,4 +231,31 @@ func clientCertificate() ([]byte, *rsa.PrivateKey, error) {
 		return nil, nil, fmt.Errorf("creating client certificate: %w", err)
 	}
 	return der, key, nil
+}
+
+// Warnings returns what `plcwatch config check` can tell beforehand about
+// how dev's credentials will travel: a password with security_policy None
+// (or security_mode Sign) is sent only if the server's UserName token policy
+// encrypts it, and on None only for a pinned certificate; otherwise every
+// snapshot fails without sending it. Each warning names the device, the
+// config line and the fix.
+func Warnings(dev *config.Device) []string {
+	c := dev.Credentials
+	if c.PasswordEnv == "" && c.PasswordFile == "" {
+		return nil
+	}
+	s, err := parse(dev)
+	if err != nil {
+		return nil // config check reports the section's errors itself
+	}
+	where := fmt.Sprintf("%s:%d: warning: device %s", dev.File, dev.Line, dev.Name)
+	switch {
+	case s.mode == ua.MessageSecurityModeNone && len(s.pins) == 0 && len(s.trust) == 0:
+		return []string{where + ": a password with security_policy None and no trusted_thumbprints will be refused at every snapshot (it would travel in the clear, or encrypted for an unverified certificate): set security_policy: Basic256Sha256, security_mode: SignAndEncrypt and trusted_thumbprints"}
+	case s.mode == ua.MessageSecurityModeNone:
+		return []string{where + ": with security_policy None the password is sent only if the server's UserName token policy encrypts it; otherwise the snapshot fails: prefer security_policy: Basic256Sha256 with security_mode: SignAndEncrypt"}
+	case s.mode == ua.MessageSecurityModeSign:
+		return []string{where + ": security_mode Sign signs but does not encrypt: the password is sent only if the server's UserName token policy encrypts it; otherwise the snapshot fails: prefer security_mode: SignAndEncrypt"}
+	}
+	return nil
 }

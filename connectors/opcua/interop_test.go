@@ -231,8 +231,9 @@ func TestInteropSecurity(t *testing.T) {
 		wantErr              error // nil: must succeed
 		anyErr               bool
 	}{
-		{"username on None", "      timeout: 10s", user, nil, false},
-		{"wrong password refused", "      timeout: 10s", wrongUser, nil, true},
+		{"username on None, certificate not pinned: refused before sending", "      timeout: 10s", user, opcua.ErrCleartextPassword, true},
+		{"username on None, pinned: encrypted by the token policy", fmt.Sprintf("      trusted_thumbprints: [%q]\n      timeout: 10s", s.thumbprint), user, nil, false},
+		{"wrong password refused", fmt.Sprintf("      trusted_thumbprints: [%q]\n      timeout: 10s", s.thumbprint), wrongUser, nil, true},
 		{"Sign, pinned", pin("Sign", s.thumbprint), "", nil, false},
 		{"SignAndEncrypt, pinned, username", pin("SignAndEncrypt", s.thumbprint), user, nil, false},
 		{"wrong certificate refused", pin("SignAndEncrypt", wrong), "", opcua.ErrUntrustedCertificate, true},

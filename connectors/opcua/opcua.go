@@ -135,7 +135,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", c.dev.Name, err)
 	}
-	id := identity{user: user, password: pw.Reveal()}
+	id := identity{user: user, password: pw.Reveal(), serverTrusted: !c.trust.empty()}
 	if c.set.secure() {
 		if id.cert, id.key, err = c.clientIdentity(); err != nil {
 			return nil, err
