@@ -73,9 +73,10 @@ deb-test: deb ## install the .deb (dpkg -i as root under CI=true, else dpkg-deb 
 demo: build ## run the demo against the built-in simulators
 	$(BIN) demo --dir demo-run $(DEMOFLAGS)
 
-bench: ## benchmarks, reported side by side as ratios
+bench: build ## Go benchmarks side by side as ratios, then docs/BENCHMARKS.md (figures against outside anchors)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
 	$(GO) run ./internal/benchratio < bench.out
+	$(GO) run ./internal/benchdoc -bin $(BIN) -gobench bench.out -out docs/BENCHMARKS.md
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \

@@ -168,17 +168,75 @@ type Filter struct {
 }
 
 // List rebuilds alerts and their state from the store's records (alert,
-// alert_seen, ack, alert_resolved and approval), newest last seen first.
+// ack, alert_resolved and approval) and the store's summaries of alert_seen
+// records, newest last seen first: what Rebuild computes from the records,
+// without reading a record per window (alert_seen records and approvals
+// grow with history). A device whose summaries Rebuild could not use as
+// they are (an alert_seen record before its alert) is rebuilt from all its
+// records.
 func List(ctx context.Context, st store.Store, f Filter) ([]Alert, error) {
 	var recs []store.Record
-	for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck, store.TypeAlertResolved, store.TypeApproval} {
+	for _, typ := range []string{store.TypeAlert, store.TypeAck, store.TypeAlertResolved} {
 		rs, err := st.RecordsOfType(ctx, f.Device, typ)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s records: %w", typ, err)
 		}
 		recs = append(recs, rs...)
 	}
-	return Rebuild(recs, f)
+	sums, err := st.AlertSeenSummaries(ctx, f.Device)
+	if err != nil {
+		return nil, fmt.Errorf("reading alert_seen summaries: %w", err)
+	}
+	approvals := map[string]int64{}
+	for _, dev := range devicesOf(recs) {
+		ap, err := st.Newest(ctx, dev, store.TypeApproval)
+		switch {
+		case err == nil:
+			approvals[dev] = ap.Seq
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("reading the newest approval of %s: %w", dev, err)
+		}
+	}
+	out, slow := rebuild(recs, sums, approvals, f)
+	if len(slow) == 0 {
+		return out, nil
+	}
+	// Rare: rebuild those devices from every record.
+	var kept []Alert
+	for _, a := range out {
+		if !slow[a.Device] {
+			kept = append(kept, a)
+		}
+	}
+	for dev := range slow {
+		var all []store.Record
+		for _, typ := range []string{store.TypeAlert, store.TypeAlertSeen, store.TypeAck, store.TypeAlertResolved, store.TypeApproval} {
+			rs, err := st.RecordsOfType(ctx, dev, typ)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s records: %w", typ, err)
+			}
+			all = append(all, rs...)
+		}
+		as, err := Rebuild(all, Filter{Device: dev, OpenOnly: f.OpenOnly})
+		if err != nil {
+			return nil, err
+		}
+		kept = append(kept, as...)
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].LastSeen.After(kept[j].LastSeen) })
+	return kept, nil
+}
+
+func devicesOf(recs []store.Record) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range recs {
+		if r.Type == store.TypeAlert && !seen[r.Device] {
+			seen[r.Device] = true
+			out = append(out, r.Device)
+		}
+	}
+	return out
 }
 
 // Rebuild computes alerts and their state from records of any order (they
@@ -186,6 +244,37 @@ func List(ctx context.Context, st store.Store, f Filter) ([]Alert, error) {
 // ignored. An alert_seen or ack naming an alert the device does not have is
 // ignored too. A malformed body is an error naming the record.
 func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
+	return rebuildErr(recs, nil, nil, f)
+}
+
+// rebuild is Rebuild with alert_seen records replaced by their summaries
+// and approval records by the seq of each device's newest approval. It
+// returns, instead of alerts, the devices whose summaries it cannot use (an
+// alert_seen record older than its alert record, or a malformed record).
+func rebuild(recs []store.Record, sums []store.SeenSummary, approvals map[string]int64, f Filter) ([]Alert, map[string]bool) {
+	out, err := rebuildErr(recs, sums, approvals, f)
+	if err == nil {
+		return out, nil
+	}
+	var se *slowError
+	if errors.As(err, &se) {
+		return out, se.devices
+	}
+	// A malformed record: the full rebuild reports it.
+	slow := map[string]bool{}
+	for _, r := range recs {
+		slow[r.Device] = true
+	}
+	return nil, slow
+}
+
+// slowError lists devices whose alert_seen summaries do not stand for their
+// records in chain order.
+type slowError struct{ devices map[string]bool }
+
+func (e *slowError) Error() string { return "alert_seen summaries precede their alerts" }
+
+func rebuildErr(recs []store.Record, sums []store.SeenSummary, approvals map[string]int64, f Filter) ([]Alert, error) {
 	recs = append([]store.Record(nil), recs...)
 	sort.SliceStable(recs, func(i, j int) bool {
 		if recs[i].Device != recs[j].Device {
@@ -267,6 +356,33 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 			lastApproval[r.Device] = r.Seq
 		}
 	}
+	var slow map[string]bool
+	for _, sm := range sums {
+		if f.Device != "" && sm.Device != f.Device {
+			continue
+		}
+		k := key{sm.Device, sm.Alert}
+		a := byID[k]
+		if a == nil {
+			continue // names an alert the device does not have: ignored, as Rebuild does
+		}
+		if sm.FirstSeq < lastSeenSeq[k] {
+			if slow == nil {
+				slow = map[string]bool{}
+			}
+			slow[sm.Device] = true
+			continue
+		}
+		a.LastSeen = sm.LastTime.UTC()
+		a.Count += int(sm.Count)
+		if sm.Snapshot != "" {
+			a.Snapshot = sm.Snapshot
+		}
+		lastSeenSeq[k] = sm.LastSeq
+	}
+	for dev, seq := range approvals {
+		lastApproval[dev] = max(lastApproval[dev], seq)
+	}
 	out := []Alert{}
 	for _, k := range order {
 		a := byID[k]
@@ -279,6 +395,9 @@ func Rebuild(recs []store.Record, f Filter) ([]Alert, error) {
 		out = append(out, *a)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
+	if slow != nil {
+		return out, &slowError{devices: slow}
+	}
 	return out, nil
 }
 

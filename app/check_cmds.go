@@ -8,12 +8,14 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
 	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/diffing"
+	"github.com/plcwatch/plcwatch/limits"
 	"github.com/plcwatch/plcwatch/monitor"
 	"github.com/plcwatch/plcwatch/snapshots"
 	"github.com/plcwatch/plcwatch/store"
@@ -84,30 +86,66 @@ failed reads or devices without a baseline; 2: error.`,
 			findings := false
 			var results []*monitor.CheckResult
 			progress := a.isTerminal(a.Stderr) && len(devs) > 1 && !asJSON
-			for i, d := range devs {
+			// Devices are read at once up to daemon.max_concurrent_devices,
+			// as the daemon reads them, under the same per-device and
+			// gateway limits (env.Svc.Limiter); results print in config
+			// order. A hard error stops devices not yet started.
+			ctx, cancel := context.WithCancel(c.Context())
+			defer cancel()
+			type outcome struct {
+				res *monitor.CheckResult
+				err error
+			}
+			outs := make([]*outcome, len(devs))
+			var mu sync.Mutex
+			next, done := 0, 0
+			var hard error
+			emit := func() { // with mu held: print what is ready, in order
+				for next < len(devs) && outs[next] != nil {
+					o := outs[next]
+					next++
+					if hard != nil {
+						continue
+					}
+					if o.err != nil && (o.res == nil || o.res.Error == "") {
+						hard = o.err
+						cancel()
+						continue
+					}
+					results = append(results, o.res)
+					if o.res.Verdict.Findings {
+						findings = true
+					}
+					if !asJSON {
+						printCheck(a.Stdout, o.res)
+					}
+				}
+			}
+			runLimited(ctx, len(devs), env.Cfg.Daemon.MaxConcurrentDevices, func(ctx context.Context, i int) {
+				res, err := env.Svc.Check(ctx, devs[i], monitor.SnapshotOptions{})
+				if err == nil && res == nil {
+					err = fmt.Errorf("check %s: no result", devs[i].Name)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				outs[i] = &outcome{res, err}
+				done++
 				if progress {
-					fmt.Fprintf(a.Stderr, "\r[%d/%d] checking %s...\x1b[K", i+1, len(devs), d.Name)
+					fmt.Fprintf(a.Stderr, "\r[%d/%d] checked %s\x1b[K", done, len(devs), devs[i].Name)
 				}
-				res, err := env.Svc.Check(c.Context(), d, monitor.SnapshotOptions{})
-				if progress {
-					fmt.Fprint(a.Stderr, "\r\x1b[K")
-				}
-				if err != nil && res == nil {
-					return err
-				}
-				if err != nil && res.Error == "" {
-					return err
-				}
-				results = append(results, res)
-				if res.Verdict.Findings {
-					findings = true
-				}
-				if !asJSON {
-					printCheck(a.Stdout, res)
-				}
-				if c.Context().Err() != nil {
-					return c.Context().Err()
-				}
+				emit()
+			})
+			if progress {
+				fmt.Fprint(a.Stderr, "\r\x1b[K")
+			}
+			if hard != nil {
+				return hard
+			}
+			if err := c.Context().Err(); err != nil {
+				return err
+			}
+			if next < len(devs) {
+				return fmt.Errorf("check: %d of %d devices were not checked", len(devs)-next, len(devs))
 			}
 			if asJSON {
 				if err := writeJSON(a.Stdout, results); err != nil {
@@ -123,6 +161,29 @@ failed reads or devices without a baseline; 2: error.`,
 	cmd.Flags().BoolVar(&all, "all", false, "check every configured device")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd
+}
+
+// runLimited calls fn(ctx, i) for i in [0, n), at most limit at once
+// (limits.DeviceSlots, the daemon's cap; at least one), and returns when
+// every call has returned. Calls not yet started when ctx ends are skipped.
+func runLimited(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
+	slots := limits.NewDeviceSlots(limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		release, err := slots.Acquire(ctx)
+		if err != nil {
+			break
+		}
+		if ctx.Err() != nil { // a slot and the end came at once
+			release()
+			break
+		}
+		wg.Go(func() {
+			defer release()
+			fn(ctx, i)
+		})
+	}
+	wg.Wait()
 }
 
 // printCheck prints one device's check: the words are the verdict's
@@ -181,15 +242,13 @@ func (a *App) diffCommand() *cobra.Command {
 				return err
 			}
 			defer env.Close()
-			x, err := env.Store.Resolve(c.Context(), args[0])
+			// Items both snapshots hold byte for byte are verified but
+			// never decoded: they compare equal.
+			p, err := env.Store.ResolveDiff(c.Context(), args[0], args[1])
 			if err != nil {
-				return fmt.Errorf("diff: %s: %w", args[0], err)
+				return fmt.Errorf("diff %s %s: %w", args[0], args[1], err)
 			}
-			y, err := env.Store.Resolve(c.Context(), args[1])
-			if err != nil {
-				return fmt.Errorf("diff: %s: %w", args[1], err)
-			}
-			rep := diffing.Compare(x, y, diffing.Options{})
+			rep := diffing.Compare(p.Old, p.New, diffing.Options{})
 			if asJSON {
 				err = writeJSON(a.Stdout, rep)
 			} else {

@@ -324,11 +324,11 @@ func (d *Daemon) fullReadDue(ctx context.Context, st *state, dev *config.Device)
 	if n <= 1 {
 		return true
 	}
-	recs, err := st.svc.Store.RecordsOfType(ctx, dev.Name, store.TypeSnapshot)
+	count, err := st.svc.Store.CountOfType(ctx, dev.Name, store.TypeSnapshot)
 	if err != nil {
 		return true
 	}
-	return len(recs)%n == 0
+	return count%int64(n) == 0
 }
 
 // housekeeping raises the alerts that are not diffs: monitoring overdue,
@@ -347,11 +347,12 @@ func (d *Daemon) housekeeping(ctx context.Context, now time.Time) {
 		}
 		var events []alerts.Alert
 		overdue := st.cfg.Daemon.OverdueAfter.D()
-		last, err := st.svc.Store.Latest(ctx, dev.Name, true)
+		// The record says when; the snapshot itself is not loaded.
+		lastRec, last, err := st.svc.Store.LatestRef(ctx, dev.Name, true)
 		switch {
-		case err == nil && now.Sub(last.TakenAt) > overdue:
+		case err == nil && now.Sub(lastRec.Time) > overdue:
 			events = append(events, alerts.Event(dev.Name, alerts.CatOverdue,
-				fmt.Sprintf("last complete snapshot %s taken %s, more than %s ago", last.ID, last.TakenAt.Format(time.RFC3339), overdue), "overdue:"+last.ID, now))
+				fmt.Sprintf("last complete snapshot %s taken %s, more than %s ago", last.ID, lastRec.Time.Format(time.RFC3339), overdue), "overdue:"+last.ID, now))
 		case errors.Is(err, store.ErrNotFound) && now.Sub(d.since) > overdue:
 			events = append(events, alerts.Event(dev.Name, alerts.CatOverdue,
 				fmt.Sprintf("no complete snapshot since the daemon started %s", d.since.Format(time.RFC3339)), "overdue:never", now))

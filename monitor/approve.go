@@ -157,22 +157,18 @@ type Change struct {
 
 // OpenChange returns the device's open planned change, or nil.
 func (s *Service) OpenChange(ctx context.Context, device string) (*Change, error) {
-	recs, err := s.Store.Records(ctx, device)
+	// The newest change_open or change_close record decides: two indexed
+	// lookups, whatever the history.
+	r, err := s.Store.Newest(ctx, device, store.TypeChangeOpen, store.TypeChangeClose)
+	if errors.Is(err, store.ErrNotFound) || err == nil && r.Type == store.TypeChangeClose {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	var open *Change
-	for _, r := range recs {
-		switch r.Type {
-		case store.TypeChangeOpen:
-			var c Change
-			if err := json.Unmarshal(r.Body, &c); err != nil {
-				return nil, fmt.Errorf("device %s record %d: %w", device, r.Seq, err)
-			}
-			open = &c
-		case store.TypeChangeClose:
-			open = nil
-		}
+	var c Change
+	if err := json.Unmarshal(r.Body, &c); err != nil {
+		return nil, fmt.Errorf("device %s record %d: %w", device, r.Seq, err)
 	}
-	return open, nil
+	return &c, nil
 }

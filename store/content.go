@@ -3,10 +3,13 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -32,6 +35,20 @@ type manifest struct {
 	header []byte
 	keys   []byte // concatenated item keys
 	items  [][]byte
+}
+
+// ManifestDigest returns the hex SHA-256 of a stored manifest: the header's
+// length (8 bytes, big-endian), the header, then the item keys (32 raw bytes
+// each, in item order). The length makes the split between header and keys
+// unambiguous.
+func ManifestDigest(header, keys []byte) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(header)))
+	h.Write(n[:])
+	h.Write(header)
+	h.Write(keys)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // canonical encodes v as compact JSON without HTML escaping, the encoding
@@ -63,6 +80,11 @@ func split(s *snapshots.Snapshot) (*manifest, error) {
 	}
 	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items))}
 	for i := range s.Items {
+		// Loading trusts item hashes that the digest proves unchanged since
+		// here: refuse a snapshot whose item hashes do not match content.
+		if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
+			return nil, fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+		}
 		b, err := canonical(&s.Items[i])
 		if err != nil {
 			return nil, fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
@@ -123,15 +145,21 @@ func splitKeys(keys []byte) ([][keySize]byte, error) {
 
 // reassemble rebuilds and decodes a stored snapshot. blob returns an item's
 // bytes by key (nil, nil when absent). Everything read is untrusted: every
-// item key is re-checked, and snapshots.Decode recomputes every item hash and
-// the digest, which must equal want.
+// item's bytes are hashed once against their key, and the canonical encoding
+// they reassemble to must hash to want, the digest the chain records (want
+// is required). Nothing is re-encoded: bytes that hash to the digest Finalize
+// computed are the canonical encoding, whose item hashes Finalize set and
+// PutSnapshot checked (verify re-checks them).
 func reassemble(header, keys []byte, want string, blob func(k [keySize]byte) ([]byte, error)) (*snapshots.Snapshot, error) {
 	ks, err := splitKeys(keys)
 	if err != nil {
 		return nil, err
 	}
-	items := make([][]byte, len(ks))
+	blobs := make(verifiedBlobs, len(ks))
 	for i, k := range ks {
+		if _, ok := blobs[k]; ok {
+			continue
+		}
 		b, err := blob(k)
 		if err != nil {
 			return nil, err
@@ -139,16 +167,130 @@ func reassemble(header, keys []byte, want string, blob func(k [keySize]byte) ([]
 		if b == nil {
 			return nil, fmt.Errorf("item %d (blob %x) is missing", i, k)
 		}
-		if sha256.Sum256(b) != k {
-			return nil, fmt.Errorf("item %d (blob %x) does not hash to its key: %w", i, k, snapshots.ErrDigestMismatch)
+		if err := blobs.add(k, b); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
-		items[i] = b
 	}
-	enc, err := assemble(header, items)
-	if err != nil {
-		return nil, err
+	return decodeManifest(header, keys, ks, want, "", blobs, nil)
+}
+
+// verifiedBlobs holds item blobs by key; add admits only bytes that hash to
+// their key, so every value was hashed exactly once.
+type verifiedBlobs map[[keySize]byte][]byte
+
+func (v verifiedBlobs) add(k [keySize]byte, b []byte) error {
+	if sha256.Sum256(b) != k {
+		return fmt.Errorf("blob %x does not hash to its key: %w", k, snapshots.ErrDigestMismatch)
 	}
-	return snapshots.Decode(enc, want)
+	v[k] = b
+	return nil
+}
+
+// decodeManifest checks a stored snapshot and decodes its header and items,
+// leaving out item i when skip(i) (a nil skip keeps every item). With the
+// manifest digest the chain records (manifest not empty), the header and keys
+// are checked against it and only the items decoded must be in blobs (whose
+// values were checked against their keys); without it, every item must be
+// in blobs and the encoding they reassemble to (hashed without building it)
+// must hash to want. Items are decoded on every CPU for large snapshots.
+func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest string, blobs verifiedBlobs, skip func(i int) bool) (*snapshots.Snapshot, error) {
+	if len(want) != 2*keySize || !isHex(want) {
+		return nil, fmt.Errorf("snapshot digest %q: want 64 hex digits to check the content against", want)
+	}
+	null := bytes.HasSuffix(header, suffixNull)
+	switch {
+	case null && len(ks) != 0:
+		return nil, fmt.Errorf("snapshot header has no item list but the manifest lists %d items", len(ks))
+	case !null && !bytes.HasSuffix(header, suffixEmpty):
+		return nil, errors.New(`snapshot header does not end with "items":[]} or "items":null}`)
+	}
+	if manifest != "" {
+		if d := ManifestDigest(header, keys); d != manifest {
+			return nil, fmt.Errorf("manifest hashes to %s, the snapshot record names %s: %w", d, manifest, snapshots.ErrDigestMismatch)
+		}
+	} else {
+		h := sha256.New()
+		if null {
+			h.Write(header)
+		} else {
+			h.Write(header[:len(header)-2]) // up to and including '['
+			for i, k := range ks {
+				b, ok := blobs[k]
+				if !ok {
+					return nil, fmt.Errorf("item %d (blob %x) is missing", i, k)
+				}
+				if i > 0 {
+					h.Write([]byte{','})
+				}
+				h.Write(b)
+			}
+			h.Write([]byte("]}"))
+		}
+		if d := hex.EncodeToString(h.Sum(nil)); d != want {
+			return nil, fmt.Errorf("content hashes to %s, want %s: %w", d, want, snapshots.ErrDigestMismatch)
+		}
+	}
+	var s snapshots.Snapshot
+	if err := decodeStrict(header, &s); err != nil {
+		return nil, fmt.Errorf("decoding the snapshot header: %w", err)
+	}
+	if s.Format != snapshots.FormatVersion {
+		return nil, fmt.Errorf("snapshot format %d, want %d", s.Format, snapshots.FormatVersion)
+	}
+	if s.Items != nil || len(ks) > 0 {
+		idx := make([]int, 0, len(ks))
+		for i := range ks {
+			if skip == nil || !skip(i) {
+				idx = append(idx, i)
+			}
+		}
+		items, err := decodeItems(ks, idx, blobs)
+		if err != nil {
+			return nil, err
+		}
+		s.Items = items
+	}
+	s.Digest, s.ID = want, want[:snapshots.IDLength]
+	return &s, nil
+}
+
+// decodeItems decodes the blobs of ks at the indexes idx (ascending) and
+// checks their kinds and strict path order.
+func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshots.Item, error) {
+	items := make([]snapshots.Item, len(idx))
+	errs := make([]error, len(idx))
+	decode := func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			b, ok := blobs[ks[idx[j]]]
+			if !ok {
+				errs[j] = fmt.Errorf("item %d (blob %x) is missing", idx[j], ks[idx[j]])
+				continue
+			}
+			if err := decodeStrict(b, &items[j]); err != nil {
+				errs[j] = fmt.Errorf("item %d: %w", idx[j], err)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(idx)/2048+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(idx)/workers, (w+1)*len(idx)/workers
+		wg.Go(func() { decode(lo, hi) })
+	}
+	wg.Wait()
+	for j := range items {
+		if errs[j] != nil {
+			return nil, errs[j]
+		}
+		it := &items[j]
+		if j > 0 && items[j-1].Path >= it.Path {
+			return nil, fmt.Errorf("items not in strict path order at %q", it.Path)
+		}
+		if !it.Kind.Valid() {
+			return nil, fmt.Errorf("item %q has kind %q", it.Path, it.Kind)
+		}
+	}
+	return items, nil
 }
 
 // checkItemBlob checks that b is the canonical encoding of a finalized item.

@@ -190,11 +190,11 @@ func FuzzRecordFields(f *testing.F) {
 		second.Seq, second.Prev = seq+1, r.Digest
 		second.Digest = second.ComputeDigest()
 		var fs []Finding
-		present := map[string]bool{strings.Repeat("a", 64): true}
+		present := map[string]string{strings.Repeat("a", 64): strings.Repeat("b", 64)}
 		verifyChain([]chainRecord{r, second}, present, &fs)
 		clean := timeErr == nil && seq == 1 && prev == GenesisPrev
 		if clean && typ == TypeSnapshot {
-			if ref, err := decodeRef(body); err != nil || !present[ref.Digest] {
+			if ref, err := decodeRef(body); err != nil || present[ref.Digest] == "" || ref.Manifest != "" && ref.Manifest != present[ref.Digest] {
 				clean = false
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,8 @@ CREATE TABLE counters (
 	value INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 3: derived state for hot paths (see derived.go).
+	migrationAlertSeen,
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -460,6 +463,9 @@ func appendTx(ctx context.Context, tx *sql.Tx, device, typ string, at time.Time,
 	if err != nil {
 		return Record{}, fmt.Errorf("appending %s record %d to %s: %w", typ, r.Seq, device, err)
 	}
+	if err := deriveTx(ctx, tx, r); err != nil {
+		return Record{}, err
+	}
 	return r, nil
 }
 
@@ -482,7 +488,8 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 		}
 		rulesBody = buf.Bytes()
 	}
-	ref, err := canonical(SnapshotRef{ID: s.ID, Digest: s.Digest, Label: s.Label, Complete: s.Status.Complete, RulesDigest: s.RulesDigest})
+	ref, err := canonical(SnapshotRef{ID: s.ID, Digest: s.Digest, Label: s.Label, Complete: s.Status.Complete, RulesDigest: s.RulesDigest,
+		Manifest: ManifestDigest(m.header, m.keys)})
 	if err != nil {
 		return nil, err
 	}
@@ -503,12 +510,27 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 				recs = append(recs, r)
 			}
 		}
+		// Only items the store lacks are inserted: the keys present are
+		// looked up in bulk, so an unchanged item costs a share of one
+		// query, not a statement of its own.
+		ks, err := splitKeys(m.keys)
+		if err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
+		have, err := presentKeys(ctx, tx, ks)
+		if err != nil {
+			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
+		}
 		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`)
 		if err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
 		}
 		defer ins.Close()
 		for i, b := range m.items {
+			if have[ks[i]] {
+				continue
+			}
+			have[ks[i]] = true
 			if _, err := ins.ExecContext(ctx, m.keys[i*keySize:(i+1)*keySize], b); err != nil {
 				return fmt.Errorf("storing snapshot %s: item %q: %w", s.ID, s.Items[i].Path, err)
 			}
@@ -538,91 +560,124 @@ func (d *DB) Snapshot(ctx context.Context, id string) (*snapshots.Snapshot, erro
 	if ref.Kind != RefID {
 		return nil, fmt.Errorf("snapshot %q: want an id, prefix or digest (use Resolve for DEVICE@...)", id)
 	}
-	digest, err := d.digestByPrefix(ctx, ref.ID)
+	sr, err := d.refByPrefix(ctx, ref.ID)
 	if err != nil {
 		return nil, err
 	}
-	return d.load(ctx, digest)
+	return d.load(ctx, sr)
 }
 
-// digestByPrefix finds the one snapshot digest whose id or digest starts
-// with prefix, among snapshot records.
-func (d *DB) digestByPrefix(ctx context.Context, prefix string) (string, error) {
+// refByPrefix finds the one snapshot whose id or digest starts with prefix,
+// among snapshot records, and returns a record body naming it (one with a
+// manifest digest if any has).
+func (d *DB) refByPrefix(ctx context.Context, prefix string) (SnapshotRef, error) {
 	lo := idOf(prefix)
 	hi := lo + "g" // above every id that starts with lo
 	rows, err := d.db.QueryContext(ctx, qByIDRange, lo, hi)
 	if err != nil {
-		return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+		return SnapshotRef{}, fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
 	}
 	defer rows.Close()
-	seen := map[string]bool{}
-	var found []string
+	seen := map[string]int{} // digest -> index in found
+	var found []SnapshotRef
 	for rows.Next() {
 		var body []byte
 		if err := rows.Scan(&body); err != nil {
-			return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+			return SnapshotRef{}, fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
 		}
 		ref, err := decodeRef(body)
 		if err != nil {
-			return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+			return SnapshotRef{}, fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
 		}
-		if strings.HasPrefix(ref.Digest, prefix) && !seen[ref.Digest] {
-			seen[ref.Digest] = true
-			found = append(found, ref.Digest)
+		if !strings.HasPrefix(ref.Digest, prefix) {
+			continue
 		}
+		if i, ok := seen[ref.Digest]; ok {
+			if found[i].Manifest == "" {
+				found[i] = ref
+			}
+			continue
+		}
+		seen[ref.Digest] = len(found)
+		found = append(found, ref)
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
+		return SnapshotRef{}, fmt.Errorf("store %s: looking up snapshot %s: %w", d.path, prefix, err)
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("snapshot %s: %w", prefix, ErrNotFound)
+		return SnapshotRef{}, fmt.Errorf("snapshot %s: %w", prefix, ErrNotFound)
 	case 1:
 		return found[0], nil
 	}
 	ids := make([]string, len(found))
 	for i, f := range found {
-		ids[i] = f[:snapshots.IDLength]
+		ids[i] = f.ID
 	}
-	return "", fmt.Errorf("snapshot %s matches %s: %w", prefix, strings.Join(ids, ", "), ErrAmbiguous)
+	return SnapshotRef{}, fmt.Errorf("snapshot %s matches %s: %w", prefix, strings.Join(ids, ", "), ErrAmbiguous)
 }
 
-// load reassembles the snapshot with the given digest and re-verifies it.
-func (d *DB) load(ctx context.Context, digest string) (*snapshots.Snapshot, error) {
-	var header, keys []byte
-	err := d.db.QueryRowContext(ctx, qManifest, digest).Scan(&header, &keys)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("store %s: snapshot %s: its content is missing (see verify): %w", d.path, digest, ErrNotFound)
-	}
+// load reassembles the snapshot a record body names and re-verifies it:
+// its blobs are read in bulk in key order, each hashed once against its key,
+// and the manifest checked against the record's manifest digest (or, for
+// records from before schema 2, the encoding the blobs reassemble to
+// hashed against the digest). Nothing is re-encoded.
+func (d *DB) load(ctx context.Context, ref SnapshotRef) (*snapshots.Snapshot, error) {
+	m, err := d.manifest(ctx, ref.Digest)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: reading snapshot %s: %w", d.path, digest, err)
+		return nil, err
 	}
-	ks, err := splitKeys(keys)
+	blobs, err := d.blobs(ctx, m.ks)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, ref.Digest, err)
 	}
-	blobs, err := d.blobs(ctx, ks)
+	s, err := decodeManifest(m.header, m.keys, m.ks, ref.Digest, ref.Manifest, blobs, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
-	}
-	s, err := reassemble(header, keys, digest, func(k [keySize]byte) ([]byte, error) { return blobs[k], nil })
-	if err != nil {
-		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, ref.Digest, err)
 	}
 	return s, nil
 }
 
-// blobs fetches the item blobs with the given keys.
-func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (map[[keySize]byte][]byte, error) {
-	const batch = 500
-	out := make(map[[keySize]byte][]byte, len(keys))
-	for start := 0; start < len(keys); start += batch {
-		end := min(start+batch, len(keys))
-		args := make([]any, 0, end-start)
-		for _, k := range keys[start:end] {
-			args = append(args, k[:])
+// storedManifest is a snapshot's stored header and item keys.
+type storedManifest struct {
+	header, keys []byte
+	ks           [][keySize]byte
+}
+
+// manifest reads the header and item keys of the snapshot with the given
+// digest.
+func (d *DB) manifest(ctx context.Context, digest string) (storedManifest, error) {
+	var m storedManifest
+	err := d.db.QueryRowContext(ctx, qManifest, digest).Scan(&m.header, &m.keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("store %s: snapshot %s: its content is missing (see verify): %w", d.path, digest, ErrNotFound)
+	}
+	if err != nil {
+		return m, fmt.Errorf("store %s: reading snapshot %s: %w", d.path, digest, err)
+	}
+	if m.ks, err = splitKeys(m.keys); err != nil {
+		return m, fmt.Errorf("store %s: snapshot %s: %w", d.path, digest, err)
+	}
+	return m, nil
+}
+
+// blobs reads the item blobs with the given keys in bulk (distinct keys in
+// ascending order, many per query, so the B-tree is walked forward), hashes
+// each once against its key and fails on a missing or altered one.
+func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (verifiedBlobs, error) {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b [keySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	const batch = 900
+	out := make(verifiedBlobs, len(sorted))
+	args := make([]any, 0, batch)
+	for start := 0; start < len(sorted); start += batch {
+		end := min(start+batch, len(sorted))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, sorted[i][:])
 		}
-		q := `SELECT hash, data FROM blobs WHERE hash IN (?` + strings.Repeat(",?", len(args)-1) + `)`
+		q := `SELECT hash, data FROM blobs WHERE hash IN (?` + strings.Repeat(",?", len(args)-1) + `) ORDER BY hash`
 		rows, err := d.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, fmt.Errorf("reading item blobs: %w", err)
@@ -633,8 +688,12 @@ func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (map[[keySize]byte
 				rows.Close()
 				return nil, fmt.Errorf("reading item blobs: %w", err)
 			}
-			if len(h) == keySize {
-				out[[keySize]byte(h)] = data
+			if len(h) != keySize {
+				continue
+			}
+			if err := out.add([keySize]byte(h), data); err != nil {
+				rows.Close()
+				return nil, err
 			}
 		}
 		err = rows.Err()
@@ -643,7 +702,204 @@ func (d *DB) blobs(ctx context.Context, keys [][keySize]byte) (map[[keySize]byte
 			return nil, fmt.Errorf("reading item blobs: %w", err)
 		}
 	}
+	for _, k := range sorted {
+		if _, ok := out[k]; !ok {
+			return nil, fmt.Errorf("item blob %x is missing (see verify)", k)
+		}
+	}
 	return out, nil
+}
+
+// presentKeys returns which of keys the blobs table holds, looked up many
+// per query in ascending order.
+func presentKeys(ctx context.Context, tx *sql.Tx, keys [][keySize]byte) (map[[keySize]byte]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b [keySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	const batch = 900
+	have := make(map[[keySize]byte]bool, len(sorted))
+	args := make([]any, 0, batch)
+	for start := 0; start < len(sorted); start += batch {
+		end := min(start+batch, len(sorted))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, sorted[i][:])
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT hash FROM blobs WHERE hash IN (?`+strings.Repeat(",?", len(args)-1)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("looking up item blobs: %w", err)
+		}
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("looking up item blobs: %w", err)
+			}
+			if len(h) == keySize {
+				have[[keySize]byte(h)] = true
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("looking up item blobs: %w", err)
+		}
+	}
+	return have, nil
+}
+
+// DiffPair is two stored snapshots loaded for a comparison: the items both
+// hold byte for byte (same path, same content, same provenance) are left out
+// of both, because they compare equal whatever the rest is (they give no
+// change, in a complete or a partial snapshot). Both digests are verified
+// over the full content, every item included.
+type DiffPair struct {
+	Old, New *snapshots.Snapshot
+	// Shared is the number of items left out of each side.
+	Shared int
+}
+
+// ResolveDiff resolves two references (as Resolve) and loads them for a
+// comparison: each distinct item blob is read once in bulk and hashed once,
+// each snapshot's encoding is hashed against its digest, and only the items
+// that differ between the two are decoded. diffing.Compare gives the same
+// report for the pair as for the full snapshots.
+func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair, error) {
+	type side struct {
+		name   string
+		ref    SnapshotRef
+		device string
+		m      storedManifest
+	}
+	sides := []*side{{name: oldRef}, {name: newRef}}
+	for _, sd := range sides {
+		var err error
+		if sd.ref, sd.device, err = d.resolveRef(ctx, sd.name); err != nil {
+			return nil, err
+		}
+		if sd.m, err = d.manifest(ctx, sd.ref.Digest); err != nil {
+			return nil, fmt.Errorf("%s: %w", sd.name, err)
+		}
+	}
+	o, n := sides[0], sides[1]
+	// An item both hold has the same key on both sides (a key is the hash
+	// of the item's bytes, path included; no two items of a snapshot share
+	// one). Most sit at the same position; the rest are matched by key.
+	shared := [][]bool{make([]bool, len(o.m.ks)), make([]bool, len(n.m.ks))}
+	count := 0
+	for i := range min(len(o.m.ks), len(n.m.ks)) {
+		if o.m.ks[i] == n.m.ks[i] {
+			shared[0][i], shared[1][i] = true, true
+			count++
+		}
+	}
+	rest := map[[keySize]byte]int{}
+	for i, k := range o.m.ks {
+		if !shared[0][i] {
+			rest[k] = i
+		}
+	}
+	for j, k := range n.m.ks {
+		if shared[1][j] {
+			continue
+		}
+		if i, ok := rest[k]; ok {
+			shared[0][i], shared[1][j] = true, true
+			count++
+		}
+	}
+	// With manifest digests on both sides only the items that differ are
+	// read; otherwise every item is, to hash each encoding.
+	var want [][keySize]byte
+	for si, sd := range sides {
+		for i, k := range sd.m.ks {
+			if sd.ref.Manifest == "" || !shared[si][i] {
+				want = append(want, k)
+			}
+		}
+	}
+	blobs, err := d.blobs(ctx, want)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
+	}
+	p := &DiffPair{Shared: count}
+	// The two sides are checked and decoded at once (2 CPUs: each hashes
+	// its manifest while the other does).
+	out := make([]*snapshots.Snapshot, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, sd := range sides {
+		wg.Go(func() {
+			s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[i][j] })
+			if err != nil {
+				errs[i] = fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
+				return
+			}
+			// An imported chain ("site/device") holds the site's
+			// snapshots, which name the device as the site does.
+			if sd.device != "" && s.Device != sd.device && !strings.HasSuffix(sd.device, "/"+s.Device) {
+				errs[i] = fmt.Errorf("%s: the approval names snapshot %s of device %s", sd.name, s.ID, s.Device)
+				return
+			}
+			out[i] = s
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p.Old, p.New = out[0], out[1]
+	return p, nil
+}
+
+// resolveRef returns a record body naming the snapshot ref names and, for
+// DEVICE@baseline, the device the snapshot must belong to.
+func (d *DB) resolveRef(ctx context.Context, ref string) (sr SnapshotRef, device string, err error) {
+	r, err := ParseRef(ref)
+	if err != nil {
+		return sr, "", err
+	}
+	var q string
+	var args []any
+	switch r.Kind {
+	case RefID:
+		sr, err := d.refByPrefix(ctx, r.ID)
+		return sr, "", err
+	case RefBaseline:
+		a, err := d.Baseline(ctx, r.Device)
+		if err != nil {
+			return sr, "", err
+		}
+		sr, err := d.refOfDigest(ctx, a.Digest)
+		return sr, r.Device, err
+	case RefLatest:
+		q, args = qLatest, []any{r.Device}
+	default:
+		q, args = qLabel, []any{r.Device, r.Label}
+	}
+	var body []byte
+	err = d.db.QueryRowContext(ctx, q, args...).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sr, "", fmt.Errorf("%s: %w", ref, ErrNotFound)
+	}
+	if err != nil {
+		return sr, "", fmt.Errorf("store %s: %s: %w", d.path, ref, err)
+	}
+	if sr, err = decodeRef(body); err != nil {
+		return sr, "", fmt.Errorf("store %s: %s: %w", d.path, ref, err)
+	}
+	return sr, "", nil
+}
+
+// refOfDigest returns a snapshot record body naming the snapshot with the
+// given digest; with no such record, one with the digest alone (checked
+// against the full encoding).
+func (d *DB) refOfDigest(ctx context.Context, digest string) (SnapshotRef, error) {
+	sr, err := d.refByPrefix(ctx, digest)
+	if errors.Is(err, ErrNotFound) {
+		return SnapshotRef{ID: digest[:snapshots.IDLength], Digest: digest}, nil
+	}
+	return sr, err
 }
 
 // Resolve returns the snapshot a reference names (see ParseRef).
@@ -662,7 +918,11 @@ func (d *DB) Resolve(ctx context.Context, ref string) (*snapshots.Snapshot, erro
 		if err != nil {
 			return nil, err
 		}
-		s, err := d.load(ctx, a.Digest)
+		sr, err := d.refOfDigest(ctx, a.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		s, err := d.load(ctx, sr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", ref, err)
 		}
@@ -700,7 +960,7 @@ func (d *DB) snapshotFrom(ctx context.Context, what, q string, args ...any) (*sn
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %s: %w", d.path, what, err)
 	}
-	return d.load(ctx, ref.Digest)
+	return d.load(ctx, ref)
 }
 
 // Baseline returns the device's newest approval, or ErrNoBaseline.
@@ -866,6 +1126,9 @@ func decodeRef(body []byte) (SnapshotRef, error) {
 	}
 	if len(r.Digest) != 64 || !isHex(r.Digest) || r.ID != r.Digest[:snapshots.IDLength] {
 		return r, fmt.Errorf("snapshot record body: id %q and digest %q, want 64 hex digits and the id its first %d", r.ID, r.Digest, snapshots.IDLength)
+	}
+	if r.Manifest != "" && (len(r.Manifest) != 64 || !isHex(r.Manifest)) {
+		return r, fmt.Errorf("snapshot record body: manifest digest %q, want 64 hex digits", r.Manifest)
 	}
 	return r, nil
 }

@@ -91,6 +91,14 @@ type SnapshotRef struct {
 	Label       string `json:"label,omitempty"`
 	Complete    bool   `json:"complete"`
 	RulesDigest string `json:"rules_digest,omitempty"`
+	// Manifest is the hex SHA-256 of the stored manifest (see
+	// ManifestDigest), recorded since schema version 2. It lets a reader
+	// check a snapshot's content item by item: the chain fixes the
+	// manifest, the manifest fixes each item's key, and each item is
+	// checked against its key when it is read, so items that are not
+	// decoded (shared by two snapshots being compared) need not be read.
+	// Records written before have none and are checked against Digest.
+	Manifest string `json:"manifest,omitempty"`
 }
 
 // Approval is the body of an approval record: a person made a snapshot the
@@ -179,6 +187,7 @@ const (
 	ProblemHeadMissing  = "head_missing"  // a known head is not in the chain: truncated or rewritten
 	ProblemHeadMismatch = "head_mismatch" // the record at a known head's seq has another digest
 	ProblemUnparseable  = "unparseable"   // stored data cannot be read
+	ProblemDerived      = "derived"       // derived state (a summary kept for hot paths) differs from the chain
 )
 
 // Finding is one problem verify found.
@@ -186,7 +195,7 @@ type Finding struct {
 	Device string `json:"device,omitempty"`
 	Seq    int64  `json:"seq,omitempty"`
 	// Problem is one of: edited, deleted, reordered, bad_link, blob_mismatch,
-	// missing_blob, head_missing, head_mismatch, unparseable.
+	// missing_blob, head_missing, head_mismatch, unparseable, derived.
 	Problem string `json:"problem"`
 	Detail  string `json:"detail"`
 }
@@ -232,6 +241,20 @@ type Store interface {
 	Devices(ctx context.Context) ([]string, error)
 	// Heads returns the newest record of every chain.
 	Heads(ctx context.Context) ([]Head, error)
+	// Newest returns the device's newest record of any of the given types,
+	// or ErrNotFound; an indexed lookup, whatever the history.
+	Newest(ctx context.Context, device string, types ...string) (Record, error)
+	// LatestRef returns the record and body of the device's newest snapshot
+	// (newest complete one when completeOnly) without loading it, or
+	// ErrNotFound.
+	LatestRef(ctx context.Context, device string, completeOnly bool) (Record, SnapshotRef, error)
+	// CountOfType counts a device's records of one type without reading
+	// them.
+	CountOfType(ctx context.Context, device, typ string) (int64, error)
+	// AlertSeenSummaries sums up the alert_seen records of each alert of a
+	// device (every device if device is ""), from a table kept with the
+	// chain (Verify checks it against the chain).
+	AlertSeenSummaries(ctx context.Context, device string) ([]SeenSummary, error)
 	// Verify recomputes every blob hash, record digest and chain link, and
 	// compares chains with heads recorded earlier (from the alert log, or
 	// --head); a head that is not in the chain is a finding.

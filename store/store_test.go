@@ -234,28 +234,38 @@ func TestVerifyFindsTampering(t *testing.T) {
 		}, known: true, want: []string{"bad_link plc#4"}},
 		{name: "delete a middle record", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 3`)
-		}, known: true, want: []string{"deleted plc#4"}},
+		}, known: true, want: []string{"deleted plc#4", "derived plc#0"}},
 		{name: "delete the first record", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'kiln' AND seq = 1`)
-		}, known: true, want: []string{"deleted kiln#2"}},
+		}, known: true, want: []string{"deleted kiln#2", "derived kiln#0"}},
+		// A deletion that leaves record_counts alone shows there too; one
+		// that edits both is found only by a head.
 		{name: "delete the newest record, no head given", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
+		}, want: []string{"derived plc#0"}},
+		{name: "delete the newest record and its count, no head given", tamper: func(t *testing.T, db *sql.DB) {
+			var typ string
+			if err := db.QueryRow(`SELECT type FROM records WHERE device = 'plc' AND seq = 7`).Scan(&typ); err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
+			mustExec(t, db, `UPDATE record_counts SET count = count - 1 WHERE device = 'plc' AND type = ?`, typ)
 		}, want: []string{}},
 		{name: "delete the newest record, known head", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
-		}, known: true, want: []string{"head_missing plc#7"}},
+		}, known: true, want: []string{"derived plc#0", "head_missing plc#7"}},
 		{name: "delete the newest record, --head", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'plc' AND seq = 7`)
-		}, extra: true, want: []string{"head_missing"}},
+		}, extra: true, want: []string{"derived plc#0", "head_missing"}},
 		{name: "delete a whole chain, known head", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM records WHERE device = 'kiln'`)
-		}, known: true, want: []string{"head_missing kiln#2"}},
+		}, known: true, want: []string{"derived kiln#0", "head_missing kiln#2"}},
 		{name: "swap adjacent records", tamper: swap(3, 4), known: true, want: []string{"reordered plc#3", "reordered plc#4"}},
 		{name: "swap distant records", tamper: swap(3, 5), known: true, want: []string{"reordered plc#3", "reordered plc#5"}},
 		{name: "rewrite the chain consistently, no head", tamper: rewrite(7), want: []string{}},
 		{name: "rewrite the chain consistently, known head", tamper: rewrite(7), known: true, want: []string{"head_mismatch plc#7"}},
 		{name: "rewrite the chain consistently, --head", tamper: rewrite(7), extra: true, want: []string{"head_missing"}},
-		{name: "rewrite and truncate the chain, known head", tamper: rewrite(5), known: true, want: []string{"head_missing plc#7"}},
+		{name: "rewrite and truncate the chain, known head", tamper: rewrite(5), known: true, want: []string{"derived plc#0", "derived plc#0", "head_missing plc#7"}},
 		{name: "unparseable record time", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `UPDATE records SET time = 'yesterday' WHERE device = 'plc' AND seq = 5`)
 		}, want: []string{"unparseable plc#5"}},

@@ -52,6 +52,9 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 	if err := phase(err); err != nil {
 		return nil, err
 	}
+	if err := phase(d.verifyDerived(ctx, chains, &fs)); err != nil {
+		return nil, err
+	}
 	verifyHeads(chains, known, extra, &fs)
 	return fs, nil
 }
@@ -121,20 +124,27 @@ func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte]
 	return blobs, nil
 }
 
-func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte, fs *[]Finding) (map[string]bool, error) {
+// damagedContent stands for the manifest digest of a snapshot whose stored
+// content was found damaged (reported once, by verifySnapshots).
+const damagedContent = "damaged"
+
+// verifySnapshots checks every stored snapshot's content against its digest
+// and returns the manifest digest of each snapshot present, by digest
+// (damagedContent when its content does not check).
+func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte, fs *[]Finding) (map[string]string, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT digest, header, items FROM snapshots`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
 	}
 	defer rows.Close()
-	present := map[string]bool{}
+	present := map[string]string{}
 	for rows.Next() {
 		var digest string
 		var header, keys []byte
 		if err := rows.Scan(&digest, &header, &keys); err != nil {
 			return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
 		}
-		present[digest] = true
+		present[digest] = damagedContent
 		ks, err := splitKeys(keys)
 		if err != nil {
 			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
@@ -160,7 +170,9 @@ func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte
 		}
 		if got := digestOf(enc); got != digest {
 			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("snapshot %s: its stored content hashes to %s", digest, got)})
+			continue
 		}
+		present[digest] = ManifestDigest(header, keys)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
@@ -174,7 +186,7 @@ type chainRecord struct {
 	timeErr error
 }
 
-func (d *DB) verifyChains(ctx context.Context, present map[string]bool, fs *[]Finding) (map[string][]chainRecord, error) {
+func (d *DB) verifyChains(ctx context.Context, present map[string]string, fs *[]Finding) (map[string][]chainRecord, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
@@ -205,8 +217,9 @@ func (d *DB) verifyChains(ctx context.Context, present map[string]bool, fs *[]Fi
 	return chains, nil
 }
 
-// verifyChain checks one device's records, sorted by seq.
-func verifyChain(recs []chainRecord, present map[string]bool, fs *[]Finding) {
+// verifyChain checks one device's records, sorted by seq. present holds the
+// manifest digest of each stored snapshot, by snapshot digest.
+func verifyChain(recs []chainRecord, present map[string]string, fs *[]Finding) {
 	byDigest := make(map[string]int, len(recs)) // stored digest -> index
 	byPrev := make(map[string]int, len(recs))   // stored prev -> index
 	for i, r := range recs {
@@ -250,8 +263,10 @@ func verifyChain(recs []chainRecord, present map[string]bool, fs *[]Finding) {
 			switch {
 			case err != nil:
 				add(ProblemUnparseable, "%v", err)
-			case !present[ref.Digest]:
+			case present[ref.Digest] == "":
 				add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
+			case ref.Manifest != "" && present[ref.Digest] != damagedContent && ref.Manifest != present[ref.Digest]:
+				add(ProblemBlobMismatch, "snapshot %s: the record names manifest %s, the stored manifest hashes to %s", ref.ID, ref.Manifest, present[ref.Digest])
 			}
 		}
 		expected, prevDigest, prevOK = r.Seq+1, r.Digest, ok

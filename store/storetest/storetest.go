@@ -284,7 +284,10 @@ func testSnapshotRoundTrip(t *testing.T, s store.Store) {
 			if err := json.Unmarshal(recs[0].Body, &ref); err != nil {
 				t.Fatal(err)
 			}
-			want := store.SnapshotRef{ID: tc.snap.ID, Digest: tc.snap.Digest, Label: tc.snap.Label, Complete: tc.snap.Status.Complete, RulesDigest: tc.snap.RulesDigest}
+			want := store.SnapshotRef{ID: tc.snap.ID, Digest: tc.snap.Digest, Label: tc.snap.Label, Complete: tc.snap.Status.Complete, RulesDigest: tc.snap.RulesDigest, Manifest: ref.Manifest}
+			if len(ref.Manifest) != 64 {
+				t.Errorf("snapshot record names manifest %q, want a 64-digit digest", ref.Manifest)
+			}
 			if ref != want || !recs[0].Time.Equal(tc.snap.TakenAt) {
 				t.Errorf("snapshot record %+v at %v, want body %+v at %v", ref, recs[0].Time, want, tc.snap.TakenAt)
 			}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/plcwatch/plcwatch/snapshots"
+	"github.com/plcwatch/plcwatch/store"
+	"github.com/plcwatch/plcwatch/store/storetest"
+)
+
+// diffFigures is one row of the diff comparison: the whole `plcwatch diff`
+// process against GNU `diff -u` of the two snapshots rendered as text by
+// `plcwatch show`.
+type diffFigures struct {
+	Items          int
+	CanonicalBytes int64 // both snapshots' canonical encodings
+	Put            time.Duration
+	Plcwatch, GNU  run
+}
+
+// benchDiff stores two snapshots of n items (1% changed) in a fresh store
+// under dir and times both diffs.
+func benchDiff(ctx context.Context, bin, dir string, n, reps int) (diffFigures, error) {
+	f := diffFigures{Items: n}
+	cfg, err := writeConfig(dir)
+	if err != nil {
+		return f, err
+	}
+	st, err := store.Open(filepath.Join(dir, "plcwatch.db"))
+	if err != nil {
+		return f, err
+	}
+	g := storetest.NewGenerator("plc", n, storetest.T0)
+	var ids []string
+	for _, changes := range []int{0, n / 100} {
+		s := g.Next(changes)
+		enc, err := s.Encode()
+		if err != nil {
+			st.Close()
+			return f, err
+		}
+		f.CanonicalBytes += int64(len(enc))
+		start := time.Now()
+		if _, err := st.PutSnapshot(ctx, s, nil); err != nil {
+			st.Close()
+			return f, err
+		}
+		f.Put += time.Since(start)
+		ids = append(ids, s.ID)
+	}
+	if err := st.Close(); err != nil {
+		return f, err
+	}
+	var texts []string
+	for i, id := range ids {
+		p := filepath.Join(dir, fmt.Sprintf("snapshot%d.txt", i))
+		out, err := os.Create(p)
+		if err != nil {
+			return f, err
+		}
+		_, err = measure(ctx, out, 0, bin, "--config", cfg, "show", id)
+		out.Close()
+		if err != nil {
+			return f, fmt.Errorf("plcwatch show %s: %w", id, err)
+		}
+		texts = append(texts, p)
+	}
+	if f.Plcwatch, err = median(ctx, reps, 1, bin, "--config", cfg, "diff", ids[0], ids[1]); err != nil {
+		return f, fmt.Errorf("plcwatch diff: %w", err)
+	}
+	if f.GNU, err = median(ctx, reps, 1, "diff", "-u", texts[0], texts[1]); err != nil {
+		return f, fmt.Errorf("GNU diff: %w", err)
+	}
+	return f, nil
+}
+
+// writeConfig writes a minimal config whose store lives in dir.
+func writeConfig(dir string) (string, error) {
+	p := filepath.Join(dir, "plcwatch.yaml")
+	const cfg = `store:
+  path: plcwatch.db
+alerts:
+  console:
+    enabled: false
+devices:
+  - name: plc
+    protocol: s7
+    endpoint: 127.0.0.1:102
+`
+	return p, os.WriteFile(p, []byte(cfg), 0o600)
+}
+
+var _ = snapshots.FormatVersion

@@ -1,0 +1,103 @@
+// Command benchdoc measures plcwatch against outside anchors (GNU diff, a
+// full read, the rate-limit floor) and writes docs/BENCHMARKS.md. `make
+// bench` runs it after building bin/plcwatch.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// The fleet measured: check --all on this many simulated S7 controllers,
+// this many at once, each at this many requests per second.
+var (
+	fleetDevices = 100
+	fleetCap     = 10
+	fleetRPS     = 50.0
+	// storeDevices is how many devices get a year of nightly snapshots for
+	// the store-size figure (0: not measured). The generator gives every
+	// device the same items, which a store keeps once: more devices would
+	// share content that real devices do not.
+	storeDevices = 1
+)
+
+func main() {
+	bin := flag.String("bin", "bin/plcwatch", "the plcwatch binary to measure")
+	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
+	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
+	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
+	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
+	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
+	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
+	flag.Parse()
+	if err := run1(context.Background(), *bin, *out, *sizes, *gobench, *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "benchdoc:", err)
+		os.Exit(2)
+	}
+}
+
+func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error {
+	var ns []int
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 100 {
+			return fmt.Errorf("-diff-items %q: want a comma-separated list of item counts of at least 100", sizes)
+		}
+		ns = append(ns, n)
+	}
+	r := report{}
+	if gobench != "" {
+		b, err := os.ReadFile(gobench)
+		if err != nil {
+			return err
+		}
+		r.Go = goBenchLines(string(b))
+	}
+	for _, n := range ns {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchDiff(ctx, bin, dir, n, reps)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("diff at %d items: %w", n, err)
+		}
+		fmt.Fprintf(os.Stderr, "diff %d items: plcwatch %v %d MiB, GNU diff %v %d MiB (store writes %v)\n", n, f.Plcwatch.Wall, f.Plcwatch.PeakRSS>>20, f.GNU.Wall, f.GNU.PeakRSS>>20, f.Put)
+		r.Diff = append(r.Diff, f)
+	}
+	for _, fl := range []struct {
+		n, capDevices int
+		rps           float64
+	}{{n: fleetDevices, capDevices: fleetCap, rps: fleetRPS}} {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("fleet of %d: %w", fl.n, err)
+		}
+		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
+		r.Fleet = append(r.Fleet, f)
+	}
+	if storeDevices > 0 {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchStoreSize(ctx, dir, storeDevices, 365, 500)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("store size: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (%v)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put)
+		r.Store = append(r.Store, f)
+	}
+	return os.WriteFile(out, []byte(r.markdown()), 0o644)
+}
