@@ -378,6 +378,15 @@ func rebuildErr(recs []store.Record, sums []store.SeenSummary, approvals map[str
 		if sm.Snapshot != "" {
 			a.Snapshot = sm.Snapshot
 		}
+		if sm.Title != "" {
+			var items []Item
+			if len(sm.Items) > 0 {
+				if err := strictUnmarshal(sm.Items, &items); err != nil {
+					return nil, fmt.Errorf("device %s alert %s: alert_seen summary items: %w", sm.Device, sm.Alert, err)
+				}
+			}
+			a.Title, a.Items, a.Reasons = sm.Title, items, sm.Reasons
+		}
 		lastSeenSeq[k] = sm.LastSeq
 	}
 	for dev, seq := range approvals {

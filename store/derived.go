@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -30,6 +32,11 @@ type SeenSummary struct {
 	LastTime time.Time `json:"last_time"`
 	// Snapshot is the newest non-empty snapshot id they name.
 	Snapshot string `json:"snapshot,omitempty"`
+	// Title, Items and Reasons are the newest content an alert_seen record
+	// carried (a finding seen again with other items); empty when none did.
+	Title   string          `json:"title,omitempty"`
+	Items   json.RawMessage `json:"items,omitempty"`
+	Reasons []string        `json:"reasons,omitempty"`
 }
 
 // migrationAlertSeen creates the alert_seen summary table and fills it from
@@ -43,6 +50,7 @@ CREATE TABLE alert_seen_summary (
 	last_seq  INTEGER NOT NULL,
 	last_time TEXT NOT NULL,
 	snapshot  TEXT NOT NULL,
+	content   TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (device, alert)
 ) WITHOUT ROWID;
 CREATE TABLE record_counts (
@@ -52,12 +60,16 @@ CREATE TABLE record_counts (
 	PRIMARY KEY (device, type)
 ) WITHOUT ROWID;
 INSERT INTO record_counts (device, type, count) SELECT device, type, count(*) FROM records GROUP BY device, type;
-INSERT INTO alert_seen_summary (device, alert, count, first_seq, last_seq, last_time, snapshot)
+INSERT INTO alert_seen_summary (device, alert, count, first_seq, last_seq, last_time, snapshot, content)
 SELECT g.device, g.alert, g.n, g.first_seq, g.last_seq,
 	(SELECT time FROM records WHERE device = g.device AND seq = g.last_seq),
 	coalesce((SELECT json_extract(r.body, '$.snapshot') FROM records r
 		WHERE r.type = 'alert_seen' AND r.device = g.device AND json_valid(r.body) AND json_extract(r.body, '$.alert') = g.alert
-		AND json_type(r.body, '$.snapshot') = 'text' AND json_extract(r.body, '$.snapshot') != '' ORDER BY r.seq DESC LIMIT 1), '')
+		AND json_type(r.body, '$.snapshot') = 'text' AND json_extract(r.body, '$.snapshot') != '' ORDER BY r.seq DESC LIMIT 1), ''),
+	coalesce((SELECT json_object('title', json_extract(r.body, '$.title'), 'items', json(coalesce(json_extract(r.body, '$.items'), 'null')),
+			'reasons', json(coalesce(json_extract(r.body, '$.reasons'), 'null'))) FROM records r
+		WHERE r.type = 'alert_seen' AND r.device = g.device AND json_valid(r.body) AND json_extract(r.body, '$.alert') = g.alert
+		AND json_type(r.body, '$.title') = 'text' AND json_extract(r.body, '$.title') != '' ORDER BY r.seq DESC LIMIT 1), '')
 FROM (SELECT device, json_extract(body, '$.alert') AS alert, count(*) AS n, min(seq) AS first_seq, max(seq) AS last_seq
 	FROM records WHERE type = 'alert_seen' AND json_valid(body) AND json_type(body) = 'object'
 		AND json_type(body, '$.alert') = 'text' AND json_extract(body, '$.alert') != ''
@@ -81,11 +93,12 @@ func deriveTx(ctx context.Context, tx *sql.Tx, r Record) error {
 	if !ok {
 		return nil // names no alert: nothing to sum up (alerts.Rebuild refuses it)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO alert_seen_summary (device, alert, count, first_seq, last_seq, last_time, snapshot)
-		VALUES (?, ?, 1, ?, ?, ?, ?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO alert_seen_summary (device, alert, count, first_seq, last_seq, last_time, snapshot, content)
+		VALUES (?, ?, 1, ?, ?, ?, ?, ?)
 		ON CONFLICT (device, alert) DO UPDATE SET count = count + 1, last_seq = excluded.last_seq, last_time = excluded.last_time,
-			snapshot = CASE WHEN excluded.snapshot != '' THEN excluded.snapshot ELSE snapshot END`,
-		r.Device, s.Alert, r.Seq, r.Seq, r.Time.Format(time.RFC3339Nano), s.Snapshot)
+			snapshot = CASE WHEN excluded.snapshot != '' THEN excluded.snapshot ELSE snapshot END,
+			content = CASE WHEN excluded.content != '' THEN excluded.content ELSE content END`,
+		r.Device, s.Alert, r.Seq, r.Seq, r.Time.Format(time.RFC3339Nano), s.Snapshot, seenContent(s))
 	if err != nil {
 		return fmt.Errorf("appending alert_seen record to %s: summing it up: %w", r.Device, err)
 	}
@@ -107,7 +120,7 @@ func (d *DB) AlertSeenSummaries(ctx context.Context, device string) ([]SeenSumma
 		}
 		return sortedSummaries(seenSummaries(chains)), nil
 	}
-	q := `SELECT device, alert, count, first_seq, last_seq, last_time, snapshot FROM alert_seen_summary`
+	q := `SELECT device, alert, count, first_seq, last_seq, last_time, snapshot, content FROM alert_seen_summary`
 	var args []any
 	if device != "" {
 		q += ` WHERE device = ?`
@@ -121,9 +134,12 @@ func (d *DB) AlertSeenSummaries(ctx context.Context, device string) ([]SeenSumma
 	var out []SeenSummary
 	for rows.Next() {
 		var s SeenSummary
-		var ts string
-		if err := rows.Scan(&s.Device, &s.Alert, &s.Count, &s.FirstSeq, &s.LastSeq, &ts, &s.Snapshot); err != nil {
+		var ts, content string
+		if err := rows.Scan(&s.Device, &s.Alert, &s.Count, &s.FirstSeq, &s.LastSeq, &ts, &s.Snapshot, &content); err != nil {
 			return nil, fmt.Errorf("store %s: reading alert_seen summaries: %w", d.path, err)
+		}
+		if err := setSeenContent(&s, content); err != nil {
+			return nil, fmt.Errorf("store %s: alert_seen summary of %s alert %s: content: %w", d.path, s.Device, s.Alert, err)
 		}
 		if s.LastTime, err = parseTime(ts); err != nil {
 			return nil, fmt.Errorf("store %s: alert_seen summary of %s alert %s: %w", d.path, s.Device, s.Alert, err)
@@ -201,15 +217,32 @@ func (d *DB) CountOfType(ctx context.Context, device, typ string) (int64, error)
 // false when it names no alert.
 func seenBody(body []byte) (AlertSeen, bool) {
 	var s struct {
-		Alert    any `json:"alert"`
-		Snapshot any `json:"snapshot"`
+		Alert    any             `json:"alert"`
+		Snapshot any             `json:"snapshot"`
+		Title    any             `json:"title"`
+		Items    json.RawMessage `json:"items"`
+		Reasons  []string        `json:"reasons"`
 	}
 	if json.Unmarshal(body, &s) != nil {
-		return AlertSeen{}, false
+		// A body whose content fields are malformed still names its alert
+		// and snapshot: read those alone.
+		var bare struct {
+			Alert    any `json:"alert"`
+			Snapshot any `json:"snapshot"`
+		}
+		if json.Unmarshal(body, &bare) != nil {
+			return AlertSeen{}, false
+		}
+		s.Alert, s.Snapshot, s.Title, s.Items, s.Reasons = bare.Alert, bare.Snapshot, nil, nil, nil
 	}
 	a, _ := s.Alert.(string)
 	snap, _ := s.Snapshot.(string)
-	return AlertSeen{Alert: a, Snapshot: snap}, a != ""
+	title, _ := s.Title.(string)
+	out := AlertSeen{Alert: a, Snapshot: snap, Title: title}
+	if title != "" {
+		out.Items, out.Reasons = s.Items, s.Reasons
+	}
+	return out, a != ""
 }
 
 // seenSummaries computes from chains what alert_seen_summary must hold.
@@ -233,6 +266,13 @@ func seenSummaries(chains map[string][]chainRecord) map[[2]string]SeenSummary {
 			sum.LastSeq, sum.LastTime = r.Seq, r.Time
 			if s.Snapshot != "" {
 				sum.Snapshot = s.Snapshot
+			}
+			if s.Title != "" {
+				sum.Title, sum.Items, sum.Reasons = s.Title, s.Items, s.Reasons
+				// Compare as stored: through the same encoding.
+				if err := setSeenContent(&sum, seenContent(s)); err != nil {
+					sum.Title, sum.Items, sum.Reasons = "", nil, nil
+				}
 			}
 			out[k] = sum
 		}
@@ -270,7 +310,8 @@ func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord,
 		k := [2]string{g.Device, g.Alert}
 		w, ok := want[k]
 		delete(want, k)
-		if !ok || w.Count != g.Count || w.FirstSeq != g.FirstSeq || w.LastSeq != g.LastSeq || !w.LastTime.Equal(g.LastTime) || w.Snapshot != g.Snapshot {
+		if !ok || w.Count != g.Count || w.FirstSeq != g.FirstSeq || w.LastSeq != g.LastSeq || !w.LastTime.Equal(g.LastTime) || w.Snapshot != g.Snapshot ||
+			w.Title != g.Title || !bytes.Equal(w.Items, g.Items) || !slices.Equal(w.Reasons, g.Reasons) {
 			*fs = append(*fs, Finding{Device: g.Device, Problem: ProblemDerived,
 				Detail: fmt.Sprintf("alert %s: the alert_seen summary says %d seen up to seq %d, the chain %d up to seq %d", g.Alert, g.Count, g.LastSeq, w.Count, w.LastSeq)})
 		}
@@ -319,4 +360,59 @@ func (d *DB) verifyCounts(ctx context.Context, chains map[string][]chainRecord, 
 		*fs = append(*fs, Finding{Device: k[0], Problem: ProblemDerived, Detail: fmt.Sprintf("record_counts has no %s records, the chain has %d", k[1], want[k])})
 	}
 	return nil
+}
+
+// seenContent encodes the content an alert_seen body carries for the
+// summary's content column: "" when it carries none.
+func seenContent(s AlertSeen) string {
+	if s.Title == "" {
+		return ""
+	}
+	b, err := json.Marshal(struct {
+		Title   string          `json:"title"`
+		Items   json.RawMessage `json:"items"`
+		Reasons []string        `json:"reasons"`
+	}{s.Title, compactJSON(s.Items), s.Reasons})
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// setSeenContent decodes a content column into s.
+func setSeenContent(s *SeenSummary, content string) error {
+	s.Title, s.Items, s.Reasons = "", nil, nil
+	if content == "" {
+		return nil
+	}
+	var c struct {
+		Title   string          `json:"title"`
+		Items   json.RawMessage `json:"items"`
+		Reasons []string        `json:"reasons"`
+	}
+	if err := json.Unmarshal([]byte(content), &c); err != nil {
+		return err
+	}
+	s.Title, s.Items, s.Reasons = c.Title, compactJSON(c.Items), c.Reasons
+	if string(s.Items) == "null" {
+		s.Items = nil
+	}
+	return nil
+}
+
+// compactJSON returns raw without insignificant white space (nil for
+// empty or invalid input), so content compares the same whichever of
+// SQLite's json functions or Go's encoder wrote it.
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return nil
+	}
+	if b.String() == "null" {
+		return nil
+	}
+	return b.Bytes()
 }

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -23,7 +25,11 @@ func seedAlerts(t *testing.T, s store.Store) {
 			if i < 3 {
 				snap = "s" + string(rune('0'+i))
 			}
-			if _, err := s.Append(t.Context(), dev, store.TypeAlertSeen, at, store.AlertSeen{Alert: "A-1", Snapshot: snap, At: at}); err != nil {
+			seen := store.AlertSeen{Alert: "A-1", Snapshot: snap, At: at}
+			if i == 1 { // found again with other items: the summary keeps this content
+				seen.Title, seen.Items, seen.Reasons = "incomplete collection: a", json.RawMessage(`[{"path":"a", "change":"not_read"}]`), []string{"a: Bad"}
+			}
+			if _, err := s.Append(t.Context(), dev, store.TypeAlertSeen, at, seen); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -41,8 +47,9 @@ func TestAlertSeenSummaryMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(want) != 2 || want[0].Count != 4 || want[0].Snapshot != "s2" || want[0].FirstSeq != 2 || want[0].LastSeq != 5 {
-		t.Fatalf("summaries %+v, want 2 of 4 records each, newest snapshot s2, seqs 2 to 5", want)
+	if len(want) != 2 || want[0].Count != 4 || want[0].Snapshot != "s2" || want[0].FirstSeq != 2 || want[0].LastSeq != 5 ||
+		want[0].Title != "incomplete collection: a" || string(want[0].Items) != `[{"path":"a","change":"not_read"}]` || len(want[0].Reasons) != 1 {
+		t.Fatalf("summaries %+v, want 2 of 4 records each, newest snapshot s2, seqs 2 to 5, the content of the second", want)
 	}
 	s.Close()
 	db := raw(t, path)
@@ -66,7 +73,7 @@ func TestAlertSeenSummaryMigration(t *testing.T) {
 			t.Errorf("after migration last time %v, want %v", g.LastTime, w.LastTime)
 		}
 		g.LastTime, w.LastTime = time.Time{}, time.Time{}
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("after migration %+v, want %+v", got[i], want[i])
 		}
 	}
@@ -82,7 +89,8 @@ func TestVerifyChecksDerived(t *testing.T) {
 	}{
 		{name: "count changed", query: `UPDATE alert_seen_summary SET count = 1 WHERE device = 'a'`},
 		{name: "row deleted", query: `DELETE FROM alert_seen_summary WHERE device = 'b'`},
-		{name: "row invented", query: `INSERT INTO alert_seen_summary VALUES ('a', 'A-9', 1, 9, 9, '2025-01-01T00:00:00Z', '')`},
+		{name: "content changed", query: `UPDATE alert_seen_summary SET content = '{"title":"nothing to see","items":null,"reasons":null}' WHERE device = 'a'`},
+		{name: "row invented", query: `INSERT INTO alert_seen_summary VALUES ('a', 'A-9', 1, 9, 9, '2025-01-01T00:00:00Z', '', '')`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "plcwatch.db")
