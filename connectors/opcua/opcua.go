@@ -92,12 +92,15 @@ func (c *Connector) Close() error { return nil }
 // kernel saw arrive.
 func (c *Connector) do(ctx context.Context, kind, object string, size int, call func(ctx context.Context) error) error {
 	return c.gate.DoMeasured(ctx, connectors.Request{Kind: kind, Object: object, Size: size}, func(ctx context.Context) (int, int, error) {
-		in, out := c.meter.counts()
+		in, out, gen := c.meter.counts()
 		err := call(ctx)
 		if serverAnswered(err) {
 			err = connectors.Answered(err)
 		}
-		in2, out2 := c.meter.counts()
+		in2, out2, gen2 := c.meter.counts()
+		if gen2 != gen {
+			in, out = 0, 0 // the call dialed a connection of its own
+		}
 		// A closed socket reads as 0: never count negative bytes.
 		return int(max(0, in2-in)), max(size, int(max(0, out2-out))), err
 	})
@@ -139,6 +142,7 @@ func (b *snap) add(it snapshots.Item) {
 // Snapshot implements connectors.Connector.
 func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*snapshots.Snapshot, error) {
 	c.gate.Reset()
+	defer c.meter.release()
 	start := time.Now()
 	b := &snap{s: &snapshots.Snapshot{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, TakenAt: start},
 		lim: newLimits(), seen: map[string]bool{}}
