@@ -14,12 +14,12 @@ import (
 	"testing"
 )
 
-// TestPlantedPasswordAppearsNowhere runs the built plcwatch against a
+// TestPlantedSecretAppearsNowhere runs the built plcwatch against a
 // node-opcua server that requires a username and password, through a
 // loopback tap, and looks for the planted password in every packet, every
 // line plcwatch printed or logged (debug level), the alert log and the
 // store file.
-func TestPlantedPasswordAppearsNowhere(t *testing.T) {
+func TestPlantedSecretAppearsNowhere(t *testing.T) {
 	dir, _ := filepath.Abs("../connectors/opcua/testdata/node")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-opcua")); err != nil {
 		if os.Getenv("CI") == "true" {
