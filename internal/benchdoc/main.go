@@ -33,12 +33,24 @@ func main() {
 	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
+	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, store); empty: all")
 	flag.Parse()
+	for _, s := range strings.Split(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sections[s] = true
+		}
+	}
 	if err := run1(context.Background(), *bin, *out, *sizes, *gobench, *reps); err != nil {
 		fmt.Fprintln(os.Stderr, "benchdoc:", err)
 		os.Exit(2)
 	}
 }
+
+// sections selected by -only; empty means every section.
+var sections = map[string]bool{}
+
+// measured says whether a section is to be measured in this run.
+func measured(name string) bool { return len(sections) == 0 || sections[name] }
 
 func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error {
 	var ns []int
@@ -58,6 +70,9 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		r.Go = goBenchLines(string(b))
 	}
 	for _, n := range ns {
+		if !measured("diff") {
+			break
+		}
 		dir, err := os.MkdirTemp("", "plcwatch-bench-")
 		if err != nil {
 			return err
@@ -74,6 +89,9 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		n, capDevices int
 		rps           float64
 	}{{n: fleetDevices, capDevices: fleetCap, rps: fleetRPS}} {
+		if !measured("fleet") {
+			break
+		}
 		dir, err := os.MkdirTemp("", "plcwatch-bench-")
 		if err != nil {
 			return err
@@ -86,7 +104,7 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
 		r.Fleet = append(r.Fleet, f)
 	}
-	if storeDevices > 0 {
+	if storeDevices > 0 && measured("store") {
 		dir, err := os.MkdirTemp("", "plcwatch-bench-")
 		if err != nil {
 			return err
