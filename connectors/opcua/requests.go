@@ -24,6 +24,10 @@ const (
 	// requestBudget bounds the encoded size of one request's node list,
 	// well inside the 64 KiB a server accepts in one chunk.
 	requestBudget = 48 << 10
+	// maxOps caps an advertised per-request limit: beyond it a response
+	// (2 MiB at most by gopcua's default message size) risks being refused
+	// as too large more often than a request is saved.
+	maxOps = 5000
 )
 
 // opLimits are the request sizes of one snapshot: the server's advertised
@@ -84,12 +88,21 @@ func (l *opLimits) apply(res []readResult) {
 		}
 		return max(cur, 1)
 	}
-	// A server's MaxArrayLength bounds every array in a message, the
+	// An advertised limit is used up to maxOps: a server that says it
+	// takes 1,000 operations per request gets 1,000, so a large address
+	// space costs as few requests as the server allows. requestBudget
+	// still bounds each request's bytes, and a response the server or the
+	// client finds too large is split as any refused request is. A
+	// server's MaxArrayLength bounds every array in a message, the
 	// request's own node list included.
-	l.readOps = bound(l.readOps, l.advertised["MaxNodesPerRead"], l.advertised["MaxArrayLength"])
-	l.browseOps = bound(l.browseOps, l.advertised["MaxNodesPerBrowse"], l.advertised["MaxArrayLength"])
-	// A larger advertised limit is not used up: the defaults keep each
-	// request and its response moderate.
+	use := func(cur int, limit uint32) int {
+		if limit > 0 {
+			return int(min(limit, maxOps))
+		}
+		return cur
+	}
+	l.readOps = bound(use(l.readOps, l.advertised["MaxNodesPerRead"]), l.advertised["MaxArrayLength"])
+	l.browseOps = bound(use(l.browseOps, l.advertised["MaxNodesPerBrowse"]), l.advertised["MaxArrayLength"])
 }
 
 // item records the limits used, so that a snapshot says how its requests
@@ -268,6 +281,9 @@ func (c *Connector) read(ctx context.Context, sess session, object string, ops [
 		if err == nil {
 			for i, dv := range resp.Results {
 				res[lo+i] = readResult{dv: dv}
+			}
+			if c.observe != nil {
+				c.observe(req, resp, c.lastOut, c.lastIn)
 			}
 			return
 		}
