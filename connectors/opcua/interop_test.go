@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
 	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -352,5 +355,60 @@ func TestInteropFieldCases(t *testing.T) {
 	}
 	if base.Item("security/server_certificate").Value != cur.Item("security/server_certificate").Value {
 		t.Error("the server certificate moved although the PKI folder is the same")
+	}
+}
+
+// TestInteropCarryForward: node-opcua with 10,000 more writable Doubles
+// under one folder, advertising 1,000 operations per Read and per Browse.
+// The second snapshot carries DataType and AccessLevel and reads Values:
+// at most 40 requests on the wire (node-opcua counts nothing, so they are
+// the requests the gate sent, each connection's Hello, OpenSecureChannel
+// and CloseSecureChannel and gopcua's own NamespaceArray read included),
+// exactly what the plan made from the first snapshot predicted, bytes sent
+// included.
+func TestInteropCarryForward(t *testing.T) {
+	s := startNodeServer(t, t.TempDir(), `{"params":10000,"maxNodesPerRead":1000,"maxNodesPerBrowse":1000}`)
+	dev, cfg := device(t, s.endpoint, "      timeout: 30s\n      browse: [{root: \"i=85\", max_depth: 6, max_nodes: 20000}]")
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	take := func(prev *snapshots.Snapshot) *snapshots.Snapshot {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		snap, err := c.Snapshot(ctx, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snap.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Status.Complete {
+			t.Fatalf("partial: %v", snap.Status.Reasons)
+		}
+		return snap
+	}
+	first := take(nil)
+	plan, err := c.Plan(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := take(first)
+	sent, err := c.Plan(second) // the requests second sent, on the wire
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantN, wantOut, _ := plan.Totals()
+	n, out, _ := sent.Totals()
+	t.Logf("first snapshot: %d gated steps; second: %d requests on the wire (%d gated), %d bytes sent", first.Cost.Requests, n, second.Cost.Requests, out)
+	if n > 40 {
+		t.Errorf("second snapshot: %d requests, want at most 40: %+v", n, sent.Requests)
+	}
+	if n != wantN || out != wantOut {
+		t.Errorf("plan after the first snapshot: %d requests, %d bytes sent; the second sent %d, %d bytes", wantN, wantOut, n, out)
+	}
+	if rep := diffing.Compare(first, second, diffing.Options{}); !rep.Equal() {
+		t.Errorf("unchanged server: %+v", rep.Changes)
 	}
 }
