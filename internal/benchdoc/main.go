@@ -33,7 +33,7 @@ func main() {
 	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
-	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, store); empty: all")
+	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, store, opcua); empty: all")
 	flag.Parse()
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -116,6 +116,14 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		}
 		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (%v)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put)
 		r.Store = append(r.Store, f)
+	}
+	if measured("opcua") {
+		f, plans, err := benchOPCUA(ctx)
+		if err != nil {
+			return fmt.Errorf("opcua: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "opcua 10,000 nodes: full read %d requests, unchanged %d\n", f.Full.Requests, f.Unchanged.Requests)
+		r.OPCUA, r.Plans = append(r.OPCUA, f), plans
 	}
 	return os.WriteFile(out, []byte(r.markdown()), 0o644)
 }
