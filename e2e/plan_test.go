@@ -59,3 +59,37 @@ func TestPlanMatchesSimulator(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotFull: an OPC UA snapshot after a complete one carries
+// DataType and AccessLevel (items marked carried); `snapshot --full`
+// carries nothing.
+func TestSnapshotFull(t *testing.T) {
+	r := startOPCUA(t)
+	s := newSite(t, r.yaml)
+	s.want(0, "snapshot", "skid7")
+	carried := func(args ...string) int {
+		var snap struct {
+			Items []struct {
+				Provenance struct {
+					Source string `json:"source"`
+				} `json:"provenance"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(s.want(0, append([]string{"snapshot", "skid7", "--json"}, args...)...)), &snap); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, it := range snap.Items {
+			if it.Provenance.Source == "carried" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := carried(); n == 0 {
+		t.Error("second snapshot: no item carried")
+	}
+	if n := carried("--full"); n != 0 {
+		t.Errorf("snapshot --full: %d items carried, want 0", n)
+	}
+}
