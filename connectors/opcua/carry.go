@@ -3,6 +3,7 @@ package opcua
 import (
 	"strings"
 
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -133,12 +134,23 @@ func parseAccess(s string) (byte, bool) {
 // None the predicted bytes sent are exact; under Sign or SignAndEncrypt
 // the padding of each message may differ by up to one cipher block.
 type nextReads struct {
-	ops []*ua.ReadValueID
-	dvs []*ua.DataValue
+	// batches are the Reads of the variables in the order readVars sends
+	// them: per browse root, the Values (and full reads), then the
+	// re-reads of carried attributes that a Value contradicts.
+	batches []readBatch
+	cur, re readBatch
 	// From the last Read this snapshot made (seen: there was one).
 	seen            bool
 	respHdr         *ua.ResponseHeader
 	overOut, overIn int
+}
+
+// readBatch is the operations readVars sends in one call of read (split
+// into requests by the limits), with the DataValues this snapshot got for
+// them (to size the responses).
+type readBatch struct {
+	ops []*ua.ReadValueID
+	dvs []*ua.DataValue
 }
 
 var nextAttrs = []ua.AttributeID{ua.AttributeIDValue, ua.AttributeIDDataType, ua.AttributeIDAccessLevel}
@@ -146,13 +158,33 @@ var nextAttrs = []ua.AttributeID{ua.AttributeIDValue, ua.AttributeIDDataType, ua
 // add plans n operations (1: Value; 3: Value, DataType, AccessLevel) on v,
 // with the DataValues this snapshot got for them (to size the response).
 func (nr *nextReads) add(v *node, n int, dvs ...*ua.DataValue) {
-	for i := 0; i < n; i++ {
-		nr.ops = append(nr.ops, readOp(v.id, nextAttrs[i]))
+	nr.cur.add(v, nextAttrs[:n], dvs)
+}
+
+// addRecheck plans the re-read of v's DataType and AccessLevel that follows
+// when its Value contradicts the carried DataType (see retyped).
+func (nr *nextReads) addRecheck(v *node, dtype, access *ua.DataValue) {
+	nr.re.add(v, nextAttrs[1:], []*ua.DataValue{dtype, access})
+}
+
+// endVars closes the batches of one readVars call.
+func (nr *nextReads) endVars() {
+	for _, b := range []readBatch{nr.cur, nr.re} {
+		if len(b.ops) > 0 {
+			nr.batches = append(nr.batches, b)
+		}
+	}
+	nr.cur, nr.re = readBatch{}, readBatch{}
+}
+
+func (rb *readBatch) add(v *node, attrs []ua.AttributeID, dvs []*ua.DataValue) {
+	for i, a := range attrs {
+		rb.ops = append(rb.ops, readOp(v.id, a))
 		var dv *ua.DataValue
 		if i < len(dvs) {
 			dv = dvs[i]
 		}
-		nr.dvs = append(nr.dvs, dv)
+		rb.dvs = append(rb.dvs, dv)
 	}
 }
 
@@ -177,27 +209,29 @@ func (nr *nextReads) cost(byKind []snapshots.RequestCount, lim *opLimits) []snap
 		return nil
 	}
 	plan := snapshots.RequestCount{Kind: KindRead, Object: "variables"}
-	size := func(i int) int { return nodeIDSize(nr.ops[i].NodeID) + 10 }
-	for _, ch := range chunks(len(nr.ops), lim.readOps, size) {
-		for lo := ch[0]; lo < ch[1]; {
-			hi := min(lo+lim.readOps, ch[1])
-			req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: nr.ops[lo:hi]}
-			results := make([]*ua.DataValue, hi-lo)
-			for i := range results {
-				if results[i] = nr.dvs[lo+i]; results[i] == nil {
-					results[i] = &ua.DataValue{}
+	for _, rb := range nr.batches {
+		size := func(i int) int { return nodeIDSize(rb.ops[i].NodeID) + 10 }
+		for _, ch := range chunks(len(rb.ops), lim.readOps, size) {
+			for lo := ch[0]; lo < ch[1]; {
+				hi := min(lo+lim.readOps, ch[1])
+				req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: rb.ops[lo:hi]}
+				results := make([]*ua.DataValue, hi-lo)
+				for i := range results {
+					if results[i] = rb.dvs[lo+i]; results[i] == nil {
+						results[i] = &ua.DataValue{}
+					}
 				}
+				resp := &ua.ReadResponse{ResponseHeader: nr.respHdr, Results: results}
+				ro, err1 := ua.Encode(req)
+				ri, err2 := ua.Encode(resp)
+				if err1 != nil || err2 != nil {
+					return nil
+				}
+				plan.Count++
+				plan.BytesOut += int64(len(ro) + nr.overOut)
+				plan.BytesIn += int64(len(ri) + nr.overIn)
+				lo = hi
 			}
-			resp := &ua.ReadResponse{ResponseHeader: nr.respHdr, Results: results}
-			ro, err1 := ua.Encode(req)
-			ri, err2 := ua.Encode(resp)
-			if err1 != nil || err2 != nil {
-				return nil
-			}
-			plan.Count++
-			plan.BytesOut += int64(len(ro) + nr.overOut)
-			plan.BytesIn += int64(len(ri) + nr.overIn)
-			lo = hi
 		}
 	}
 	out := make([]snapshots.RequestCount, 0, len(byKind)+1)
@@ -221,4 +255,28 @@ func (nr *nextReads) cost(byKind []snapshots.RequestCount, lim *opLimits) []snap
 // DataEncoding), so that its encoded size is the size on the wire.
 func readOp(n *ua.NodeID, a ua.AttributeID) *ua.ReadValueID {
 	return &ua.ReadValueID{NodeID: n, AttributeID: a, DataEncoding: &ua.QualifiedName{}}
+}
+
+// builtinTypes maps the names of the concrete built-in DataTypes
+// (namespace 0, ids 1 to 21: Boolean to LocalizedText) to the Variant type
+// that carries their values: Part 6 §5.1.2 numbers them alike.
+var builtinTypes = func() map[string]ua.TypeID {
+	m := map[string]ua.TypeID{}
+	for i := uint32(1); i <= 21; i++ {
+		m[id.Name(i)] = ua.TypeID(i)
+	}
+	return m
+}()
+
+// retyped reports whether a Good value contradicts dtype, a DataType name
+// as dataTypeName gives it: dtype is a concrete built-in type and the
+// Variant is of another (a variable deleted and downloaded again under
+// the same NodeId with a new type). Abstract, enumerated and structured
+// DataTypes are never contradicted.
+func retyped(dtype string, r readResult) bool {
+	if r.failure() != "" || r.dv.Value == nil || r.dv.Value.Type() == ua.TypeIDNull {
+		return false
+	}
+	want, ok := builtinTypes[dtype]
+	return ok && r.dv.Value.Type() != want
 }

@@ -181,3 +181,60 @@ func TestCarryForwardLargeServer(t *testing.T) {
 		t.Errorf("the simulator refused %d write or control requests, want 0", n)
 	}
 }
+
+// TestCarriedReadSeesRetypedNode: an engineer deletes a variable and
+// downloads it again under the same browse name with another DataType
+// (the server keeps its NodeId, which is built from the name, and its
+// start time). The Value read every time comes back in a Variant of the
+// new type: the carried DataType must not survive it, whether or not the
+// rendered value changes too.
+func TestCarriedReadSeesRetypedNode(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
+	full, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	prev, _, _, _ := snapshotAfter(t, s, dev, cfg, full)
+	tests := []struct {
+		name   string
+		parent string
+		spec   sim.NodeSpec
+	}{
+		{"UInt32 to UInt16, same number", "Plant/Pump1", sim.NodeSpec{Name: "StartDelay", Type: "UInt16", Value: 5000, Writable: true}},
+		{"Double to Float, same number", "Plant/Tank1", sim.NodeSpec{Name: "Setpoint", Type: "Float", Value: 2.5, Writable: true}},
+		{"Double to String", "Plant/Dosing", sim.NodeSpec{Name: "ChlorineSetpoint", Type: "String", Value: "0.8", Writable: true}},
+		{"Double to Int32", "Plant/Tank1/LevelPID", sim.NodeSpec{Name: "Kp", Type: "Int32", Value: 1, Writable: true}},
+	}
+	for _, tc := range tests {
+		if err := s.RemoveNode(tc.parent + "/" + tc.spec.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddNode(tc.parent, tc.spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur, _, _, _ := snapshotAfter(t, s, dev, cfg, prev)
+	ref, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	changed := map[string]bool{}
+	for _, c := range diffing.Compare(prev, cur, diffing.Options{}).Changes {
+		changed[c.Path] = true
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "opcua/" + tc.parent + "/" + tc.spec.Name
+			it := cur.Item(path)
+			if it == nil {
+				t.Fatalf("no item %s", path)
+			}
+			if got := it.Attrs[snapshots.AttrDataType]; got != tc.spec.Type {
+				t.Errorf("%s: data_type %q (%s: %s), want %q", path, got, it.Provenance.Source, it.Provenance.Reason, tc.spec.Type)
+			}
+			if !changed[path] {
+				t.Errorf("%s: retyped, but the diff against the previous snapshot shows no change", path)
+			}
+		})
+	}
+	if rep := diffing.Compare(ref, cur, diffing.Options{IgnoreInfo: true}); !rep.Equal() {
+		for _, c := range rep.Changes {
+			t.Errorf("the carried read differs from a full read of the same server: %s %s", c.Type, c.Path)
+		}
+	}
+}

@@ -636,7 +636,43 @@ func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b 
 			}
 		}
 	}
+	if err == nil {
+		err = c.recheck(ctx, sess, vars, vr, b)
+	}
+	for i := range vr {
+		if vr[i].carried != nil && retyped(vr[i].carried.Attrs[snapshots.AttrDataType], vr[i].value) {
+			// Not re-read (the session ended): the carried DataType is known wrong.
+			vr[i].carried = nil
+			vr[i].dtype = readResult{reason: "not re-read after the Value contradicted the carried DataType"}
+			vr[i].access = vr[i].dtype
+		}
+	}
 	c.addVars(vars, vr, b)
+	b.next.endVars()
+	return err
+}
+
+// recheck re-reads the DataType and AccessLevel of the carried variables
+// whose Value came back in a Variant of another type than the carried
+// DataType (a variable deleted and downloaded again under the same NodeId):
+// those are not carried. It costs a request only when that happened.
+func (c *Connector) recheck(ctx context.Context, sess session, vars []*node, vr []varResult, b *snap) error {
+	var idx []int
+	var ops []*ua.ReadValueID
+	for i, v := range vars {
+		if vr[i].carried != nil && retyped(vr[i].carried.Attrs[snapshots.AttrDataType], vr[i].value) {
+			idx = append(idx, i)
+			ops = append(ops, readOp(v.id, ua.AttributeIDDataType), readOp(v.id, ua.AttributeIDAccessLevel))
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	res, err := c.read(ctx, sess, "variables", ops, b.lim)
+	for k, i := range idx {
+		vr[i].carried = nil
+		vr[i].dtype, vr[i].access = res[2*k], res[2*k+1]
+	}
 	return err
 }
 
@@ -756,6 +792,11 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 				ops = 0
 			}
 			b.next.add(v, ops, r.value.dv)
+			if ops == 1 && retyped(dtype, r.value) {
+				// A server whose Values contradict the DataType it states
+				// gets the re-read every time.
+				b.next.addRecheck(v, r.dtype.dv, r.access.dv)
+			}
 		} else {
 			b.next.add(v, 3, r.value.dv, r.dtype.dv, r.access.dv)
 		}
