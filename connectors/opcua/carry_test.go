@@ -238,3 +238,29 @@ func TestCarriedReadSeesRetypedNode(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanAfterCarryPerRoot: plan, made from the previous snapshot, counts
+// the requests and bytes the simulator then receives, whatever the browse
+// roots: each root's variables are read in reads of their own.
+func TestPlanAfterCarryPerRoot(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		browse string
+	}{
+		{"one root", `[{root: "i=85", max_depth: 8, max_nodes: 2000}]`},
+		{"two roots", `[{root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Tank1"}, {root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Pump1"}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, sim.Options{})
+			dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: "+tc.browse)
+			prev, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+			for i, what := range []string{"after the full read", "after a carried read"} {
+				snap, count, bytesIn, plan := snapshotAfter(t, s, dev, cfg, prev)
+				if n, out, _ := plan.Totals(); n != total(count) || out != bytesIn {
+					t.Errorf("plan %s (%d): %d requests, %d bytes sent; the simulator counted %d, received %d\nplan: %+v\ncounted: %v", what, i, n, out, total(count), bytesIn, plan.Requests, count)
+				}
+				prev = snap
+			}
+		})
+	}
+}
