@@ -89,6 +89,9 @@ func printPlan(a *App, dev *config.Device, p *connectors.Plan, lim config.Limits
 	if p.Exact {
 		kind = "EXACT for an unchanged device"
 	}
+	if p.Exact && p.BytesApprox {
+		kind = "EXACT request counts for an unchanged device, bytes approximate (see the notes)"
+	}
 	fmt.Fprintf(a.Stdout, "plan for %s (%s %s): %s\n  basis: %s\n\n", dev.Name, dev.Protocol, dev.Endpoint, kind, p.Basis)
 	fmt.Fprintf(a.Stdout, "  %-28s %-30s %6s %10s %10s\n", "request", "object", "count", "bytes out", "bytes in")
 	for _, r := range p.Requests {

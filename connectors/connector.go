@@ -151,9 +151,13 @@ type Plan struct {
 	Endpoint string `json:"endpoint"`
 	// Exact is true when the plan was derived from a stored snapshot's
 	// recorded requests, false for an estimate.
-	Exact    bool                     `json:"exact"`
-	Basis    string                   `json:"basis"` // e.g. "estimate from config" or "snapshot 3fa2…"
-	Requests []snapshots.RequestCount `json:"requests"`
+	Exact bool `json:"exact"`
+	// BytesApprox is true when an exact plan's request counts are exact
+	// but its bytes are not (a note says by how much), as under OPC UA
+	// SignAndEncrypt, whose padding varies with each message's size.
+	BytesApprox bool                     `json:"bytes_approx,omitempty"`
+	Basis       string                   `json:"basis"` // e.g. "estimate from config" or "snapshot 3fa2…"
+	Requests    []snapshots.RequestCount `json:"requests"`
 	// Steps, when not 0, is the number of gated steps (what the rate limit
 	// admits) where a step sends several requests (an OPC UA connection's
 	// Hello, OpenSecureChannel, CreateSession, ActivateSession).

@@ -246,18 +246,30 @@ func TestPlanAfterCarryPerRoot(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		browse string
+		mode   string // security mode with Basic256Sha256; "" for None
 	}{
-		{"one root", `[{root: "i=85", max_depth: 8, max_nodes: 2000}]`},
-		{"two roots", `[{root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Tank1"}, {root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Pump1"}]`},
+		{"one root", `[{root: "i=85", max_depth: 8, max_nodes: 2000}]`, ""},
+		{"two roots", `[{root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Tank1"}, {root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Pump1"}]`, ""},
+		{"Sign", `[{root: "i=85", max_depth: 8, max_nodes: 2000}]`, "Sign"},
+		{"SignAndEncrypt", `[{root: "i=85", max_depth: 8, max_nodes: 2000}]`, "SignAndEncrypt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := start(t, sim.Options{})
-			dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: "+tc.browse)
+			s := start(t, sim.Options{Security: []string{"None/None", "Basic256Sha256/Sign", "Basic256Sha256/SignAndEncrypt"}})
+			section := "      timeout: 20s\n      browse: " + tc.browse
+			if tc.mode != "" {
+				section += "\n      security_policy: Basic256Sha256\n      security_mode: " + tc.mode + "\n      trusted_thumbprints: [\"" + s.Thumbprint() + "\"]"
+			}
+			dev, cfg := device(t, s.Endpoint(), section)
 			prev, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
 			for i, what := range []string{"after the full read", "after a carried read"} {
 				snap, count, bytesIn, plan := snapshotAfter(t, s, dev, cfg, prev)
-				if n, out, _ := plan.Totals(); n != total(count) || out != bytesIn {
-					t.Errorf("plan %s (%d): %d requests, %d bytes sent; the simulator counted %d, received %d\nplan: %+v\ncounted: %v", what, i, n, out, total(count), bytesIn, plan.Requests, count)
+				n, out, _ := plan.Totals()
+				wantApprox := tc.mode != ""
+				if !plan.Exact || plan.BytesApprox != wantApprox {
+					t.Errorf("plan %s: exact %v, bytes approximate %v; want exact, bytes approximate %v", what, plan.Exact, plan.BytesApprox, wantApprox)
+				}
+				if d := out - bytesIn; n != total(count) || (!plan.BytesApprox && d != 0) || d < -16*int64(n) || d > 16*int64(n) {
+					t.Errorf("plan %s (%d, exact %v): %d requests, %d bytes sent; the simulator counted %d, received %d\nplan: %+v\ncounted: %v", what, i, plan.Exact, n, out, total(count), bytesIn, plan.Requests, count)
 				}
 				prev = snap
 			}
