@@ -512,3 +512,94 @@ func TestInteropCarryForward(t *testing.T) {
 		t.Errorf("unchanged server: %+v", rep.Changes)
 	}
 }
+
+// TestInteropCarryAcrossRestart: against node-opcua, a snapshot that
+// carries from the previous one says nothing new about an unchanged
+// server, and neither does the first snapshot after a restart that
+// renumbered the namespaces (C2) with one setpoint answering a Bad status
+// (C4), nor the carried one after that: the restart forces a full read,
+// the Bad setpoint is not read (not a change), and it is read again, in
+// full, once the server answers it.
+func TestInteropCarryAcrossRestart(t *testing.T) {
+	pki := t.TempDir()
+	take := func(t *testing.T, s *nodeServer, prev *snapshots.Snapshot) *snapshots.Snapshot {
+		t.Helper()
+		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+		c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		snap, err := c.Snapshot(ctx, prev)
+		if err == nil {
+			err = snap.Finalize()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	carried := func(s *snapshots.Snapshot) int {
+		n := 0
+		for _, it := range s.Items {
+			if it.Provenance.Source == snapshots.SourceCarried {
+				n++
+			}
+		}
+		return n
+	}
+	const common = `"dupNames":true,"twoRefs":true,"buildDate":"2025-01-01T00:00:00Z"`
+	const bad = "opcua/BoilerHouse/Limits/BadSetpoint"
+	s := startNodeServer(t, pki, `{`+common+`}`)
+	base := take(t, s, nil)
+	second := take(t, s, base)
+	s.stop()
+	s = startNodeServer(t, pki, `{`+common+`,"shiftNamespaces":true,"badStatus":"BadWaitingForInitialData"}`)
+	restarted := take(t, s, second)
+	again := take(t, s, restarted)
+	s.stop()
+	s = startNodeServer(t, pki, `{`+common+`,"shiftNamespaces":true}`)
+	healed := take(t, s, again)
+	last := take(t, s, healed)
+
+	for _, tc := range []struct {
+		name        string
+		old, cur    *snapshots.Snapshot
+		wantCarried bool
+		notRead     string // the one path allowed to differ, as not read
+	}{
+		{"unchanged server, carried", base, second, true, ""},
+		{"restart, namespaces renumbered, one Bad status", second, restarted, false, bad},
+		{"carried after the restart", restarted, again, true, ""},
+		{"restart again, the setpoint answers", again, healed, false, ""},
+		{"carried after that", healed, last, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := carried(tc.cur); (n > 0) != tc.wantCarried {
+				t.Errorf("%d items carried, want carried %v", n, tc.wantCarried)
+			}
+			for _, c := range diffing.Compare(tc.old, tc.cur, diffing.Options{IgnoreInfo: true}).Changes {
+				switch {
+				case c.Path == tc.notRead && c.Type == diffing.NotRead:
+				case tc.name == "restart again, the setpoint answers" && c.Path == bad && tc.old.Item(bad).Provenance.Source == snapshots.SourceNotRead:
+					// Read again after a not-read: the diff may show it back.
+				default:
+					t.Errorf("%s %s (%s)", c.Type, c.Path, c.Kind)
+				}
+			}
+		})
+	}
+	if it := again.Item(bad); it == nil || it.Provenance.Source != snapshots.SourceNotRead {
+		t.Errorf("%s still Bad in the carried read: %+v, want not_read", bad, it)
+	}
+	if it := healed.Item(bad); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Value.Raw != "42" {
+		t.Errorf("%s answered again: %+v, want read 42 in full", bad, it)
+	}
+	if rep := diffing.Compare(base, last, diffing.Options{IgnoreInfo: true}); !rep.Equal() {
+		for _, c := range rep.Changes {
+			t.Errorf("first against last: %s %s", c.Type, c.Path)
+		}
+	}
+}
