@@ -44,7 +44,7 @@ func (b *snap) decideCarry(prev *snapshots.Snapshot) {
 			}
 		}
 		old := prev.Item(path)
-		if cur == nil || old == nil || cur.Value != old.Value || cur.Provenance.Source != old.Provenance.Source {
+		if cur == nil || old == nil || cur.Value != old.Value || source(cur) != source(old) {
 			b.carryWhy = path + " moved: the server restarted or was updated"
 			return
 		}
@@ -57,6 +57,15 @@ func (b *snap) decideCarry(prev *snapshots.Snapshot) {
 		}
 	}
 	b.carryFrom = prev.ID
+}
+
+// source is an item's provenance source, an empty one read (as stored by
+// a snapshot that predates provenance).
+func source(it *snapshots.Item) snapshots.Source {
+	if it.Provenance.Source == "" {
+		return snapshots.SourceRead
+	}
+	return it.Provenance.Source
 }
 
 // carryable reports whether an item's static attributes were read (or

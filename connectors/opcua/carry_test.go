@@ -2,6 +2,8 @@ package opcua_test
 
 import (
 	"context"
+	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,6 +274,93 @@ func TestPlanAfterCarryPerRoot(t *testing.T) {
 					t.Errorf("plan %s (%d, exact %v): %d requests, %d bytes sent; the simulator counted %d, received %d\nplan: %+v\ncounted: %v", what, i, plan.Exact, n, out, total(count), bytesIn, plan.Requests, count)
 				}
 				prev = snap
+			}
+		})
+	}
+}
+
+// TestCarryFromOtherParents: whatever the previous snapshot passed in, the
+// next read records what a full read records; it carries only from a
+// parent of the same endpoint and server, and only the variables whose
+// DataType and AccessLevel that parent read.
+func TestCarryFromOtherParents(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
+	full, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	const setpoint = "opcua/Plant/Tank1/HighLimit"
+	clone := func(edit func(s *snapshots.Snapshot, it *snapshots.Item)) *snapshots.Snapshot {
+		c := *full
+		c.Items = make([]snapshots.Item, len(full.Items))
+		for i, it := range full.Items {
+			it.Attrs = maps.Clone(it.Attrs)
+			c.Items[i] = it
+		}
+		for i := range c.Items {
+			edit(&c, &c.Items[i])
+		}
+		return &c
+	}
+	variables := 0
+	for _, it := range full.Items {
+		if it.Attrs["node_id"] != "" {
+			variables++
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		prev *snapshots.Snapshot
+		// carried: how many variables carry (-1: all the parent's variables
+		// but those named in notCarried).
+		carried    int
+		notCarried []string
+	}{
+		{"the full read", full, -1, nil},
+		{"written before carrying existed (no provenance source)", clone(func(_ *snapshots.Snapshot, it *snapshots.Item) { it.Provenance = snapshots.Provenance{} }), -1, nil},
+		{"of another endpoint", clone(func(s *snapshots.Snapshot, _ *snapshots.Item) { s.Endpoint = "opc.tcp://127.0.0.1:1" }), 0, nil},
+		{"the server restarted since", clone(func(_ *snapshots.Snapshot, it *snapshots.Item) {
+			if it.Path == "server/start_time" {
+				it.Value = snapshots.Time(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+			}
+		}), 0, nil},
+		{"incomplete: a setpoint not read (C4)", clone(func(s *snapshots.Snapshot, it *snapshots.Item) {
+			s.Status = snapshots.Status{Reasons: []string{setpoint + ": BadWaitingForInitialData"}}
+			if it.Path == setpoint {
+				it.Value, it.Provenance = snapshots.None(), snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: "BadWaitingForInitialData"}
+			}
+		}), -1, []string{setpoint}},
+		{"node ids by namespace index (an older format)", clone(func(_ *snapshots.Snapshot, it *snapshots.Item) {
+			if id, ok := it.Attrs["node_id"]; ok {
+				it.Attrs["node_id"] = "ns=2;" + id[strings.Index(id, ";")+1:]
+			}
+		}), 0, nil},
+		{"an unknown access attr", clone(func(_ *snapshots.Snapshot, it *snapshots.Item) {
+			if it.Path == setpoint {
+				it.Attrs["access"] = "read+frobnicate"
+			}
+		}), -1, []string{setpoint}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cur, _, _, _ := snapshotAfter(t, s, dev, cfg, tc.prev)
+			want := tc.carried
+			if want < 0 {
+				want = variables - len(tc.notCarried)
+			}
+			n := 0
+			for _, it := range cur.Items {
+				if it.Provenance.Source == snapshots.SourceCarried {
+					n++
+				}
+			}
+			if n != want {
+				t.Errorf("%d variables carried, want %d", n, want)
+			}
+			for _, p := range tc.notCarried {
+				if it := cur.Item(p); it == nil || it.Provenance.Source != snapshots.SourceRead {
+					t.Errorf("%s: %+v, want read in full", p, it)
+				}
+			}
+			for _, c := range diffing.Compare(full, cur, diffing.Options{IgnoreInfo: true}).Changes {
+				t.Errorf("against the full read: %s %s", c.Type, c.Path)
 			}
 		})
 	}
