@@ -414,7 +414,8 @@ func wantNotRead(t *testing.T, snap *snapshots.Snapshot, path, reason string) {
 
 // TestRestartRaisesNothing: a simulator restarted with its state directory
 // presents the same certificate and build info; nothing but information
-// changes.
+// changes, whether each snapshot reads in full or carries from the one
+// before (the restart then forces a full read).
 func TestRestartRaisesNothing(t *testing.T) {
 	dir := t.TempDir()
 	var snaps []*snapshots.Snapshot
@@ -434,6 +435,32 @@ func TestRestartRaisesNothing(t *testing.T) {
 	rep := diffing.Compare(snaps[0], snaps[1], diffing.Options{IgnoreInfo: true})
 	for _, c := range rep.Changes {
 		t.Errorf("after a restart: %s %s (%s)", c.Type, c.Path, c.Kind)
+	}
+	// Carried: before the restart, across it, and after it.
+	var chain []*snapshots.Snapshot
+	var prev *snapshots.Snapshot
+	for i := 0; i < 2; i++ {
+		s := start(t, sim.Options{StateDir: dir})
+		dev, cfg := device(t, s.Endpoint(), "      browse: [{root: \"i=85\"}]")
+		for j := 0; j < 2; j++ {
+			snap, _, _, _ := snapshotAfter(t, s, dev, cfg, prev)
+			chain, prev = append(chain, snap), snap
+		}
+		s.Close()
+	}
+	for i := 1; i < len(chain); i++ {
+		carried := 0
+		for _, it := range chain[i].Items {
+			if it.Provenance.Source == snapshots.SourceCarried {
+				carried++
+			}
+		}
+		if wantCarried := i != 2; (carried > 0) != wantCarried {
+			t.Errorf("snapshot %d: %d items carried, want carried %v (the restart forces a full read)", i, carried, wantCarried)
+		}
+		for _, c := range diffing.Compare(chain[i-1], chain[i], diffing.Options{IgnoreInfo: true}).Changes {
+			t.Errorf("carried chain, snapshot %d: %s %s (%s)", i, c.Type, c.Path, c.Kind)
+		}
 	}
 	if st := snaps[1].Item("server/state"); st == nil || st.Attrs[snapshots.AttrValueName] != "Running" {
 		t.Errorf("server/state %+v: want it named Running", st)
