@@ -365,3 +365,38 @@ func TestCarryFromOtherParents(t *testing.T) {
 		})
 	}
 }
+
+// TestVolatileCarried: a live read-only value carried with no read is
+// recorded present, volatile, not captured, and says why; made writable by
+// an engineer (volatile to setpoint), it is reported by the next full read
+// (the trade docs/OPCUA.md describes), not lost.
+func TestVolatileCarried(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
+	const live = "opcua/Plant/Tank1/Level"
+	full, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	carried, _, _, _ := snapshotAfter(t, s, dev, cfg, full)
+	it := carried.Item(live)
+	if it == nil || !it.Volatile || it.Value.Type != snapshots.TypeNone || it.Provenance.Source != snapshots.SourceCarried ||
+		!strings.Contains(it.Provenance.Reason, "volatile") || it.Provenance.From != full.ID {
+		t.Fatalf("%s carried: %+v, want volatile, not captured, carried from %s with the reason", live, it, full.ID)
+	}
+	if err := s.SetWritable("Plant/Tank1/Level", true); err != nil {
+		t.Fatal(err)
+	}
+	again, _, _, _ := snapshotAfter(t, s, dev, cfg, carried)
+	refull, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	var seen *diffing.Change
+	rep := diffing.Compare(again, refull, diffing.Options{})
+	for i, c := range rep.Changes {
+		if c.Path == live {
+			seen = &rep.Changes[i]
+		}
+	}
+	if it := refull.Item(live); it == nil || it.Kind != snapshots.KindSetpoint || it.Volatile || it.Value.Type == snapshots.TypeNone {
+		t.Errorf("full read of %s made writable: %+v, want a setpoint with its value", live, it)
+	}
+	if seen == nil {
+		t.Errorf("full read after %s was made writable: no change reported: %+v", live, rep.Changes)
+	}
+}
