@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopcua/opcua/ua"
 	"github.com/rs/zerolog"
 
 	"github.com/plcwatch/plcwatch/config"
@@ -239,6 +240,34 @@ func TestCarriedReadSeesRetypedNode(t *testing.T) {
 			t.Errorf("the carried read differs from a full read of the same server: %s %s", c.Type, c.Path)
 		}
 	}
+	// C4 on a carried read: a setpoint still readable but answering a Bad
+	// status is not read, with the status as reason, and nothing else.
+	if err := s.SetStatus("Plant/Tank1/HighLimit", ua.StatusBadWaitingForInitialData); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bad, err := c.Snapshot(ctx, cur)
+	if err == nil {
+		err = bad.Finalize()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNotRead(t, bad, "opcua/Plant/Tank1/HighLimit", "BadWaitingForInitialData")
+	if bad.Status.Complete || len(bad.Status.Reasons) != 1 {
+		t.Errorf("status %+v, want partial for the one setpoint", bad.Status)
+	}
+	for _, ch := range diffing.Compare(cur, bad, diffing.Options{IgnoreInfo: true}).Changes {
+		if ch.Path != "opcua/Plant/Tank1/HighLimit" || ch.Type != diffing.NotRead {
+			t.Errorf("C4 on a carried read: %s %s", ch.Type, ch.Path)
+		}
+	}
 }
 
 // TestPlanAfterCarryPerRoot: plan, made from the previous snapshot, counts
@@ -398,5 +427,71 @@ func TestVolatileCarried(t *testing.T) {
 	}
 	if seen == nil {
 		t.Errorf("full read after %s was made writable: no change reported: %+v", live, rep.Changes)
+	}
+}
+
+// TestCarriedReadSeesAccessLost: a setpoint whose AccessLevel loses
+// CurrentRead answers its Value with BadNotReadable. A carried read must
+// record what a full read records (not observable, with the AccessLevel,
+// the snapshot complete), not a setpoint "not read" that makes every
+// snapshot partial until the next full read.
+func TestCarriedReadSeesAccessLost(t *testing.T) {
+	s := start(t, sim.Options{})
+	dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
+	const path = "opcua/Plant/Tank1/LowLimit"
+	full, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	prev, _, _, _ := snapshotAfter(t, s, dev, cfg, full)
+	if err := s.SetReadable("Plant/Tank1/LowLimit", false); err != nil {
+		t.Fatal(err)
+	}
+	// snapshotAfter fails on a partial snapshot.
+	cur, _, _, _ := snapshotAfter(t, s, dev, cfg, prev)
+	ref, _, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+	for _, tc := range []struct {
+		name string
+		snap *snapshots.Snapshot
+	}{
+		{"carried read", cur},
+		{"full read", ref},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			it := tc.snap.Item(path)
+			if it == nil || it.Provenance.Source != snapshots.SourceNotObservable || it.Attrs["access"] != "write" {
+				t.Errorf("%s: %+v, want not observable with access write", path, it)
+			}
+		})
+	}
+	if rep := diffing.Compare(ref, cur, diffing.Options{IgnoreInfo: true}); !rep.Equal() {
+		for _, c := range rep.Changes {
+			t.Errorf("the carried read differs from a full read of the same server: %s %s", c.Type, c.Path)
+		}
+	}
+	// C4 on a carried read: a setpoint still readable but answering a Bad
+	// status is not read, with the status as reason, and nothing else.
+	if err := s.SetStatus("Plant/Tank1/HighLimit", ua.StatusBadWaitingForInitialData); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bad, err := c.Snapshot(ctx, cur)
+	if err == nil {
+		err = bad.Finalize()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNotRead(t, bad, "opcua/Plant/Tank1/HighLimit", "BadWaitingForInitialData")
+	if bad.Status.Complete || len(bad.Status.Reasons) != 1 {
+		t.Errorf("status %+v, want partial for the one setpoint", bad.Status)
+	}
+	for _, ch := range diffing.Compare(cur, bad, diffing.Options{IgnoreInfo: true}).Changes {
+		if ch.Path != "opcua/Plant/Tank1/HighLimit" || ch.Type != diffing.NotRead {
+			t.Errorf("C4 on a carried read: %s %s", ch.Type, ch.Path)
+		}
 	}
 }

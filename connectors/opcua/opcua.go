@@ -653,14 +653,19 @@ func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b 
 }
 
 // recheck re-reads the DataType and AccessLevel of the carried variables
-// whose Value came back in a Variant of another type than the carried
-// DataType (a variable deleted and downloaded again under the same NodeId):
-// those are not carried. It costs a request only when that happened.
+// whose Value contradicts them: it came back in a Variant of another type
+// than the carried DataType (a variable deleted and downloaded again under
+// the same NodeId), or the server answered it with a Bad or Uncertain
+// status (CurrentRead taken away, or a value not available: a full read
+// tells them apart). Those are not carried. It costs a request only when
+// that happened.
 func (c *Connector) recheck(ctx context.Context, sess session, vars []*node, vr []varResult, b *snap) error {
 	var idx []int
 	var ops []*ua.ReadValueID
 	for i, v := range vars {
-		if vr[i].carried != nil && retyped(vr[i].carried.Attrs[snapshots.AttrDataType], vr[i].value) {
+		r := vr[i].value
+		answeredBad := r.dv != nil && r.failure() != "" && !unknownStructure(r.dv)
+		if vr[i].carried != nil && (answeredBad || retyped(vr[i].carried.Attrs[snapshots.AttrDataType], r)) {
 			idx = append(idx, i)
 			ops = append(ops, readOp(v.id, ua.AttributeIDDataType), readOp(v.id, ua.AttributeIDAccessLevel))
 		}

@@ -333,6 +333,9 @@ func (ns *plantNS) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue 
 		ns.mu.Lock()
 		v := ns.valueLocked(n, time.Now())
 		status := n.status
+		if n.access&byte(ua.AccessLevelTypeCurrentRead) == 0 {
+			status = ua.StatusBadNotReadable
+		}
 		ns.mu.Unlock()
 		if status != ua.StatusOK {
 			return bad(status)

@@ -726,6 +726,24 @@ func (s *Server) RemoveNode(path string) error {
 	return nil
 }
 
+// SetReadable gives a variable CurrentRead in its AccessLevel (or takes it
+// away, after which its Value answers BadNotReadable), as an engineer
+// hiding a value from clients would.
+func (s *Server) SetReadable(path string, readable bool) error {
+	n := s.ns.at(path)
+	if n == nil || n.class != ua.NodeClassVariable {
+		return fmt.Errorf("set readable %s: %w (want a variable's browse path)", path, ErrNoNode)
+	}
+	s.ns.mu.Lock()
+	defer s.ns.mu.Unlock()
+	if readable {
+		n.access |= byte(ua.AccessLevelTypeCurrentRead)
+	} else {
+		n.access &^= byte(ua.AccessLevelTypeCurrentRead)
+	}
+	return nil
+}
+
 // SetWritable gives a variable CurrentWrite in its AccessLevel (or takes it
 // away), as an engineer exposing a value for writing would.
 func (s *Server) SetWritable(path string, writable bool) error {
