@@ -12,6 +12,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
+	"github.com/plcwatch/plcwatch/connectors/opcua"
 	"github.com/plcwatch/plcwatch/diffing"
 	sim "github.com/plcwatch/plcwatch/simulators/opcua"
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -493,5 +494,43 @@ func TestCarriedReadSeesAccessLost(t *testing.T) {
 		if ch.Path != "opcua/Plant/Tank1/HighLimit" || ch.Type != diffing.NotRead {
 			t.Errorf("C4 on a carried read: %s %s", ch.Type, ch.Path)
 		}
+	}
+}
+
+// TestPlanEstimateBound: before any snapshot, plan's estimate does not
+// call itself a bound (the server's OperationLimits are not known yet:
+// gopcua's own server advertises 32 reads per request), and its Browse
+// count does bound what a server taking 50 browse nodes per request costs,
+// however deep the tree and however many roots.
+func TestPlanEstimateBound(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		browse string
+	}{
+		{"one root, max_nodes close to the nodes there", `[{root: "i=85", max_depth: 8, max_nodes: 60}]`},
+		{"two roots", `[{root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Tank1", max_nodes: 20}, {root: "nsu=urn:plcwatch:sim:water-skid;s=Plant.Pump1", max_nodes: 20}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, sim.Options{})
+			dev, cfg := device(t, s.Endpoint(), "      timeout: 20s\n      browse: "+tc.browse)
+			c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			est, err := c.Plan(nil)
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if est.Exact || strings.Contains(strings.Join(est.Notes, " "), "upper bound") {
+				t.Errorf("estimate claims exactness or a bound: exact %v, notes %q", est.Exact, est.Notes)
+			}
+			_, count, _, _ := snapshotAfter(t, s, dev, cfg, nil)
+			for _, r := range est.Requests {
+				if r.Kind == opcua.KindBrowse && r.Count < count["Browse"] {
+					t.Errorf("estimate: %d Browse requests, the first snapshot sent %d", r.Count, count["Browse"])
+				}
+			}
+		})
 	}
 }

@@ -860,19 +860,24 @@ func (c *Connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 		return p, nil
 	}
 	p := &connectors.Plan{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, Basis: "estimate from the config (no complete snapshot stored yet)"}
-	nodes := 0
+	// Per root: one Browse per level at least, and the nodes of a level in
+	// requests of defaultBrowseOps; its variables read apart from other
+	// roots'.
+	nodes, browses, reads := 0, 0, 0
 	for _, r := range c.set.roots {
 		nodes += r.maxNodes
+		browses += (r.maxNodes+defaultBrowseOps-1)/defaultBrowseOps + r.maxDepth
+		reads += (3*r.maxNodes + defaultReadOps - 1) / defaultReadOps
 	}
 	p.Requests = []snapshots.RequestCount{
 		{Kind: KindGetEndpoints, Object: "endpoints", Count: 1},
 		{Kind: KindConnect, Object: "session", Count: 1},
 		{Kind: KindRead, Object: "ServerStatus", Count: 2},
-		{Kind: KindBrowse, Object: "address space", Count: max(1, nodes/defaultBrowseOps)},
-		{Kind: KindRead, Object: "variables", Count: max(1, 3*nodes/defaultReadOps)},
+		{Kind: KindBrowse, Object: "address space", Count: max(1, browses)},
+		{Kind: KindRead, Object: "variables", Count: max(1, reads)},
 		{Kind: KindClose, Object: "session", Count: 1},
 	}
-	p.Notes = append(p.Notes, fmt.Sprintf("upper bound: browse and read counts assume every root holds max_nodes nodes (%d in all); the first snapshot records the exact plan", nodes))
+	p.Notes = append(p.Notes, fmt.Sprintf("estimate, not a bound: it assumes every root holds max_nodes nodes (%d in all) and the server takes %d read and %d browse operations per request; a server advertising lower OperationLimits, refusing requests as too large or paging references with BrowseNext costs more. The first snapshot records the exact plan", nodes, defaultReadOps, defaultBrowseOps))
 	wireRequests(p)
 	return p, nil
 }
