@@ -241,6 +241,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			defer shortLivedGC()()
 			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err

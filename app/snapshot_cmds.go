@@ -92,8 +92,7 @@ func (a *App) showCommand() *cobra.Command {
 				renderSummary(a.Stdout, s)
 				return nil
 			}
-			renderSnapshot(a.Stdout, s)
-			return nil
+			return renderSnapshot(a.Stdout, s)
 		},
 	}
 	cmd.Flags().BoolVar(&summary, "summary", false, "print the header and the item counts by kind only")

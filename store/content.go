@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -255,19 +256,32 @@ func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest stri
 }
 
 // decodeItems decodes the blobs of ks at the indexes idx (ascending) and
-// checks their kinds and strict path order.
+// checks their kinds and strict path order. Each blob must hold exactly one
+// JSON object with no field snapshots.Item lacks (whitespace around it is
+// allowed); an error names the item's index. Items are decoded on several
+// CPUs only when there are enough of them to pay for the goroutines.
 func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshots.Item, error) {
 	items := make([]snapshots.Item, len(idx))
 	errs := make([]error, len(idx))
 	decode := func(lo, hi int) {
+		// One decoder reads the blobs of this range as one stream: a
+		// decoder per item costs its allocations and buffer copies again
+		// for each item. item.at checks each value ends inside its blob.
+		var s itemStream
 		for j := lo; j < hi; j++ {
 			b, ok := blobs[ks[idx[j]]]
 			if !ok {
 				errs[j] = fmt.Errorf("item %d (blob %x) is missing", idx[j], ks[idx[j]])
-				continue
+				return
 			}
-			if err := decodeStrict(b, &items[j]); err != nil {
+			s.blobs = append(s.blobs, b)
+		}
+		dec := json.NewDecoder(&s)
+		dec.DisallowUnknownFields()
+		for j := lo; j < hi; j++ {
+			if err := s.decode(dec, j-lo, &items[j]); err != nil {
 				errs[j] = fmt.Errorf("item %d: %w", idx[j], err)
+				return
 			}
 		}
 	}
@@ -282,6 +296,8 @@ func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshot
 		if errs[j] != nil {
 			return nil, errs[j]
 		}
+	}
+	for j := range items {
 		it := &items[j]
 		if j > 0 && items[j-1].Path >= it.Path {
 			return nil, fmt.Errorf("items not in strict path order at %q", it.Path)
@@ -291,6 +307,61 @@ func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshot
 		}
 	}
 	return items, nil
+}
+
+// itemStream presents blobs to a json.Decoder as one stream, each followed
+// by a newline, and remembers where each blob ends in it, so that a value
+// running into the next blob, or bytes after a blob's value, are caught.
+type itemStream struct {
+	blobs [][]byte
+	next  int   // the blob Read is in
+	off   int   // bytes of blobs[next] already read; len+1 once its newline is
+	end   int64 // stream offset of the end of the blobs decoded so far
+}
+
+// Read implements io.Reader.
+func (s *itemStream) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && s.next < len(s.blobs) {
+		b := s.blobs[s.next]
+		if s.off < len(b) {
+			c := copy(p[n:], b[s.off:])
+			s.off += c
+			n += c
+			continue
+		}
+		p[n] = '\n'
+		n++
+		s.next, s.off = s.next+1, 0
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// decode decodes blob i, the next one in the stream, into v: the value the
+// decoder reads must end inside the blob, with only whitespace after it.
+func (s *itemStream) decode(dec *json.Decoder, i int, v *snapshots.Item) error {
+	start := s.end
+	b := s.blobs[i]
+	s.end += int64(len(b)) + 1
+	if err := dec.Decode(v); err != nil {
+		// Say what is wrong with this blob alone, as a person reading it
+		// would see it, rather than with the stream.
+		if err := decodeStrict(b, new(snapshots.Item)); err != nil {
+			return err
+		}
+		return err
+	}
+	at := dec.InputOffset() - start
+	if at > int64(len(b)) {
+		return errors.New("the JSON value does not end inside the item")
+	}
+	if len(bytes.TrimLeft(b[at:], " \t\r\n")) != 0 {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }
 
 // checkItemBlob checks that b is the canonical encoding of a finalized item.
@@ -327,7 +398,9 @@ func decodeStrict(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// Anything but whitespace after the value is refused (dec.More would
+	// let a closing bracket or brace through).
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) != 0 {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
