@@ -169,16 +169,12 @@ func Open(path string, opts ...Option) (*DB, error) {
 
 // openReadOnly opens path with SQLite's mode=ro. A WAL store whose -shm
 // file cannot be created (a read-only directory or filesystem) is opened
-// again as immutable: nothing can change it there. Pages are read through
-// a memory map of up to readOnlyMmap bytes instead of one pread and copy
-// each (a diff of two 10,000-item snapshots made 669 pread calls, now 5);
-// the store is append-only and never truncated, so a mapped page never
-// goes away under a reader.
+// again as immutable: nothing can change it there.
 func openReadOnly(path string, o options) (*DB, error) {
 	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
 	var firstErr error
 	for _, extra := range []string{"", "&immutable=1"} {
-		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)&_pragma=mmap_size(%d)%s", u, o.busyTimeout.Milliseconds(), readOnlyMmap, extra)
+		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)%s", u, o.busyTimeout.Milliseconds(), extra)
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening store %s read-only: %w", path, err)
@@ -200,10 +196,6 @@ func openReadOnly(path string, o options) (*DB, error) {
 	}
 	return nil, firstErr
 }
-
-// readOnlyMmap is the most of a store file a read-only open maps (address
-// space, not memory: only the pages read are resident).
-const readOnlyMmap = 1 << 30
 
 // writableDir reports whether the store's directory accepts new files (the
 // -shm file of a WAL store).
