@@ -190,11 +190,10 @@ func FuzzRecordFields(f *testing.F) {
 		second.Seq, second.Prev = seq+1, r.Digest
 		second.Digest = second.ComputeDigest()
 		var fs []Finding
-		present := map[string]string{strings.Repeat("a", 64): strings.Repeat("b", 64)}
-		verifyChain([]chainRecord{r, second}, present, &fs)
+		verifyChain([]chainRecord{r, second}, &fs)
 		clean := timeErr == nil && seq == 1 && prev == GenesisPrev
 		if clean && typ == TypeSnapshot {
-			if ref, err := decodeRef(body); err != nil || present[ref.Digest] == "" || ref.Manifest != "" && ref.Manifest != present[ref.Digest] {
+			if _, err := decodeRef(body); err != nil {
 				clean = false
 			}
 		}

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -133,5 +135,80 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(fmt.Errorf("writing %s: %w", to, err))
+	}
+}
+
+// TestMigrateSchema3 opens a copy of a store written by the schema-3 code
+// (full manifests): read-only it reads as it is; opened for writing it
+// migrates to manifest deltas, every snapshot reads back byte for byte,
+// verify is clean, and new snapshots (deltas against the old full lists)
+// append and read back.
+func TestMigrateSchema3(t *testing.T) {
+	ctx := t.Context()
+	want := writeSchema3Store(t, filepath.Join(t.TempDir(), "expected.db"))
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	copyFile(t, schema3Fixture, path)
+	readBack := func(db *store.DB, what string, snaps []*snapshots.Snapshot) {
+		t.Helper()
+		for _, w := range snaps {
+			got, err := db.Snapshot(ctx, w.Digest)
+			if err != nil {
+				t.Fatalf("%s: snapshot %s of %s: %v", what, w.ID, w.Device, err)
+			}
+			enc, err := got.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantEnc, err := w.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Digest != w.Digest || !bytes.Equal(enc, wantEnc) {
+				t.Fatalf("%s: snapshot %s of %s reads back as %s, other bytes", what, w.ID, w.Device, got.Digest)
+			}
+		}
+	}
+	old := open(t, path, store.ReadOnly())
+	readBack(old, "read-only at schema 3", want)
+	if fs, err := old.Verify(ctx, nil, nil); err != nil || len(fs) != 0 {
+		t.Fatalf("Verify read-only at schema 3 = %+v, %v; want clean", fs, err)
+	}
+	heads, err := old.Heads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	db := open(t, path)
+	readBack(db, "migrated", want)
+	if fs, err := db.Verify(ctx, heads, nil); err != nil || len(fs) != 0 {
+		t.Fatalf("Verify after migration = %+v, %v; want clean", fs, err)
+	}
+	for _, dev := range []string{"press-1", "line-3"} {
+		if _, err := db.Baseline(ctx, dev); err != nil && !errors.Is(err, store.ErrNoBaseline) {
+			t.Fatalf("Baseline(%s) after migration: %v", dev, err)
+		}
+	}
+	// New snapshots continue two old chains (deltas against old full lists)
+	// and start a new one.
+	var added []*snapshots.Snapshot
+	for _, dev := range []string{"press-1", "kiln-2", "new-4"} {
+		g := storetest.NewGenerator(dev, 40, storetest.T0.Add(30*24*time.Hour))
+		for i := range 3 {
+			s := g.Next(i)
+			if _, err := db.PutSnapshot(ctx, s, nil); err != nil {
+				t.Fatalf("PutSnapshot(%s) after migration: %v", dev, err)
+			}
+			added = append(added, s)
+		}
+	}
+	readBack(db, "after appending", append(want, added...))
+	fs, err := db.Verify(ctx, heads, nil)
+	if err != nil || len(fs) != 0 {
+		t.Fatalf("Verify after appending = %+v, %v; want clean", fs, err)
+	}
+	var deltas int
+	if err := raw(t, path).QueryRow(`SELECT count(*) FROM snapshots WHERE base IS NOT NULL`).Scan(&deltas); err != nil || deltas == 0 {
+		t.Fatalf("%d manifest deltas after appending (%v), want some", deltas, err)
 	}
 }

@@ -70,6 +70,8 @@ CREATE TABLE counters (
 `,
 	// 3: derived state for hot paths (see derived.go).
 	migrationAlertSeen,
+	// 4: manifests stored as deltas against their parent (see manifest.go).
+	migrationDeltas,
 }
 
 // SchemaVersion is the schema version this build writes.
@@ -510,32 +512,7 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 				recs = append(recs, r)
 			}
 		}
-		// Only items the store lacks are inserted: the keys present are
-		// looked up in bulk, so an unchanged item costs a share of one
-		// query, not a statement of its own.
-		ks, err := splitKeys(m.keys)
-		if err != nil {
-			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
-		}
-		have, err := presentKeys(ctx, tx, ks)
-		if err != nil {
-			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
-		}
-		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`)
-		if err != nil {
-			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
-		}
-		defer ins.Close()
-		for i, b := range m.items {
-			if have[ks[i]] {
-				continue
-			}
-			have[ks[i]] = true
-			if _, err := ins.ExecContext(ctx, m.keys[i*keySize:(i+1)*keySize], b); err != nil {
-				return fmt.Errorf("storing snapshot %s: item %q: %w", s.ID, s.Items[i].Path, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, s.Digest, m.header, m.keys); err != nil {
+		if err := putContentTx(ctx, tx, s.Device, s.Digest, m); err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
 		}
 		r, err := appendTx(ctx, tx, s.Device, TypeSnapshot, s.TakenAt, ref)
@@ -627,6 +604,11 @@ func (d *DB) load(ctx context.Context, ref SnapshotRef) (*snapshots.Snapshot, er
 	if err != nil {
 		return nil, err
 	}
+	if ref.Manifest != "" {
+		if got := ManifestDigest(m.header, m.keys); got != ref.Manifest {
+			return nil, fmt.Errorf("store %s: snapshot %s: manifest hashes to %s, the snapshot record names %s: %w", d.path, ref.Digest, got, ref.Manifest, snapshots.ErrDigestMismatch)
+		}
+	}
 	blobs, err := d.blobs(ctx, m.ks)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, ref.Digest, err)
@@ -645,13 +627,11 @@ type storedManifest struct {
 }
 
 // manifest reads the header and item keys of the snapshot with the given
-// digest.
+// digest, following its chain of deltas (see readManifest).
 func (d *DB) manifest(ctx context.Context, digest string) (storedManifest, error) {
 	var m storedManifest
-	err := d.db.QueryRowContext(ctx, qManifest, digest).Scan(&m.header, &m.keys)
-	if errors.Is(err, sql.ErrNoRows) {
-		return m, fmt.Errorf("store %s: snapshot %s: its content is missing (see verify): %w", d.path, digest, ErrNotFound)
-	}
+	var err error
+	m.header, m.keys, _, err = readManifest(ctx, d.db, d.version, digest, nil)
 	if err != nil {
 		return m, fmt.Errorf("store %s: reading snapshot %s: %w", d.path, digest, err)
 	}
@@ -779,6 +759,13 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		}
 		if sd.m, err = d.manifest(ctx, sd.ref.Digest); err != nil {
 			return nil, fmt.Errorf("%s: %w", sd.name, err)
+		}
+		// A manifest that does not check says so before its blobs are
+		// looked up (a damaged key reads as a missing blob otherwise).
+		if sd.ref.Manifest != "" {
+			if got := ManifestDigest(sd.m.header, sd.m.keys); got != sd.ref.Manifest {
+				return nil, fmt.Errorf("store %s: %s: snapshot %s: manifest hashes to %s, the snapshot record names %s: %w", d.path, sd.name, sd.ref.Digest, got, sd.ref.Manifest, snapshots.ErrDigestMismatch)
+			}
 		}
 	}
 	o, n := sides[0], sides[1]

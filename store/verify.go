@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -40,15 +43,10 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 		}
 		return err
 	}
-	blobs, err := d.verifyBlobs(ctx, &fs)
-	if err := phase(err); err != nil {
+	if err := phase(d.verifyBlobs(ctx, &fs)); err != nil {
 		return nil, err
 	}
-	present, err := d.verifySnapshots(ctx, blobs, &fs)
-	if err := phase(err); err != nil {
-		return nil, err
-	}
-	chains, err := d.verifyChains(ctx, present, &fs)
+	chains, err := d.verifyChains(ctx, &fs)
 	if err := phase(err); err != nil {
 		return nil, err
 	}
@@ -92,24 +90,24 @@ func (d *DB) quickCheck(ctx context.Context, fs *[]Finding) (bool, error) {
 	return damaged, nil
 }
 
-func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte][]byte, error) {
+// verifyBlobs checks every item blob against its key and as the canonical
+// encoding of an item, streaming the table in key order: nothing is kept.
+func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT hash, data FROM blobs`)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 	}
 	defer rows.Close()
-	blobs := map[[keySize]byte][]byte{}
 	for rows.Next() {
 		var h, data []byte
 		if err := rows.Scan(&h, &data); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+			return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 		}
 		if len(h) != keySize {
 			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob key %x is %d bytes, want %d", h, len(h), keySize)})
 			continue
 		}
 		k := [keySize]byte(h)
-		blobs[k] = data
 		if sha256.Sum256(data) != k {
 			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob %x: its content hashes to %x", k, sha256.Sum256(data))})
 			continue
@@ -119,65 +117,144 @@ func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte]
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 	}
-	return blobs, nil
+	return nil
 }
 
-// damagedContent stands for the manifest digest of a snapshot whose stored
-// content was found damaged (reported once, by verifySnapshots).
-const damagedContent = "damaged"
+// contentState is what verifying one device's snapshots in chain order
+// carries from one snapshot to the next: the previous snapshot's key list
+// (where the next delta starts) and its verified blobs (which the next
+// snapshot mostly shares). It is bounded by the largest snapshot.
+type contentState struct {
+	keys  *keyCache
+	blobs verifiedBlobs
+}
 
-// verifySnapshots checks every stored snapshot's content against its digest
-// and returns the manifest digest of each snapshot present, by digest
-// (damagedContent when its content does not check).
-func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte, fs *[]Finding) (map[string]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT digest, header, items FROM snapshots`)
+// verifyContent checks the content of the snapshot a record names: its
+// manifest reconstructed (through its deltas) and checked against the
+// manifest digest the record names, each item blob read (those the previous
+// snapshot did not hold) and checked against its key, and the encoding they
+// make checked against the snapshot digest. Each problem is a finding on the
+// record; an error means the store could not be read.
+func (d *DB) verifyContent(ctx context.Context, r chainRecord, ref SnapshotRef, st *contentState, fs *[]Finding) error {
+	add := func(problem, format string, args ...any) {
+		*fs = append(*fs, Finding{Device: r.Device, Seq: r.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
+	}
+	header, keys, _, err := readManifest(ctx, d.db, d.version, ref.Digest, st.keys)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
+		return nil
+	case errors.Is(err, ErrBrokenDelta) && strings.Contains(err.Error(), "is missing"):
+		add(ProblemMissingBlob, "snapshot %s: %v", ref.ID, err)
+		return nil
+	case errors.Is(err, ErrBrokenDelta):
+		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("verifying %s: reading snapshot %s: %w", d.path, ref.ID, err)
+	}
+	st.keys = &keyCache{digest: ref.Digest, keys: keys}
+	ks, err := splitKeys(keys)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
+		return nil
 	}
-	defer rows.Close()
-	present := map[string]string{}
-	for rows.Next() {
-		var digest string
-		var header, keys []byte
-		if err := rows.Scan(&digest, &header, &keys); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+	if ref.Manifest != "" {
+		if got := ManifestDigest(header, keys); got != ref.Manifest {
+			add(ProblemBlobMismatch, "snapshot %s: the record names manifest %s, the stored manifest hashes to %s", ref.ID, ref.Manifest, got)
+			return nil
 		}
-		present[digest] = damagedContent
-		ks, err := splitKeys(keys)
+	}
+	var need [][keySize]byte
+	for _, k := range ks {
+		if _, ok := st.blobs[k]; !ok {
+			need = append(need, k)
+		}
+	}
+	got, bad, err := d.readBlobs(ctx, need)
+	if err != nil {
+		return fmt.Errorf("verifying %s: snapshot %s: %w", d.path, ref.ID, err)
+	}
+	blobs := make(verifiedBlobs, len(ks))
+	problem := false
+	for i, k := range ks {
+		b, ok := st.blobs[k]
+		if !ok {
+			b, ok = got[k]
+		}
+		switch {
+		case ok:
+			blobs[k] = b
+		case bad[k]:
+			problem = true
+			add(ProblemBlobMismatch, "snapshot %s: item %d (blob %x) does not hash to its key", ref.ID, i, k)
+		default:
+			problem = true
+			add(ProblemMissingBlob, "snapshot %s: item %d (blob %x) is missing", ref.ID, i, k)
+		}
+	}
+	st.blobs = blobs
+	if problem {
+		return nil
+	}
+	items := make([][]byte, len(ks))
+	for i, k := range ks {
+		items[i] = blobs[k]
+	}
+	enc, err := assemble(header, items)
+	if err != nil {
+		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
+		return nil
+	}
+	if got := digestOf(enc); got != ref.Digest {
+		add(ProblemBlobMismatch, "snapshot %s: its stored content hashes to %s", ref.ID, got)
+	}
+	return nil
+}
+
+// readBlobs reads the blobs with the given keys in bulk and returns those
+// that hash to their key, and the keys of those that do not; absent keys are
+// in neither.
+func (d *DB) readBlobs(ctx context.Context, keys [][keySize]byte) (verifiedBlobs, map[[keySize]byte]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b [keySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	const batch = 900
+	out := make(verifiedBlobs, len(sorted))
+	bad := map[[keySize]byte]bool{}
+	args := make([]any, 0, batch)
+	for start := 0; start < len(sorted); start += batch {
+		end := min(start+batch, len(sorted))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, sorted[i][:])
+		}
+		rows, err := d.db.QueryContext(ctx, `SELECT hash, data FROM blobs WHERE hash IN (?`+strings.Repeat(",?", len(args)-1)+`) ORDER BY hash`, args...)
 		if err != nil {
-			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
-			continue
+			return nil, nil, fmt.Errorf("reading item blobs: %w", err)
 		}
-		items := make([][]byte, len(ks))
-		missing := 0
-		for i, k := range ks {
-			b, ok := blobs[k]
-			if !ok {
-				missing++
-				*fs = append(*fs, Finding{Problem: ProblemMissingBlob, Detail: fmt.Sprintf("snapshot %s: item %d (blob %x) is missing", digest, i, k)})
+		for rows.Next() {
+			var h, data []byte
+			if err := rows.Scan(&h, &data); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("reading item blobs: %w", err)
 			}
-			items[i] = b
+			if len(h) != keySize {
+				continue
+			}
+			if out.add([keySize]byte(h), data) != nil {
+				bad[[keySize]byte(h)] = true
+			}
 		}
-		if missing > 0 {
-			continue
-		}
-		enc, err := assemble(header, items)
+		err = rows.Err()
+		rows.Close()
 		if err != nil {
-			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
-			continue
+			return nil, nil, fmt.Errorf("reading item blobs: %w", err)
 		}
-		if got := digestOf(enc); got != digest {
-			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("snapshot %s: its stored content hashes to %s", digest, got)})
-			continue
-		}
-		present[digest] = ManifestDigest(header, keys)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
-	}
-	return present, nil
+	return out, bad, nil
 }
 
 // chainRecord is a record as stored, with its time possibly unparseable.
@@ -186,7 +263,7 @@ type chainRecord struct {
 	timeErr error
 }
 
-func (d *DB) verifyChains(ctx context.Context, present map[string]string, fs *[]Finding) (map[string][]chainRecord, error) {
+func (d *DB) verifyChains(ctx context.Context, fs *[]Finding) (map[string][]chainRecord, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
 	if err != nil {
 		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
@@ -212,14 +289,26 @@ func (d *DB) verifyChains(ctx context.Context, present map[string]string, fs *[]
 		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
 	}
 	for _, dev := range order {
-		verifyChain(chains[dev], present, fs)
+		verifyChain(chains[dev], fs)
+		var st contentState
+		for _, r := range chains[dev] {
+			if r.Type != TypeSnapshot {
+				continue
+			}
+			ref, err := decodeRef(r.Body)
+			if err != nil {
+				continue // verifyChain reported it
+			}
+			if err := d.verifyContent(ctx, r, ref, &st, fs); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return chains, nil
 }
 
-// verifyChain checks one device's records, sorted by seq. present holds the
-// manifest digest of each stored snapshot, by snapshot digest.
-func verifyChain(recs []chainRecord, present map[string]string, fs *[]Finding) {
+// verifyChain checks one device's records, sorted by seq.
+func verifyChain(recs []chainRecord, fs *[]Finding) {
 	byDigest := make(map[string]int, len(recs)) // stored digest -> index
 	byPrev := make(map[string]int, len(recs))   // stored prev -> index
 	for i, r := range recs {
@@ -259,14 +348,8 @@ func verifyChain(recs []chainRecord, present map[string]string, fs *[]Finding) {
 			add(ProblemBadLink, "prev is %s, the digest of the record before is %s", r.Prev, prevDigest)
 		}
 		if r.Type == TypeSnapshot {
-			ref, err := decodeRef(r.Body)
-			switch {
-			case err != nil:
+			if _, err := decodeRef(r.Body); err != nil {
 				add(ProblemUnparseable, "%v", err)
-			case present[ref.Digest] == "":
-				add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
-			case ref.Manifest != "" && present[ref.Digest] != damagedContent && ref.Manifest != present[ref.Digest]:
-				add(ProblemBlobMismatch, "snapshot %s: the record names manifest %s, the stored manifest hashes to %s", ref.ID, ref.Manifest, present[ref.Digest])
 			}
 		}
 		expected, prevDigest, prevOK = r.Seq+1, r.Digest, ok
