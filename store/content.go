@@ -35,6 +35,19 @@ type manifest struct {
 	header []byte
 	keys   []byte // concatenated item keys
 	items  [][]byte
+	snap   *snapshots.Snapshot
+}
+
+// checkItem refuses item i when its recorded hash does not match its
+// content. Loading trusts item hashes that the digest proves unchanged since
+// the item was stored, so every item is checked once, when its blob is
+// first stored (an item whose bytes the parent holds was checked then).
+func (m *manifest) checkItem(i int) error {
+	s := m.snap
+	if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
+		return fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+	}
+	return nil
 }
 
 // ManifestDigest returns the hex SHA-256 of a stored manifest: the header's
@@ -65,7 +78,8 @@ func canonical(v any) ([]byte, error) {
 
 // split turns a finalized snapshot into its manifest and item blobs, and
 // checks that they reassemble to s.Digest (so a snapshot changed after
-// Finalize is refused).
+// Finalize is refused). Item hashes are checked by the writer (checkItem),
+// for the items it stores.
 func split(s *snapshots.Snapshot) (*manifest, error) {
 	if s.Digest == "" {
 		return nil, fmt.Errorf("snapshot of %s has no digest: call Finalize before storing it", s.Device)
@@ -78,13 +92,8 @@ func split(s *snapshots.Snapshot) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items))}
+	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items)), snap: s}
 	for i := range s.Items {
-		// Loading trusts item hashes that the digest proves unchanged since
-		// here: refuse a snapshot whose item hashes do not match content.
-		if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
-			return nil, fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
-		}
 		b, err := canonical(&s.Items[i])
 		if err != nil {
 			return nil, fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)

@@ -9,10 +9,15 @@ import (
 )
 
 // How manifests are stored (schema version 4). A row of the snapshots table
-// holds a snapshot's header and either its full list of item keys (a
-// checkpoint: base is NULL) or an edit script against the key list of
-// another snapshot, its base (the device's previous snapshot when it was
-// written). The edit script is a sequence of operations, each
+// holds either a snapshot's header and its full list of item keys (a
+// checkpoint: base is NULL) or a delta against another snapshot, its base
+// (the device's previous snapshot when it was written): the header as
+//
+//	uvarint prefix, uvarint suffix, the bytes between
+//
+// (the base's header keeps its first prefix and last suffix bytes, the
+// bytes between are replaced), and the key list as an edit script, a
+// sequence of operations, each
 //
 //	uvarint skip, uvarint n, n keys of 32 bytes, uvarint copy
 //
@@ -30,15 +35,16 @@ import (
 // storage form changes nothing that the chain fixes.
 
 // maxDeltaDepth is the most deltas between a manifest and its checkpoint.
-// At 1% churn of 500 items a delta is about 180 bytes and a full list 16,000:
-// 64 deltas add a checkpoint's 250 bytes per snapshot (amortized) and keep
-// reading a manifest to at most 65 rows (measured in TestDeltaDepthCost).
-const maxDeltaDepth = 64
+// At 1% churn of 500 items a key delta is about 180 bytes and a full list
+// 16,000; the span rule (below) then makes a checkpoint every 180 snapshots
+// or so, 90 bytes per snapshot amortized, and reading a manifest reads at
+// most 3 full lists' bytes in at most maxDeltaDepth+1 rows of one query.
+const maxDeltaDepth = 256
 
-// maxSpanFraction bounds the bytes of the deltas since the checkpoint: a new
-// checkpoint is written once they would exceed a full list's bytes divided
-// by this (high churn makes a checkpoint sooner than maxDeltaDepth).
-const maxSpanFraction = 2
+// maxSpanFactor bounds the bytes of the deltas since the checkpoint: a new
+// checkpoint is written once they would exceed this many full lists (high
+// churn makes a checkpoint sooner than maxDeltaDepth).
+const maxSpanFactor = 2
 
 // maxChainRows is how many rows a reader follows before calling a chain of
 // bases a loop: far above what a writer makes.
@@ -168,7 +174,7 @@ func applyDelta(base, delta []byte) ([]byte, error) {
 // against a parent at depth parentDepth whose deltas since the checkpoint
 // take parentSpan bytes, rather than as a full list of full bytes.
 func useDelta(parentDepth, parentSpan, delta, full int) bool {
-	return parentDepth+1 <= maxDeltaDepth && delta < full && (parentSpan+delta)*maxSpanFraction <= full
+	return parentDepth+1 <= maxDeltaDepth && delta < full && parentSpan+delta <= maxSpanFactor*full
 }
 
 // manifestRow is a snapshot row as the reader of a chain of bases sees it.
@@ -188,19 +194,19 @@ type rowsQuerier interface {
 
 // qChain reads a manifest row and the rows of its bases up to the nearest
 // checkpoint (or until the digest ?2 is reached, which the caller already
-// holds), newest first. Only the first row's header is read.
+// holds), newest first.
 const qChain = `WITH RECURSIVE chain(n, digest, base, depth, span, header, items) AS (
 	SELECT 0, digest, base, depth, span, header, items FROM snapshots WHERE digest = ?1
 	UNION ALL
-	SELECT c.n + 1, s.digest, s.base, s.depth, s.span, NULL, s.items FROM snapshots s JOIN chain c ON s.digest = c.base
+	SELECT c.n + 1, s.digest, s.base, s.depth, s.span, s.header, s.items FROM snapshots s JOIN chain c ON s.digest = c.base
 	WHERE c.base <> ?2 AND c.n < ?3
 ) SELECT n, digest, base, depth, span, header, items FROM chain ORDER BY n`
 
 // keyCache is the key list of one snapshot already reconstructed, which a
 // chain read may stop at.
 type keyCache struct {
-	digest string
-	keys   []byte
+	digest       string
+	header, keys []byte
 }
 
 // readManifest reads the header and the full key list of the snapshot with
@@ -258,21 +264,24 @@ func readManifest(ctx context.Context, q rowsQuerier, version int, digest string
 	last := chain[len(chain)-1]
 	switch {
 	case !last.base.Valid:
-		keys = last.data
+		header, keys = last.header, last.data
 		chain = chain[:len(chain)-1]
 	case cache != nil && last.base.String == cache.digest:
-		keys = cache.keys
+		header, keys = cache.header, cache.keys
 	case len(chain) > maxChainRows:
 		return nil, nil, top, fmt.Errorf("snapshot %s: its manifest is a delta more than %d deltas from a full list (a loop of bases?): %w", digest, maxChainRows, ErrBrokenDelta)
 	default:
 		return nil, nil, top, fmt.Errorf("snapshot %s: its manifest is a delta against snapshot %s, whose manifest is missing (see verify): %w", names[len(names)-1], last.base.String, ErrBrokenDelta)
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
+		if header, err = applyHeaderDelta(header, chain[i].header); err != nil {
+			return nil, nil, top, fmt.Errorf("snapshot %s: its header delta against snapshot %s: %v: %w", names[i], chain[i].base.String, err, ErrBrokenDelta)
+		}
 		if keys, err = applyDelta(keys, chain[i].data); err != nil {
 			return nil, nil, top, fmt.Errorf("snapshot %s: its manifest delta against snapshot %s: %v: %w", names[i], chain[i].base.String, err, ErrBrokenDelta)
 		}
 	}
-	return top.header, keys, top, nil
+	return header, keys, top, nil
 }
 
 // putContentTx stores a snapshot's content for device inside a write
@@ -293,9 +302,9 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 		return fmt.Errorf("looking up the snapshot's content: %w", err)
 	}
 	var (
-		parentDigest string
-		parentKeys   []byte
-		parent       manifestRow
+		parentDigest             string
+		parentHeader, parentKeys []byte
+		parent                   manifestRow
 	)
 	var body []byte
 	err = tx.QueryRowContext(ctx, qLatest, device).Scan(&body)
@@ -304,7 +313,7 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 		if ref, err := decodeRef(body); err == nil && ref.Digest != digest && ref.Manifest != "" {
 			header, keys, top, err := readManifest(ctx, tx, SchemaVersion, ref.Digest, nil)
 			if err == nil && ManifestDigest(header, keys) == ref.Manifest {
-				parentDigest, parentKeys, parent = ref.Digest, keys, top
+				parentDigest, parentHeader, parentKeys, parent = ref.Digest, header, keys, top
 			}
 		}
 	case !errors.Is(err, sql.ErrNoRows):
@@ -342,6 +351,9 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 			if have[k] {
 				continue
 			}
+			if err := m.checkItem(i); err != nil {
+				return err
+			}
 			have[k] = true
 			if _, err := ins.ExecContext(ctx, k[:], m.items[i]); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
@@ -355,10 +367,48 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 		delta := encodeDelta(parentKeys, m.keys)
 		if useDelta(parent.depth, parent.span, len(delta), len(m.keys)) {
 			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (digest, header, items, base, depth, span) VALUES (?, ?, ?, ?, ?, ?)`,
-				digest, m.header, delta, parentDigest, parent.depth+1, parent.span+len(delta))
+				digest, encodeHeaderDelta(parentHeader, m.header), delta, parentDigest, parent.depth+1, parent.span+len(delta))
 			return err
 		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, digest, m.header, m.keys)
 	return err
+}
+
+// encodeHeaderDelta returns header as a delta against base: the lengths of
+// the prefix and suffix they share, then the bytes between.
+func encodeHeaderDelta(base, header []byte) []byte {
+	n := min(len(base), len(header))
+	pre := 0
+	for pre < n && base[pre] == header[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < n-pre && base[len(base)-1-suf] == header[len(header)-1-suf] {
+		suf++
+	}
+	out := binary.AppendUvarint(nil, uint64(pre))
+	out = binary.AppendUvarint(out, uint64(suf))
+	return append(out, header[pre:len(header)-suf]...)
+}
+
+// applyHeaderDelta rebuilds a header from its base and a delta made by
+// encodeHeaderDelta; a delta that does not fit its base is an error.
+func applyHeaderDelta(base, delta []byte) ([]byte, error) {
+	pre, w := binary.Uvarint(delta)
+	if w <= 0 {
+		return nil, errors.New("want the shared prefix length (uvarint)")
+	}
+	suf, w2 := binary.Uvarint(delta[w:])
+	if w2 <= 0 {
+		return nil, errors.New("want the shared suffix length (uvarint)")
+	}
+	if pre > uint64(len(base)) || suf > uint64(len(base))-pre {
+		return nil, fmt.Errorf("keeps %d and %d bytes of a base header of %d", pre, suf, len(base))
+	}
+	mid := delta[w+w2:]
+	out := make([]byte, 0, int(pre)+len(mid)+int(suf))
+	out = append(out, base[:pre]...)
+	out = append(out, mid...)
+	return append(out, base[len(base)-int(suf):]...), nil
 }

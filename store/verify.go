@@ -155,7 +155,7 @@ func (d *DB) verifyContent(ctx context.Context, r chainRecord, ref SnapshotRef, 
 	case err != nil:
 		return fmt.Errorf("verifying %s: reading snapshot %s: %w", d.path, ref.ID, err)
 	}
-	st.keys = &keyCache{digest: ref.Digest, keys: keys}
+	st.keys = &keyCache{digest: ref.Digest, header: header, keys: keys}
 	ks, err := splitKeys(keys)
 	if err != nil {
 		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
