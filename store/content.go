@@ -92,15 +92,35 @@ func split(s *snapshots.Snapshot) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items)), snap: s}
-	for i := range s.Items {
-		b, err := canonical(&s.Items[i])
-		if err != nil {
-			return nil, fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
+	m := &manifest{header: header, keys: make([]byte, len(s.Items)*keySize), items: make([][]byte, len(s.Items)), snap: s}
+	// Items are encoded on every CPU for large snapshots, each worker
+	// reusing one encoder.
+	errs := make([]error, len(s.Items))
+	encode := func(lo, hi int) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for i := lo; i < hi; i++ {
+			buf.Reset()
+			if err := enc.Encode(&s.Items[i]); err != nil {
+				errs[i] = fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
+				continue
+			}
+			b := bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			k := sha256.Sum256(b)
+			copy(m.keys[i*keySize:], k[:])
+			m.items[i] = b
 		}
-		k := sha256.Sum256(b)
-		m.keys = append(m.keys, k[:]...)
-		m.items[i] = b
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(s.Items)/2048+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(s.Items)/workers, (w+1)*len(s.Items)/workers
+		wg.Go(func() { encode(lo, hi) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	enc, err := assemble(m.header, m.items)
 	if err != nil {

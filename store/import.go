@@ -178,7 +178,7 @@ func importSnapshotTx(ctx context.Context, tx *sql.Tx, c ImportChain, r Record) 
 	if err != nil {
 		return &ImportError{Device: c.Device, Detail: fmt.Sprintf("record %d: snapshot %s: %v", r.Seq, ref.ID, err)}
 	}
-	if err := putContentTx(ctx, tx, c.Device, s.Digest, m); err != nil {
+	if _, err := putContentTx(ctx, tx, c.Device, s.Digest, m, nil); err != nil {
 		return fmt.Errorf("importing snapshot %s: %w", ref.ID, err)
 	}
 	return nil

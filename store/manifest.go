@@ -207,6 +207,7 @@ const qChain = `WITH RECURSIVE chain(n, digest, base, depth, span, header, items
 type keyCache struct {
 	digest       string
 	header, keys []byte
+	depth, span  int // of its row
 }
 
 // readManifest reads the header and the full key list of the snapshot with
@@ -235,6 +236,9 @@ func readManifest(ctx context.Context, q rowsQuerier, version int, digest string
 	}
 	stop := ""
 	if cache != nil {
+		if cache.digest == digest {
+			return cache.header, cache.keys, manifestRow{depth: cache.depth, span: cache.span}, nil
+		}
 		stop = cache.digest
 	}
 	rows, err := q.QueryContext(ctx, qChain, digest, stop, maxChainRows)
@@ -292,14 +296,18 @@ func readManifest(ctx context.Context, q rowsQuerier, version int, digest string
 // follows what changed. A parent whose manifest does not read back to the
 // digest its record names is not used (the snapshot becomes a checkpoint and
 // every key is looked up). Content already stored is not stored again.
-func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *manifest) error {
+// last, when not nil, is the manifest this handle wrote last, which the
+// parent's read uses instead of reading it again when it is the parent
+// (content is addressed by digest, so it cannot have changed). It returns
+// the manifest written, for the next call (nil when none was written).
+func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *manifest, last *keyCache) (*keyCache, error) {
 	ks, err := splitKeys(m.keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var exists int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM snapshots WHERE digest = ?`, digest).Scan(&exists); err != nil {
-		return fmt.Errorf("looking up the snapshot's content: %w", err)
+		return nil, fmt.Errorf("looking up the snapshot's content: %w", err)
 	}
 	var (
 		parentDigest             string
@@ -311,13 +319,13 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 	switch {
 	case err == nil:
 		if ref, err := decodeRef(body); err == nil && ref.Digest != digest && ref.Manifest != "" {
-			header, keys, top, err := readManifest(ctx, tx, SchemaVersion, ref.Digest, nil)
+			header, keys, top, err := readManifest(ctx, tx, SchemaVersion, ref.Digest, last)
 			if err == nil && ManifestDigest(header, keys) == ref.Manifest {
 				parentDigest, parentHeader, parentKeys, parent = ref.Digest, header, keys, top
 			}
 		}
 	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("reading the parent snapshot: %w", err)
+		return nil, fmt.Errorf("reading the parent snapshot: %w", err)
 	}
 	// idx lists the items whose blobs may be missing: every item, or the
 	// ones the parent does not hold.
@@ -339,11 +347,11 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 	if len(idx) > 0 {
 		have, err := presentKeys(ctx, tx, cand)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer ins.Close()
 		for _, i := range idx {
@@ -352,27 +360,33 @@ func putContentTx(ctx context.Context, tx *sql.Tx, device, digest string, m *man
 				continue
 			}
 			if err := m.checkItem(i); err != nil {
-				return err
+				return nil, err
 			}
 			have[k] = true
 			if _, err := ins.ExecContext(ctx, k[:], m.items[i]); err != nil {
-				return fmt.Errorf("item %d: %w", i, err)
+				return nil, fmt.Errorf("item %d: %w", i, err)
 			}
 		}
 	}
 	if exists > 0 {
-		return nil
+		return nil, nil
 	}
 	if parentDigest != "" {
 		delta := encodeDelta(parentKeys, m.keys)
 		if useDelta(parent.depth, parent.span, len(delta), len(m.keys)) {
+			depth, span := parent.depth+1, parent.span+len(delta)
 			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (digest, header, items, base, depth, span) VALUES (?, ?, ?, ?, ?, ?)`,
-				digest, encodeHeaderDelta(parentHeader, m.header), delta, parentDigest, parent.depth+1, parent.span+len(delta))
-			return err
+				digest, encodeHeaderDelta(parentHeader, m.header), delta, parentDigest, depth, span)
+			if err != nil {
+				return nil, err
+			}
+			return &keyCache{digest: digest, header: m.header, keys: m.keys, depth: depth, span: span}, nil
 		}
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, digest, m.header, m.keys)
-	return err
+	if _, err = tx.ExecContext(ctx, `INSERT INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, digest, m.header, m.keys); err != nil {
+		return nil, err
+	}
+	return &keyCache{digest: digest, header: m.header, keys: m.keys}, nil
 }
 
 // encodeHeaderDelta returns header as a delta against base: the lengths of

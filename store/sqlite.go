@@ -104,6 +104,10 @@ type DB struct {
 	readOnly bool
 	version  int        // schema version of the file (read-only stores may be older)
 	mu       sync.Mutex // serializes this handle's writers; SQLite locks serialize processes
+	// last is the manifest this handle wrote last (guarded by mu): the
+	// parent of the device's next snapshot when devices are written one
+	// after another, which the writer then need not read back.
+	last *keyCache
 }
 
 var _ Store = (*DB)(nil)
@@ -498,6 +502,9 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 	var recs []Record
 	err = d.write(ctx, func(tx *sql.Tx) error {
 		recs = recs[:0]
+		// d.mu is held: the cache of the last manifest is this call's.
+		last := d.last
+		d.last = nil
 		if rulesBody != nil {
 			var last []byte
 			err := tx.QueryRowContext(ctx, `SELECT body FROM records WHERE type = 'rules' AND device = ? ORDER BY seq DESC LIMIT 1`, s.Device).Scan(&last)
@@ -512,9 +519,13 @@ func (d *DB) PutSnapshot(ctx context.Context, s *snapshots.Snapshot, rules json.
 				recs = append(recs, r)
 			}
 		}
-		if err := putContentTx(ctx, tx, s.Device, s.Digest, m); err != nil {
+		written, err := putContentTx(ctx, tx, s.Device, s.Digest, m, last)
+		if err != nil {
 			return fmt.Errorf("storing snapshot %s: %w", s.ID, err)
 		}
+		// Kept even if the commit fails: content is addressed by its
+		// digest, and it is used only for a parent whose record names it.
+		d.last = written
 		r, err := appendTx(ctx, tx, s.Device, TypeSnapshot, s.TakenAt, ref)
 		if err != nil {
 			return err
