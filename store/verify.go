@@ -46,14 +46,14 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 	if err := phase(d.verifyBlobs(ctx, &fs)); err != nil {
 		return nil, err
 	}
-	chains, err := d.verifyChains(ctx, &fs)
-	if err := phase(err); err != nil {
+	facts := newChainFacts(known, extra)
+	if err := phase(d.verifyChains(ctx, facts, &fs)); err != nil {
 		return nil, err
 	}
-	if err := phase(d.verifyDerived(ctx, chains, &fs)); err != nil {
+	if err := phase(d.verifyDerived(ctx, facts, &fs)); err != nil {
 		return nil, err
 	}
-	verifyHeads(chains, known, extra, &fs)
+	verifyHeads(facts, known, extra, &fs)
 	return fs, nil
 }
 
@@ -263,35 +263,76 @@ type chainRecord struct {
 	timeErr error
 }
 
-func (d *DB) verifyChains(ctx context.Context, fs *[]Finding) (map[string][]chainRecord, error) {
+// chainFacts is what the derived-state and head checks need from the
+// chains, gathered device by device as verify streams the records: its size
+// follows the number of devices, alerts and heads, not of records.
+type chainFacts struct {
+	seen   map[[2]string]SeenSummary // what alert_seen_summary must hold
+	counts map[[2]string]int64       // records per device and type
+	last   map[string]int64          // newest seq per device
+	// at holds the digest of each record at a known head's seq.
+	at    map[string]map[int64]string
+	want  map[string][]int64 // the known heads' seqs per device
+	extra map[string]bool    // extra heads, true once found in a chain
+}
+
+func newChainFacts(known []Head, extra []string) *chainFacts {
+	c := &chainFacts{seen: map[[2]string]SeenSummary{}, counts: map[[2]string]int64{}, last: map[string]int64{},
+		at: map[string]map[int64]string{}, want: map[string][]int64{}, extra: map[string]bool{}}
+	for _, h := range known {
+		c.want[h.Device] = append(c.want[h.Device], h.Seq)
+	}
+	for _, h := range extra {
+		c.extra[h] = false
+	}
+	return c
+}
+
+// add takes in one device's records, sorted by seq.
+func (c *chainFacts) add(dev string, recs []chainRecord) {
+	for k, v := range seenSummaries(map[string][]chainRecord{dev: recs}) {
+		c.seen[k] = v
+	}
+	for _, r := range recs {
+		c.counts[[2]string{dev, r.Type}]++
+		if _, ok := c.extra[r.Digest]; ok {
+			c.extra[r.Digest] = true
+		}
+	}
+	if len(recs) > 0 {
+		c.last[dev] = recs[len(recs)-1].Seq
+	}
+	for _, seq := range c.want[dev] {
+		for _, r := range recs {
+			if r.Seq == seq {
+				if c.at[dev] == nil {
+					c.at[dev] = map[int64]string{}
+				}
+				c.at[dev][seq] = r.Digest
+				break
+			}
+		}
+	}
+}
+
+// verifyChains streams the records device by device: each device's chain
+// is checked (verifyChain), the content of each of its snapshots is checked
+// in chain order (verifyContent), and what the later checks need is kept in
+// facts. Only one device's records are held at a time.
+func (d *DB) verifyChains(ctx context.Context, facts *chainFacts, fs *[]Finding) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
 	}
 	defer rows.Close()
-	chains := map[string][]chainRecord{}
-	var order []string
-	for rows.Next() {
-		var r chainRecord
-		var ts string
-		var body []byte
-		if err := rows.Scan(&r.Device, &r.Seq, &r.Type, &ts, &body, &r.Prev, &r.Digest); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+	var recs []chainRecord
+	device := func() error {
+		if len(recs) == 0 {
+			return nil
 		}
-		r.Body = body
-		r.Time, r.timeErr = parseTime(ts)
-		if _, ok := chains[r.Device]; !ok {
-			order = append(order, r.Device)
-		}
-		chains[r.Device] = append(chains[r.Device], r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
-	}
-	for _, dev := range order {
-		verifyChain(chains[dev], fs)
+		verifyChain(recs, fs)
 		var st contentState
-		for _, r := range chains[dev] {
+		for _, r := range recs {
 			if r.Type != TypeSnapshot {
 				continue
 			}
@@ -300,11 +341,33 @@ func (d *DB) verifyChains(ctx context.Context, fs *[]Finding) (map[string][]chai
 				continue // verifyChain reported it
 			}
 			if err := d.verifyContent(ctx, r, ref, &st, fs); err != nil {
-				return nil, err
+				return err
 			}
 		}
+		facts.add(recs[0].Device, recs)
+		recs = recs[:0]
+		return nil
 	}
-	return chains, nil
+	for rows.Next() {
+		var r chainRecord
+		var ts string
+		var body []byte
+		if err := rows.Scan(&r.Device, &r.Seq, &r.Type, &ts, &body, &r.Prev, &r.Digest); err != nil {
+			return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+		}
+		r.Body = body
+		r.Time, r.timeErr = parseTime(ts)
+		if len(recs) > 0 && recs[0].Device != r.Device {
+			if err := device(); err != nil {
+				return err
+			}
+		}
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+	}
+	return device()
 }
 
 // verifyChain checks one device's records, sorted by seq.
@@ -384,45 +447,26 @@ func writtenAt(r Record, recs []chainRecord, byDigest, byPrev map[string]int) in
 	return 0
 }
 
-func verifyHeads(chains map[string][]chainRecord, known []Head, extra []string, fs *[]Finding) {
+func verifyHeads(facts *chainFacts, known []Head, extra []string, fs *[]Finding) {
 	for _, h := range known {
-		recs := chains[h.Device]
-		var last int64
-		if len(recs) > 0 {
-			last = recs[len(recs)-1].Seq
-		}
+		last, has := facts.last[h.Device]
 		add := func(problem, format string, args ...any) {
 			*fs = append(*fs, Finding{Device: h.Device, Seq: h.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
 		}
-		var found *chainRecord
-		for i := range recs {
-			if recs[i].Seq == h.Seq {
-				found = &recs[i]
-				break
-			}
-		}
+		digest, found := facts.at[h.Device][h.Seq]
 		switch {
-		case len(recs) == 0:
+		case !has:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but the device has no records: its chain was deleted", h.Digest, h.Seq)
-		case found == nil && h.Seq > last:
+		case !found && h.Seq > last:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but the chain ends at seq %d: records were deleted from its end (or it was rewritten)", h.Digest, h.Seq, last)
-		case found == nil:
+		case !found:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but there is no record at that seq", h.Digest, h.Seq)
-		case !strings.EqualFold(found.Digest, h.Digest):
-			add(ProblemHeadMismatch, "head %s was recorded at seq %d but the record there has digest %s: the chain was rewritten", h.Digest, h.Seq, found.Digest)
-		}
-	}
-	if len(extra) == 0 {
-		return
-	}
-	all := map[string]bool{}
-	for _, recs := range chains {
-		for _, r := range recs {
-			all[r.Digest] = true
+		case !strings.EqualFold(digest, h.Digest):
+			add(ProblemHeadMismatch, "head %s was recorded at seq %d but the record there has digest %s: the chain was rewritten", h.Digest, h.Seq, digest)
 		}
 	}
 	for _, h := range extra {
-		if !all[h] {
+		if !facts.extra[h] {
 			*fs = append(*fs, Finding{Problem: ProblemHeadMissing, Detail: fmt.Sprintf("head %s is in no chain: a chain was truncated or rewritten", h)})
 		}
 	}

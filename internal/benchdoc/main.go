@@ -109,7 +109,7 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		if c.devices <= 0 || !measured("store") {
 			continue
 		}
-		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		dir, err := storeTempDir()
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,6 +44,18 @@ type storeFigures struct {
 // storeCases are the store section's cases: devices with a year of nightly
 // snapshots at 1% churn.
 var storeCases = []struct{ devices, items int }{{100, 500}, {4, 5000}}
+
+// storeTempDir is where the store section's stores live: tmpfs when the
+// host has one, so that the figures are plcwatch's work and not the disk's
+// fsync (one per snapshot written, the same whatever the store holds).
+func storeTempDir() (string, error) {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "plcwatch-bench-"); err == nil {
+			return dir, nil
+		}
+	}
+	return os.MkdirTemp("", "plcwatch-bench-")
+}
 
 // benchStoreSize appends `snaps` nightly snapshots of `items` items (1%
 // changed each night, items distinct per device) for each of `devices`
