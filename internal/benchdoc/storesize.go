@@ -42,8 +42,11 @@ type storeFigures struct {
 }
 
 // storeCases are the store section's cases: devices with a year of nightly
-// snapshots at 1% churn.
-var storeCases = []struct{ devices, items int }{{100, 500}, {4, 5000}}
+// snapshots at 1% churn. Issue 10 asks for 100 devices of 500 items; 25 keep
+// the section near three minutes on 2 CPUs (generating a snapshot costs
+// about as much as storing it). Devices share no content, so the size ratio
+// does not depend on their number (-store-devices 100 measures it).
+var storeCases = []struct{ devices, items int }{{25, 500}, {2, 5000}}
 
 // storeTempDir is where the store section's stores live: tmpfs when the
 // host has one, so that the figures are plcwatch's work and not the disk's
@@ -203,7 +206,7 @@ func (r report) storeMarkdown(b *strings.Builder) {
 		return
 	}
 	b.WriteString("\n## Store size against unique content\n\n")
-	b.WriteString("Devices with 365 nightly snapshots each, 1% of the items changed each night; every device's items differ (the device name is in each item), so nothing is shared between devices. Each device's middle snapshot is approved (its baseline, deep in a delta chain). ")
+	b.WriteString("Devices with 365 nightly snapshots each, 1% of the items changed each night (issue 10 asks for 100 devices of 500 items; fewer are measured to keep `make bench` short, and as devices share no content the ratio does not depend on their number); every device's items differ (the device name is in each item), so nothing is shared between devices. Each device's middle snapshot is approved (its baseline, deep in a delta chain). ")
 	b.WriteString("The anchor is the unique content: the bytes of every distinct item plus each snapshot's header (its canonical encoding without items). The store also holds the hash chains (one record per snapshot and approval), which are evidence but not content: the second ratio counts their bytes (every column) as unique too. Target: at most 1.5x (first ratio). ")
 	b.WriteString("How: a snapshot's manifest is stored as a delta against its parent's (keys skipped, inserted, copied; the header as the bytes that differ), with a full key list at least every 256 deltas or two full lists of delta bytes; every manifest read is checked against the digest its record names.\n\n")
 	b.WriteString("| devices | snapshots each | items | store | unique content | ratio | target met | chain records | ratio with records |\n|---:|---:|---:|---:|---:|---:|:-:|---:|---:|\n")
@@ -211,7 +214,7 @@ func (r report) storeMarkdown(b *strings.Builder) {
 		rt := float64(f.Bytes) / float64(f.Unique)
 		fmt.Fprintf(b, "| %d | %d | %d | %s | %s | %.2f | %s | %s | %.2f |\n", f.Devices, f.Snapshots, f.Items, mib(f.Bytes), mib(f.Unique), rt, yes(rt <= 1.5), mib(f.Records), float64(f.Bytes)/float64(f.Unique+f.Records))
 	}
-	b.WriteString("\nWriting (time in `PutSnapshot` only; target: flat per snapshot as the store grows), `verify` of the whole store at a quarter and at all of the devices (targets: peak memory flat, time linear), and reading one device (`history` target: under 50 ms; `show DEVICE@baseline` target: under the time of `diff` of the baseline and the latest snapshot). Whole processes; median of several runs for the reads.\n\n")
+	b.WriteString("\nWriting (time in `PutSnapshot` only; target: flat per snapshot as the store grows), `verify` of the whole store at a quarter and at all of the devices (targets: peak memory flat, time linear), and reading one device (`history` target: under 50 ms; `show DEVICE@baseline` target: under the time of `diff` of the baseline and the latest snapshot). Whole processes; median of several runs for the reads. The stores live on tmpfs (when the host has one): a store on a disk adds one fsync per snapshot written, the same whatever the store holds.\n\n")
 	b.WriteString("| devices | items | writing all | per snapshot, first device | per snapshot, last device | verify (devices) | verify peak RSS | history | target met | show @baseline | diff @baseline @latest | target met |\n|---:|---:|---:|---:|---:|---|---|---:|:-:|---:|---:|:-:|\n")
 	for _, f := range r.Store {
 		v := fmt.Sprintf("%s (%d), %s (%d)", ms(f.VerifyPart.Wall), f.PartDevices, ms(f.Verify.Wall), f.Devices)
