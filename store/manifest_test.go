@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -179,6 +180,50 @@ func TestDeltaCheckpoints(t *testing.T) {
 			}
 			if fs, err := d.Verify(t.Context(), nil, nil); err != nil || len(fs) != 0 {
 				t.Fatalf("Verify = %+v, %v", fs, err)
+			}
+		})
+	}
+}
+
+// TestDamagedParentMakesCheckpoint: when the parent's stored manifest is
+// gone or does not check, the next snapshot is written as a full list (a
+// checkpoint) and reads back; the damaged parent stays a verify finding.
+func TestDamagedParentMakesCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name, damage string
+	}{
+		{name: "parent's row deleted", damage: `DELETE FROM snapshots WHERE digest = ?`},
+		{name: "parent's header edited", damage: `UPDATE snapshots SET header = CAST(replace(CAST(header AS TEXT), '"s7"', '"s8"') AS BLOB) WHERE digest = ?`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Open(filepath.Join(t.TempDir(), "plcwatch.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			values := make([]float64, 10)
+			a := nextSnapshot(t, 0, 10, 0, values)
+			if _, err := d.PutSnapshot(t.Context(), a, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.db.Exec(tc.damage, a.Digest); err != nil {
+				t.Fatal(err)
+			}
+			d.last = nil // as another process would: nothing cached
+			b := nextSnapshot(t, 1, 10, 1, values)
+			if _, err := d.PutSnapshot(t.Context(), b, nil); err != nil {
+				t.Fatalf("PutSnapshot after its parent was damaged: %v", err)
+			}
+			var base sql.NullString
+			if err := d.db.QueryRow(`SELECT base FROM snapshots WHERE digest = ?`, b.Digest).Scan(&base); err != nil || base.Valid {
+				t.Fatalf("base %v (%v), want a checkpoint (NULL)", base, err)
+			}
+			if got, err := d.Snapshot(t.Context(), b.ID); err != nil || got.Digest != b.Digest {
+				t.Fatalf("Snapshot(%s) = %v", b.ID, err)
+			}
+			fs, err := d.Verify(t.Context(), nil, nil)
+			if err != nil || len(fs) != 1 || fs[0].Seq != 1 {
+				t.Fatalf("Verify = %+v, %v; want one finding, on the damaged parent (seq 1)", fs, err)
 			}
 		})
 	}
