@@ -37,6 +37,7 @@ func TestQueryPlans(t *testing.T) {
 		{name: "records of type", query: qOfType, args: []any{TypeAck, "plc"}, index: "records_type"},
 		{name: "records of type, all devices", query: qOfTypeAll, args: []any{TypeAck}, index: "records_type"},
 		{name: "manifest", query: qManifest, args: []any{strings.Repeat("a", 64)}, index: "PRIMARY KEY"},
+		{name: "manifest chain", query: qChain, args: []any{strings.Repeat("a", 64), "", maxChainRows}, index: "PRIMARY KEY"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // How manifests are stored (schema version 4). A row of the snapshots table
@@ -194,13 +195,13 @@ type rowsQuerier interface {
 
 // qChain reads a manifest row and the rows of its bases up to the nearest
 // checkpoint (or until the digest ?2 is reached, which the caller already
-// holds), newest first.
+// holds), in any order (n counts the steps from the first).
 const qChain = `WITH RECURSIVE chain(n, digest, base, depth, span, header, items) AS (
 	SELECT 0, digest, base, depth, span, header, items FROM snapshots WHERE digest = ?1
 	UNION ALL
 	SELECT c.n + 1, s.digest, s.base, s.depth, s.span, s.header, s.items FROM snapshots s JOIN chain c ON s.digest = c.base
 	WHERE c.base <> ?2 AND c.n < ?3
-) SELECT n, digest, base, depth, span, header, items FROM chain ORDER BY n`
+) SELECT n, digest, base, depth, span, header, items FROM chain`
 
 // keyCache is the key list of one snapshot already reconstructed, which a
 // chain read may stop at.
@@ -246,20 +247,30 @@ func readManifest(ctx context.Context, q rowsQuerier, version int, digest string
 		return nil, nil, top, err
 	}
 	defer rows.Close()
-	var chain []manifestRow
-	var names []string
+	type step struct {
+		n    int
+		name string
+		row  manifestRow
+	}
+	var steps []step
 	for rows.Next() {
-		var n int
-		var name string
-		var r manifestRow
-		if err := rows.Scan(&n, &name, &r.base, &r.depth, &r.span, &r.header, &r.data); err != nil {
+		var st step
+		if err := rows.Scan(&st.n, &st.name, &st.row.base, &st.row.depth, &st.row.span, &st.row.header, &st.row.data); err != nil {
 			return nil, nil, top, err
 		}
-		chain = append(chain, r)
-		names = append(names, name)
+		steps = append(steps, st)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, top, err
+	}
+	slices.SortFunc(steps, func(a, b step) int { return a.n - b.n })
+	chain := make([]manifestRow, len(steps))
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		if st.n != i {
+			return nil, nil, top, fmt.Errorf("snapshot %s: the chain of its manifest's bases has two rows at step %d (two rows of one digest?): %w", digest, st.n, ErrBrokenDelta)
+		}
+		chain[i], names[i] = st.row, st.name
 	}
 	if len(chain) == 0 {
 		return nil, nil, top, fmt.Errorf("snapshot %s: its content is missing (see verify): %w", digest, ErrNotFound)
