@@ -28,13 +28,16 @@ func device(cfg *config.Config, name string) (*config.Device, error) {
 
 func (a *App) snapshotCommand() *cobra.Command {
 	var label string
-	var asJSON bool
+	var asJSON, full bool
 	cmd := &cobra.Command{
 		Use:   "snapshot DEVICE",
 		Short: "Read a device now (on demand, outside windows) and store a snapshot",
 		Long: `Reads the device now and stores a snapshot; prints its id (or, with --json, the
 snapshot). A person asking is what allows a read outside maintenance windows.
-A partial read is stored as partial and exits 1.`,
+A partial read is stored as partial and exits 1. With --full nothing is carried
+forward from the previous snapshot (Logix tag database, OPC UA DataType and
+AccessLevel): everything is read, as the daemon does every full_read_every
+windows.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if label != "" && !validLabel(label) {
@@ -45,7 +48,7 @@ A partial read is stored as partial and exits 1.`,
 				return err
 			}
 			defer env.Close()
-			s, err := env.Svc.Snapshot(c.Context(), dev, monitor.SnapshotOptions{Label: label})
+			s, err := env.Svc.Snapshot(c.Context(), dev, monitor.SnapshotOptions{Label: label, ForceFull: full})
 			if err != nil {
 				return err
 			}
@@ -65,6 +68,7 @@ A partial read is stored as partial and exits 1.`,
 	}
 	cmd.Flags().StringVar(&label, "label", "", "label the snapshot (e.g. before, after); name it later as DEVICE@LABEL")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the snapshot as JSON")
+	cmd.Flags().BoolVar(&full, "full", false, "read everything: carry nothing forward from the previous snapshot")
 	return cmd
 }
 

@@ -36,6 +36,19 @@ type manifest struct {
 	header []byte
 	keys   []byte // concatenated item keys
 	items  [][]byte
+	snap   *snapshots.Snapshot
+}
+
+// checkItem refuses item i when its recorded hash does not match its
+// content. Loading trusts item hashes that the digest proves unchanged since
+// the item was stored, so every item is checked once, when its blob is
+// first stored (an item whose bytes the parent holds was checked then).
+func (m *manifest) checkItem(i int) error {
+	s := m.snap
+	if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
+		return fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+	}
+	return nil
 }
 
 // ManifestDigest returns the hex SHA-256 of a stored manifest: the header's
@@ -66,7 +79,8 @@ func canonical(v any) ([]byte, error) {
 
 // split turns a finalized snapshot into its manifest and item blobs, and
 // checks that they reassemble to s.Digest (so a snapshot changed after
-// Finalize is refused).
+// Finalize is refused). Item hashes are checked by the writer (checkItem),
+// for the items it stores.
 func split(s *snapshots.Snapshot) (*manifest, error) {
 	if s.Digest == "" {
 		return nil, fmt.Errorf("snapshot of %s has no digest: call Finalize before storing it", s.Device)
@@ -79,20 +93,35 @@ func split(s *snapshots.Snapshot) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items))}
-	for i := range s.Items {
-		// Loading trusts item hashes that the digest proves unchanged since
-		// here: refuse a snapshot whose item hashes do not match content.
-		if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
-			return nil, fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+	m := &manifest{header: header, keys: make([]byte, len(s.Items)*keySize), items: make([][]byte, len(s.Items)), snap: s}
+	// Items are encoded on every CPU for large snapshots, each worker
+	// reusing one encoder.
+	errs := make([]error, len(s.Items))
+	encode := func(lo, hi int) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for i := lo; i < hi; i++ {
+			buf.Reset()
+			if err := enc.Encode(&s.Items[i]); err != nil {
+				errs[i] = fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
+				continue
+			}
+			b := bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			k := sha256.Sum256(b)
+			copy(m.keys[i*keySize:], k[:])
+			m.items[i] = b
 		}
-		b, err := canonical(&s.Items[i])
-		if err != nil {
-			return nil, fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
-		}
-		k := sha256.Sum256(b)
-		m.keys = append(m.keys, k[:]...)
-		m.items[i] = b
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(s.Items)/2048+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(s.Items)/workers, (w+1)*len(s.Items)/workers
+		wg.Go(func() { encode(lo, hi) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	enc, err := assemble(m.header, m.items)
 	if err != nil {
