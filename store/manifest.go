@@ -196,12 +196,12 @@ type rowsQuerier interface {
 // qChain reads a manifest row and the rows of its bases up to the nearest
 // checkpoint (or until the digest ?2 is reached, which the caller already
 // holds), in any order (n counts the steps from the first).
-const qChain = `WITH RECURSIVE chain(n, digest, base, depth, span, header, items) AS (
-	SELECT 0, digest, base, depth, span, header, items FROM snapshots WHERE digest = ?1
+const qChain = `WITH RECURSIVE chain(n, digest, base) AS (
+	SELECT 0, digest, base FROM snapshots WHERE digest = ?1
 	UNION ALL
-	SELECT c.n + 1, s.digest, s.base, s.depth, s.span, s.header, s.items FROM snapshots s JOIN chain c ON s.digest = c.base
+	SELECT c.n + 1, s.digest, s.base FROM snapshots s JOIN chain c ON s.digest = c.base
 	WHERE c.base <> ?2 AND c.n < ?3
-) SELECT n, digest, base, depth, span, header, items FROM chain`
+) SELECT c.n, s.digest, s.base, s.depth, s.span, s.header, s.items FROM chain c JOIN snapshots s ON s.digest = c.digest`
 
 // keyCache is the key list of one snapshot already reconstructed, which a
 // chain read may stop at.

@@ -642,7 +642,7 @@ func (d *DB) load(ctx context.Context, ref SnapshotRef) (*snapshots.Snapshot, er
 	if err != nil {
 		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, ref.Digest, err)
 	}
-	s, err := decodeManifest(m.header, m.keys, m.ks, ref.Digest, ref.Manifest, blobs, nil)
+	s, err := decodeManifest(m.header, m.keys, m.ks, ref.Digest, ref.Manifest, false, blobs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: snapshot %s: %w", d.path, ref.Digest, err)
 	}
@@ -658,9 +658,17 @@ type storedManifest struct {
 // manifest reads the header and item keys of the snapshot with the given
 // digest, following its chain of deltas (see readManifest).
 func (d *DB) manifest(ctx context.Context, digest string) (storedManifest, error) {
+	return d.manifestFrom(ctx, digest, nil)
+}
+
+// manifestFrom is manifest with a key list already reconstructed: when the
+// snapshot's chain of bases passes through the cached one, the walk stops
+// there (a diff of a snapshot against an ancestor reads the shared base
+// once).
+func (d *DB) manifestFrom(ctx context.Context, digest string, cache *keyCache) (storedManifest, error) {
 	var m storedManifest
 	var err error
-	m.header, m.keys, _, err = readManifest(ctx, d.db, d.version, digest, nil)
+	m.header, m.keys, _, err = readManifest(ctx, d.db, d.version, digest, cache)
 	if err != nil {
 		return m, fmt.Errorf("store %s: reading snapshot %s: %w", d.path, digest, err)
 	}
@@ -786,7 +794,14 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		if sd.ref, sd.device, err = d.resolveRef(ctx, sd.name); err != nil {
 			return nil, err
 		}
-		if sd.m, err = d.manifest(ctx, sd.ref.Digest); err != nil {
+	}
+	// The old side is read first; the new side's chain of bases stops at
+	// it when it passes through it (the usual diff of a snapshot against
+	// an earlier one of its device), so the shared base is read once.
+	var cache *keyCache
+	for _, sd := range sides {
+		var err error
+		if sd.m, err = d.manifestFrom(ctx, sd.ref.Digest, cache); err != nil {
 			return nil, fmt.Errorf("%s: %w", sd.name, err)
 		}
 		// A manifest that does not check says so before its blobs are
@@ -795,6 +810,8 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 			if got := ManifestDigest(sd.m.header, sd.m.keys); got != sd.ref.Manifest {
 				return nil, fmt.Errorf("store %s: %s: snapshot %s: manifest hashes to %s, the snapshot record names %s: %w", d.path, sd.name, sd.ref.Digest, got, sd.ref.Manifest, snapshots.ErrDigestMismatch)
 			}
+			// Only a checked key list may shorten the other side's walk.
+			cache = &keyCache{digest: sd.ref.Digest, header: sd.m.header, keys: sd.m.keys}
 		}
 	}
 	o, n := sides[0], sides[1]
@@ -846,7 +863,7 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 	var wg sync.WaitGroup
 	for i, sd := range sides {
 		wg.Go(func() {
-			s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, blobs, func(j int) bool { return shared[i][j] })
+			s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, true, blobs, func(j int) bool { return shared[i][j] })
 			if err != nil {
 				errs[i] = fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
 				return
