@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,8 +97,7 @@ func (a *App) showCommand() *cobra.Command {
 				renderSummary(a.Stdout, s)
 				return nil
 			}
-			renderSnapshot(a.Stdout, s)
-			return nil
+			return renderSnapshot(a.Stdout, s)
 		},
 	}
 	cmd.Flags().BoolVar(&summary, "summary", false, "print the header and the item counts by kind only")
@@ -144,8 +144,14 @@ func (a *App) historyCommand() *cobra.Command {
 			if asJSON {
 				return writeJSON(a.Stdout, out)
 			}
+			// One write per 64 KiB rather than per record: a device
+			// has thousands.
+			bw := bufio.NewWriterSize(a.Stdout, 64<<10)
 			for _, e := range out {
-				fmt.Fprintf(a.Stdout, "%5d  %s  %-12s %s\n", e.Seq, timeText(e.Time), e.Type, e.Summary)
+				fmt.Fprintf(bw, "%5d  %s  %-12s %s\n", e.Seq, timeText(e.Time), e.Type, e.Summary)
+			}
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("writing the history: %w", err)
 			}
 			return nil
 		},

@@ -326,7 +326,7 @@ var serverFields = []serverField{
 	{path: "server/build_date", kind: snapshots.KindInfo, id: id.Server_ServerStatus_BuildInfo_BuildDate},
 	{path: "server/start_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_StartTime},
 	{path: "server/current_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_CurrentTime, volatile: true},
-	{path: "server/state", kind: snapshots.KindInfo, id: id.Server_ServerStatus_State, enum: id.Name(id.ServerState)},
+	{path: "server/state", kind: snapshots.KindInfo, id: id.Server_ServerStatus_State, enum: "ServerState"},
 	{path: "server/sessions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount, optional: true, volatile: true},
 	{path: "server/subscriptions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSubscriptionCount, optional: true, volatile: true},
 }

@@ -18,11 +18,11 @@ var (
 	fleetDevices = 100
 	fleetCap     = 10
 	fleetRPS     = 50.0
-	// storeDevices is how many devices get a year of nightly snapshots for
-	// the store-size figure (0: not measured). The generator gives every
-	// device the same items, which a store keeps once: more devices would
-	// share content that real devices do not.
-	storeDevices = 1
+	// storeDevices is how many devices get a year of nightly snapshots of
+	// 500 items for the store figures (0: not measured); bigDevices how many
+	// get 5,000 items.
+	storeDevices = storeCases[0].devices
+	bigDevices   = storeCases[1].devices
 )
 
 func main() {
@@ -30,7 +30,8 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
-	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
+	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store figures (0 to skip)")
+	flag.IntVar(&bigDevices, "store-devices-5000", bigDevices, "devices with 365 nightly snapshots of 5,000 items for the store figures (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
 	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, store, opcua); empty: all")
@@ -104,17 +105,20 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
 		r.Fleet = append(r.Fleet, f)
 	}
-	if storeDevices > 0 && measured("store") {
-		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+	for _, c := range []struct{ devices, items int }{{storeDevices, 500}, {bigDevices, 5000}} {
+		if c.devices <= 0 || !measured("store") {
+			continue
+		}
+		dir, err := storeTempDir()
 		if err != nil {
 			return err
 		}
-		f, err := benchStoreSize(ctx, dir, storeDevices, 365, 500)
+		f, err := benchStoreSize(ctx, bin, dir, c.devices, 365, c.items, min(reps, 3))
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("store size: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (%v)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put)
+		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (put %v, verify %v %d MiB)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put, f.Verify.Wall, f.Verify.PeakRSS>>20)
 		r.Store = append(r.Store, f)
 	}
 	if measured("opcua") {

@@ -59,16 +59,7 @@ func (r report) markdown() string {
 		}
 		b.WriteString("\nOther Go benchmarks (`-benchmem`) are in `bench.out`; compare runs with benchstat.\n")
 	}
-	if len(r.Store) > 0 {
-		b.WriteString("\n## Store size against unique content\n\n")
-		b.WriteString("One device with 365 nightly snapshots of 500 items, 1% of the items changed each night. Issue 10 asks for 100 devices; devices share no content, so the ratio does not depend on their number (the test generator gives every device the same items, which one store would keep once, so it measures one). ")
-		b.WriteString("The anchor is the unique content: every distinct item's bytes plus each snapshot's header. Target: at most 1.5x. Not met: each snapshot still stores a 32-byte key per item (content-addressed manifest chunks, point 2 of the issue, are not built).\n\n")
-		b.WriteString("| devices | snapshots each | items | store | unique content | ratio | target met | writing all snapshots |\n|---:|---:|---:|---:|---:|---:|:-:|---:|\n")
-		for _, f := range r.Store {
-			rt := float64(f.Bytes) / float64(f.Unique)
-			fmt.Fprintf(&b, "| %d | %d | %d | %s | %s | %.2f | %s | %s |\n", f.Devices, f.Snapshots, f.Items, mib(f.Bytes), mib(f.Unique), rt, yes(rt <= 1.5), ms(f.Put))
-		}
-	}
+	r.storeMarkdown(&b)
 	b.WriteString("\n## Fleet: `plcwatch check --all` against the rate-limit floor\n\n")
 	b.WriteString("Simulated S7-300 controllers on loopback (the demo program), each behind a proxy that timestamps every request frame it receives; one `check --all` (the first: it stores a snapshot per device). ")
 	b.WriteString("The floor: a device's n requests are at least 1/rps apart, so it needs (n-1)/rps; at most `max_concurrent_devices` are read at once, so the fleet needs at least the sum over devices divided by the cap. ")

@@ -66,6 +66,18 @@ var typeIDs = map[string]uint32{
 	"DateTime": id.DateTime,
 }
 
+// typeName names a DataType of typeIDs ("" for any other). It stands in
+// for gopcua's id.Name, whose maps of every namespace 0 node would
+// otherwise be linked into plcwatch and built at every process start.
+func typeName(dataType uint32) string {
+	for name, t := range typeIDs {
+		if t == dataType {
+			return name
+		}
+	}
+	return ""
+}
+
 func newPlantNS(sc *Scenario, start time.Time) *plantNS {
 	ns := &plantNS{uri: sc.Namespace, byID: map[string]*simNode{}, byPath: map[string]*simNode{}, start: start}
 	return ns

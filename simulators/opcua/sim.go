@@ -585,7 +585,7 @@ func (s *Server) SetValue(path string, v any) error {
 	if n == nil || n.class != ua.NodeClassVariable || (n.parent != nil && n.parent.prog != nil) || n.dataType == id.EUInformation {
 		return fmt.Errorf("set value %s: %w (want a variable's browse path)", path, ErrNoNode)
 	}
-	cv, err := convert(id.Name(n.dataType), v)
+	cv, err := convert(typeName(n.dataType), v)
 	if err != nil {
 		return fmt.Errorf("set value %s: %w", path, err)
 	}
