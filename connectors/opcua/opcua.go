@@ -416,6 +416,9 @@ type node struct {
 	// parent of a property (EngineeringUnits) to attach the unit to
 	euOf *node
 	unit string
+	// unitFail is why its EngineeringUnits property could not be read:
+	// the unit is part of the value, so the value is not read either.
+	unitFail string
 }
 
 // nsURI names namespace index i by its URI, which stays when a server
@@ -627,6 +630,9 @@ func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b 
 		if n == 3 {
 			vr[i].dtype, vr[i].access = res[first[i]+1], res[first[i]+2]
 		}
+		if v.euOf != nil && vr[i].value.failure() != "" {
+			v.euOf.unitFail = vr[i].value.failure()
+		}
 		if v.euOf != nil && vr[i].value.failure() == "" && vr[i].value.dv.Value != nil {
 			// Units first, from EngineeringUnits properties.
 			if eu, ok := vr[i].value.dv.Value.Value().(*ua.ExtensionObject); ok {
@@ -773,6 +779,9 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "not readable (AccessLevel " + accessString(acc.level) + "): " + valFail}
 		case valFail != "":
 			notRead(valFail)
+		case v.unitFail != "":
+			// Recorded without its unit, the value would read as changed.
+			notRead("EngineeringUnits: " + v.unitFail)
 		default:
 			val, ok, reason := canonical(r.value.dv.Value, unit)
 			if sv, isRef := stableValue(r.value.dv.Value, b.uris); isRef {

@@ -305,6 +305,15 @@ func TestRequestFaults(t *testing.T) {
 			check: func(t *testing.T, snap *snapshots.Snapshot) {
 				wantNotRead(t, snap, "opcua/Plant/Tank1/HighLimit", "BadWaitingForInitialData")
 			}},
+		{name: "Bad status on a setpoint's EngineeringUnits", arm: func(t *testing.T, s *sim.Server) {
+			if err := s.SetStatus("Plant/Tank1/HighLimit/EngineeringUnits", ua.StatusBadWaitingForInitialData); err != nil {
+				t.Fatal(err)
+			}
+		}, partial: "opcua/Plant/Tank1/HighLimit: EngineeringUnits: BadWaitingForInitialData",
+			check: func(t *testing.T, snap *snapshots.Snapshot) {
+				// Recorded without its unit ("4.5", not "4.5 m"), the setpoint read as changed.
+				wantNotRead(t, snap, "opcua/Plant/Tank1/HighLimit", "EngineeringUnits: BadWaitingForInitialData")
+			}},
 		{name: "Uncertain status on a setpoint", arm: func(t *testing.T, s *sim.Server) {
 			if err := s.SetStatus("Plant/Tank1/LowLimit", ua.StatusUncertainLastUsableValue); err != nil {
 				t.Fatal(err)
