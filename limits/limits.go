@@ -5,13 +5,17 @@
 // each request it puts on the wire.
 //
 // Rates: a device's requests are at least 1/requests_per_second apart
-// (burst 1) and no interval of one second plus a 50 ms jitter margin holds
-// more than floor(requests_per_second) of them (a rate below one spaces
-// requests 1/rate apart and no more). The one-second rule counts each
-// request from the later of its grant and its release (its reply, or its
-// failure): a request reaches the device before its reply leaves it, so
-// however long a request spent between the grant and the wire (a loaded
-// host), the device never sees more than floor(rps) in one second. A
+// (burst 1) and no one-second interval at the device holds more than
+// floor(requests_per_second) of them (a rate below one spaces requests
+// 1/rate apart and no more). The one-second rule works from an upper bound
+// of when each request reached the device: its release (its reply, or its
+// failure), since a request reaches the device before its reply leaves it.
+// A new request is granted only once one second has passed since the
+// earliest release among the last floor(rps) requests; a request still in
+// flight has no bound yet, so it cannot be that one. However long a request
+// spent between the grant and the wire (a loaded host), the device never
+// sees more than floor(rps) in one second, and no safety margin is needed
+// (an earlier version waited 50 ms more per second, 5% of the floor). A
 // gateway's limits apply to
 // the sum of the devices behind it, and both hold at once because a grant is
 // recorded in the device and its gateway at the same instant. The rate
@@ -48,11 +52,19 @@ func answered(err error) bool {
 }
 
 // bucket is one rate limit plus one in-flight cap. Two rules hold at once:
-// grants are at least 1/rps apart (evenly spread, burst 1), and no interval
-// of one second plus jitterMargin holds more than floor(rps) grants (so that
-// network jitter between here and the device cannot put rps+1 requests into
-// one second at the device). Its time fields are guarded by Limiter.mu, so
-// that a device and its gateway grant at the same instant.
+// grants are at least 1/rps apart (evenly spread, burst 1), and no
+// one-second interval at the device holds more than floor(rps) requests.
+// Its time fields are guarded by Limiter.mu, so that a device and its
+// gateway grant at the same instant.
+//
+// Why the one-second rule holds at the device: let N be the latest-granted
+// request of any one-second interval [t, t+1s) at the device, granted at g,
+// so t > g-1s. At g the log held floor(rps) requests, and its entry m with
+// the earliest release r satisfied r <= g-1s (the grant waited for that),
+// so m reached the device by r < t: m is outside the interval. A request
+// dropped from the log earlier was released no later than every entry left
+// in it (commit drops the earliest release), so it is outside too. That
+// leaves at most floor(rps)-1 entries plus N.
 type bucket struct {
 	inflight chan struct{}
 	gap      time.Duration // 1/rps, rounded up
@@ -60,19 +72,15 @@ type bucket struct {
 
 	next time.Time   // earliest next grant by spacing
 	log  []time.Time // the last perSec requests: grant, moved to release when it comes
+	done []bool      // whether each log entry's request was released
 	ids  []uint64    // the request each log entry belongs to
 	seq  uint64      // requests granted so far
 }
 
-// jitterMargin widens the one-second window the log enforces, so that a
-// request delayed on its way does not land in the same second at the device
-// as one sent a little later.
-const jitterMargin = 50 * time.Millisecond
-
 // maxLog bounds the grant log of one bucket. Above this many requests per
 // second (far beyond any controller) only the 1/rps spacing applies: a
-// one-second interval then holds at most ceil(rps) grants, and the jitter
-// margin is not kept.
+// one-second interval then holds at most ceil(rps) grants, counted at the
+// grant.
 const maxLog = 4096
 
 // newBucket returns a bucket for rps requests per second (a rate <= 0, only
@@ -94,33 +102,40 @@ func newBucket(rps float64, inflight int) *bucket {
 }
 
 // earliest is when the bucket next allows a grant: spacing, and, once the
-// log is full, one second plus jitterMargin after its oldest entry. Callers
-// hold Limiter.mu.
-func (b *bucket) earliest() time.Time {
-	e := b.next
+// log is full, one second after the earliest release in it. ok is false
+// while the log is full and none of its requests was released: the bucket
+// waits for a release. Callers hold Limiter.mu.
+func (b *bucket) earliest() (e time.Time, ok bool) {
+	e = b.next
 	if b.perSec > 0 && len(b.log) == b.perSec {
-		if w := b.log[b.oldest()].Add(time.Second + jitterMargin); w.After(e) {
+		o := b.oldest()
+		if o < 0 {
+			return e, false
+		}
+		if w := b.log[o].Add(time.Second); w.After(e) {
 			e = w
 		}
 	}
-	return e
+	return e, true
 }
 
-// oldest is the index of the earliest instant in the log (a linear scan of
-// at most maxLog entries: with in-flight requests replies may come back out
-// of order, so insertion order is not time order).
+// oldest is the index of the earliest release in the log, -1 if no entry
+// was released (a linear scan of at most maxLog entries: with in-flight
+// requests replies may come back out of order, so insertion order is not
+// time order).
 func (b *bucket) oldest() int {
-	o := 0
+	o := -1
 	for i := range b.log {
-		if b.log[i].Before(b.log[o]) {
+		if b.done[i] && (o < 0 || b.log[i].Before(b.log[o])) {
 			o = i
 		}
 	}
 	return o
 }
 
-// commit records a grant at now and returns its id for release. Callers
-// hold Limiter.mu.
+// commit records a grant at now and returns its id for release; a full log
+// drops its earliest release (earliest said there is one). Callers hold
+// Limiter.mu.
 func (b *bucket) commit(now time.Time) uint64 {
 	b.next = now.Add(b.gap)
 	b.seq++
@@ -128,10 +143,11 @@ func (b *bucket) commit(now time.Time) uint64 {
 	case b.perSec == 0:
 	case len(b.log) < b.perSec:
 		b.log = append(b.log, now)
+		b.done = append(b.done, false)
 		b.ids = append(b.ids, b.seq)
 	default:
 		o := b.oldest()
-		b.log[o], b.ids[o] = now, b.seq
+		b.log[o], b.done[o], b.ids[o] = now, false, b.seq
 	}
 	return b.seq
 }
@@ -144,6 +160,7 @@ func (b *bucket) release(id uint64, now time.Time) {
 			if now.After(b.log[i]) {
 				b.log[i] = now
 			}
+			b.done[i] = true
 			return
 		}
 	}
@@ -166,13 +183,16 @@ type Limiter struct {
 	mu       sync.Mutex
 	devices  map[string]*device
 	defaults config.Limits
+	// released is closed (and replaced) at every release, waking the
+	// grants that wait for one (bucket.earliest not ok).
+	released chan struct{}
 }
 
 // New builds the limits of every configured device and gateway. A device
 // that is not in cfg gets cfg.Defaults and no gateway. A gateway's
 // max_in_flight of 0 means 1.
 func New(cfg *config.Config) *Limiter {
-	l := &Limiter{devices: map[string]*device{}, defaults: cfg.Defaults}
+	l := &Limiter{devices: map[string]*device{}, defaults: cfg.Defaults, released: make(chan struct{})}
 	gws := map[string]*bucket{}
 	for _, g := range cfg.Gateways {
 		gws[g.Name] = newBucket(g.RequestsPerSecond, g.MaxInFlight)
@@ -285,11 +305,25 @@ func (l *Limiter) wait(ctx context.Context, d *device, commit bool) (ownID, gwID
 			return 0, 0, ErrBreakerOpen
 		}
 		now := time.Now()
-		e := d.own.earliest()
+		e, ok := d.own.earliest()
 		if commit && d.gateway != nil {
-			if g := d.gateway.earliest(); g.After(e) {
+			g, gok := d.gateway.earliest()
+			if g.After(e) {
 				e = g
 			}
+			ok = ok && gok
+		}
+		if !ok {
+			// Wait for a release: until one comes, no bound on when the
+			// requests in the log reached the device is known.
+			rel := l.released
+			l.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return 0, 0, ctx.Err()
+			case <-rel:
+			}
+			continue
 		}
 		if !e.After(now) {
 			if commit {
@@ -317,9 +351,16 @@ func (l *Limiter) wait(ctx context.Context, d *device, commit bool) (ownID, gwID
 // caller's decision, not the device's failure; a request's own timeout
 // (context.DeadlineExceeded while ctx is alive) is a failure. An answered
 // error is the device talking: it neither counts nor clears.
+//
+// It runs last in a release, so it also wakes the grants waiting for a
+// release: they see the released log entry and the breaker's state at once.
 func (l *Limiter) outcome(ctx context.Context, d *device, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer func() {
+		close(l.released)
+		l.released = make(chan struct{})
+	}()
 	switch {
 	case err == nil:
 		d.failures = 0
