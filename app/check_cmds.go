@@ -121,8 +121,10 @@ failed reads or devices without a baseline; 2: error.`,
 					}
 				}
 			}
-			runLimited(ctx, len(devs), env.Cfg.Daemon.MaxConcurrentDevices, func(ctx context.Context, i int) {
-				res, err := env.Svc.Check(ctx, devs[i], monitor.SnapshotOptions{})
+			runLimited(ctx, len(devs), env.Cfg.Daemon.MaxConcurrentDevices, func(ctx context.Context, i int, collected func()) {
+				// The slot is freed once the device is read: storing,
+				// comparing and alerting overlap the next device's read.
+				res, err := env.Svc.Check(ctx, devs[i], monitor.SnapshotOptions{Collected: collected})
 				if err == nil && res == nil {
 					err = fmt.Errorf("check %s: no result", devs[i].Name)
 				}
@@ -163,10 +165,12 @@ failed reads or devices without a baseline; 2: error.`,
 	return cmd
 }
 
-// runLimited calls fn(ctx, i) for i in [0, n), at most limit at once
-// (limits.DeviceSlots, the daemon's cap; at least one), and returns when
-// every call has returned. Calls not yet started when ctx ends are skipped.
-func runLimited(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
+// runLimited calls fn(ctx, i, collected) for i in [0, n), at most limit
+// at once (limits.DeviceSlots, the daemon's cap; at least one), and returns
+// when every call has returned. A call holds its slot until it calls
+// collected (the device has been read; calling it again does nothing) or
+// returns. Calls not yet started when ctx ends are skipped.
+func runLimited(ctx context.Context, n, limit int, fn func(ctx context.Context, i int, collected func())) {
 	slots := limits.NewDeviceSlots(limit)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -180,7 +184,7 @@ func runLimited(ctx context.Context, n, limit int, fn func(ctx context.Context, 
 		}
 		wg.Go(func() {
 			defer release()
-			fn(ctx, i)
+			fn(ctx, i, release)
 		})
 	}
 	wg.Wait()
