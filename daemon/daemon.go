@@ -269,22 +269,29 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 	log := d.log.With().Str("device", dev.Name).Str("window", occ.Window).Logger()
 	ctx, cancel := context.WithDeadline(jobs, occ.End)
 	defer cancel()
-	release, err := st.slots.Acquire(ctx)
-	if err != nil {
-		log.Warn().Err(err).Msg("no free device slot before the window's end")
-		return
-	}
-	defer release()
-	d.mu.Lock()
-	d.ran[dev.Name+"|"+occ.Window+"|"+occ.Start.UTC().Format(time.RFC3339)] = true
-	d.mu.Unlock()
 	lim := st.cfg.LimitsFor(dev)
 	backoff := limits.Backoff{Initial: lim.BackoffInitial.D(), Max: lim.BackoffMax.D()}
-	opt := monitor.SnapshotOptions{Deadline: occ.End, ForceFull: d.fullReadDue(ctx, st, dev)}
+	opt := monitor.SnapshotOptions{Deadline: occ.End}
 	for attempt := 0; ; attempt++ {
+		// A device holds a slot (max_concurrent_devices) while it is
+		// read, not while its snapshot is stored and compared, nor while it
+		// waits to retry: Collected frees it.
+		release, err := st.slots.Acquire(ctx)
+		if err != nil {
+			log.Warn().Err(err).Msg("no free device slot before the window's end")
+			return
+		}
+		if attempt == 0 {
+			d.mu.Lock()
+			d.ran[dev.Name+"|"+occ.Window+"|"+occ.Start.UTC().Format(time.RFC3339)] = true
+			d.mu.Unlock()
+			opt.ForceFull = d.fullReadDue(ctx, st, dev)
+		}
+		opt.Collected = release
 		d.emit(Event{Kind: "check_started", Device: dev.Name, Window: occ.Window, Start: occ.Start})
 		log.Info().Int("attempt", attempt+1).Msg("scheduled check")
 		res, err := st.svc.Check(ctx, dev, opt)
+		release()
 		d.emit(Event{Kind: "check_done", Device: dev.Name, Window: occ.Window, Start: occ.Start, Err: err, Result: res})
 		if err == nil {
 			log.Info().Str("snapshot", res.SnapshotID).Bool("changes", res.Unapproved()).Msg("check done")
