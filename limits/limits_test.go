@@ -830,3 +830,41 @@ func TestRateAtTheDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleKeepsLateGrants: a grant that comes a little after its slot
+// (a host waking the waiter late) does not push later grants back; one that
+// comes much later (the device was idle) starts the spacing afresh.
+func TestScheduleKeepsLateGrants(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		late  time.Duration // how long after its slot the second request asks
+		third time.Duration // when the third, asked for at once, is granted
+	}{
+		{name: "on time", late: 0, third: 200 * time.Millisecond},
+		{name: "a twentieth of a gap late keeps the schedule", late: 5 * time.Millisecond, third: 200 * time.Millisecond},
+		{name: "half a gap late: spacing from the grant", late: 50 * time.Millisecond, third: 250 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				l := New(cfg(t, "devices:\n  - {name: a, protocol: s7, endpoint: 127.0.0.1:1, limits: {requests_per_second: 10}}\n"))
+				start := time.Now()
+				get := func() time.Duration {
+					rel, err := l.Acquire(context.Background(), "a")
+					if err != nil {
+						t.Fatal(err)
+					}
+					rel(nil)
+					return time.Since(start)
+				}
+				get()
+				time.Sleep(100*time.Millisecond + tc.late)
+				if got := get(); got != 100*time.Millisecond+tc.late {
+					t.Fatalf("second grant at %v, want %v", got, 100*time.Millisecond+tc.late)
+				}
+				if got := get(); got != tc.third {
+					t.Errorf("third grant at %v, want %v", got, tc.third)
+				}
+			})
+		})
+	}
+}
