@@ -67,7 +67,7 @@ func benchFleet(ctx context.Context, bin, dir string, n, capDevices int, rps flo
 			return f, err
 		}
 		sims = append(sims, s)
-		p, err := newFrameProxy(s.Addr())
+		p, err := newFrameProxy(s.Addr(), tpktFrame)
 		if err != nil {
 			return f, err
 		}
@@ -133,22 +133,38 @@ func maxInWindow(ts []time.Time, w time.Duration) int {
 	return best
 }
 
+// framing says how a protocol's request frames are delimited: a header of
+// hdr bytes from which size returns the whole frame's length.
+type framing struct {
+	hdr  int
+	size func(hdr []byte) int
+}
+
+// tpktFrame: S7comm over ISO-on-TCP, a TPKT header of 4 bytes whose length
+// (bytes 2..3, big-endian) counts the whole frame (RFC 1006).
+var tpktFrame = framing{hdr: 4, size: func(h []byte) int { return int(binary.BigEndian.Uint16(h[2:4])) }}
+
+// encapFrame: EtherNet/IP, a 24-byte encapsulation header whose length
+// (bytes 2..3, little-endian) counts the data after it.
+var encapFrame = framing{hdr: 24, size: func(h []byte) int { return 24 + int(binary.LittleEndian.Uint16(h[2:4])) }}
+
 // frameProxy forwards TCP connections to a simulator and records the time
-// each complete TPKT frame (one request) arrived from the client.
+// each complete request frame arrived from the client.
 type frameProxy struct {
 	ln     net.Listener
 	target string
+	fr     framing
 	mu     sync.Mutex
 	frames []time.Time
 	wg     sync.WaitGroup
 }
 
-func newFrameProxy(target string) (*frameProxy, error) {
+func newFrameProxy(target string, fr framing) (*frameProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &frameProxy{ln: ln, target: target}
+	p := &frameProxy{ln: ln, target: target, fr: fr}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -188,16 +204,16 @@ func (p *frameProxy) serve(c net.Conn) {
 		io.Copy(c, up)
 		c.Close()
 	}()
-	hdr := make([]byte, 4)
+	hdr := make([]byte, p.fr.hdr)
 	for {
 		if _, err := io.ReadFull(c, hdr); err != nil {
 			return
 		}
-		n := int(binary.BigEndian.Uint16(hdr[2:4]))
-		if n < 4 {
+		n := p.fr.size(hdr)
+		if n < p.fr.hdr || n > 1<<24 {
 			return
 		}
-		body := make([]byte, n-4)
+		body := make([]byte, n-p.fr.hdr)
 		if _, err := io.ReadFull(c, body); err != nil {
 			return
 		}

@@ -9,10 +9,11 @@ import (
 
 // report is everything benchdoc measured.
 type report struct {
-	Store []storeFigures
-	Go    []goBench
-	Diff  []diffFigures
-	Fleet []fleetFigures
+	Store  []storeFigures
+	Go     []goBench
+	Diff   []diffFigures
+	Fleet  []fleetFigures
+	Daemon []daemonFigures
 }
 
 func (r report) markdown() string {
