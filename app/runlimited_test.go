@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	"github.com/plcwatch/plcwatch/limits"
 )
 
 // TestRunLimited checks that check --all's fan-out runs exactly
@@ -27,7 +29,7 @@ func TestRunLimited(t *testing.T) {
 				running, ran := map[int]chan struct{}{}, map[int]bool{}
 				finished := make(chan struct{})
 				go func() {
-					runLimited(context.Background(), tc.n, tc.limit, func(_ context.Context, i int, _ func()) {
+					runLimited(context.Background(), limits.NewDeviceSlots(tc.limit), make([]string, tc.n), func(_ context.Context, i int, _ func()) {
 						release := make(chan struct{})
 						mu.Lock()
 						running[i], ran[i] = release, true
@@ -69,7 +71,7 @@ func TestRunLimited(t *testing.T) {
 func TestRunLimitedStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls []int
-	runLimited(ctx, 4, 1, func(_ context.Context, i int, _ func()) {
+	runLimited(ctx, limits.NewDeviceSlots(1), make([]string, 4), func(_ context.Context, i int, _ func()) {
 		calls = append(calls, i)
 		if i == 1 {
 			cancel()
@@ -98,7 +100,7 @@ func TestRunLimitedFreesSlotWhenCollected(t *testing.T) {
 				reading, storing := map[int]chan struct{}{}, map[int]chan struct{}{}
 				finished := make(chan struct{})
 				go func() {
-					runLimited(context.Background(), tc.n, tc.limit, func(_ context.Context, i int, collected func()) {
+					runLimited(context.Background(), limits.NewDeviceSlots(tc.limit), make([]string, tc.n), func(_ context.Context, i int, collected func()) {
 						read, store := make(chan struct{}), make(chan struct{})
 						mu.Lock()
 						reading[i] = read

@@ -169,7 +169,7 @@ func (d *Daemon) build() (*state, error) {
 	}
 	lim := limits.New(cfg)
 	svc.Limiter = lim
-	return &state{cfg: cfg, plan: plan, limiter: lim, slots: limits.NewDeviceSlots(cfg.Daemon.MaxConcurrentDevices), svc: svc, close: closeSvc}, nil
+	return &state{cfg: cfg, plan: plan, limiter: lim, slots: limits.NewFleetSlots(cfg), svc: svc, close: closeSvc}, nil
 }
 
 // reload swaps in a new config; a bad one is rejected and the old one kept.
@@ -276,7 +276,7 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 		// A device holds a slot (max_concurrent_devices) while it is
 		// read, not while its snapshot is stored and compared, nor while it
 		// waits to retry: Collected frees it.
-		release, err := st.slots.Acquire(ctx)
+		release, err := st.slots.AcquireDevice(ctx, dev.Name)
 		if err != nil {
 			log.Warn().Err(err).Msg("no free device slot before the window's end")
 			return

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -428,34 +429,160 @@ func (l *Limiter) Open(name string) bool {
 }
 
 // DeviceSlots caps how many devices are read at once, across all windows
-// (daemon.max_concurrent_devices). Safe for concurrent use.
-type DeviceSlots struct{ ch chan struct{} }
+// (daemon.max_concurrent_devices), and, for each gateway, how many of the
+// devices behind it hold a slot at once (its share): enough to keep the
+// gateway busy, GatewayShare, and no more, so that devices waiting on a
+// saturated gateway do not take the slots of devices that could be read
+// meanwhile. Slots go to waiters in the order they queued, skipping those
+// whose gateway's share is full (they keep their place). Safe for
+// concurrent use.
+type DeviceSlots struct {
+	mu      sync.Mutex
+	free    int
+	total   int
+	gateway map[string]string // device -> its gateway (with a share)
+	share   map[string]int    // gateway -> slots its devices may still take
+	queue   []*Ticket
+}
 
-// NewDeviceSlots allows n devices at once (at least 1).
+// Ticket is a place in the queue for a slot (DeviceSlots.Reserve).
+type Ticket struct {
+	s       *DeviceSlots
+	gateway string
+	ready   chan struct{} // closed when the slot is granted
+	granted bool          // guarded by s.mu
+}
+
+// NewDeviceSlots allows n devices at once (at least 1), with no gateway
+// shares.
 func NewDeviceSlots(n int) *DeviceSlots {
 	if n < 1 {
 		n = 1
 	}
-	return &DeviceSlots{ch: make(chan struct{}, n)}
+	return &DeviceSlots{free: n, total: n, gateway: map[string]string{}, share: map[string]int{}}
+}
+
+// NewFleetSlots allows cfg.Daemon.MaxConcurrentDevices devices at once,
+// and gives each gateway of cfg its share (see DeviceSlots).
+func NewFleetSlots(cfg *config.Config) *DeviceSlots {
+	s := NewDeviceSlots(cfg.Daemon.MaxConcurrentDevices)
+	slowest := map[string]float64{}
+	for _, d := range cfg.Devices {
+		if d == nil || d.Gateway == "" {
+			continue
+		}
+		r := cfg.LimitsFor(d).RequestsPerSecond
+		if v, ok := slowest[d.Gateway]; !ok || r < v {
+			slowest[d.Gateway] = r
+		}
+	}
+	for _, g := range cfg.Gateways {
+		if r, ok := slowest[g.Name]; ok && r > 0 && g.RequestsPerSecond > 0 {
+			s.share[g.Name] = GatewayShare(g.RequestsPerSecond, r)
+		}
+	}
+	for _, d := range cfg.Devices {
+		if d != nil && s.share[d.Gateway] > 0 {
+			s.gateway[d.Name] = d.Gateway
+		}
+	}
+	return s
+}
+
+// GatewayShare is how many devices of rate device (requests per second)
+// keep a gateway of rate gateway busy: ceil(gateway/device), plus one for a
+// device that is connecting or ending and sends nothing meanwhile.
+func GatewayShare(gateway, device float64) int {
+	return int(math.Ceil(gateway/device-1e-9)) + 1
 }
 
 // Acquire waits for a slot or for ctx to end (then it returns ctx.Err()).
 // release frees the slot; calling it again does nothing.
 func (s *DeviceSlots) Acquire(ctx context.Context) (release func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	return s.Reserve("").Wait(ctx)
+}
+
+// AcquireDevice is Acquire for one device, which behind a gateway also
+// takes one of the gateway's share.
+func (s *DeviceSlots) AcquireDevice(ctx context.Context, device string) (release func(), err error) {
+	return s.Reserve(device).Wait(ctx)
+}
+
+// Reserve queues device for a slot now, without waiting: slots go out in
+// the order of Reserve calls (check --all reserves in config order). Wait
+// on the ticket exactly once.
+func (s *DeviceSlots) Reserve(device string) *Ticket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &Ticket{s: s, gateway: s.gateway[device], ready: make(chan struct{})}
+	s.queue = append(s.queue, t)
+	s.dispatch()
+	return t
+}
+
+// Wait waits until the ticket's slot is granted or ctx ends (then it
+// leaves the queue and returns ctx.Err()). release frees the slot (and
+// gateway share); calling it again does nothing.
+func (t *Ticket) Wait(ctx context.Context) (release func(), err error) {
+	s := t.s
+	if err := ctx.Err(); err == nil {
+		select {
+		case <-t.ready:
+			var once sync.Once
+			return func() { once.Do(t.release) }, nil
+		case <-ctx.Done():
+		}
 	}
-	select {
-	case s.ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-s.ch }) }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.granted {
+		s.give(t)
+	} else {
+		s.queue = slices.DeleteFunc(s.queue, func(q *Ticket) bool { return q == t })
+	}
+	return nil, ctx.Err()
+}
+
+func (t *Ticket) release() {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.s.give(t)
+}
+
+// give returns t's slot and share and hands them on. Callers hold s.mu.
+func (s *DeviceSlots) give(t *Ticket) {
+	s.free++
+	if t.gateway != "" {
+		s.share[t.gateway]++
+	}
+	s.dispatch()
+}
+
+// dispatch grants free slots to queued tickets in order, skipping those
+// whose gateway's share is used up. Callers hold s.mu.
+func (s *DeviceSlots) dispatch() {
+	for i := 0; i < len(s.queue) && s.free > 0; {
+		t := s.queue[i]
+		if t.gateway != "" && s.share[t.gateway] == 0 {
+			i++
+			continue
+		}
+		s.free--
+		if t.gateway != "" {
+			s.share[t.gateway]--
+		}
+		t.granted = true
+		close(t.ready)
+		s.queue = append(s.queue[:i], s.queue[i+1:]...)
 	}
 }
 
 // InUse returns how many slots are taken now.
-func (s *DeviceSlots) InUse() int { return len(s.ch) }
+func (s *DeviceSlots) InUse() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total - s.free
+}
 
 // Backoff is exponential backoff with jitter: retry number attempt (0 for
 // the first) is based on min(Initial*2^attempt, Max). With equal jitter (the

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -867,4 +869,119 @@ func TestScheduleKeepsLateGrants(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestGatewayShare(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		gateway, device float64
+		want            int
+	}{
+		{name: "two devices fill the gateway, one more connecting", gateway: 100, device: 50, want: 3},
+		{name: "a fraction rounds up", gateway: 100, device: 30, want: 5},
+		{name: "a gateway slower than its device", gateway: 5, device: 50, want: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := GatewayShare(tc.gateway, tc.device); got != tc.want {
+				t.Errorf("GatewayShare(%g, %g) = %d, want %d", tc.gateway, tc.device, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFleetSlotsGatewayShare: devices behind a gateway hold at most its
+// share of the slots; those waiting for the share take no slot, so a
+// device not behind the gateway is read meanwhile.
+func TestFleetSlotsGatewayShare(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewFleetSlots(cfg(t, `daemon: {max_concurrent_devices: 4}
+gateways:
+  - {name: gw, requests_per_second: 100, max_in_flight: 2}
+devices:
+  - {name: g1, protocol: s7, endpoint: 127.0.0.1:1, gateway: gw, limits: {requests_per_second: 50}}
+  - {name: g2, protocol: s7, endpoint: 127.0.0.1:2, gateway: gw, limits: {requests_per_second: 50}}
+  - {name: g3, protocol: s7, endpoint: 127.0.0.1:3, gateway: gw, limits: {requests_per_second: 50}}
+  - {name: g4, protocol: s7, endpoint: 127.0.0.1:4, gateway: gw, limits: {requests_per_second: 50}}
+  - {name: g5, protocol: s7, endpoint: 127.0.0.1:5, gateway: gw, limits: {requests_per_second: 50}}
+  - {name: a, protocol: s7, endpoint: 127.0.0.1:6}
+  - {name: b, protocol: s7, endpoint: 127.0.0.1:7}
+`))
+		var mu sync.Mutex
+		holding := map[string]func(){}
+		take := func(dev string) {
+			rel, err := s.AcquireDevice(context.Background(), dev)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			holding[dev] = rel
+			mu.Unlock()
+		}
+		held := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			var out []string
+			for d := range holding {
+				out = append(out, d)
+			}
+			sort.Strings(out)
+			return out
+		}
+		for _, d := range []string{"g1", "g2", "g3", "g4", "g5"} {
+			go take(d)
+		}
+		synctest.Wait()
+		if h := held(); len(h) != 3 {
+			t.Fatalf("devices behind the gateway holding slots: %v, want its share of 3", h)
+		}
+		go take("a")
+		synctest.Wait()
+		if h := held(); len(h) != 4 || !slices.Contains(h, "a") {
+			t.Fatalf("holding %v: a device not behind the gateway must get the free slot", h)
+		}
+		go take("b") // every slot taken: b waits, as do g4 and g5
+		synctest.Wait()
+		if h := held(); len(h) != 4 {
+			t.Fatalf("holding %v with 4 slots", h)
+		}
+		// A gateway device ends: its share and slot pass to g4 or g5
+		// (waiting for the share), or b (waiting for the slot).
+		mu.Lock()
+		var first string
+		for d, rel := range holding {
+			if strings.HasPrefix(d, "g") {
+				first = d
+				rel()
+				rel() // a second release frees nothing more
+				delete(holding, d)
+				break
+			}
+		}
+		mu.Unlock()
+		synctest.Wait()
+		h := held()
+		gw := 0
+		for _, d := range h {
+			if strings.HasPrefix(d, "g") {
+				gw++
+			}
+		}
+		if len(h) != 4 || gw > 3 {
+			t.Fatalf("after %s ended: holding %v, want 4 with at most 3 behind the gateway", first, h)
+		}
+		// Release until every device has had its turn.
+		for range 7 {
+			mu.Lock()
+			for d, rel := range holding {
+				rel()
+				delete(holding, d)
+			}
+			mu.Unlock()
+			synctest.Wait()
+		}
+		if s.InUse() != 0 {
+			t.Errorf("%d slots taken after every release", s.InUse())
+		}
+	})
 }
