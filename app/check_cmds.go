@@ -173,16 +173,16 @@ failed reads or devices without a baseline; 2: error.`,
 // once it has a slot (limits.DeviceSlots: the daemon's cap and gateway
 // shares, as the daemon reads them), and returns when every call has
 // returned. A call holds its slot until it calls collected (the device has
-// been read; calling it again does nothing) or returns. Devices wait for
-// their slots at once, in config order, so one waiting for its gateway's
-// share does not hold up the next. Calls not yet started when ctx ends are
-// skipped.
+// been read; calling it again does nothing) or returns. Devices queue for
+// their slots at once, in config order (devices behind a gateway with share
+// left go first), so one waiting for its gateway's share does not hold up
+// the next. Calls not yet started when ctx ends are skipped.
 func runLimited(ctx context.Context, slots *limits.DeviceSlots, names []string, fn func(ctx context.Context, i int, collected func())) {
 	var wg sync.WaitGroup
-	for i, name := range names {
-		t := slots.Reserve(name) // in config order
+	tickets := slots.ReserveAll(names) // in config order, gateways first
+	for i := range names {
 		wg.Go(func() {
-			release, err := t.Wait(ctx)
+			release, err := tickets[i].Wait(ctx)
 			if err != nil {
 				return
 			}

@@ -217,6 +217,23 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 	defer d.mu.Unlock()
 	st := d.st
 	next := now.Add(time.Hour)
+	type dueCheck struct {
+		dev *config.Device
+		occ schedules.Occurrence
+	}
+	var due []dueCheck
+	// The checks due now queue for their slots together (ReserveAll), so
+	// that devices behind a gateway go first.
+	defer func() {
+		names := make([]string, len(due))
+		for i, c := range due {
+			names[i] = c.dev.Name
+		}
+		for i, t := range st.slots.ReserveAll(names) {
+			d.wg.Add(1)
+			go d.check(jobs, st, due[i].dev, due[i].occ, t, done)
+		}
+	}()
 	for _, dev := range st.cfg.Devices {
 		if occ, ok := st.plan.InWindow(dev.Name, now); ok {
 			if d.lastOcc[dev.Name] != occ.Start.Unix() {
@@ -240,8 +257,7 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 				}
 				d.started[k] = true
 				d.running[dev.Name] = true
-				d.wg.Add(1)
-				go d.check(jobs, st, dev, occ, done)
+				due = append(due, dueCheck{dev, occ})
 			}
 		}
 		if occ, ok := st.plan.Next(dev.Name, now); ok {
@@ -255,7 +271,7 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 
 // check runs one scheduled check of dev, cut off at the window's end, with
 // retries and backoff while the window lasts.
-func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ schedules.Occurrence, done chan<- struct{}) {
+func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ schedules.Occurrence, ticket *limits.Ticket, done chan<- struct{}) {
 	defer d.wg.Done()
 	defer func() {
 		d.mu.Lock()
@@ -276,7 +292,13 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 		// A device holds a slot (max_concurrent_devices) while it is
 		// read, not while its snapshot is stored and compared, nor while it
 		// waits to retry: Collected frees it.
-		release, err := st.slots.AcquireDevice(ctx, dev.Name)
+		var release func()
+		var err error
+		if attempt == 0 {
+			release, err = ticket.Wait(ctx) // queued by tick
+		} else {
+			release, err = st.slots.AcquireDevice(ctx, dev.Name)
+		}
 		if err != nil {
 			log.Warn().Err(err).Msg("no free device slot before the window's end")
 			return

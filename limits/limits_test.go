@@ -985,3 +985,79 @@ devices:
 		}
 	})
 }
+
+// TestFleetSlotsGatewayFirst: a free slot goes to a device behind a gateway
+// with share left before a device that queued earlier, so the gateway,
+// whose rate all its devices share, is kept busy from the start.
+func TestFleetSlotsGatewayFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewFleetSlots(cfg(t, `daemon: {max_concurrent_devices: 1}
+gateways:
+  - {name: gw, requests_per_second: 10}
+devices:
+  - {name: x, protocol: s7, endpoint: 127.0.0.1:1}
+  - {name: y, protocol: s7, endpoint: 127.0.0.1:2}
+  - {name: g, protocol: s7, endpoint: 127.0.0.1:3, gateway: gw, limits: {requests_per_second: 10}}
+`))
+		relX, err := s.AcquireDevice(context.Background(), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ty, tg := s.Reserve("y"), s.Reserve("g")
+		got := make(chan string, 2)
+		for _, w := range []struct {
+			name string
+			t    *Ticket
+		}{{"y", ty}, {"g", tg}} {
+			go func() {
+				rel, err := w.t.Wait(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got <- w.name
+				rel()
+			}()
+		}
+		synctest.Wait()
+		relX()
+		if first := <-got; first != "g" {
+			t.Errorf("the free slot went to %s, want g (behind the gateway)", first)
+		}
+		<-got
+	})
+}
+
+// TestReserveAllGatewayFirst: devices queued together get the free slots
+// gateway devices first, even when the others come first in the list.
+func TestReserveAllGatewayFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewFleetSlots(cfg(t, `daemon: {max_concurrent_devices: 2}
+gateways:
+  - {name: gw, requests_per_second: 10}
+devices:
+  - {name: x, protocol: s7, endpoint: 127.0.0.1:1}
+  - {name: y, protocol: s7, endpoint: 127.0.0.1:2}
+  - {name: g, protocol: s7, endpoint: 127.0.0.1:3, gateway: gw, limits: {requests_per_second: 10}}
+`))
+		ts := s.ReserveAll([]string{"x", "y", "g"})
+		var granted []string
+		for i, name := range []string{"x", "y", "g"} {
+			select {
+			case <-ts[i].ready:
+				granted = append(granted, name)
+			default:
+			}
+		}
+		if !slices.Equal(granted, []string{"x", "g"}) {
+			t.Errorf("granted at once: %v, want x and g (the gateway's device before y)", granted)
+		}
+		for _, tk := range ts {
+			rel, err := tk.Wait(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel()
+		}
+	})
+}
