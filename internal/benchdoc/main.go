@@ -20,6 +20,7 @@ var (
 	fleetDevices = 100
 	fleetCap     = 10
 	fleetRPS     = 50.0
+	fleetReps    = 3
 	// storeDevices is how many devices get a year of nightly snapshots for
 	// the store-size figure (0: not measured). The generator gives every
 	// device the same items, which a store keeps once: more devices would
@@ -32,6 +33,7 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
+	flag.IntVar(&fleetReps, "fleet-reps", fleetReps, "runs of check --all (the spread of their ratios is reported)")
 	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
@@ -106,12 +108,12 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		if err != nil {
 			return err
 		}
-		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps)
+		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps, fleetReps)
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("fleet of %d: %w", fl.n, err)
 		}
-		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
+		fmt.Fprintf(os.Stderr, "check --all on %d: %v (median), floor %v, ratios %.3f, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Ratios, f.Requests, f.MaxInSecond)
 		r.Fleet = append(r.Fleet, f)
 	}
 	if measured("daemon") {
