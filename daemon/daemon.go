@@ -287,7 +287,9 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 	defer cancel()
 	lim := st.cfg.LimitsFor(dev)
 	backoff := limits.Backoff{Initial: lim.BackoffInitial.D(), Max: lim.BackoffMax.D()}
-	opt := monitor.SnapshotOptions{Deadline: occ.End}
+	// Decided before the slot is granted: the store query costs no slot
+	// time.
+	opt := monitor.SnapshotOptions{Deadline: occ.End, ForceFull: d.fullReadDue(ctx, st, dev)}
 	for attempt := 0; ; attempt++ {
 		// A device holds a slot (max_concurrent_devices) while it is
 		// read, not while its snapshot is stored and compared, nor while it
@@ -307,7 +309,6 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 			d.mu.Lock()
 			d.ran[dev.Name+"|"+occ.Window+"|"+occ.Start.UTC().Format(time.RFC3339)] = true
 			d.mu.Unlock()
-			opt.ForceFull = d.fullReadDue(ctx, st, dev)
 		}
 		opt.Collected = release
 		d.emit(Event{Kind: "check_started", Device: dev.Name, Window: occ.Window, Start: occ.Start})

@@ -877,9 +877,9 @@ func TestGatewayShare(t *testing.T) {
 		gateway, device float64
 		want            int
 	}{
-		{name: "two devices fill the gateway, one more connecting", gateway: 100, device: 50, want: 3},
-		{name: "a fraction rounds up", gateway: 100, device: 30, want: 5},
-		{name: "a gateway slower than its device", gateway: 5, device: 50, want: 2},
+		{name: "two devices fill the gateway", gateway: 100, device: 50, want: 2},
+		{name: "a fraction rounds up", gateway: 100, device: 30, want: 4},
+		{name: "a gateway slower than its device: one", gateway: 5, device: 50, want: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := GatewayShare(tc.gateway, tc.device); got != tc.want {
@@ -896,7 +896,7 @@ func TestFleetSlotsGatewayShare(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewFleetSlots(cfg(t, `daemon: {max_concurrent_devices: 4}
 gateways:
-  - {name: gw, requests_per_second: 100, max_in_flight: 2}
+  - {name: gw, requests_per_second: 150, max_in_flight: 2}
 devices:
   - {name: g1, protocol: s7, endpoint: 127.0.0.1:1, gateway: gw, limits: {requests_per_second: 50}}
   - {name: g2, protocol: s7, endpoint: 127.0.0.1:2, gateway: gw, limits: {requests_per_second: 50}}
