@@ -21,11 +21,15 @@ import (
 	"github.com/plcwatch/plcwatch/store"
 )
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$`)
+// labelRE with a length check of 32 bytes (a counted repetition compiles
+// to a one-pass program of that many states at every process start).
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // validLabel reports whether a label is well formed and not one of the
 // reserved reference words.
-func validLabel(l string) bool { return labelRE.MatchString(l) && l != "latest" && l != "baseline" }
+func validLabel(l string) bool {
+	return len(l) <= 32 && labelRE.MatchString(l) && l != "latest" && l != "baseline"
+}
 
 // sinks builds the configured alert sinks. The console sink goes to
 // a.alertOut, else stderr, so that --json output on stdout stays
@@ -247,6 +251,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Long:  "Exit codes like diff(1): 0 same, 1 different, 2 error.",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
+			defer shortLivedGC()()
 			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err

@@ -63,9 +63,13 @@ plcwatch on a site.`,
 			}
 			lim := env.Cfg.LimitsFor(dev)
 			n, out, in := p.Totals()
+			steps := n
+			if p.Steps > 0 {
+				steps = p.Steps // the rate limit admits gated steps
+			}
 			minTime := time.Duration(0)
-			if lim.RequestsPerSecond > 0 && n > 1 {
-				minTime = time.Duration(float64(n-1) / lim.RequestsPerSecond * float64(time.Second))
+			if lim.RequestsPerSecond > 0 && steps > 1 {
+				minTime = time.Duration(float64(steps-1) / lim.RequestsPerSecond * float64(time.Second))
 			}
 			if asJSON {
 				return writeJSON(a.Stdout, map[string]any{"plan": p, "requests": n, "bytes_out": out, "bytes_in": in,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -131,9 +132,12 @@ func naturalItems(items []snapshots.Item) []snapshots.Item {
 }
 
 // renderSnapshot prints a snapshot for people: header, then items grouped by
-// kind, each kind's items in natural order (DB2 before DB10).
-func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
-	renderHeader(w, s)
+// kind, each kind's items in natural order (DB2 before DB10). Output is
+// buffered (one write per 64 KiB, not one per item) and the item lines are
+// built without fmt; the error is the first write's.
+func renderSnapshot(w io.Writer, s *snapshots.Snapshot) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	renderHeader(bw, s)
 	byKind := map[snapshots.Kind][]snapshots.Item{}
 	for _, it := range naturalItems(s.Items) {
 		byKind[it.Kind] = append(byKind[it.Kind], it)
@@ -143,11 +147,21 @@ func renderSnapshot(w io.Writer, s *snapshots.Snapshot) {
 		if len(items) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n%s (%d)\n", k, len(items))
+		fmt.Fprintf(bw, "\n%s (%d)\n", k, len(items))
 		for _, it := range items {
-			fmt.Fprintf(w, "  %s = %s%s%s\n", it.Path, valueText(it), attrText(it.Attrs), provenanceText(it.Provenance))
+			bw.WriteString("  ")
+			bw.WriteString(it.Path)
+			bw.WriteString(" = ")
+			bw.WriteString(valueText(it))
+			bw.WriteString(attrText(it.Attrs))
+			bw.WriteString(provenanceText(it.Provenance))
+			bw.WriteByte('\n')
 		}
 	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing the snapshot: %w", err)
+	}
+	return nil
 }
 
 // renderSummary prints a snapshot's header and its item counts by kind,

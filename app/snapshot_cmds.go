@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,13 +28,16 @@ func device(cfg *config.Config, name string) (*config.Device, error) {
 
 func (a *App) snapshotCommand() *cobra.Command {
 	var label string
-	var asJSON bool
+	var asJSON, full bool
 	cmd := &cobra.Command{
 		Use:   "snapshot DEVICE",
 		Short: "Read a device now (on demand, outside windows) and store a snapshot",
 		Long: `Reads the device now and stores a snapshot; prints its id (or, with --json, the
 snapshot). A person asking is what allows a read outside maintenance windows.
-A partial read is stored as partial and exits 1.`,
+A partial read is stored as partial and exits 1. With --full nothing is carried
+forward from the previous snapshot (Logix tag database, OPC UA DataType and
+AccessLevel): everything is read, as the daemon does every full_read_every
+windows.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if label != "" && !validLabel(label) {
@@ -44,7 +48,7 @@ A partial read is stored as partial and exits 1.`,
 				return err
 			}
 			defer env.Close()
-			s, err := env.Svc.Snapshot(c.Context(), dev, monitor.SnapshotOptions{Label: label})
+			s, err := env.Svc.Snapshot(c.Context(), dev, monitor.SnapshotOptions{Label: label, ForceFull: full})
 			if err != nil {
 				return err
 			}
@@ -64,6 +68,7 @@ A partial read is stored as partial and exits 1.`,
 	}
 	cmd.Flags().StringVar(&label, "label", "", "label the snapshot (e.g. before, after); name it later as DEVICE@LABEL")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the snapshot as JSON")
+	cmd.Flags().BoolVar(&full, "full", false, "read everything: carry nothing forward from the previous snapshot")
 	return cmd
 }
 
@@ -92,8 +97,7 @@ func (a *App) showCommand() *cobra.Command {
 				renderSummary(a.Stdout, s)
 				return nil
 			}
-			renderSnapshot(a.Stdout, s)
-			return nil
+			return renderSnapshot(a.Stdout, s)
 		},
 	}
 	cmd.Flags().BoolVar(&summary, "summary", false, "print the header and the item counts by kind only")
@@ -140,8 +144,14 @@ func (a *App) historyCommand() *cobra.Command {
 			if asJSON {
 				return writeJSON(a.Stdout, out)
 			}
+			// One write per 64 KiB rather than per record: a device
+			// has thousands.
+			bw := bufio.NewWriterSize(a.Stdout, 64<<10)
 			for _, e := range out {
-				fmt.Fprintf(a.Stdout, "%5d  %s  %-12s %s\n", e.Seq, timeText(e.Time), e.Type, e.Summary)
+				fmt.Fprintf(bw, "%5d  %s  %-12s %s\n", e.Seq, timeText(e.Time), e.Type, e.Summary)
+			}
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("writing the history: %w", err)
 			}
 			return nil
 		},

@@ -89,7 +89,7 @@ func (c *Config) validateConsole(at func(field, format string, args ...any)) {
 	seen := map[string]bool{}
 	for i, u := range cs.Users {
 		f := fmt.Sprintf("console.users[%d]", i)
-		if !nameRE.MatchString(u.Name) {
+		if !validName(u.Name) {
 			at(f+".name", "want a user name of letters, digits, '.', '_' or '-', got %q", u.Name)
 		} else if seen[u.Name] {
 			at(f+".name", "user %q is listed twice", u.Name)

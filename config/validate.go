@@ -249,7 +249,13 @@ func (c *Config) given(field string) bool {
 	return ok
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+// validName reports whether s is 1 to 63 letters, digits, '.', '_' or
+// '-', starting with a letter or digit. A counted repetition ({0,62}) compiles to a one-pass program of
+// that many states at every process start (0.1 ms each); a length check
+// and a star are the same test on these ASCII-only classes.
+func validName(s string) bool { return len(s) <= 63 && nameRE.MatchString(s) }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // KnownProtocols lists protocol names accepted in devices[].protocol.
 var KnownProtocols = []string{"opcua", "s7", "logix"}
@@ -272,13 +278,13 @@ func (c *Config) validate() Errors {
 	if len(c.Devices) == 0 && len(c.Sites) == 0 {
 		at("devices", "no devices: want a list of at least one device (or sites: to import from, on a central installation)")
 	}
-	if c.Site != "" && !nameRE.MatchString(c.Site) {
+	if c.Site != "" && !validName(c.Site) {
 		at("site", "want a name of letters, digits, '.', '_' or '-', got %q", c.Site)
 	}
 	siteNames := map[string]bool{}
 	for i, s := range c.Sites {
 		f := fmt.Sprintf("sites[%d]", i)
-		if !nameRE.MatchString(s.Name) {
+		if !validName(s.Name) {
 			at(f+".name", "want a name of letters, digits, '.', '_' or '-', got %q", s.Name)
 		}
 		if siteNames[s.Name] {
@@ -345,7 +351,7 @@ func (c *Config) validate() Errors {
 	gws := map[string]bool{}
 	for i, g := range c.Gateways {
 		f := fmt.Sprintf("gateways[%d]", i)
-		if !nameRE.MatchString(g.Name) {
+		if !validName(g.Name) {
 			at(f+".name", "want a name of letters, digits, '.', '_' or '-', got %q", g.Name)
 		}
 		if gws[g.Name] {
@@ -367,7 +373,7 @@ func (c *Config) validate() Errors {
 			at(f, "empty device: want name, protocol and endpoint")
 			continue
 		}
-		if !nameRE.MatchString(d.Name) {
+		if !validName(d.Name) {
 			at(f+".name", "want a device name of letters, digits, '.', '_' or '-' (up to 63), got %q", d.Name)
 		} else if names[d.Name] {
 			at(f+".name", "device %q is defined twice", d.Name)
@@ -416,7 +422,7 @@ func (c *Config) validate() Errors {
 	wins := map[string]bool{}
 	for i, w := range c.Windows {
 		f := fmt.Sprintf("windows[%d]", i)
-		if !nameRE.MatchString(w.Name) {
+		if !validName(w.Name) {
 			at(f+".name", "want a window name of letters, digits, '.', '_' or '-', got %q", w.Name)
 		} else if wins[w.Name] {
 			at(f+".name", "window %q is defined twice", w.Name)

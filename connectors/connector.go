@@ -154,7 +154,11 @@ type Plan struct {
 	Exact    bool                     `json:"exact"`
 	Basis    string                   `json:"basis"` // e.g. "estimate from config" or "snapshot 3fa2…"
 	Requests []snapshots.RequestCount `json:"requests"`
-	Notes    []string                 `json:"notes,omitempty"`
+	// Steps, when not 0, is the number of gated steps (what the rate limit
+	// admits) where a step sends several requests (an OPC UA connection's
+	// Hello, OpenSecureChannel, CreateSession, ActivateSession).
+	Steps int      `json:"steps,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Totals returns the plan's request count and bytes.
@@ -168,10 +172,16 @@ func (p *Plan) Totals() (count int, out, in int64) {
 }
 
 // PlanFromSnapshot returns the exact plan of an unchanged snapshot: the
-// requests that prev recorded. Connectors use it when prev is complete.
+// requests that prev recorded, or the ones prev predicted for its
+// successor (Cost.Next) when the connector recorded them. Connectors use it
+// when prev is complete.
 func PlanFromSnapshot(prev *snapshots.Snapshot) *Plan {
 	p := &Plan{Device: prev.Device, Protocol: prev.Protocol, Endpoint: prev.Endpoint, Exact: true,
 		Basis: "requests recorded by snapshot " + prev.ID}
 	p.Requests = append(p.Requests, prev.Cost.ByKind...)
+	if len(prev.Cost.Next) > 0 {
+		p.Requests = append([]snapshots.RequestCount(nil), prev.Cost.Next...)
+		p.Basis += ", with the reads it predicted for the next snapshot of the unchanged device"
+	}
 	return p
 }

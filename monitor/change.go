@@ -42,7 +42,7 @@ func (s *Service) StartChange(ctx context.Context, dev *config.Device, ticket, b
 // mayOpenChange checks a new planned change: a ticket id, a person, an end
 // in the future within change_max_duration, and no change open already.
 func (s *Service) mayOpenChange(ctx context.Context, device, ticket, by string, now, until time.Time) error {
-	if !ticketRE.MatchString(ticket) {
+	if !validTicket(ticket) {
 		return fmt.Errorf("--ticket %q: want a change ticket id such as CHG-123", ticket)
 	}
 	if strings.TrimSpace(by) == "" {

@@ -153,6 +153,11 @@ type Cost struct {
 	BytesIn  int64          `json:"bytes_in"`
 	Duration time.Duration  `json:"duration_ns"`
 	ByKind   []RequestCount `json:"by_kind,omitempty"`
+	// Next, when set, is what the connector predicts the next snapshot of
+	// the unchanged device will send, where that differs from ByKind (an
+	// OPC UA full read is followed by reads that carry static attributes
+	// forward). Counts are exact; bytes as the connector's doc says.
+	Next []RequestCount `json:"next,omitempty"`
 }
 
 // Snapshot is one reading of one device. Build it, call Finalize, and treat it

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 
@@ -35,6 +36,19 @@ type manifest struct {
 	header []byte
 	keys   []byte // concatenated item keys
 	items  [][]byte
+	snap   *snapshots.Snapshot
+}
+
+// checkItem refuses item i when its recorded hash does not match its
+// content. Loading trusts item hashes that the digest proves unchanged since
+// the item was stored, so every item is checked once, when its blob is
+// first stored (an item whose bytes the parent holds was checked then).
+func (m *manifest) checkItem(i int) error {
+	s := m.snap
+	if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
+		return fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+	}
+	return nil
 }
 
 // ManifestDigest returns the hex SHA-256 of a stored manifest: the header's
@@ -65,7 +79,8 @@ func canonical(v any) ([]byte, error) {
 
 // split turns a finalized snapshot into its manifest and item blobs, and
 // checks that they reassemble to s.Digest (so a snapshot changed after
-// Finalize is refused).
+// Finalize is refused). Item hashes are checked by the writer (checkItem),
+// for the items it stores.
 func split(s *snapshots.Snapshot) (*manifest, error) {
 	if s.Digest == "" {
 		return nil, fmt.Errorf("snapshot of %s has no digest: call Finalize before storing it", s.Device)
@@ -78,20 +93,35 @@ func split(s *snapshots.Snapshot) (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &manifest{header: header, keys: make([]byte, 0, len(s.Items)*keySize), items: make([][]byte, len(s.Items))}
-	for i := range s.Items {
-		// Loading trusts item hashes that the digest proves unchanged since
-		// here: refuse a snapshot whose item hashes do not match content.
-		if h := snapshots.ContentHash(s.Items[i]); h != s.Items[i].Hash {
-			return nil, fmt.Errorf("snapshot %s of %s: item %q has content hash %s, recorded %s: %w", s.ID, s.Device, s.Items[i].Path, h, s.Items[i].Hash, snapshots.ErrDigestMismatch)
+	m := &manifest{header: header, keys: make([]byte, len(s.Items)*keySize), items: make([][]byte, len(s.Items)), snap: s}
+	// Items are encoded on every CPU for large snapshots, each worker
+	// reusing one encoder.
+	errs := make([]error, len(s.Items))
+	encode := func(lo, hi int) {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for i := lo; i < hi; i++ {
+			buf.Reset()
+			if err := enc.Encode(&s.Items[i]); err != nil {
+				errs[i] = fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
+				continue
+			}
+			b := bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+			k := sha256.Sum256(b)
+			copy(m.keys[i*keySize:], k[:])
+			m.items[i] = b
 		}
-		b, err := canonical(&s.Items[i])
-		if err != nil {
-			return nil, fmt.Errorf("encoding item %q of %s: %w", s.Items[i].Path, s.Device, err)
-		}
-		k := sha256.Sum256(b)
-		m.keys = append(m.keys, k[:]...)
-		m.items[i] = b
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(s.Items)/2048+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(s.Items)/workers, (w+1)*len(s.Items)/workers
+		wg.Go(func() { encode(lo, hi) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	enc, err := assemble(m.header, m.items)
 	if err != nil {
@@ -171,7 +201,7 @@ func reassemble(header, keys []byte, want string, blob func(k [keySize]byte) ([]
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}
 	}
-	return decodeManifest(header, keys, ks, want, "", blobs, nil)
+	return decodeManifest(header, keys, ks, want, "", false, blobs, nil)
 }
 
 // verifiedBlobs holds item blobs by key; add admits only bytes that hash to
@@ -189,11 +219,12 @@ func (v verifiedBlobs) add(k [keySize]byte, b []byte) error {
 // decodeManifest checks a stored snapshot and decodes its header and items,
 // leaving out item i when skip(i) (a nil skip keeps every item). With the
 // manifest digest the chain records (manifest not empty), the header and keys
-// are checked against it and only the items decoded must be in blobs (whose
+// are checked against it (unless checked says the caller did) and only the
+// items decoded must be in blobs (whose
 // values were checked against their keys); without it, every item must be
 // in blobs and the encoding they reassemble to (hashed without building it)
 // must hash to want. Items are decoded on every CPU for large snapshots.
-func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest string, blobs verifiedBlobs, skip func(i int) bool) (*snapshots.Snapshot, error) {
+func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest string, checked bool, blobs verifiedBlobs, skip func(i int) bool) (*snapshots.Snapshot, error) {
 	if len(want) != 2*keySize || !isHex(want) {
 		return nil, fmt.Errorf("snapshot digest %q: want 64 hex digits to check the content against", want)
 	}
@@ -205,7 +236,9 @@ func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest stri
 		return nil, errors.New(`snapshot header does not end with "items":[]} or "items":null}`)
 	}
 	if manifest != "" {
-		if d := ManifestDigest(header, keys); d != manifest {
+		if checked {
+			// The caller hashed these very bytes against manifest.
+		} else if d := ManifestDigest(header, keys); d != manifest {
 			return nil, fmt.Errorf("manifest hashes to %s, the snapshot record names %s: %w", d, manifest, snapshots.ErrDigestMismatch)
 		}
 	} else {
@@ -255,19 +288,32 @@ func decodeManifest(header, keys []byte, ks [][keySize]byte, want, manifest stri
 }
 
 // decodeItems decodes the blobs of ks at the indexes idx (ascending) and
-// checks their kinds and strict path order.
+// checks their kinds and strict path order. Each blob must hold exactly one
+// JSON object with no field snapshots.Item lacks (whitespace around it is
+// allowed); an error names the item's index. Items are decoded on several
+// CPUs only when there are enough of them to pay for the goroutines.
 func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshots.Item, error) {
 	items := make([]snapshots.Item, len(idx))
 	errs := make([]error, len(idx))
 	decode := func(lo, hi int) {
+		// One decoder reads the blobs of this range as one stream: a
+		// decoder per item costs its allocations and buffer copies again
+		// for each item. item.at checks each value ends inside its blob.
+		var s itemStream
 		for j := lo; j < hi; j++ {
 			b, ok := blobs[ks[idx[j]]]
 			if !ok {
 				errs[j] = fmt.Errorf("item %d (blob %x) is missing", idx[j], ks[idx[j]])
-				continue
+				return
 			}
-			if err := decodeStrict(b, &items[j]); err != nil {
+			s.blobs = append(s.blobs, b)
+		}
+		dec := json.NewDecoder(&s)
+		dec.DisallowUnknownFields()
+		for j := lo; j < hi; j++ {
+			if err := s.decode(dec, j-lo, &items[j]); err != nil {
 				errs[j] = fmt.Errorf("item %d: %w", idx[j], err)
+				return
 			}
 		}
 	}
@@ -282,6 +328,8 @@ func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshot
 		if errs[j] != nil {
 			return nil, errs[j]
 		}
+	}
+	for j := range items {
 		it := &items[j]
 		if j > 0 && items[j-1].Path >= it.Path {
 			return nil, fmt.Errorf("items not in strict path order at %q", it.Path)
@@ -291,6 +339,61 @@ func decodeItems(ks [][keySize]byte, idx []int, blobs verifiedBlobs) ([]snapshot
 		}
 	}
 	return items, nil
+}
+
+// itemStream presents blobs to a json.Decoder as one stream, each followed
+// by a newline, and remembers where each blob ends in it, so that a value
+// running into the next blob, or bytes after a blob's value, are caught.
+type itemStream struct {
+	blobs [][]byte
+	next  int   // the blob Read is in
+	off   int   // bytes of blobs[next] already read; len+1 once its newline is
+	end   int64 // stream offset of the end of the blobs decoded so far
+}
+
+// Read implements io.Reader.
+func (s *itemStream) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && s.next < len(s.blobs) {
+		b := s.blobs[s.next]
+		if s.off < len(b) {
+			c := copy(p[n:], b[s.off:])
+			s.off += c
+			n += c
+			continue
+		}
+		p[n] = '\n'
+		n++
+		s.next, s.off = s.next+1, 0
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// decode decodes blob i, the next one in the stream, into v: the value the
+// decoder reads must end inside the blob, with only whitespace after it.
+func (s *itemStream) decode(dec *json.Decoder, i int, v *snapshots.Item) error {
+	start := s.end
+	b := s.blobs[i]
+	s.end += int64(len(b)) + 1
+	if err := dec.Decode(v); err != nil {
+		// Say what is wrong with this blob alone, as a person reading it
+		// would see it, rather than with the stream.
+		if err := decodeStrict(b, new(snapshots.Item)); err != nil {
+			return err
+		}
+		return err
+	}
+	at := dec.InputOffset() - start
+	if at > int64(len(b)) {
+		return errors.New("the JSON value does not end inside the item")
+	}
+	if len(bytes.TrimLeft(b[at:], " \t\r\n")) != 0 {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }
 
 // checkItemBlob checks that b is the canonical encoding of a finalized item.
@@ -327,7 +430,9 @@ func decodeStrict(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// Anything but whitespace after the value is refused (dec.More would
+	// let a closing bracket or brace through).
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) != 0 {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil

@@ -297,11 +297,11 @@ func sortedSummaries(m map[[2]string]SeenSummary) []SeenSummary {
 
 // verifyDerived recomputes the derived tables from the chains and reports
 // each difference.
-func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord, fs *[]Finding) error {
+func (d *DB) verifyDerived(ctx context.Context, facts *chainFacts, fs *[]Finding) error {
 	if d.version < schemaAlertSeen {
 		return nil // nothing derived is stored yet
 	}
-	want := seenSummaries(chains)
+	want := facts.seen
 	got, err := d.AlertSeenSummaries(ctx, "")
 	if err != nil {
 		return err
@@ -320,17 +320,12 @@ func (d *DB) verifyDerived(ctx context.Context, chains map[string][]chainRecord,
 		*fs = append(*fs, Finding{Device: w.Device, Problem: ProblemDerived,
 			Detail: fmt.Sprintf("alert %s: the chain has %d alert_seen records, the summary none", w.Alert, w.Count)})
 	}
-	return d.verifyCounts(ctx, chains, fs)
+	return d.verifyCounts(ctx, facts, fs)
 }
 
 // verifyCounts compares record_counts with the chains.
-func (d *DB) verifyCounts(ctx context.Context, chains map[string][]chainRecord, fs *[]Finding) error {
-	want := map[[2]string]int64{}
-	for dev, recs := range chains {
-		for _, r := range recs {
-			want[[2]string{dev, r.Type}]++
-		}
-	}
+func (d *DB) verifyCounts(ctx context.Context, facts *chainFacts, fs *[]Finding) error {
+	want := facts.counts
 	rows, err := d.db.QueryContext(ctx, `SELECT device, type, count FROM record_counts ORDER BY device, type`)
 	if err != nil {
 		return fmt.Errorf("store %s: reading record counts: %w", d.path, err)

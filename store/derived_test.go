@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"path/filepath"
 	"reflect"
@@ -53,11 +54,7 @@ func TestAlertSeenSummaryMigration(t *testing.T) {
 	}
 	s.Close()
 	db := raw(t, path)
-	for _, q := range []string{`DROP TABLE alert_seen_summary`, `DROP TABLE record_counts`, `PRAGMA user_version = 2`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downgradeTo2(t, db)
 	db.Close()
 	s2 := open(t, path)
 	got, err := s2.AlertSeenSummaries(t.Context(), "")
@@ -116,7 +113,9 @@ func TestRecordCounts(t *testing.T) {
 	seedAlerts(t, s)
 	g := storetest.NewGenerator("a", 5, storetest.T0.Add(time.Hour))
 	for range 3 {
-		if _, err := s.PutSnapshot(t.Context(), g.Next(1), nil); err != nil {
+		// Every item changes: no delta is smaller than a full list, so
+		// the store can be taken back to schema 2 (full lists only).
+		if _, err := s.PutSnapshot(t.Context(), g.Next(5), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,11 +133,7 @@ func TestRecordCounts(t *testing.T) {
 	check(s, "after appends")
 	s.Close()
 	db := raw(t, path)
-	for _, q := range []string{`DROP TABLE alert_seen_summary`, `DROP TABLE record_counts`, `PRAGMA user_version = 2`} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downgradeTo2(t, db)
 	old := open(t, path, store.ReadOnly())
 	check(old, "read-only at schema 2")
 	old.Close()
@@ -150,5 +145,22 @@ func TestRecordCounts(t *testing.T) {
 	mustExec(t, db, `UPDATE record_counts SET count = 7 WHERE device = 'a' AND type = 'snapshot'`)
 	if fs, err := s2.Verify(t.Context(), nil, nil); err != nil || len(fs) != 1 || fs[0].Problem != store.ProblemDerived {
 		t.Errorf("Verify of an edited count = %+v, %v; want one derived finding", fs, err)
+	}
+}
+
+// downgradeTo2 takes a store back to schema version 2, as the code of that
+// version wrote it: no derived tables, full key lists only (a store holding
+// a manifest delta cannot be taken back).
+func downgradeTo2(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var deltas int
+	if err := db.QueryRow(`SELECT count(*) FROM snapshots WHERE base IS NOT NULL`).Scan(&deltas); err != nil || deltas != 0 {
+		t.Fatalf("%d manifest deltas (%v): schema 2 cannot hold them", deltas, err)
+	}
+	for _, q := range []string{`DROP TABLE alert_seen_summary`, `DROP TABLE record_counts`,
+		`ALTER TABLE snapshots DROP COLUMN base`, `ALTER TABLE snapshots DROP COLUMN depth`, `ALTER TABLE snapshots DROP COLUMN span`, `PRAGMA user_version = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/snapshots"
+	"github.com/plcwatch/plcwatch/store"
 	"github.com/plcwatch/plcwatch/store/storetest"
 )
 
@@ -149,8 +150,14 @@ func TestResolveDiffRefusesTampering(t *testing.T) {
 		{name: "blob of a shared item", query: `UPDATE blobs SET data = replace(data, 'SCL', 'SCX') WHERE CAST(data AS TEXT) LIKE '%blocks/DB00001"%'`, diffLoads: true},
 		{name: "blob of a changed item", query: `UPDATE blobs SET data = replace(data, 'SCL', 'SCX') WHERE CAST(data AS TEXT) LIKE '%blocks/DB00000"%'`},
 		{name: "header", query: `UPDATE snapshots SET header = replace(header, 'Siemens', 'Siemenz')`},
-		{name: "manifest without an item", query: `UPDATE snapshots SET items = substr(items, 33)`},
-		{name: "manifest with two items swapped", query: `UPDATE snapshots SET items = substr(items, 33, 32) || substr(items, 1, 32) || substr(items, 65)`},
+		// The first snapshot's manifest is a full list, the second's a delta
+		// against it (skip 1, insert 1 key, copy 7): the byte before the
+		// last is the inserted key's last.
+		{name: "manifest without an item", query: `UPDATE snapshots SET items = substr(items, 33) WHERE base IS NULL`},
+		{name: "manifest with two items swapped", query: `UPDATE snapshots SET items = substr(items, 33, 32) || substr(items, 1, 32) || substr(items, 65) WHERE base IS NULL`},
+		{name: "manifest delta with a key changed", query: `UPDATE snapshots SET items = substr(items, 1, length(items) - 2) || (CASE WHEN substr(items, length(items) - 1, 1) = X'00' THEN X'01' ELSE X'00' END) || substr(items, length(items)) WHERE base IS NOT NULL`},
+		{name: "manifest delta cut short", query: `UPDATE snapshots SET items = substr(items, 1, 20) WHERE base IS NOT NULL`},
+		{name: "manifest delta's base deleted", query: `DELETE FROM snapshots WHERE base IS NULL`},
 		{name: "blob of a shared item deleted", query: `DELETE FROM blobs WHERE CAST(data AS TEXT) LIKE '%blocks/DB00004"%'`, diffLoads: true},
 		{name: "blob of a changed item deleted", query: `DELETE FROM blobs WHERE CAST(data AS TEXT) LIKE '%blocks/DB00000"%'`},
 	} {
@@ -182,8 +189,8 @@ func TestResolveDiffRefusesTampering(t *testing.T) {
 				}
 			case err == nil:
 				t.Fatal("tampered pair loaded")
-			case !strings.Contains(tc.name, "deleted") && !errors.Is(err, snapshots.ErrDigestMismatch):
-				t.Errorf("err = %v, want ErrDigestMismatch", err)
+			case !strings.Contains(tc.name, "deleted") && !errors.Is(err, snapshots.ErrDigestMismatch) && !errors.Is(err, store.ErrBrokenDelta):
+				t.Errorf("err = %v, want ErrDigestMismatch or ErrBrokenDelta", err)
 			}
 			if fs, err := s.Verify(t.Context(), nil, nil); err != nil || len(fs) == 0 {
 				t.Errorf("Verify = %v, %v; want findings", fs, err)

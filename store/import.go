@@ -178,12 +178,7 @@ func importSnapshotTx(ctx context.Context, tx *sql.Tx, c ImportChain, r Record) 
 	if err != nil {
 		return &ImportError{Device: c.Device, Detail: fmt.Sprintf("record %d: snapshot %s: %v", r.Seq, ref.ID, err)}
 	}
-	for i, b := range m.items {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blobs (hash, data) VALUES (?, ?)`, m.keys[i*keySize:(i+1)*keySize], b); err != nil {
-			return fmt.Errorf("importing snapshot %s: %w", ref.ID, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO snapshots (digest, header, items) VALUES (?, ?, ?)`, s.Digest, m.header, m.keys); err != nil {
+	if _, err := putContentTx(ctx, tx, c.Device, s.Digest, m, nil); err != nil {
 		return fmt.Errorf("importing snapshot %s: %w", ref.ID, err)
 	}
 	return nil

@@ -271,16 +271,32 @@ func TestVerifyFindsTampering(t *testing.T) {
 		}, want: []string{"unparseable plc#5"}},
 		{name: "edit a blob", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `UPDATE blobs SET data = CAST(replace(CAST(data AS TEXT), 'SCL', 'STL') AS BLOB) WHERE `+shared)
-		}, want: []string{"blob_mismatch", "blob_mismatch", "blob_mismatch", "blob_mismatch"}, readErr: snapshots.ErrDigestMismatch},
+		}, want: []string{"blob_mismatch", "blob_mismatch plc#2", "blob_mismatch plc#4", "blob_mismatch plc#6"}, readErr: snapshots.ErrDigestMismatch},
 		{name: "delete a blob", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM blobs WHERE `+shared)
-		}, want: []string{"missing_blob", "missing_blob", "missing_blob"}, readErr: errAny},
+		}, want: []string{"missing_blob plc#2", "missing_blob plc#4", "missing_blob plc#6"}, readErr: errAny},
 		{name: "edit a snapshot header", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `UPDATE snapshots SET header = CAST(replace(CAST(header AS TEXT), 'Siemens', 'Siemenz') AS BLOB)`)
-		}, want: []string{"blob_mismatch", "blob_mismatch", "blob_mismatch"}, readErr: snapshots.ErrDigestMismatch},
+		}, want: []string{"blob_mismatch plc#2", "blob_mismatch plc#4", "blob_mismatch plc#6"}, readErr: snapshots.ErrDigestMismatch},
 		{name: "delete a snapshot's content", tamper: func(t *testing.T, db *sql.DB) {
 			mustExec(t, db, `DELETE FROM snapshots WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 6)`)
 		}, want: []string{"missing_blob plc#6"}, readErr: store.ErrNotFound},
+		// plc#2 is stored as a full list, plc#4 as a delta against it and
+		// plc#6 as a delta against plc#4; a delta ends with the key
+		// inserted and a one-byte copy count.
+		{name: "delete the base of a manifest delta", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `DELETE FROM snapshots WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 2)`)
+		}, want: []string{"missing_blob plc#2", "missing_blob plc#4", "missing_blob plc#6"}, readErr: store.ErrBrokenDelta},
+		{name: "edit a key in a manifest delta", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE snapshots SET items = substr(items, 1, length(items) - 2) || (CASE WHEN substr(items, length(items) - 1, 1) = X'00' THEN X'01' ELSE X'00' END) || substr(items, length(items))
+				WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 4)`)
+		}, want: []string{"blob_mismatch plc#4", "blob_mismatch plc#6"}, readErr: snapshots.ErrDigestMismatch},
+		{name: "cut a manifest delta short", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE snapshots SET items = substr(items, 1, 5) WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 4)`)
+		}, want: []string{"unparseable plc#4", "unparseable plc#6"}, readErr: store.ErrBrokenDelta},
+		{name: "make a manifest delta its own base", tamper: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE snapshots SET base = digest WHERE digest = (SELECT json_extract(body, '$.digest') FROM records WHERE device = 'plc' AND seq = 4)`)
+		}, want: []string{"unparseable plc#4", "unparseable plc#6"}, readErr: store.ErrBrokenDelta},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -40,22 +44,17 @@ func (d *DB) Verify(ctx context.Context, known []Head, extraHeads []string) ([]F
 		}
 		return err
 	}
-	blobs, err := d.verifyBlobs(ctx, &fs)
-	if err := phase(err); err != nil {
+	if err := phase(d.verifyBlobs(ctx, &fs)); err != nil {
 		return nil, err
 	}
-	present, err := d.verifySnapshots(ctx, blobs, &fs)
-	if err := phase(err); err != nil {
+	facts := newChainFacts(known, extra)
+	if err := phase(d.verifyChains(ctx, facts, &fs)); err != nil {
 		return nil, err
 	}
-	chains, err := d.verifyChains(ctx, present, &fs)
-	if err := phase(err); err != nil {
+	if err := phase(d.verifyDerived(ctx, facts, &fs)); err != nil {
 		return nil, err
 	}
-	if err := phase(d.verifyDerived(ctx, chains, &fs)); err != nil {
-		return nil, err
-	}
-	verifyHeads(chains, known, extra, &fs)
+	verifyHeads(facts, known, extra, &fs)
 	return fs, nil
 }
 
@@ -92,24 +91,24 @@ func (d *DB) quickCheck(ctx context.Context, fs *[]Finding) (bool, error) {
 	return damaged, nil
 }
 
-func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte][]byte, error) {
+// verifyBlobs checks every item blob against its key and as the canonical
+// encoding of an item, streaming the table in key order: nothing is kept.
+func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT hash, data FROM blobs`)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 	}
 	defer rows.Close()
-	blobs := map[[keySize]byte][]byte{}
 	for rows.Next() {
 		var h, data []byte
 		if err := rows.Scan(&h, &data); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+			return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 		}
 		if len(h) != keySize {
 			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob key %x is %d bytes, want %d", h, len(h), keySize)})
 			continue
 		}
 		k := [keySize]byte(h)
-		blobs[k] = data
 		if sha256.Sum256(data) != k {
 			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("blob %x: its content hashes to %x", k, sha256.Sum256(data))})
 			continue
@@ -119,65 +118,158 @@ func (d *DB) verifyBlobs(ctx context.Context, fs *[]Finding) (map[[keySize]byte]
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading blobs: %w", d.path, err)
 	}
-	return blobs, nil
+	return nil
 }
 
-// damagedContent stands for the manifest digest of a snapshot whose stored
-// content was found damaged (reported once, by verifySnapshots).
-const damagedContent = "damaged"
+// contentState is what verifying one device's snapshots in chain order
+// carries from one snapshot to the next: the previous snapshot's key list
+// (where the next delta starts) and its verified blobs (which the next
+// snapshot mostly shares). It is bounded by the largest snapshot.
+type contentState struct {
+	keys  *keyCache
+	blobs verifiedBlobs
+}
 
-// verifySnapshots checks every stored snapshot's content against its digest
-// and returns the manifest digest of each snapshot present, by digest
-// (damagedContent when its content does not check).
-func (d *DB) verifySnapshots(ctx context.Context, blobs map[[keySize]byte][]byte, fs *[]Finding) (map[string]string, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT digest, header, items FROM snapshots`)
+// verifyContent checks the content of the snapshot a record names: its
+// manifest reconstructed (through its deltas) and checked against the
+// manifest digest the record names, each item blob read (those the previous
+// snapshot did not hold) and checked against its key, and the encoding they
+// make checked against the snapshot digest. Each problem is a finding on the
+// record; an error means the store could not be read.
+func (d *DB) verifyContent(ctx context.Context, r chainRecord, ref SnapshotRef, st *contentState, fs *[]Finding) error {
+	add := func(problem, format string, args ...any) {
+		*fs = append(*fs, Finding{Device: r.Device, Seq: r.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
+	}
+	header, keys, _, err := readManifest(ctx, d.db, d.version, ref.Digest, st.keys)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
+		return nil
+	case errors.Is(err, ErrBrokenDelta) && strings.Contains(err.Error(), "is missing"):
+		add(ProblemMissingBlob, "snapshot %s: %v", ref.ID, err)
+		return nil
+	case errors.Is(err, ErrBrokenDelta):
+		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("verifying %s: reading snapshot %s: %w", d.path, ref.ID, err)
+	}
+	st.keys = &keyCache{digest: ref.Digest, header: header, keys: keys}
+	ks, err := splitKeys(keys)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+		add(ProblemUnparseable, "snapshot %s: %v", ref.ID, err)
+		return nil
 	}
-	defer rows.Close()
-	present := map[string]string{}
-	for rows.Next() {
-		var digest string
-		var header, keys []byte
-		if err := rows.Scan(&digest, &header, &keys); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
+	if ref.Manifest != "" {
+		if got := ManifestDigest(header, keys); got != ref.Manifest {
+			add(ProblemBlobMismatch, "snapshot %s: the record names manifest %s, the stored manifest hashes to %s", ref.ID, ref.Manifest, got)
+			return nil
 		}
-		present[digest] = damagedContent
-		ks, err := splitKeys(keys)
-		if err != nil {
-			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
-			continue
+	}
+	var need [][keySize]byte
+	for _, k := range ks {
+		if _, ok := st.blobs[k]; !ok {
+			need = append(need, k)
 		}
-		items := make([][]byte, len(ks))
-		missing := 0
+	}
+	got, bad, err := d.readBlobs(ctx, need)
+	if err != nil {
+		return fmt.Errorf("verifying %s: snapshot %s: %w", d.path, ref.ID, err)
+	}
+	blobs := make(verifiedBlobs, len(ks))
+	problem := false
+	for i, k := range ks {
+		b, ok := st.blobs[k]
+		if !ok {
+			b, ok = got[k]
+		}
+		switch {
+		case ok:
+			blobs[k] = b
+		case bad[k]:
+			problem = true
+			add(ProblemBlobMismatch, "snapshot %s: item %d (blob %x) does not hash to its key", ref.ID, i, k)
+		default:
+			problem = true
+			add(ProblemMissingBlob, "snapshot %s: item %d (blob %x) is missing", ref.ID, i, k)
+		}
+	}
+	st.blobs = blobs
+	if problem {
+		return nil
+	}
+	// The encoding is hashed as it would be assembled, without building it.
+	null := bytes.HasSuffix(header, suffixNull)
+	switch {
+	case null && len(ks) != 0:
+		add(ProblemUnparseable, "snapshot %s: its header has no item list but the manifest lists %d items", ref.ID, len(ks))
+		return nil
+	case !null && !bytes.HasSuffix(header, suffixEmpty):
+		add(ProblemUnparseable, `snapshot %s: its header does not end with "items":[]} or "items":null}`, ref.ID)
+		return nil
+	}
+	h := sha256.New()
+	if null {
+		h.Write(header)
+	} else {
+		h.Write(header[:len(header)-2])
 		for i, k := range ks {
-			b, ok := blobs[k]
-			if !ok {
-				missing++
-				*fs = append(*fs, Finding{Problem: ProblemMissingBlob, Detail: fmt.Sprintf("snapshot %s: item %d (blob %x) is missing", digest, i, k)})
+			if i > 0 {
+				h.Write([]byte{','})
 			}
-			items[i] = b
+			h.Write(blobs[k])
 		}
-		if missing > 0 {
-			continue
+		h.Write([]byte("]}"))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != ref.Digest {
+		add(ProblemBlobMismatch, "snapshot %s: its stored content hashes to %s", ref.ID, got)
+	}
+	return nil
+}
+
+// readBlobs reads the blobs with the given keys in bulk and returns those
+// that hash to their key, and the keys of those that do not; absent keys are
+// in neither.
+func (d *DB) readBlobs(ctx context.Context, keys [][keySize]byte) (verifiedBlobs, map[[keySize]byte]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.SortFunc(sorted, func(a, b [keySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	sorted = slices.Compact(sorted)
+	const batch = 900
+	out := make(verifiedBlobs, len(sorted))
+	bad := map[[keySize]byte]bool{}
+	args := make([]any, 0, batch)
+	for start := 0; start < len(sorted); start += batch {
+		end := min(start+batch, len(sorted))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, sorted[i][:])
 		}
-		enc, err := assemble(header, items)
+		rows, err := d.db.QueryContext(ctx, `SELECT hash, data FROM blobs WHERE hash IN (?`+strings.Repeat(",?", len(args)-1)+`) ORDER BY hash`, args...)
 		if err != nil {
-			*fs = append(*fs, Finding{Problem: ProblemUnparseable, Detail: fmt.Sprintf("snapshot %s: %v", digest, err)})
-			continue
+			return nil, nil, fmt.Errorf("reading item blobs: %w", err)
 		}
-		if got := digestOf(enc); got != digest {
-			*fs = append(*fs, Finding{Problem: ProblemBlobMismatch, Detail: fmt.Sprintf("snapshot %s: its stored content hashes to %s", digest, got)})
-			continue
+		for rows.Next() {
+			var h, data []byte
+			if err := rows.Scan(&h, &data); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("reading item blobs: %w", err)
+			}
+			if len(h) != keySize {
+				continue
+			}
+			if out.add([keySize]byte(h), data) != nil {
+				bad[[keySize]byte(h)] = true
+			}
 		}
-		present[digest] = ManifestDigest(header, keys)
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading item blobs: %w", err)
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading snapshots: %w", d.path, err)
-	}
-	return present, nil
+	return out, bad, nil
 }
 
 // chainRecord is a record as stored, with its time possibly unparseable.
@@ -186,40 +278,115 @@ type chainRecord struct {
 	timeErr error
 }
 
-func (d *DB) verifyChains(ctx context.Context, present map[string]string, fs *[]Finding) (map[string][]chainRecord, error) {
+// chainFacts is what the derived-state and head checks need from the
+// chains, gathered device by device as verify streams the records: its size
+// follows the number of devices, alerts and heads, not of records.
+type chainFacts struct {
+	seen   map[[2]string]SeenSummary // what alert_seen_summary must hold
+	counts map[[2]string]int64       // records per device and type
+	last   map[string]int64          // newest seq per device
+	// at holds the digest of each record at a known head's seq.
+	at    map[string]map[int64]string
+	want  map[string][]int64 // the known heads' seqs per device
+	extra map[string]bool    // extra heads, true once found in a chain
+}
+
+func newChainFacts(known []Head, extra []string) *chainFacts {
+	c := &chainFacts{seen: map[[2]string]SeenSummary{}, counts: map[[2]string]int64{}, last: map[string]int64{},
+		at: map[string]map[int64]string{}, want: map[string][]int64{}, extra: map[string]bool{}}
+	for _, h := range known {
+		c.want[h.Device] = append(c.want[h.Device], h.Seq)
+	}
+	for _, h := range extra {
+		c.extra[h] = false
+	}
+	return c
+}
+
+// add takes in one device's records, sorted by seq.
+func (c *chainFacts) add(dev string, recs []chainRecord) {
+	for k, v := range seenSummaries(map[string][]chainRecord{dev: recs}) {
+		c.seen[k] = v
+	}
+	for _, r := range recs {
+		c.counts[[2]string{dev, r.Type}]++
+		if _, ok := c.extra[r.Digest]; ok {
+			c.extra[r.Digest] = true
+		}
+	}
+	if len(recs) > 0 {
+		c.last[dev] = recs[len(recs)-1].Seq
+	}
+	for _, seq := range c.want[dev] {
+		for _, r := range recs {
+			if r.Seq == seq {
+				if c.at[dev] == nil {
+					c.at[dev] = map[int64]string{}
+				}
+				c.at[dev][seq] = r.Digest
+				break
+			}
+		}
+	}
+}
+
+// verifyChains streams the records device by device: each device's chain
+// is checked (verifyChain), the content of each of its snapshots is checked
+// in chain order (verifyContent), and what the later checks need is kept in
+// facts. Only one device's records are held at a time.
+func (d *DB) verifyChains(ctx context.Context, facts *chainFacts, fs *[]Finding) error {
 	rows, err := d.db.QueryContext(ctx, `SELECT `+recordCols+` FROM records ORDER BY device, seq`)
 	if err != nil {
-		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
 	}
 	defer rows.Close()
-	chains := map[string][]chainRecord{}
-	var order []string
+	var recs []chainRecord
+	device := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		verifyChain(recs, fs)
+		var st contentState
+		for _, r := range recs {
+			if r.Type != TypeSnapshot {
+				continue
+			}
+			ref, err := decodeRef(r.Body)
+			if err != nil {
+				continue // verifyChain reported it
+			}
+			if err := d.verifyContent(ctx, r, ref, &st, fs); err != nil {
+				return err
+			}
+		}
+		facts.add(recs[0].Device, recs)
+		recs = recs[:0]
+		return nil
+	}
 	for rows.Next() {
 		var r chainRecord
 		var ts string
 		var body []byte
 		if err := rows.Scan(&r.Device, &r.Seq, &r.Type, &ts, &body, &r.Prev, &r.Digest); err != nil {
-			return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+			return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
 		}
 		r.Body = body
 		r.Time, r.timeErr = parseTime(ts)
-		if _, ok := chains[r.Device]; !ok {
-			order = append(order, r.Device)
+		if len(recs) > 0 && recs[0].Device != r.Device {
+			if err := device(); err != nil {
+				return err
+			}
 		}
-		chains[r.Device] = append(chains[r.Device], r)
+		recs = append(recs, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("verifying %s: reading records: %w", d.path, err)
+		return fmt.Errorf("verifying %s: reading records: %w", d.path, err)
 	}
-	for _, dev := range order {
-		verifyChain(chains[dev], present, fs)
-	}
-	return chains, nil
+	return device()
 }
 
-// verifyChain checks one device's records, sorted by seq. present holds the
-// manifest digest of each stored snapshot, by snapshot digest.
-func verifyChain(recs []chainRecord, present map[string]string, fs *[]Finding) {
+// verifyChain checks one device's records, sorted by seq.
+func verifyChain(recs []chainRecord, fs *[]Finding) {
 	byDigest := make(map[string]int, len(recs)) // stored digest -> index
 	byPrev := make(map[string]int, len(recs))   // stored prev -> index
 	for i, r := range recs {
@@ -259,14 +426,8 @@ func verifyChain(recs []chainRecord, present map[string]string, fs *[]Finding) {
 			add(ProblemBadLink, "prev is %s, the digest of the record before is %s", r.Prev, prevDigest)
 		}
 		if r.Type == TypeSnapshot {
-			ref, err := decodeRef(r.Body)
-			switch {
-			case err != nil:
+			if _, err := decodeRef(r.Body); err != nil {
 				add(ProblemUnparseable, "%v", err)
-			case present[ref.Digest] == "":
-				add(ProblemMissingBlob, "the content of snapshot %s is missing", ref.ID)
-			case ref.Manifest != "" && present[ref.Digest] != damagedContent && ref.Manifest != present[ref.Digest]:
-				add(ProblemBlobMismatch, "snapshot %s: the record names manifest %s, the stored manifest hashes to %s", ref.ID, ref.Manifest, present[ref.Digest])
 			}
 		}
 		expected, prevDigest, prevOK = r.Seq+1, r.Digest, ok
@@ -301,45 +462,26 @@ func writtenAt(r Record, recs []chainRecord, byDigest, byPrev map[string]int) in
 	return 0
 }
 
-func verifyHeads(chains map[string][]chainRecord, known []Head, extra []string, fs *[]Finding) {
+func verifyHeads(facts *chainFacts, known []Head, extra []string, fs *[]Finding) {
 	for _, h := range known {
-		recs := chains[h.Device]
-		var last int64
-		if len(recs) > 0 {
-			last = recs[len(recs)-1].Seq
-		}
+		last, has := facts.last[h.Device]
 		add := func(problem, format string, args ...any) {
 			*fs = append(*fs, Finding{Device: h.Device, Seq: h.Seq, Problem: problem, Detail: fmt.Sprintf(format, args...)})
 		}
-		var found *chainRecord
-		for i := range recs {
-			if recs[i].Seq == h.Seq {
-				found = &recs[i]
-				break
-			}
-		}
+		digest, found := facts.at[h.Device][h.Seq]
 		switch {
-		case len(recs) == 0:
+		case !has:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but the device has no records: its chain was deleted", h.Digest, h.Seq)
-		case found == nil && h.Seq > last:
+		case !found && h.Seq > last:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but the chain ends at seq %d: records were deleted from its end (or it was rewritten)", h.Digest, h.Seq, last)
-		case found == nil:
+		case !found:
 			add(ProblemHeadMissing, "head %s was recorded at seq %d but there is no record at that seq", h.Digest, h.Seq)
-		case !strings.EqualFold(found.Digest, h.Digest):
-			add(ProblemHeadMismatch, "head %s was recorded at seq %d but the record there has digest %s: the chain was rewritten", h.Digest, h.Seq, found.Digest)
-		}
-	}
-	if len(extra) == 0 {
-		return
-	}
-	all := map[string]bool{}
-	for _, recs := range chains {
-		for _, r := range recs {
-			all[r.Digest] = true
+		case !strings.EqualFold(digest, h.Digest):
+			add(ProblemHeadMismatch, "head %s was recorded at seq %d but the record there has digest %s: the chain was rewritten", h.Digest, h.Seq, digest)
 		}
 	}
 	for _, h := range extra {
-		if !all[h] {
+		if !facts.extra[h] {
 			*fs = append(*fs, Finding{Problem: ProblemHeadMissing, Detail: fmt.Sprintf("head %s is in no chain: a chain was truncated or rewritten", h)})
 		}
 	}

@@ -454,9 +454,10 @@ func (s *session) result(ctx context.Context, m *message, waited <-chan struct{}
 	snap := m.Snapshot
 	// The parent's gate saw every request: its cost is the authoritative
 	// one.
-	d := snap.Cost.Duration
+	// The child's prediction of the next snapshot (Cost.Next) is kept.
+	d, next := snap.Cost.Duration, snap.Cost.Next
 	snap.Cost = s.c.gate.Cost()
-	snap.Cost.Duration = d
+	snap.Cost.Duration, snap.Cost.Next = d, next
 	return snap, nil
 }
 

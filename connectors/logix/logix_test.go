@@ -64,6 +64,7 @@ func TestConformance(t *testing.T) {
 			Sim:         s,
 			ReadKinds:   sim.ReadKinds,
 			ExactCounts: true,
+			WirePlan:    true,
 			ChangeSetpoint: func(t *testing.T) string {
 				if err := s.SetTagValue("TankHighLimit", 60.0); err != nil {
 					t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -17,11 +16,11 @@ import (
 // MessageSecurityMode, Part 5 §12.5 RedundancySupport, Part 4 §7.42
 // UserTokenType).
 var enumNames = map[string]map[int64]string{
-	id.Name(id.ServerState):         {0: "Running", 1: "Failed", 2: "NoConfiguration", 3: "Suspended", 4: "Shutdown", 5: "Test", 6: "CommunicationFault", 7: "Unknown"},
-	id.Name(id.NodeClass):           {0: "Unspecified", 1: "Object", 2: "Variable", 4: "Method", 8: "ObjectType", 16: "VariableType", 32: "ReferenceType", 64: "DataType", 128: "View"},
-	id.Name(id.MessageSecurityMode): {0: "Invalid", 1: "None", 2: "Sign", 3: "SignAndEncrypt"},
-	id.Name(id.RedundancySupport):   {0: "None", 1: "Cold", 2: "Warm", 3: "Hot", 4: "Transparent", 5: "HotAndMirrored"},
-	id.Name(id.UserTokenType):       {0: "Anonymous", 1: "UserName", 2: "Certificate", 3: "IssuedToken"},
+	"ServerState":         {0: "Running", 1: "Failed", 2: "NoConfiguration", 3: "Suspended", 4: "Shutdown", 5: "Test", 6: "CommunicationFault", 7: "Unknown"},
+	"NodeClass":           {0: "Unspecified", 1: "Object", 2: "Variable", 4: "Method", 8: "ObjectType", 16: "VariableType", 32: "ReferenceType", 64: "DataType", 128: "View"},
+	"MessageSecurityMode": {0: "Invalid", 1: "None", 2: "Sign", 3: "SignAndEncrypt"},
+	"RedundancySupport":   {0: "None", 1: "Cold", 2: "Warm", 3: "Hot", 4: "Transparent", 5: "HotAndMirrored"},
+	"UserTokenType":       {0: "Anonymous", 1: "UserName", 2: "Certificate", 3: "IssuedToken"},
 }
 
 // enumName names v when dataType is an enumeration plcwatch knows and v

@@ -3,17 +3,24 @@ package opcua_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/plcwatch/plcwatch/config"
+	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
 	"github.com/plcwatch/plcwatch/diffing"
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -352,5 +359,156 @@ func TestInteropFieldCases(t *testing.T) {
 	}
 	if base.Item("security/server_certificate").Value != cur.Item("security/server_certificate").Value {
 		t.Error("the server certificate moved although the PKI folder is the same")
+	}
+}
+
+// counter is a loopback TCP proxy that counts the OPC UA requests a client
+// sends through it, as a server would see them: every Hello,
+// OpenSecureChannel and CloseSecureChannel, and every service request
+// (the final chunk of each MSG), with their bytes. node-opcua counts
+// nothing itself.
+type counter struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	requests int
+	bytes    int64
+	open     int
+	idle     *sync.Cond
+	wg       sync.WaitGroup
+}
+
+func startCounter(t *testing.T, upstream string) *counter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counter{ln: ln, upstream: upstream}
+	c.idle = sync.NewCond(&c.mu)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", upstream)
+			if err != nil {
+				conn.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.open++
+			c.mu.Unlock()
+			c.wg.Add(2)
+			go func() { defer c.wg.Done(); io.Copy(conn, up); conn.Close() }()
+			go c.requestsFrom(conn, up)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+// requestsFrom forwards what the client sends frame by frame (UACP
+// header: type, chunk, little-endian size), counting each request before
+// it is forwarded.
+func (c *counter) requestsFrom(client, up net.Conn) {
+	defer c.wg.Done()
+	defer func() {
+		up.Close()
+		c.mu.Lock()
+		c.open--
+		c.idle.Broadcast()
+		c.mu.Unlock()
+	}()
+	hdr := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(client, hdr); err != nil {
+			return
+		}
+		size := binary.LittleEndian.Uint32(hdr[4:])
+		if size < 8 || size > 16<<20 {
+			return
+		}
+		body := make([]byte, size-8)
+		if _, err := io.ReadFull(client, body); err != nil {
+			return
+		}
+		c.mu.Lock()
+		c.bytes += int64(size)
+		if hdr[3] == 'F' {
+			c.requests++
+		}
+		c.mu.Unlock()
+		if _, err := up.Write(append(hdr[:8:8], body...)); err != nil {
+			return
+		}
+	}
+}
+
+// counts waits until no connection is open and returns the requests and
+// bytes counted so far.
+func (c *counter) counts() (int, int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.open > 0 {
+		c.idle.Wait()
+	}
+	return c.requests, c.bytes
+}
+
+func (c *counter) endpoint() string { return "opc.tcp://" + c.ln.Addr().String() }
+
+// TestInteropCarryForward: node-opcua with 10,000 more writable Doubles
+// under one folder, advertising 1,000 operations per Read and per Browse.
+// The second snapshot carries DataType and AccessLevel and reads Values:
+// at most 40 requests, counted by a proxy in front of the server (every
+// Hello, OpenSecureChannel and CloseSecureChannel and gopcua's own
+// NamespaceArray read included), exactly what the plan made from the
+// first snapshot predicted, bytes sent included.
+func TestInteropCarryForward(t *testing.T) {
+	s := startNodeServer(t, t.TempDir(), `{"params":10000,"maxNodesPerRead":1000,"maxNodesPerBrowse":1000}`)
+	proxy := startCounter(t, strings.TrimPrefix(s.endpoint, "opc.tcp://"))
+	dev, cfg := device(t, proxy.endpoint(), "      timeout: 30s\n      browse: [{root: \"i=85\", max_depth: 6, max_nodes: 20000}]")
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	take := func(prev *snapshots.Snapshot) (*snapshots.Snapshot, int, int64) {
+		n0, b0 := proxy.counts()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		snap, err := c.Snapshot(ctx, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snap.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		if !snap.Status.Complete {
+			t.Fatalf("partial: %v", snap.Status.Reasons)
+		}
+		n1, b1 := proxy.counts()
+		return snap, n1 - n0, b1 - b0
+	}
+	first, firstN, _ := take(nil)
+	plan, err := c.Plan(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, n, sent := take(first)
+	wantN, wantOut, _ := plan.Totals()
+	t.Logf("first snapshot: %d requests; second: %d requests, %d bytes sent", firstN, n, sent)
+	if n > 40 {
+		t.Errorf("second snapshot: %d requests, want at most 40", n)
+	}
+	if n != wantN || sent != wantOut {
+		t.Errorf("plan after the first snapshot: %d requests, %d bytes sent; the server received %d, %d bytes", wantN, wantOut, n, sent)
+	}
+	if rep := diffing.Compare(first, second, diffing.Options{}); !rep.Equal() {
+		t.Errorf("unchanged server: %+v", rep.Changes)
 	}
 }

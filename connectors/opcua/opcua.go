@@ -70,6 +70,11 @@ type Connector struct {
 	rules classify.Rules
 	log   zerolog.Logger
 	meter *meter
+	// lastOut and lastIn are the bytes the last request sent and received
+	// (set by do; requests are sent one at a time).
+	lastOut, lastIn int
+	// observe, when set, is told of every answered Read with its bytes.
+	observe func(req *ua.ReadRequest, resp *ua.ReadResponse, out, in int)
 }
 
 // New builds a connector; it does not touch the network.
@@ -102,7 +107,8 @@ func (c *Connector) do(ctx context.Context, kind, object string, size int, call 
 			in, out = 0, 0 // the call dialed a connection of its own
 		}
 		// A closed socket reads as 0: never count negative bytes.
-		return int(max(0, in2-in)), max(size, int(max(0, out2-out))), err
+		c.lastIn, c.lastOut = int(max(0, in2-in)), max(size, int(max(0, out2-out)))
+		return c.lastIn, c.lastOut, err
 	})
 }
 
@@ -126,6 +132,16 @@ type snap struct {
 	reasons []string
 	lim     *opLimits
 	seen    map[string]bool // stable node ids already recorded
+	// carry holds, by stable node id, the previous snapshot's variables
+	// whose static attributes (DataType, AccessLevel) may be carried
+	// forward; nil when this snapshot reads everything (see carryFrom).
+	carry     map[string]*snapshots.Item
+	carryFrom string // id of the snapshot the carried attributes were read in
+	carryWhy  string // why nothing is carried, for the log and the docs
+	carried   int    // variables recorded with carried attributes
+	// next sizes the variables' reads of the next snapshot of an unchanged
+	// server (see nextReads).
+	next nextReads
 }
 
 func (b *snap) partial(format string, args ...any) {
@@ -146,6 +162,8 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	start := time.Now()
 	b := &snap{s: &snapshots.Snapshot{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, TakenAt: start},
 		lim: newLimits(), seen: map[string]bool{}}
+	c.observe = b.next.observe
+	defer func() { c.observe = nil }()
 	d := dialOptions{endpoint: c.dev.Endpoint, timeout: c.set.timeout, meter: c.meter}
 
 	ep, err := c.endpoints(ctx, d, b)
@@ -189,6 +207,8 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	if err = c.readServer(ctx, sess, b); err != nil {
 		b.partial("server status: %v", err)
 	}
+	b.decideCarry(prev)
+	c.log.Debug().Bool("carry", b.carry != nil).Str("why", b.carryWhy).Msg("static attributes")
 	var aborted *abortError
 	for _, r := range c.set.roots {
 		if errors.As(err, &aborted) || ctx.Err() != nil {
@@ -205,6 +225,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	s := b.s
 	s.Status = snapshots.Status{Complete: len(b.reasons) == 0, Reasons: b.reasons}
 	s.Cost = c.gate.Cost()
+	s.Cost.Next = b.next.cost(s.Cost.ByKind, b.lim)
 	s.Cost.Duration = time.Since(start)
 	s.RulesDigest = c.rules.Digest()
 	return s, nil
@@ -305,7 +326,7 @@ var serverFields = []serverField{
 	{path: "server/build_date", kind: snapshots.KindInfo, id: id.Server_ServerStatus_BuildInfo_BuildDate},
 	{path: "server/start_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_StartTime},
 	{path: "server/current_time", kind: snapshots.KindInfo, id: id.Server_ServerStatus_CurrentTime, volatile: true},
-	{path: "server/state", kind: snapshots.KindInfo, id: id.Server_ServerStatus_State, enum: id.Name(id.ServerState)},
+	{path: "server/state", kind: snapshots.KindInfo, id: id.Server_ServerStatus_State, enum: "ServerState"},
 	{path: "server/sessions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount, optional: true, volatile: true},
 	{path: "server/subscriptions", kind: snapshots.KindInfo, id: id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSubscriptionCount, optional: true, volatile: true},
 }
@@ -314,9 +335,9 @@ var serverFields = []serverField{
 // that every later request is sized to them), then ServerStatus and
 // BuildInfo.
 func (c *Connector) readServer(ctx context.Context, sess session, b *snap) error {
-	ops := []*ua.ReadValueID{{NodeID: ua.NewNumericNodeID(0, id.Server_NamespaceArray), AttributeID: ua.AttributeIDValue}}
+	ops := []*ua.ReadValueID{readOp(ua.NewNumericNodeID(0, id.Server_NamespaceArray), ua.AttributeIDValue)}
 	for _, n := range limitNodes {
-		ops = append(ops, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, n.id), AttributeID: ua.AttributeIDValue})
+		ops = append(ops, readOp(ua.NewNumericNodeID(0, n.id), ua.AttributeIDValue))
 	}
 	res, err := c.read(ctx, sess, "ServerStatus", ops, b.lim)
 	if err != nil {
@@ -331,9 +352,11 @@ func (c *Connector) readServer(ctx context.Context, sess session, b *snap) error
 	}
 	b.lim.apply(res[1:])
 
+	// A second request: the first stays within any limit a server may
+	// advertise, since the limits are not known before it.
 	ops = ops[:0]
 	for _, f := range serverFields {
-		ops = append(ops, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, f.id), AttributeID: ua.AttributeIDValue})
+		ops = append(ops, readOp(ua.NewNumericNodeID(0, f.id), ua.AttributeIDValue))
 	}
 	res, err = c.read(ctx, sess, "ServerStatus", ops, b.lim)
 	str := func(i int) string {
@@ -564,25 +587,49 @@ func escapeSegment(s string) string {
 	return sb.String()
 }
 
-// readVars reads value, data type and access level of every variable and
-// records them as classified items.
+// readVars reads every variable and records it as a classified item. A
+// variable the previous snapshot recorded with its static attributes
+// (DataType, AccessLevel) gets them carried forward and only its Value read
+// (nothing at all when its classification makes it volatile); any other
+// variable is read in full. An EngineeringUnits property is read for its
+// Value only. See docs/OPCUA.md for what carrying trades.
 func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b *snap) error {
-	attrs := []ua.AttributeID{ua.AttributeIDValue, ua.AttributeIDDataType, ua.AttributeIDAccessLevel}
-	ops := make([]*ua.ReadValueID, 0, len(vars)*len(attrs))
-	for _, v := range vars {
-		for _, a := range attrs {
-			ops = append(ops, &ua.ReadValueID{NodeID: v.id, AttributeID: a})
+	vr := make([]varResult, len(vars))
+	first := make([]int, len(vars))
+	var ops []*ua.ReadValueID
+	for i, v := range vars {
+		first[i] = len(ops)
+		op := func(a ua.AttributeID) { ops = append(ops, readOp(v.id, a)) }
+		if v.euOf != nil {
+			op(ua.AttributeIDValue)
+			continue
 		}
+		if prev := b.carry[v.key]; prev != nil {
+			vr[i].carried = prev
+			if cl := c.classify(v, prev.Attrs[snapshots.AttrDataType], prevAccess(prev)); !cl.Ignore && !cl.Volatile {
+				op(ua.AttributeIDValue)
+			}
+			continue
+		}
+		op(ua.AttributeIDValue)
+		op(ua.AttributeIDDataType)
+		op(ua.AttributeIDAccessLevel)
 	}
 	res, err := c.read(ctx, sess, "variables", ops, b.lim)
-	vr := make([]varResult, len(vars))
-	for i := range vars {
-		vr[i] = varResult{res[3*i], res[3*i+1], res[3*i+2]}
-	}
-	// Units first, from EngineeringUnits properties.
 	for i, v := range vars {
-		if r := vr[i].value; v.euOf != nil && r.failure() == "" && r.dv.Value != nil {
-			if eu, ok := r.dv.Value.Value().(*ua.ExtensionObject); ok {
+		n := len(ops) - first[i]
+		if i+1 < len(vars) {
+			n = first[i+1] - first[i]
+		}
+		if n >= 1 {
+			vr[i].value = res[first[i]]
+		}
+		if n == 3 {
+			vr[i].dtype, vr[i].access = res[first[i]+1], res[first[i]+2]
+		}
+		if v.euOf != nil && vr[i].value.failure() == "" && vr[i].value.dv.Value != nil {
+			// Units first, from EngineeringUnits properties.
+			if eu, ok := vr[i].value.dv.Value.Value().(*ua.ExtensionObject); ok {
 				if info, ok := eu.Value.(*ua.EUInformation); ok {
 					v.euOf.unit = unitText(info)
 				}
@@ -593,9 +640,12 @@ func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b 
 	return err
 }
 
-// varResult is what one variable's read returned.
+// varResult is what one variable's read returned; carried, when set, is
+// the previous snapshot's item whose DataType and AccessLevel stand in for
+// dtype and access, which were not read.
 type varResult struct {
 	value, dtype, access readResult
+	carried              *snapshots.Item
 }
 
 // unknownStructure reports whether gopcua marked a value Bad because it
@@ -609,36 +659,49 @@ func unknownStructure(dv *ua.DataValue) bool {
 	return ok && eo != nil && eo.Value == nil
 }
 
+// classify gives a variable's classification from its DataType name and
+// AccessLevel (hasAcc false: not known).
+func (c *Connector) classify(v *node, dtype string, acc accessInfo) classify.Result {
+	writable := acc.level&byte(ua.AccessLevelTypeCurrentWrite) != 0
+	parentName := ""
+	if v.parent != nil {
+		parentName = v.parent.name
+	}
+	def := classify.Result{Kind: snapshots.KindInfo, Volatile: true}
+	switch {
+	case writable:
+		def = classify.Result{Kind: snapshots.KindSetpoint}
+	case acc.known && isCodeIdentity(v.name, parentName):
+		// Code identity wherever it sits: compared as logic.
+		def = classify.Result{Kind: snapshots.KindLogic}
+	}
+	return c.rules.Classify(classify.Target{Path: v.path, Name: v.name, NodeClass: "Variable", DataType: dtype, Writable: writable, HasAccess: acc.known}, def)
+}
+
 func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 	for i, v := range vars {
 		if v.euOf != nil {
+			b.next.add(v, 1, res[i].value.dv)
 			continue // folded into its variable's unit
 		}
 		r := res[i]
 		dtype, dtFail := "", r.dtype.failure()
-		if dtFail == "" {
-			dtype = dataTypeName(r.dtype.dv.Value, b.uris)
-		}
-		acc, hasAcc := byte(0), false
+		var acc accessInfo
 		accFail := r.access.failure()
-		if accFail == "" {
-			acc, hasAcc = accessLevel(r.access.dv.Value)
+		if r.carried != nil {
+			dtype, dtFail, accFail = r.carried.Attrs[snapshots.AttrDataType], "", ""
+			acc = prevAccess(r.carried)
+		} else {
+			if dtFail == "" {
+				dtype = dataTypeName(r.dtype.dv.Value, b.uris)
+			}
+			if accFail == "" {
+				acc.level, acc.known = accessLevel(r.access.dv.Value)
+			}
 		}
-		writable := acc&byte(ua.AccessLevelTypeCurrentWrite) != 0
-		parentName := ""
-		if v.parent != nil {
-			parentName = v.parent.name
-		}
-		def := classify.Result{Kind: snapshots.KindInfo, Volatile: true}
-		switch {
-		case writable:
-			def = classify.Result{Kind: snapshots.KindSetpoint}
-		case hasAcc && isCodeIdentity(v.name, parentName):
-			// Code identity wherever it sits: compared as logic.
-			def = classify.Result{Kind: snapshots.KindLogic}
-		}
-		cl := c.rules.Classify(classify.Target{Path: v.path, Name: v.name, NodeClass: "Variable", DataType: dtype, Writable: writable, HasAccess: hasAcc}, def)
+		cl := c.classify(v, dtype, acc)
 		if cl.Ignore {
+			b.next.add(v, 3, r.value.dv, r.dtype.dv, r.access.dv)
 			continue
 		}
 		unit := v.unit
@@ -646,7 +709,7 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			unit = cl.Unit
 		}
 		it := snapshots.Item{Path: v.path, Kind: cl.Kind, Volatile: cl.Volatile, Deadband: cl.Deadband,
-			Attrs: map[string]string{"node_id": v.key, snapshots.AttrDataType: dtype, "access": accessString(acc)}}
+			Attrs: map[string]string{"node_id": v.key, snapshots.AttrDataType: dtype, "access": accessString(acc.level)}}
 		notRead := func(reason string) {
 			it.Value = snapshots.None()
 			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
@@ -664,9 +727,9 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 		case valFail != "" && unknownStructure(r.value.dv):
 			it.Value = snapshots.None()
 			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "structure of a DataType the client cannot decode"}
-		case valFail != "" && hasAcc && acc&byte(ua.AccessLevelTypeCurrentRead) == 0:
+		case valFail != "" && acc.known && acc.level&byte(ua.AccessLevelTypeCurrentRead) == 0:
 			it.Value = snapshots.None()
-			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "not readable (AccessLevel " + accessString(acc) + "): " + valFail}
+			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "not readable (AccessLevel " + accessString(acc.level) + "): " + valFail}
 		case valFail != "":
 			notRead(valFail)
 		default:
@@ -682,6 +745,19 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 				it.Value = snapshots.None()
 				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
 			}
+		}
+		if r.carried != nil && it.Provenance.Source == "" {
+			it.Provenance = b.carriedProvenance(r.carried, cl.Volatile)
+			b.carried++
+		}
+		if carryable(&it) {
+			ops := 1
+			if cl.Volatile {
+				ops = 0
+			}
+			b.next.add(v, ops, r.value.dv)
+		} else {
+			b.next.add(v, 3, r.value.dv, r.dtype.dv, r.access.dv)
 		}
 		b.add(it)
 	}
@@ -723,7 +799,10 @@ func (b *snap) uniquePaths() {
 func (c *Connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 	if prev != nil && prev.Status.Complete {
 		p := connectors.PlanFromSnapshot(prev)
-		p.Notes = append(p.Notes, "opcua.Connect is the secure channel and session handshake (OpenSecureChannel, CreateSession, ActivateSession): one gated step")
+		wireRequests(p)
+		p.Notes = append(p.Notes,
+			"counts are requests on the wire: each connection's Hello, OpenSecureChannel and CloseSecureChannel included; the rate limit applies to the gated steps (one per GetEndpoints, Connect and CloseSession row)",
+			"after a full read, DataType and AccessLevel are carried forward and only Values are read; a forced full read (daemon.full_read_every) sends what the first snapshot did")
 		return p, nil
 	}
 	p := &connectors.Plan{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, Basis: "estimate from the config (no complete snapshot stored yet)"}
@@ -740,5 +819,30 @@ func (c *Connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 		{Kind: KindClose, Object: "session", Count: 1},
 	}
 	p.Notes = append(p.Notes, fmt.Sprintf("upper bound: browse and read counts assume every root holds max_nodes nodes (%d in all); the first snapshot records the exact plan", nodes))
+	wireRequests(p)
 	return p, nil
+}
+
+// wireMessages are the messages each gated step sends: one gated step may
+// open a connection (Hello), a secure channel and a session.
+var wireMessages = map[string][]string{
+	KindGetEndpoints: {"Hello", "OpenSecureChannel", "GetEndpoints", "CloseSecureChannel"},
+	// gopcua's Connect reads the NamespaceArray itself once the session
+	// is active.
+	KindConnect: {"Hello", "OpenSecureChannel", "CreateSession", "ActivateSession", "Read (NamespaceArray)"},
+	KindClose:   {"CloseSession", "CloseSecureChannel"},
+}
+
+// wireRequests turns p's gated steps into requests on the wire: a step
+// that sends several messages counts each (its row names them, its bytes
+// are theirs together); p.Steps keeps the gated steps.
+func wireRequests(p *connectors.Plan) {
+	p.Steps = 0
+	for i, r := range p.Requests {
+		p.Steps += r.Count
+		if msgs, ok := wireMessages[r.Kind]; ok {
+			p.Requests[i].Object = strings.Join(msgs, ", ")
+			p.Requests[i].Count = r.Count * len(msgs)
+		}
+	}
 }

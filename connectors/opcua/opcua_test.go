@@ -59,7 +59,7 @@ func TestConformance(t *testing.T) {
 		s := start(t, sim.Options{})
 		dev, cfg := device(t, s.Endpoint(), "      timeout: 5s\n      browse: [{root: \"i=85\", max_depth: 8, max_nodes: 2000}]")
 		return &connectortest.Harness{
-			Device: dev, Rules: cfg.Classification, Sim: s, ReadKinds: sim.ReadKinds,
+			Device: dev, Rules: cfg.Classification, Sim: s, ReadKinds: sim.ReadKinds, WirePlan: true,
 			ChangeSetpoint: func(t *testing.T) string {
 				if err := s.SetValue("Plant/Tank1/HighLimit", 4.9); err != nil {
 					t.Fatal(err)

@@ -24,6 +24,10 @@ const (
 	// requestBudget bounds the encoded size of one request's node list,
 	// well inside the 64 KiB a server accepts in one chunk.
 	requestBudget = 48 << 10
+	// maxOps caps an advertised per-request limit: beyond it a response
+	// (2 MiB at most by gopcua's default message size) risks being refused
+	// as too large more often than a request is saved.
+	maxOps = 5000
 )
 
 // opLimits are the request sizes of one snapshot: the server's advertised
@@ -84,12 +88,21 @@ func (l *opLimits) apply(res []readResult) {
 		}
 		return max(cur, 1)
 	}
-	// A server's MaxArrayLength bounds every array in a message, the
+	// An advertised limit is used up to maxOps: a server that says it
+	// takes 1,000 operations per request gets 1,000, so a large address
+	// space costs as few requests as the server allows. requestBudget
+	// still bounds each request's bytes, and a response the server or the
+	// client finds too large is split as any refused request is. A
+	// server's MaxArrayLength bounds every array in a message, the
 	// request's own node list included.
-	l.readOps = bound(l.readOps, l.advertised["MaxNodesPerRead"], l.advertised["MaxArrayLength"])
-	l.browseOps = bound(l.browseOps, l.advertised["MaxNodesPerBrowse"], l.advertised["MaxArrayLength"])
-	// A larger advertised limit is not used up: the defaults keep each
-	// request and its response moderate.
+	use := func(cur int, limit uint32) int {
+		if limit > 0 {
+			return int(min(limit, maxOps))
+		}
+		return cur
+	}
+	l.readOps = bound(use(l.readOps, l.advertised["MaxNodesPerRead"]), l.advertised["MaxArrayLength"])
+	l.browseOps = bound(use(l.browseOps, l.advertised["MaxNodesPerBrowse"]), l.advertised["MaxArrayLength"])
 }
 
 // item records the limits used, so that a snapshot says how its requests
@@ -269,6 +282,9 @@ func (c *Connector) read(ctx context.Context, sess session, object string, ops [
 			for i, dv := range resp.Results {
 				res[lo+i] = readResult{dv: dv}
 			}
+			if c.observe != nil {
+				c.observe(req, resp, c.lastOut, c.lastIn)
+			}
 			return
 		}
 		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
@@ -311,18 +327,27 @@ type browseResult struct {
 	reason string // why the node's references could not be browsed
 }
 
+// pagedReferences is the RequestedMaxReferencesPerNode of a node whose
+// references did not fit one response.
+const pagedReferences = 1000
+
 // browseNodes browses descs in requests sized to the server's limits,
 // splitting a request that fails as a whole as read does, and follows
-// continuation points with BrowseNext.
+// continuation points with BrowseNext. It asks for every reference of a
+// node at once (RequestedMaxReferencesPerNode 0, "no limit", Part 4
+// §5.8.2): a server still pages what exceeds its own limits, and a node
+// 10,000 variables hang from then costs one request instead of ten. A
+// single node whose answer is refused as too large is asked again for
+// pagedReferences at a time.
 func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.BrowseDescription, lim *opLimits) ([]browseResult, error) {
 	res := make([]browseResult, len(descs))
 	var stop error
-	var browseRange func(lo, hi int)
-	browseRange = func(lo, hi int) {
+	var browseRange func(lo, hi int, maxRefs uint32)
+	browseRange = func(lo, hi int, maxRefs uint32) {
 		if stop != nil {
 			return
 		}
-		req := &ua.BrowseRequest{RequestedMaxReferencesPerNode: 1000, NodesToBrowse: descs[lo:hi]}
+		req := &ua.BrowseRequest{RequestedMaxReferencesPerNode: maxRefs, NodesToBrowse: descs[lo:hi]}
 		var resp *ua.BrowseResponse
 		sent := false
 		err := c.do(ctx, KindBrowse, "address space", 0, func(ctx context.Context) error {
@@ -347,18 +372,24 @@ func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.B
 		if sc, ok := tooMany(err); ok {
 			lim.lower(&lim.browseOps, "browse", hi-lo, sc)
 		}
+		if hi-lo == 1 && maxRefs == 0 {
+			// One node whose references do not fit one response: page them
+			// with continuation points.
+			browseRange(lo, hi, pagedReferences)
+			return
+		}
 		if hi-lo == 1 {
 			res[lo] = browseResult{reason: errReason(err)}
 			return
 		}
 		mid := lo + (hi-lo)/2
-		browseRange(lo, mid)
-		browseRange(mid, hi)
+		browseRange(lo, mid, maxRefs)
+		browseRange(mid, hi, maxRefs)
 	}
 	for _, ch := range chunks(len(descs), lim.browseOps, func(i int) int { return nodeIDSize(descs[i].NodeID) + 20 }) {
 		for lo := ch[0]; lo < ch[1]; {
 			hi := min(lo+lim.browseOps, ch[1])
-			browseRange(lo, hi)
+			browseRange(lo, hi, 0)
 			lo = hi
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -276,7 +275,7 @@ func dataTypeName(v *ua.Variant, uris []string) string {
 		return ""
 	}
 	if nid.Namespace() == 0 && nid.Type() != ua.NodeIDTypeString && nid.Type() != ua.NodeIDTypeGUID && nid.Type() != ua.NodeIDTypeByteString {
-		if n := id.Name(nid.IntID()); n != "" {
+		if n := typeName(nid.IntID()); n != "" {
 			return n
 		}
 	}

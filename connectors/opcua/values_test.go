@@ -277,3 +277,43 @@ func FuzzEscapeSegment(f *testing.F) {
 		}
 	})
 }
+
+func TestParseAccess(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want byte
+		ok   bool
+	}{
+		{name: "read and write", in: "read+write", want: 3, ok: true},
+		{name: "none is known and zero", in: "none", want: 0, ok: true},
+		{name: "every flag", in: "read+write+history_read+history_write+semantic_change+status_write+timestamp_write", want: 0x7f, ok: true},
+		{name: "empty: unknown", in: "", ok: false},
+		{name: "an unknown flag", in: "read+delete", ok: false},
+		{name: "an empty flag", in: "read++write", ok: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseAccess(tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("parseAccess(%q) = %#x, %v; want %#x, %v", tc.in, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzParseAccess: an access attribute read back from a stored snapshot
+// (carried forward) either fails or renders as it was stored.
+func FuzzParseAccess(f *testing.F) {
+	for _, s := range []string{"read", "read+write", "none", "", "write+read", "read+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, ok := parseAccess(s)
+		if !ok {
+			return
+		}
+		if b2, ok2 := parseAccess(accessString(a)); !ok2 || b2 != a {
+			t.Fatalf("parseAccess(%q) = %#x, whose rendering %q reads back as %#x, %v", s, a, accessString(a), b2, ok2)
+		}
+	})
+}

@@ -108,13 +108,20 @@ var typeSizes = map[string]int{
 	"LREAL": 8, "STRING": 0, "WSTRING": 0,
 }
 
+// validName reports whether a marker or setpoint name is 1 to 64 letters,
+// digits, '.', '_' or '-'.
+func validName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
+
 // textTypes have no deadband.
 var textTypes = map[string]bool{"BOOL": true, "CHAR": true, "WCHAR": true, "STRING": true, "WSTRING": true}
 
 var (
-	dbAddr   = regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`)
-	mAddr    = regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`)
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	dbAddr = regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`)
+	mAddr  = regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`)
+	// nameRE with a length check of 64 bytes (validName): a counted
+	// repetition compiles to a one-pass program of that many states at
+	// every process start.
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	defaults = struct {
 		pdu     int
 		timeout time.Duration
@@ -211,7 +218,7 @@ func (c *Config) validate(dev *config.Device) config.Errors {
 	mods := map[string]bool{}
 	for i, m := range c.Modules {
 		f := fmt.Sprintf("modules[%d]", i)
-		if !nameRE.MatchString(m.Name) {
+		if !validName(m.Name) {
 			at(f+".name", "want a name of letters, digits, '.', '_' or '-', got %q", m.Name)
 		} else if mods[m.Name] {
 			at(f+".name", "module %q is declared twice", m.Name)
@@ -224,7 +231,7 @@ func (c *Config) validate(dev *config.Device) config.Errors {
 	names := map[string]bool{}
 	for i, sp := range c.Setpoints {
 		f := fmt.Sprintf("setpoints[%d]", i)
-		if !nameRE.MatchString(sp.Name) {
+		if !validName(sp.Name) {
 			at(f+".name", "want a name of letters, digits, '.', '_' or '-' (up to 64), got %q", sp.Name)
 		} else if names[sp.Name] {
 			at(f+".name", "setpoint %q is declared twice", sp.Name)

@@ -88,6 +88,7 @@ func TestConformance(t *testing.T) {
 			Sim:         sim,
 			ReadKinds:   s7sim.ReadKinds,
 			ExactCounts: true,
+			WirePlan:    true,
 			ChangeSetpoint: func(t *testing.T) string {
 				if err := sim.SetDB(10, 4, real32(95)); err != nil {
 					t.Fatal(err)

@@ -21,11 +21,11 @@ var (
 	fleetCap     = 10
 	fleetRPS     = 50.0
 	fleetReps    = 3
-	// storeDevices is how many devices get a year of nightly snapshots for
-	// the store-size figure (0: not measured). The generator gives every
-	// device the same items, which a store keeps once: more devices would
-	// share content that real devices do not.
-	storeDevices = 1
+	// storeDevices is how many devices get a year of nightly snapshots of
+	// 500 items for the store figures (0: not measured); bigDevices how many
+	// get 5,000 items.
+	storeDevices = storeCases[0].devices
+	bigDevices   = storeCases[1].devices
 )
 
 func main() {
@@ -34,10 +34,11 @@ func main() {
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
 	flag.IntVar(&fleetReps, "fleet-reps", fleetReps, "runs of check --all (the spread of their ratios is reported)")
-	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store-size figure (0 to skip)")
+	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store figures (0 to skip)")
+	flag.IntVar(&bigDevices, "store-devices-5000", bigDevices, "devices with 365 nightly snapshots of 5,000 items for the store figures (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
-	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, daemon, store); empty: all")
+	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, daemon, store, opcua); empty: all")
 	mix := flag.String("daemon-mix", fmt.Sprintf("%d,%d,%d", daemonS7, daemonLogix, daemonOPCUA), "simulated S7, Logix and OPC UA controllers for the daemon")
 	flag.Parse()
 	// gopcua's server (the OPC UA simulators) prints to the standard
@@ -129,18 +130,29 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		fmt.Fprintf(os.Stderr, "daemon on %d+%d+%d: %v, floor %v, %d requests, max %d in one second, %d failed\n", f.S7, f.Logix, f.OPCUA, f.Took, f.Floor, f.Requests, f.MaxInSecond, f.Failed)
 		r.Daemon = append(r.Daemon, f)
 	}
-	if storeDevices > 0 && measured("store") {
-		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+	for _, c := range []struct{ devices, items int }{{storeDevices, 500}, {bigDevices, 5000}} {
+		if c.devices <= 0 || !measured("store") {
+			continue
+		}
+		dir, err := storeTempDir()
 		if err != nil {
 			return err
 		}
-		f, err := benchStoreSize(ctx, dir, storeDevices, 365, 500)
+		f, err := benchStoreSize(ctx, bin, dir, c.devices, 365, c.items, min(reps, 3))
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("store size: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (%v)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put)
+		fmt.Fprintf(os.Stderr, "store: %d devices x %d snapshots x %d items: %d bytes for %d unique (put %v, verify %v %d MiB)\n", f.Devices, f.Snapshots, f.Items, f.Bytes, f.Unique, f.Put, f.Verify.Wall, f.Verify.PeakRSS>>20)
 		r.Store = append(r.Store, f)
+	}
+	if measured("opcua") {
+		f, plans, err := benchOPCUA(ctx)
+		if err != nil {
+			return fmt.Errorf("opcua: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "opcua 10,000 nodes: full read %d requests, unchanged %d\n", f.Full.Requests, f.Unchanged.Requests)
+		r.OPCUA, r.Plans = append(r.OPCUA, f), plans
 	}
 	return os.WriteFile(out, []byte(r.markdown()), 0o644)
 }

@@ -15,13 +15,14 @@ type report struct {
 	Diff   []diffFigures
 	Fleet  []fleetFigures
 	Daemon []daemonFigures
+	OPCUA  []opcuaFigures
+	Plans  []planFigures
 }
 
 func (r report) markdown() string {
 	var b strings.Builder
 	b.WriteString("# Benchmarks\n\nWritten by `make bench` (`go run ./internal/benchdoc`); do not edit by hand. ")
 	b.WriteString("Each figure is measured in one run on this machine, whole processes, median of several runs, next to its anchor; the ratio is figure / anchor.\n\n")
-	b.WriteString("Not measured here yet (issue 10): OPC UA requests on an unchanged 10,000-node server and `plan` exactness (point 5). Their targets are not claimed.\n\n")
 	b.WriteString("## Diff: `plcwatch diff A B` against GNU `diff -u`\n\n")
 	b.WriteString("Two snapshots of N items, 1% of them changed, in a fresh store. The anchor is GNU `diff -u` of the two snapshots rendered as text by `plcwatch show`. ")
 	b.WriteString("Targets: time ratio at most 1.00; peak memory at most 10x the two snapshots' canonical encodings. ")
@@ -59,16 +60,7 @@ func (r report) markdown() string {
 		}
 		b.WriteString("\nOther Go benchmarks (`-benchmem`) are in `bench.out`; compare runs with benchstat.\n")
 	}
-	if len(r.Store) > 0 {
-		b.WriteString("\n## Store size against unique content\n\n")
-		b.WriteString("One device with 365 nightly snapshots of 500 items, 1% of the items changed each night. Issue 10 asks for 100 devices; devices share no content, so the ratio does not depend on their number (the test generator gives every device the same items, which one store would keep once, so it measures one). ")
-		b.WriteString("The anchor is the unique content: every distinct item's bytes plus each snapshot's header. Target: at most 1.5x. Not met: each snapshot still stores a 32-byte key per item (content-addressed manifest chunks, point 2 of the issue, are not built).\n\n")
-		b.WriteString("| devices | snapshots each | items | store | unique content | ratio | target met | writing all snapshots |\n|---:|---:|---:|---:|---:|---:|:-:|---:|\n")
-		for _, f := range r.Store {
-			rt := float64(f.Bytes) / float64(f.Unique)
-			fmt.Fprintf(&b, "| %d | %d | %d | %s | %s | %.2f | %s | %s |\n", f.Devices, f.Snapshots, f.Items, mib(f.Bytes), mib(f.Unique), rt, yes(rt <= 1.5), ms(f.Put))
-		}
-	}
+	r.storeMarkdown(&b)
 	b.WriteString("\n## Fleet: `plcwatch check --all` against the rate-limit floor\n\n")
 	b.WriteString("Simulated S7-300 controllers on loopback (the demo program), each behind a proxy that timestamps every request frame it receives; one `check --all` (the first: it stores a snapshot per device). ")
 	b.WriteString("The floor: a device's n requests are at least 1/rps apart, so it needs (n-1)/rps; at most `max_concurrent_devices` are read at once, so the fleet needs at least the sum over devices divided by the cap. ")
@@ -90,6 +82,7 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "| snapshot bytes | full upload (load sizes) | ratio |\n|---:|---:|---:|\n| %d | %d | %.2f |\n", f.SnapshotBytes, f.UploadBytes, float64(f.SnapshotBytes)/float64(f.UploadBytes))
 		break
 	}
+	b.WriteString(opcuaMarkdown(r.OPCUA, r.Plans))
 	return b.String()
 }
 

@@ -144,6 +144,7 @@ type Server struct {
 	// embedded requests) as it arrives, before any reply is written.
 	total   atomic.Int64
 	refused atomic.Int64
+	bytesIn atomic.Int64 // encapsulation bytes received, counted before replying
 
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -264,6 +265,7 @@ func (s *Server) serve(c net.Conn) {
 		if _, err := io.ReadFull(c, data); err != nil {
 			return
 		}
+		s.bytesIn.Add(int64(len(hdr) + len(data)))
 		reply, act, every := s.handleFrame(cs, h, data)
 		if s.opts.Latency > 0 {
 			t := time.NewTimer(s.opts.Latency)
@@ -828,3 +830,8 @@ func (s *Server) ChangeProperties() {
 	defer s.mu.Unlock()
 	s.ctl.props[10]++
 }
+
+// Bytes returns the encapsulation bytes received from clients since start
+// (out is not counted: 0), for tests that compare a plan's bytes sent with
+// what reached the simulator.
+func (s *Server) Bytes() (in, out int64) { return s.bytesIn.Load(), 0 }

@@ -22,7 +22,10 @@ type plantNS struct {
 	uri string
 	idx uint16
 
-	byID   map[string]*simNode // by NodeID string; fixed after build
+	// tree guards byID, byPath and every node's refs: the mutators AddNode
+	// and RemoveNode change them while clients browse.
+	tree   sync.RWMutex
+	byID   map[string]*simNode // by NodeID string
 	byPath map[string]*simNode // by browse path "Plant/Tank1/Level"
 	roots  []*simNode
 
@@ -36,9 +39,9 @@ type simNode struct {
 	path     string
 	name     string
 	class    ua.NodeClass
-	typeDef  uint32 // type definition (ns 0)
-	dataType uint32 // variables only (ns 0)
-	access   byte
+	typeDef  uint32   // type definition (ns 0)
+	dataType uint32   // variables only (ns 0)
+	access   byte     // guarded by plantNS.mu once built
 	refs     []simRef // forward hierarchical references
 	parent   *simNode
 
@@ -61,6 +64,18 @@ var typeIDs = map[string]uint32{
 	"Boolean": id.Boolean, "Int16": id.Int16, "Int32": id.Int32, "Int64": id.Int64, "UInt16": id.UInt16,
 	"UInt32": id.UInt32, "UInt64": id.UInt64, "Float": id.Float, "Double": id.Double, "String": id.String,
 	"DateTime": id.DateTime,
+}
+
+// typeName names a DataType of typeIDs ("" for any other). It stands in
+// for gopcua's id.Name, whose maps of every namespace 0 node would
+// otherwise be linked into plcwatch and built at every process start.
+func typeName(dataType uint32) string {
+	for name, t := range typeIDs {
+		if t == dataType {
+			return name
+		}
+	}
+	return ""
 }
 
 func newPlantNS(sc *Scenario, start time.Time) *plantNS {
@@ -153,6 +168,23 @@ func (ns *plantNS) add(parent *simNode, s *NodeSpec, refType uint32) *simNode {
 	return n
 }
 
+// get returns the node with id nid, or nil.
+func (ns *plantNS) get(nid *ua.NodeID) *simNode {
+	if nid == nil {
+		return nil
+	}
+	ns.tree.RLock()
+	defer ns.tree.RUnlock()
+	return ns.byID[nid.String()]
+}
+
+// at returns the node at browse path p, or nil.
+func (ns *plantNS) at(p string) *simNode {
+	ns.tree.RLock()
+	defer ns.tree.RUnlock()
+	return ns.byPath[p]
+}
+
 // Name implements server.NameSpace.
 func (ns *plantNS) Name() string { return ns.uri }
 
@@ -165,7 +197,7 @@ func (ns *plantNS) Node(nid *ua.NodeID) *server.Node {
 	if nid == nil {
 		return nil
 	}
-	if n := ns.byID[nid.String()]; n != nil {
+	if n := ns.get(nid); n != nil {
 		return n.stub
 	}
 	return nil
@@ -214,6 +246,8 @@ func refMatches(want *ua.NodeID, subtypes bool, have uint32) bool {
 // Browse implements server.NameSpace: forward hierarchical references to
 // children, the inverse reference to the parent, and HasTypeDefinition.
 func (ns *plantNS) Browse(bd *ua.BrowseDescription) *ua.BrowseResult {
+	ns.tree.RLock()
+	defer ns.tree.RUnlock()
 	n := ns.byID[bd.NodeID.String()]
 	if n == nil {
 		return &ua.BrowseResult{StatusCode: ua.StatusBadNodeIDUnknown}
@@ -281,7 +315,7 @@ func bad(code ua.StatusCode) *ua.DataValue {
 
 // Attribute implements server.NameSpace.
 func (ns *plantNS) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue {
-	n := ns.byID[nid.String()]
+	n := ns.get(nid)
 	if n == nil {
 		return bad(ua.StatusBadNodeIDUnknown)
 	}
@@ -326,7 +360,10 @@ func (ns *plantNS) Attribute(nid *ua.NodeID, attr ua.AttributeID) *ua.DataValue 
 	case ua.AttributeIDArrayDimensions:
 		return dv([]uint32{})
 	case ua.AttributeIDAccessLevel, ua.AttributeIDUserAccessLevel:
-		return dv(n.access)
+		ns.mu.Lock()
+		a := n.access
+		ns.mu.Unlock()
+		return dv(a)
 	case ua.AttributeIDMinimumSamplingInterval:
 		return dv(float64(0))
 	case ua.AttributeIDHistorizing:
@@ -340,7 +377,7 @@ func (ns *plantNS) huge(nid *ua.NodeID) bool {
 	if nid == nil {
 		return false
 	}
-	n := ns.byID[nid.String()]
+	n := ns.get(nid)
 	if n == nil {
 		return false
 	}

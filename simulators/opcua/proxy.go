@@ -1,6 +1,7 @@
 package opcua
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -73,6 +74,7 @@ func (s *Server) acceptLoop() {
 			return
 		}
 		s.conns[c] = struct{}{}
+		s.clients++
 		s.mu.Unlock()
 		s.wg.Add(1)
 		go s.proxy(c)
@@ -96,13 +98,19 @@ func (s *Server) proxy(client net.Conn) {
 	if err != nil {
 		s.log.Error().Err(err).Msg("simulator cannot reach its OPC UA server")
 		s.forget(client)
+		s.clientGone()
 		return
 	}
 	s.mu.Lock()
 	s.conns[up] = struct{}{}
 	s.mu.Unlock()
 	var once sync.Once
-	done := func() { once.Do(func() { s.forget(client, up) }) }
+	done := func() {
+		once.Do(func() {
+			s.forget(client, up)
+			s.clientGone()
+		})
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -147,6 +155,40 @@ func (s *Server) proxy(client net.Conn) {
 		if _, err := up.Write(buf); err != nil {
 			return
 		}
+	}
+}
+
+// clientGone counts one client connection closed, after everything it
+// sent was counted, and wakes WaitIdle.
+func (s *Server) clientGone() {
+	s.mu.Lock()
+	s.clients--
+	if s.clients == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	s.mu.Unlock()
+}
+
+// WaitIdle returns once no client connection is open, so that every
+// request a finished client sent (its last CloseSecureChannel included,
+// which gopcua sends without waiting) has been counted; or when ctx ends.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	s.mu.Lock()
+	if s.clients == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	ch := s.idle
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the simulator's clients to close: %w", ctx.Err())
 	}
 }
 

@@ -345,3 +345,21 @@ func DefaultScenario() *Scenario {
 		}},
 	}
 }
+
+// LargeScenario is a plant of objects x perObject writable Double
+// setpoints ("Plant/U007/V042"), for measuring what reading a large
+// address space costs: LargeScenario(100, 100) holds 10,000 variables.
+func LargeScenario(objects, perObject int) *Scenario {
+	sc := DefaultScenario()
+	sc.Namespace = "urn:plcwatch:sim:large"
+	plant := NodeSpec{Name: "Plant", Folder: true}
+	for o := 0; o < objects; o++ {
+		obj := NodeSpec{Name: fmt.Sprintf("U%03d", o)}
+		for v := 0; v < perObject; v++ {
+			obj.Children = append(obj.Children, NodeSpec{Name: fmt.Sprintf("V%03d", v), Type: "Double", Value: float64(o*perObject + v), Writable: true})
+		}
+		plant.Children = append(plant.Children, obj)
+	}
+	sc.Nodes = []NodeSpec{plant}
+	return sc
+}

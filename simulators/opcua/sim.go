@@ -121,9 +121,11 @@ type Server struct {
 	cert      []byte
 	cancel    context.CancelFunc
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	clients int           // client connections open
+	idle    chan struct{} // closed when clients drops to 0 (WaitIdle)
+	closed  bool
 	// counts holds one *atomic.Int64 per request kind; a request is
 	// counted when it arrives, before it is answered.
 	counts  sync.Map
@@ -518,7 +520,7 @@ func (s *Server) service(req ua.Request) {
 // Uncertain status, as servers do after a restart or while their PLC link
 // is down); ua.StatusOK restores the value.
 func (s *Server) SetStatus(path string, code ua.StatusCode) error {
-	n := s.ns.byPath[path]
+	n := s.ns.at(path)
 	if n == nil || n.class != ua.NodeClassVariable {
 		return fmt.Errorf("set status %s: %w", path, ErrNoNode)
 	}
@@ -531,7 +533,7 @@ func (s *Server) SetStatus(path string, code ua.StatusCode) error {
 // SetHuge makes a variable's value too large to send: any Read of it is
 // refused as a whole with BadResponseTooLarge, whatever else it asks for.
 func (s *Server) SetHuge(path string, on bool) error {
-	n := s.ns.byPath[path]
+	n := s.ns.at(path)
 	if n == nil || n.class != ua.NodeClassVariable {
 		return fmt.Errorf("set huge %s: %w", path, ErrNoNode)
 	}
@@ -573,6 +575,8 @@ var ErrNoNode = errors.New("no such node")
 // Paths lists the browse paths of all nodes ("Plant/Tank1/Level"), sorted.
 func (s *Server) Paths() []string {
 	var ps []string
+	s.ns.tree.RLock()
+	defer s.ns.tree.RUnlock()
 	for p := range s.ns.byPath {
 		ps = append(ps, p)
 	}
@@ -583,11 +587,11 @@ func (s *Server) Paths() []string {
 // SetValue changes a variable's value as an engineer would from an
 // engineering tool. v is converted to the variable's data type.
 func (s *Server) SetValue(path string, v any) error {
-	n := s.ns.byPath[path]
+	n := s.ns.at(path)
 	if n == nil || n.class != ua.NodeClassVariable || (n.parent != nil && n.parent.prog != nil) || n.dataType == id.EUInformation {
 		return fmt.Errorf("set value %s: %w (want a variable's browse path)", path, ErrNoNode)
 	}
-	cv, err := convert(id.Name(n.dataType), v)
+	cv, err := convert(typeName(n.dataType), v)
 	if err != nil {
 		return fmt.Errorf("set value %s: %w", path, err)
 	}
@@ -599,7 +603,7 @@ func (s *Server) SetValue(path string, v any) error {
 
 // Value returns a variable's current value.
 func (s *Server) Value(path string) (any, error) {
-	n := s.ns.byPath[path]
+	n := s.ns.at(path)
 	if n == nil || n.class != ua.NodeClassVariable {
 		return nil, fmt.Errorf("value %s: %w", path, ErrNoNode)
 	}
@@ -611,7 +615,7 @@ func (s *Server) Value(path string) (any, error) {
 // SetProgram downloads new content to a program: its CodeHash and Version
 // change.
 func (s *Server) SetProgram(path, code, version string) error {
-	n := s.ns.byPath[path]
+	n := s.ns.at(path)
 	if n == nil || n.prog == nil {
 		return fmt.Errorf("set program %s: %w (want a program's browse path)", path, ErrNoNode)
 	}
@@ -674,4 +678,73 @@ type libWriter struct{ l zerolog.Logger }
 func (w libWriter) Write(p []byte) (int, error) {
 	w.l.Debug().Str("detail", strings.TrimSpace(string(p))).Msg("gopcua library")
 	return len(p), nil
+}
+
+// AddNode adds spec (and its children) under the object at parent, as an
+// engineer downloading a new variable or object would.
+func (s *Server) AddNode(parent string, spec NodeSpec) error {
+	sc := &Scenario{Nodes: []NodeSpec{spec}}
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("add node under %s: %w", parent, err)
+	}
+	s.ns.tree.Lock()
+	defer s.ns.tree.Unlock()
+	p := s.ns.byPath[parent]
+	if p == nil || p.class != ua.NodeClassObject || p.prog != nil {
+		return fmt.Errorf("add node under %s: %w (want an object's browse path)", parent, ErrNoNode)
+	}
+	if s.ns.byPath[parent+"/"+spec.Name] != nil {
+		return fmt.Errorf("add node %s/%s: the name is taken", parent, spec.Name)
+	}
+	rt := uint32(id.HasComponent)
+	if p.typeDef == id.FolderType {
+		rt = id.Organizes
+	}
+	s.ns.add(p, &sc.Nodes[0], rt)
+	return nil
+}
+
+// RemoveNode removes the node at path and everything under it, as an
+// engineer deleting a variable or object would.
+func (s *Server) RemoveNode(path string) error {
+	s.ns.tree.Lock()
+	defer s.ns.tree.Unlock()
+	n := s.ns.byPath[path]
+	if n == nil || n.parent == nil {
+		return fmt.Errorf("remove node %s: %w (want a browse path below a root)", path, ErrNoNode)
+	}
+	refs := n.parent.refs[:0]
+	for _, r := range n.parent.refs {
+		if r.target != n {
+			refs = append(refs, r)
+		}
+	}
+	n.parent.refs = refs
+	var drop func(*simNode)
+	drop = func(x *simNode) {
+		delete(s.ns.byPath, x.path)
+		delete(s.ns.byID, x.id.String())
+		for _, r := range x.refs {
+			drop(r.target)
+		}
+	}
+	drop(n)
+	return nil
+}
+
+// SetWritable gives a variable CurrentWrite in its AccessLevel (or takes it
+// away), as an engineer exposing a value for writing would.
+func (s *Server) SetWritable(path string, writable bool) error {
+	n := s.ns.at(path)
+	if n == nil || n.class != ua.NodeClassVariable {
+		return fmt.Errorf("set writable %s: %w (want a variable's browse path)", path, ErrNoNode)
+	}
+	s.ns.mu.Lock()
+	defer s.ns.mu.Unlock()
+	if writable {
+		n.access |= byte(ua.AccessLevelTypeCurrentWrite)
+	} else {
+		n.access &^= byte(ua.AccessLevelTypeCurrentWrite)
+	}
+	return nil
 }

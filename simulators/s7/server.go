@@ -557,3 +557,11 @@ func (s *Server) SetModule(m Module) error {
 
 // PutReal writes a 32-bit S7 REAL (big-endian IEEE 754) at the start of b.
 func PutReal(b []byte, f float32) { binary.BigEndian.PutUint32(b, math.Float32bits(f)) }
+
+// Bytes returns the TPKT bytes received from and sent to clients since
+// start (Stats has them too), for tests that compare a plan's bytes with
+// what reached the simulator.
+func (s *Server) Bytes() (in, out int64) {
+	st := s.Stats()
+	return st.BytesIn, st.BytesOut
+}

@@ -19,6 +19,8 @@ type Generator struct {
 	// At is the TakenAt of the next snapshot; each one advances it by Step.
 	At   time.Time
 	Step time.Duration
+	// salt enters every item's value (see NewDistinctGenerator).
+	salt string
 
 	items   []snapshots.Item
 	version int
@@ -31,7 +33,19 @@ func NewGenerator(device string, n int, start time.Time) *Generator {
 	g := &Generator{Device: device, At: start, Step: 10 * time.Minute}
 	g.items = make([]snapshots.Item, n)
 	for i := range g.items {
-		g.items[i] = item(i, 0)
+		g.items[i] = item(i, 0, "")
+	}
+	return g
+}
+
+// NewDistinctGenerator is NewGenerator with the device name in every item's
+// value, so that no two devices share an item (as real controllers do not);
+// NewGenerator gives every device the same items, which a store keeps once.
+func NewDistinctGenerator(device string, n int, start time.Time) *Generator {
+	g := NewGenerator(device, n, start)
+	g.salt = device
+	for i := range g.items {
+		g.items[i] = item(i, 0, g.salt)
 	}
 	return g
 }
@@ -42,7 +56,7 @@ func (g *Generator) Next(changes int) *snapshots.Snapshot {
 	g.version++
 	for c := 0; c < changes && len(g.items) > 0; c++ {
 		i := g.cursor % len(g.items)
-		g.items[i] = item(i, g.version)
+		g.items[i] = item(i, g.version, g.salt)
 		g.cursor++
 	}
 	s := &snapshots.Snapshot{
@@ -65,9 +79,22 @@ func (g *Generator) Next(changes int) *snapshots.Snapshot {
 }
 
 // item returns item i at a version: a mix of logic blocks, setpoints and
-// informational values shaped like what connectors read.
-func item(i, version int) snapshots.Item {
-	sum := sha256.Sum256([]byte(strconv.Itoa(i) + "/" + strconv.Itoa(version)))
+// informational values shaped like what connectors read. A salt enters the
+// value of every item.
+func item(i, version int, salt string) snapshots.Item {
+	key := strconv.Itoa(i) + "/" + strconv.Itoa(version)
+	if salt != "" {
+		key = salt + "/" + key
+	}
+	sum := sha256.Sum256([]byte(key))
+	it := baseItem(i, version, sum)
+	if salt != "" {
+		it.Attrs["controller"] = salt
+	}
+	return it
+}
+
+func baseItem(i, version int, sum [sha256.Size]byte) snapshots.Item {
 	switch i % 4 {
 	case 0, 1:
 		return snapshots.Item{
