@@ -23,6 +23,7 @@ func (r report) markdown() string {
 	var b strings.Builder
 	b.WriteString("# Benchmarks\n\nWritten by `make bench` (`go run ./internal/benchdoc`); do not edit by hand. ")
 	b.WriteString("Each figure is measured in one run on this machine, whole processes, median of several runs, next to its anchor; the ratio is figure / anchor.\n\n")
+	b.WriteString(r.summaryMarkdown())
 	b.WriteString("## Diff: `plcwatch diff A B` against GNU `diff -u`\n\n")
 	b.WriteString("Two snapshots of N items, 1% of them changed, in a fresh store. The anchor is GNU `diff -u` of the two snapshots rendered as text by `plcwatch show`. ")
 	b.WriteString("Targets: time ratio at most 1.00; peak memory at most 10x the two snapshots' canonical encodings. ")
