@@ -125,8 +125,14 @@ failed reads or devices without a baseline; 2: error.`,
 					}
 				}
 			}
-			runLimited(ctx, len(devs), env.Cfg.Daemon.MaxConcurrentDevices, func(ctx context.Context, i int) {
-				res, err := env.Svc.Check(ctx, devs[i], monitor.SnapshotOptions{})
+			names := make([]string, len(devs))
+			for i, d := range devs {
+				names[i] = d.Name
+			}
+			runLimited(ctx, limits.NewFleetSlots(env.Cfg), names, func(ctx context.Context, i int, collected func()) {
+				// The slot is freed once the device is read: storing,
+				// comparing and alerting overlap the next device's read.
+				res, err := env.Svc.Check(ctx, devs[i], monitor.SnapshotOptions{Collected: collected})
 				if err == nil && res == nil {
 					err = fmt.Errorf("check %s: no result", devs[i].Name)
 				}
@@ -167,24 +173,28 @@ failed reads or devices without a baseline; 2: error.`,
 	return cmd
 }
 
-// runLimited calls fn(ctx, i) for i in [0, n), at most limit at once
-// (limits.DeviceSlots, the daemon's cap; at least one), and returns when
-// every call has returned. Calls not yet started when ctx ends are skipped.
-func runLimited(ctx context.Context, n, limit int, fn func(ctx context.Context, i int)) {
-	slots := limits.NewDeviceSlots(limit)
+// runLimited calls fn(ctx, i, collected) for each device names[i], each
+// once it has a slot (limits.DeviceSlots: the daemon's cap and gateway
+// shares, as the daemon reads them), and returns when every call has
+// returned. A call holds its slot until it calls collected (the device has
+// been read; calling it again does nothing) or returns. Devices queue for
+// their slots at once, in config order (devices behind a gateway with share
+// left go first), so one waiting for its gateway's share does not hold up
+// the next. Calls not yet started when ctx ends are skipped.
+func runLimited(ctx context.Context, slots *limits.DeviceSlots, names []string, fn func(ctx context.Context, i int, collected func())) {
 	var wg sync.WaitGroup
-	for i := range n {
-		release, err := slots.Acquire(ctx)
-		if err != nil {
-			break
-		}
-		if ctx.Err() != nil { // a slot and the end came at once
-			release()
-			break
-		}
+	tickets := slots.ReserveAll(names) // in config order, gateways first
+	for i := range names {
 		wg.Go(func() {
+			release, err := tickets[i].Wait(ctx)
+			if err != nil {
+				return
+			}
 			defer release()
-			fn(ctx, i)
+			if ctx.Err() != nil { // a slot and the end came at once
+				return
+			}
+			fn(ctx, i, release)
 		})
 	}
 	wg.Wait()

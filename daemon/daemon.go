@@ -169,7 +169,7 @@ func (d *Daemon) build() (*state, error) {
 	}
 	lim := limits.New(cfg)
 	svc.Limiter = lim
-	return &state{cfg: cfg, plan: plan, limiter: lim, slots: limits.NewDeviceSlots(cfg.Daemon.MaxConcurrentDevices), svc: svc, close: closeSvc}, nil
+	return &state{cfg: cfg, plan: plan, limiter: lim, slots: limits.NewFleetSlots(cfg), svc: svc, close: closeSvc}, nil
 }
 
 // reload swaps in a new config; a bad one is rejected and the old one kept.
@@ -217,6 +217,23 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 	defer d.mu.Unlock()
 	st := d.st
 	next := now.Add(time.Hour)
+	type dueCheck struct {
+		dev *config.Device
+		occ schedules.Occurrence
+	}
+	var due []dueCheck
+	// The checks due now queue for their slots together (ReserveAll), so
+	// that devices behind a gateway go first.
+	defer func() {
+		names := make([]string, len(due))
+		for i, c := range due {
+			names[i] = c.dev.Name
+		}
+		for i, t := range st.slots.ReserveAll(names) {
+			d.wg.Add(1)
+			go d.check(jobs, st, due[i].dev, due[i].occ, t, done)
+		}
+	}()
 	for _, dev := range st.cfg.Devices {
 		if occ, ok := st.plan.InWindow(dev.Name, now); ok {
 			if d.lastOcc[dev.Name] != occ.Start.Unix() {
@@ -240,8 +257,7 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 				}
 				d.started[k] = true
 				d.running[dev.Name] = true
-				d.wg.Add(1)
-				go d.check(jobs, st, dev, occ, done)
+				due = append(due, dueCheck{dev, occ})
 			}
 		}
 		if occ, ok := st.plan.Next(dev.Name, now); ok {
@@ -255,7 +271,7 @@ func (d *Daemon) tick(jobs context.Context, now time.Time, done chan<- struct{})
 
 // check runs one scheduled check of dev, cut off at the window's end, with
 // retries and backoff while the window lasts.
-func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ schedules.Occurrence, done chan<- struct{}) {
+func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ schedules.Occurrence, ticket *limits.Ticket, done chan<- struct{}) {
 	defer d.wg.Done()
 	defer func() {
 		d.mu.Lock()
@@ -269,22 +285,36 @@ func (d *Daemon) check(jobs context.Context, st *state, dev *config.Device, occ 
 	log := d.log.With().Str("device", dev.Name).Str("window", occ.Window).Logger()
 	ctx, cancel := context.WithDeadline(jobs, occ.End)
 	defer cancel()
-	release, err := st.slots.Acquire(ctx)
-	if err != nil {
-		log.Warn().Err(err).Msg("no free device slot before the window's end")
-		return
-	}
-	defer release()
-	d.mu.Lock()
-	d.ran[dev.Name+"|"+occ.Window+"|"+occ.Start.UTC().Format(time.RFC3339)] = true
-	d.mu.Unlock()
 	lim := st.cfg.LimitsFor(dev)
 	backoff := limits.Backoff{Initial: lim.BackoffInitial.D(), Max: lim.BackoffMax.D()}
+	// Decided before the slot is granted: the store query costs no slot
+	// time.
 	opt := monitor.SnapshotOptions{Deadline: occ.End, ForceFull: d.fullReadDue(ctx, st, dev)}
 	for attempt := 0; ; attempt++ {
+		// A device holds a slot (max_concurrent_devices) while it is
+		// read, not while its snapshot is stored and compared, nor while it
+		// waits to retry: Collected frees it.
+		var release func()
+		var err error
+		if attempt == 0 {
+			release, err = ticket.Wait(ctx) // queued by tick
+		} else {
+			release, err = st.slots.AcquireDevice(ctx, dev.Name)
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("no free device slot before the window's end")
+			return
+		}
+		if attempt == 0 {
+			d.mu.Lock()
+			d.ran[dev.Name+"|"+occ.Window+"|"+occ.Start.UTC().Format(time.RFC3339)] = true
+			d.mu.Unlock()
+		}
+		opt.Collected = release
 		d.emit(Event{Kind: "check_started", Device: dev.Name, Window: occ.Window, Start: occ.Start})
 		log.Info().Int("attempt", attempt+1).Msg("scheduled check")
 		res, err := st.svc.Check(ctx, dev, opt)
+		release()
 		d.emit(Event{Kind: "check_done", Device: dev.Name, Window: occ.Window, Start: occ.Start, Err: err, Result: res})
 		if err == nil {
 			log.Info().Str("snapshot", res.SnapshotID).Bool("changes", res.Unapproved()).Msg("check done")

@@ -72,6 +72,14 @@ type SnapshotOptions struct {
 	Deadline time.Time
 	// ForceFull asks the connector not to carry anything forward.
 	ForceFull bool
+	// Collected, when not nil, is called once the connector's snapshot
+	// returned (the device is no longer being read), before the snapshot is
+	// stored, compared and alerted on (whether or not it failed; not when
+	// the device lock or the connector could not be had). The CLI and the
+	// daemon free the device slot (daemon.max_concurrent_devices) there, so
+	// the next device is read while this one is stored; they free it when
+	// Check returns too, so it must tolerate a second call.
+	Collected func()
 }
 
 func (s *Service) now() time.Time {
@@ -126,6 +134,9 @@ func (s *Service) Snapshot(ctx context.Context, dev *config.Device, opt Snapshot
 	}
 	start := s.now()
 	snap, err := conn.Snapshot(sctx, prev)
+	if opt.Collected != nil {
+		opt.Collected()
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Stopped by the operator or a shutdown (cancelled), not by the
 		// device or the window's end (a deadline): what was read is not the

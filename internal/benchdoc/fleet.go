@@ -24,9 +24,12 @@ type fleetFigures struct {
 	RPS          float64
 	Requests     int           // TPKT frames all devices received
 	Floor        time.Duration // see fleetFloor
-	Run          run
-	MaxInSecond  int // most frames one device received in any one-second window
-	Refused      int // write and control requests the simulators refused
+	Run          run           // the run of median wall time (peak RSS and CPU: the maxima)
+	// Ratios are every run's wall time over the floor, in run order: the
+	// spread.
+	Ratios      []float64
+	MaxInSecond int // most frames one device received in any one-second window, over all runs
+	Refused     int // write and control requests the simulators refused
 	// SnapshotBytes is what one device's snapshot sent and received (its
 	// recorded cost); UploadBytes the sum of its user blocks' load sizes
 	// (OB, FB, FC, DB, SDB), the least a full upload of every block sends.
@@ -47,8 +50,9 @@ func fleetFloor(perDevice []int, rps float64, capDevices int) time.Duration {
 }
 
 // benchFleet starts n S7 simulators, each behind a proxy that timestamps
-// every TPKT frame the device receives, and runs check --all once.
-func benchFleet(ctx context.Context, bin, dir string, n, capDevices int, rps float64) (fleetFigures, error) {
+// every TPKT frame the device receives, and runs check --all reps times,
+// each on a fresh store (so each is a first check, reading everything).
+func benchFleet(ctx context.Context, bin, dir string, n, capDevices int, rps float64, reps int) (fleetFigures, error) {
 	f := fleetFigures{Devices: n, Cap: capDevices, RPS: rps}
 	var sims []*s7sim.Server
 	var proxies []*frameProxy
@@ -67,7 +71,7 @@ func benchFleet(ctx context.Context, bin, dir string, n, capDevices int, rps flo
 			return f, err
 		}
 		sims = append(sims, s)
-		p, err := newFrameProxy(s.Addr())
+		p, err := newFrameProxy(s.Addr(), tpktFrame)
 		if err != nil {
 			return f, err
 		}
@@ -84,21 +88,43 @@ devices:
 	if err := os.WriteFile(cfg, []byte(y), 0o600); err != nil {
 		return f, err
 	}
-	var err error
-	// The first check stores a snapshot per device and says it has no
-	// baseline yet: exit 1.
-	if f.Run, err = measure(ctx, io.Discard, 1, bin, "--config", cfg, "--log-level", "error", "check", "--all"); err != nil {
-		return f, err
+	var runs []run
+	for range max(reps, 1) {
+		// A fresh store, alert log and lock folder: all but the config.
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return f, err
+		}
+		for _, e := range ents {
+			if e.Name() != "plcwatch.yaml" {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+		for _, p := range proxies {
+			p.Reset()
+		}
+		// The first check stores a snapshot per device and says it has
+		// no baseline yet: exit 1.
+		r, err := measure(ctx, io.Discard, 1, bin, "--config", cfg, "--log-level", "error", "check", "--all")
+		if err != nil {
+			return f, err
+		}
+		var per []int
+		f.Requests = 0
+		for _, p := range proxies {
+			ts := p.Frames()
+			per = append(per, len(ts))
+			f.Requests += len(ts)
+			f.MaxInSecond = max(f.MaxInSecond, maxInWindow(ts, time.Second))
+		}
+		f.Floor = fleetFloor(per, rps, capDevices)
+		f.Ratios = append(f.Ratios, ratio(r.Wall, f.Floor))
+		runs = append(runs, r)
 	}
-	var per []int
-	for i, p := range proxies {
-		ts := p.Frames()
-		per = append(per, len(ts))
-		f.Requests += len(ts)
-		f.MaxInSecond = max(f.MaxInSecond, maxInWindow(ts, time.Second))
-		f.Refused += sims[i].Refused()
+	for _, s := range sims {
+		f.Refused += s.Refused()
 	}
-	f.Floor = fleetFloor(per, rps, capDevices)
+	f.Run = medianRun(runs)
 	st, err := store.Open(filepath.Join(dir, "plcwatch.db"), store.ReadOnly())
 	if err != nil {
 		return f, err
@@ -133,22 +159,38 @@ func maxInWindow(ts []time.Time, w time.Duration) int {
 	return best
 }
 
+// framing says how a protocol's request frames are delimited: a header of
+// hdr bytes from which size returns the whole frame's length.
+type framing struct {
+	hdr  int
+	size func(hdr []byte) int
+}
+
+// tpktFrame: S7comm over ISO-on-TCP, a TPKT header of 4 bytes whose length
+// (bytes 2..3, big-endian) counts the whole frame (RFC 1006).
+var tpktFrame = framing{hdr: 4, size: func(h []byte) int { return int(binary.BigEndian.Uint16(h[2:4])) }}
+
+// encapFrame: EtherNet/IP, a 24-byte encapsulation header whose length
+// (bytes 2..3, little-endian) counts the data after it.
+var encapFrame = framing{hdr: 24, size: func(h []byte) int { return 24 + int(binary.LittleEndian.Uint16(h[2:4])) }}
+
 // frameProxy forwards TCP connections to a simulator and records the time
-// each complete TPKT frame (one request) arrived from the client.
+// each complete request frame arrived from the client.
 type frameProxy struct {
 	ln     net.Listener
 	target string
+	fr     framing
 	mu     sync.Mutex
 	frames []time.Time
 	wg     sync.WaitGroup
 }
 
-func newFrameProxy(target string) (*frameProxy, error) {
+func newFrameProxy(target string, fr framing) (*frameProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &frameProxy{ln: ln, target: target}
+	p := &frameProxy{ln: ln, target: target, fr: fr}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -158,6 +200,13 @@ func (p *frameProxy) Addr() string { return p.ln.Addr().String() }
 func (p *frameProxy) Close() {
 	p.ln.Close()
 	p.wg.Wait()
+}
+
+// Reset forgets the frames recorded so far.
+func (p *frameProxy) Reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frames = nil
 }
 
 // Frames returns the arrival times, in order.
@@ -188,16 +237,16 @@ func (p *frameProxy) serve(c net.Conn) {
 		io.Copy(c, up)
 		c.Close()
 	}()
-	hdr := make([]byte, 4)
+	hdr := make([]byte, p.fr.hdr)
 	for {
 		if _, err := io.ReadFull(c, hdr); err != nil {
 			return
 		}
-		n := int(binary.BigEndian.Uint16(hdr[2:4]))
-		if n < 4 {
+		n := p.fr.size(hdr)
+		if n < p.fr.hdr || n > 1<<24 {
 			return
 		}
-		body := make([]byte, n-4)
+		body := make([]byte, n-p.fr.hdr)
 		if _, err := io.ReadFull(c, body); err != nil {
 			return
 		}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +20,7 @@ var (
 	fleetDevices = 100
 	fleetCap     = 10
 	fleetRPS     = 50.0
+	fleetReps    = 3
 	// storeDevices is how many devices get a year of nightly snapshots of
 	// 500 items for the store figures (0: not measured); bigDevices how many
 	// get 5,000 items.
@@ -30,16 +33,25 @@ func main() {
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	sizes := flag.String("diff-items", "10000,100000,1000000", "snapshot sizes (items) for the diff comparison")
 	flag.IntVar(&fleetDevices, "fleet", fleetDevices, "simulated controllers for check --all")
+	flag.IntVar(&fleetReps, "fleet-reps", fleetReps, "runs of check --all (the spread of their ratios is reported)")
 	flag.IntVar(&storeDevices, "store-devices", storeDevices, "devices with 365 nightly snapshots of 500 items for the store figures (0 to skip)")
 	flag.IntVar(&bigDevices, "store-devices-5000", bigDevices, "devices with 365 nightly snapshots of 5,000 items for the store figures (0 to skip)")
 	gobench := flag.String("gobench", "", "`go test -bench` output whose hot-path benchmarks go into the report")
 	reps := flag.Int("reps", 5, "runs per measurement (the median is reported)")
-	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, store, opcua); empty: all")
+	only := flag.String("only", "", "comma-separated sections to measure (diff, fleet, daemon, store, opcua); empty: all")
+	mix := flag.String("daemon-mix", fmt.Sprintf("%d,%d,%d", daemonS7, daemonLogix, daemonOPCUA), "simulated S7, Logix and OPC UA controllers for the daemon")
 	flag.Parse()
+	// gopcua's server (the OPC UA simulators) prints to the standard
+	// logger; benchdoc's own output is its report and its progress lines.
+	log.SetOutput(io.Discard)
 	for _, s := range strings.Split(*only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			sections[s] = true
 		}
+	}
+	if _, err := fmt.Sscanf(*mix, "%d,%d,%d", &daemonS7, &daemonLogix, &daemonOPCUA); err != nil {
+		fmt.Fprintf(os.Stderr, "benchdoc: -daemon-mix %q: want three counts, such as 300,150,50\n", *mix)
+		os.Exit(2)
 	}
 	if err := run1(context.Background(), *bin, *out, *sizes, *gobench, *reps); err != nil {
 		fmt.Fprintln(os.Stderr, "benchdoc:", err)
@@ -97,13 +109,26 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		if err != nil {
 			return err
 		}
-		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps)
+		f, err := benchFleet(ctx, bin, dir, fl.n, fl.capDevices, fl.rps, fleetReps)
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("fleet of %d: %w", fl.n, err)
 		}
-		fmt.Fprintf(os.Stderr, "check --all on %d: %v, floor %v, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Requests, f.MaxInSecond)
+		fmt.Fprintf(os.Stderr, "check --all on %d: %v (median), floor %v, ratios %.3f, %d requests, max %d in one second\n", fl.n, f.Run.Wall, f.Floor, f.Ratios, f.Requests, f.MaxInSecond)
 		r.Fleet = append(r.Fleet, f)
+	}
+	if measured("daemon") {
+		dir, err := os.MkdirTemp("", "plcwatch-bench-")
+		if err != nil {
+			return err
+		}
+		f, err := benchDaemon(ctx, bin, dir)
+		os.RemoveAll(dir)
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "daemon on %d+%d+%d: %v, floor %v, %d requests, max %d in one second, %d failed\n", f.S7, f.Logix, f.OPCUA, f.Took, f.Floor, f.Requests, f.MaxInSecond, f.Failed)
+		r.Daemon = append(r.Daemon, f)
 	}
 	for _, c := range []struct{ devices, items int }{{storeDevices, 500}, {bigDevices, 5000}} {
 		if c.devices <= 0 || !measured("store") {

@@ -81,12 +81,20 @@ func median(ctx context.Context, reps, okCode int, name string, args ...string) 
 		}
 		runs = append(runs, r)
 	}
+	return medianRun(runs), nil
+}
+
+// medianRun returns the run of median wall time, with the peak RSS and CPU
+// of the most demanding run.
+func medianRun(runs []run) run {
+	runs = slices.Clone(runs)
 	slices.SortFunc(runs, func(a, b run) int { return int(a.Wall - b.Wall) })
 	m := runs[len(runs)/2]
 	for _, r := range runs {
 		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
+		m.CPU = max(m.CPU, r.CPU)
 	}
-	return m, nil
+	return m
 }
 
 // limitedBuffer keeps the first 4 KiB written to it.

@@ -140,6 +140,9 @@ func (s *Server) proxy(client net.Conn) {
 		if _, err := io.ReadFull(client, buf[headerLen:]); err != nil {
 			return
 		}
+		if s.limits.OnFrame != nil {
+			s.limits.OnFrame()
+		}
 		s.bytesIn.Add(int64(h.Size))
 		if k, ok := wireKinds[h.Type]; ok && h.Chunk == 'F' {
 			s.count(k)

@@ -79,6 +79,12 @@ type Options struct {
 	AdvertiseLimits   bool
 	// Logger receives the simulator's and gopcua's server log.
 	Logger zerolog.Logger
+	// OnFrame, when not nil, is called as each complete frame (one OPC UA
+	// TCP chunk) arrives from a client, before it is forwarded or counted:
+	// benchmarks timestamp the requests the server saw with it. A proxy in
+	// front cannot, since the server answers GetEndpoints only for its own
+	// URL.
+	OnFrame func()
 }
 
 // ReadKinds are the request kinds the simulator serves: channel messages

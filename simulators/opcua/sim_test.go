@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,7 +141,8 @@ func TestBrowseFromObjects(t *testing.T) {
 }
 
 func TestRequestsCountedAndWritesRefused(t *testing.T) {
-	s := startSim(t, Options{Logger: zerolog.Nop()})
+	var frames atomic.Int64
+	s := startSim(t, Options{Logger: zerolog.Nop(), OnFrame: func() { frames.Add(1) }})
 	c := dial(t, s)
 	before := s.Requests()
 	read(t, c, ua.NewStringNodeID(1, "Plant.Tank1.HighLimit"), ua.AttributeIDValue)
@@ -169,6 +171,14 @@ func TestRequestsCountedAndWritesRefused(t *testing.T) {
 	}
 	if got, _ := s.Value("Plant/Tank1/HighLimit"); got != 4.5 {
 		t.Errorf("a refused write changed the value to %v", got)
+	}
+	// OnFrame saw every request the counters saw (one chunk each).
+	total := 0
+	for _, n := range s.Requests() {
+		total += n
+	}
+	if got := frames.Load(); got != int64(total) {
+		t.Errorf("OnFrame called %d times for %d requests", got, total)
 	}
 }
 
