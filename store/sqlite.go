@@ -797,20 +797,37 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 	}
 	// The old side is read first; the new side's chain of bases stops at
 	// it when it passes through it (the usual diff of a snapshot against
-	// an earlier one of its device), so the shared base is read once.
+	// an earlier one of its device), so the shared base is read once. Each
+	// key list is hashed against the digest its record names while the
+	// reads go on (on another CPU); a manifest that does not check is the
+	// error reported, before any that its keys caused later (a damaged key
+	// reads as a missing blob otherwise).
 	var cache *keyCache
-	for _, sd := range sides {
+	hashErrs := make([]error, len(sides))
+	var hashes sync.WaitGroup
+	checked := func(err error) error {
+		hashes.Wait()
+		for _, e := range hashErrs {
+			if e != nil {
+				return e
+			}
+		}
+		return err
+	}
+	for i, sd := range sides {
 		var err error
 		if sd.m, err = d.manifestFrom(ctx, sd.ref.Digest, cache); err != nil {
-			return nil, fmt.Errorf("%s: %w", sd.name, err)
+			return nil, checked(fmt.Errorf("%s: %w", sd.name, err))
 		}
-		// A manifest that does not check says so before its blobs are
-		// looked up (a damaged key reads as a missing blob otherwise).
 		if sd.ref.Manifest != "" {
-			if got := ManifestDigest(sd.m.header, sd.m.keys); got != sd.ref.Manifest {
-				return nil, fmt.Errorf("store %s: %s: snapshot %s: manifest hashes to %s, the snapshot record names %s: %w", d.path, sd.name, sd.ref.Digest, got, sd.ref.Manifest, snapshots.ErrDigestMismatch)
-			}
-			// Only a checked key list may shorten the other side's walk.
+			hashes.Go(func() {
+				if got := ManifestDigest(sd.m.header, sd.m.keys); got != sd.ref.Manifest {
+					hashErrs[i] = fmt.Errorf("store %s: %s: snapshot %s: manifest hashes to %s, the snapshot record names %s: %w", d.path, sd.name, sd.ref.Digest, got, sd.ref.Manifest, snapshots.ErrDigestMismatch)
+				}
+			})
+			// A key list from a record naming its manifest digest may
+			// shorten the other side's walk: if it does not check, its
+			// error is the one reported.
 			cache = &keyCache{digest: sd.ref.Digest, header: sd.m.header, keys: sd.m.keys}
 		}
 	}
@@ -853,7 +870,10 @@ func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 	}
 	blobs, err := d.blobs(ctx, want)
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
+		err = fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
+	}
+	if err := checked(err); err != nil {
+		return nil, err
 	}
 	p := &DiffPair{Shared: count}
 	// The two sides are checked and decoded at once (2 CPUs: each hashes
