@@ -82,6 +82,13 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		}
 		r.Go = goBenchLines(string(b))
 	}
+	if measured("diff") {
+		st, err := median(ctx, reps, 0, bin, "version")
+		if err != nil {
+			return fmt.Errorf("plcwatch version: %w", err)
+		}
+		r.Startup = st
+	}
 	for _, n := range ns {
 		if !measured("diff") {
 			break

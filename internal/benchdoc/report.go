@@ -13,6 +13,9 @@ type report struct {
 	Store  []storeFigures
 	Go     []goBench
 	Diff   []diffFigures
+	// Startup is `plcwatch version`: the same binary starting and exiting,
+	// the fixed cost in every diff.
+	Startup run
 	Fleet  []fleetFigures
 	Daemon []daemonFigures
 	OPCUA  []opcuaFigures
@@ -37,6 +40,9 @@ func (r report) markdown() string {
 	}
 	if len(r.Diff) > 1 {
 		a, z := r.Diff[0], r.Diff[len(r.Diff)-1]
+		if r.Startup.Wall > 0 {
+			fmt.Fprintf(&b, "\nStart-up alone, `plcwatch version` (the same static binary: the Go runtime, SQLite and three protocol stacks initialised, nothing read): %s, against GNU diff's %s for the whole comparison at %d items.\n", ms(r.Startup.Wall), ms(a.GNU.Wall), a.Items)
+		}
 		fmt.Fprintf(&b, "\nGrowth from %d to %d items (%.0fx the items): plcwatch diff %.1fx the time, GNU diff %.1fx.\n", a.Items, z.Items, float64(z.Items)/float64(a.Items), ratio(z.Plcwatch.Wall, a.Plcwatch.Wall), ratio(z.GNU.Wall, a.GNU.Wall))
 	}
 	if len(r.Go) > 0 {
