@@ -5,9 +5,9 @@ import (
 	"runtime/debug"
 )
 
-// Garbage collection for a short read-only command (diff): such a command
-// allocates a few times what it keeps and then exits, so collecting at
-// every doubling of the heap (GOGC=100) is mostly wasted work done while
+// Garbage collection for a short read-only command (diff, show): such a
+// command allocates a few times what it keeps and then exits, so collecting
+// at every doubling of the heap (GOGC=100) is mostly wasted work done while
 // it runs. shortLivedGC lets the heap grow to gcPercentShortLived percent
 // over what is live before collecting, under a soft limit of
 // memoryLimitShortLived.

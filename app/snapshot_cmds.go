@@ -79,6 +79,7 @@ func (a *App) showCommand() *cobra.Command {
 		Short: "Print a stored snapshot (by id, DEVICE@latest, DEVICE@baseline or DEVICE@LABEL)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			defer shortLivedGC()()
 			env, err := a.openRead(c.Context())
 			if err != nil {
 				return err
