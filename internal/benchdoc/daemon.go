@@ -337,7 +337,7 @@ func daemonMarkdown(fs []daemonFigures) string {
 	b.WriteString("The Logix controllers all sit behind one gateway. The window (`@every P`, one hour long) is already past its midpoint when the daemon starts, so every device's first check, at its stable offset in the first half, is due at once: the spread over the window is out of the measure and the limits are what is left. ")
 	b.WriteString("The daemon logs JSON lines; the time runs from its first `scheduled check` to the last device's `check done` (snapshot stored, compared, alerted), then it gets SIGTERM. ")
 	b.WriteString("The floor: each device needs (n-1)/rps for its n requests, the fleet at least the sum of those over `max_concurrent_devices`, and a gateway's devices together (N-1)/rps of the gateway. ")
-	b.WriteString("Targets: time at most 1.10x the floor; no simulator sees more than floor(rps) requests in any one second. CPU is user + system of the daemon and all its session processes; peak RSS the largest of them. Measured while other work shared the 2 cores: noisy.\n\n")
+	b.WriteString("Targets: time at most 1.10x the floor; no simulator sees more than floor(rps) requests in any one second. CPU is user + system of the daemon and all its session processes; peak RSS the largest of them. The simulators run in the benchmark process on the same 2 cores, so they share the CPU with the daemon.\n\n")
 	b.WriteString("| S7 | Logix (behind the gateway) | OPC UA | cap | rps per device | gateway rps | requests | floor | all devices done | ratio | target met | max requests in one second (limit) | failed checks | refused writes | peak RSS | CPU |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|---:|---:|---:|---:|\n")
 	for _, f := range fs {
