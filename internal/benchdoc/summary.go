@@ -49,6 +49,10 @@ func (r report) targets() []target {
 		}
 		if f.VerifyPart.PeakRSS > 0 && f.Verify.PeakRSS > 0 && f.PartDevices > 0 && f.PartDevices < f.Devices {
 			add(fmt.Sprintf("verify's peak RSS at %d devices against %d (bounded: at most 1.25)", f.Devices, f.PartDevices), mib(f.Verify.PeakRSS)+" / "+mib(f.VerifyPart.PeakRSS), float64(f.Verify.PeakRSS)/float64(f.VerifyPart.PeakRSS), 1.25)
+			// Linear: the time per device the same at both sizes, within
+			// the slack the flat targets get.
+			scale := float64(f.Devices) / float64(f.PartDevices)
+			add(fmt.Sprintf("verify's time at %d devices against %.0fx its time at %d (linear: at most 1.25)", f.Devices, scale, f.PartDevices), ms(f.Verify.Wall)+fmt.Sprintf(" / %.0f x ", scale)+ms(f.VerifyPart.Wall), ratio(f.Verify.Wall, f.VerifyPart.Wall)/scale, 1.25)
 		}
 	}
 	for _, f := range r.Fleet {
