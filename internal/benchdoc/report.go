@@ -10,16 +10,16 @@ import (
 
 // report is everything benchdoc measured.
 type report struct {
-	Store  []storeFigures
-	Go     []goBench
-	Diff   []diffFigures
+	Store []storeFigures
+	Go    []goBench
+	Diff  []diffFigures
 	// Startup is `plcwatch version`: the same binary starting and exiting,
 	// the fixed cost in every diff.
 	Startup run
-	Fleet  []fleetFigures
-	Daemon []daemonFigures
-	OPCUA  []opcuaFigures
-	Plans  []planFigures
+	Fleet   []fleetFigures
+	Daemon  []daemonFigures
+	OPCUA   []opcuaFigures
+	Plans   []planFigures
 }
 
 func (r report) markdown() string {
