@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/plcwatch/plcwatch/internal/gobench"
 )
 
 // report is everything benchdoc measured.
@@ -94,46 +95,17 @@ func (r report) markdown() string {
 }
 
 // goBench is one result line of `go test -bench`.
-type goBench struct {
-	Name                string
-	NsOp, BOp, AllocsOp float64
-}
+type goBench = gobench.Result
 
 // goBenchLines picks the hot-path results out of `go test -bench` output.
 func goBenchLines(out string) []goBench {
 	var gs []goBench
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 || !strings.HasPrefix(f[0], "BenchmarkHotPath/") {
-			continue
+		if g, ok := gobench.Parse(line); ok && strings.HasPrefix(g.Name, "BenchmarkHotPath/") {
+			gs = append(gs, g)
 		}
-		g := goBench{Name: strings.TrimSuffix(f[0], "-"+lastDash(f[0]))}
-		for i := 2; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
-			}
-			switch f[i+1] {
-			case "ns/op":
-				g.NsOp = v
-			case "B/op":
-				g.BOp = v
-			case "allocs/op":
-				g.AllocsOp = v
-			}
-		}
-		gs = append(gs, g)
 	}
 	return gs
-}
-
-// lastDash returns what follows the last '-' of a benchmark name (the
-// GOMAXPROCS suffix).
-func lastDash(s string) string {
-	if i := strings.LastIndexByte(s, '-'); i >= 0 {
-		return s[i+1:]
-	}
-	return ""
 }
 
 func ratio(a, b time.Duration) float64 {

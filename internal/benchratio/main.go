@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/plcwatch/plcwatch/internal/gobench"
 )
 
 type result struct {
@@ -71,33 +73,9 @@ func ratio(a, b float64) string {
 	return strconv.FormatFloat(a/b, 'f', 2, 64)
 }
 
-// parse reads one result line such as
-// "BenchmarkDiff/1000-2   500   2400 ns/op   512 B/op   7 allocs/op".
+// parse reads one result line (see gobench.Parse), naming the benchmark
+// without its "Benchmark" prefix.
 func parse(line string) (result, bool) {
-	f := strings.Fields(line)
-	if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
-		return result{}, false
-	}
-	name := f[0]
-	if i := strings.LastIndex(name, "-"); i > 0 {
-		if _, err := strconv.Atoi(name[i+1:]); err == nil {
-			name = name[:i]
-		}
-	}
-	res := result{name: strings.TrimPrefix(name, "Benchmark")}
-	for i := 2; i+1 < len(f); i += 2 {
-		v, err := strconv.ParseFloat(f[i], 64)
-		if err != nil {
-			continue
-		}
-		switch f[i+1] {
-		case "ns/op":
-			res.ns = v
-		case "B/op":
-			res.bytes = v
-		case "allocs/op":
-			res.al = v
-		}
-	}
-	return res, res.ns > 0
+	r, ok := gobench.Parse(line)
+	return result{name: strings.TrimPrefix(r.Name, "Benchmark"), ns: r.NsOp, bytes: r.BOp, al: r.AllocsOp}, ok
 }
