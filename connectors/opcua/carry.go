@@ -3,7 +3,6 @@ package opcua
 import (
 	"strings"
 
-	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -272,7 +271,7 @@ func readOp(n *ua.NodeID, a ua.AttributeID) *ua.ReadValueID {
 var builtinTypes = func() map[string]ua.TypeID {
 	m := map[string]ua.TypeID{}
 	for i := uint32(1); i <= 21; i++ {
-		m[id.Name(i)] = ua.TypeID(i)
+		m[typeName(i)] = ua.TypeID(i)
 	}
 	return m
 }()
