@@ -252,7 +252,7 @@ func (a *App) diffCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(c *cobra.Command, args []string) error {
 			defer shortLivedGC()()
-			env, err := a.openRead(c.Context())
+			env, err := a.openRead(c.Context(), store.MapReads())
 			if err != nil {
 				return err
 			}

@@ -121,13 +121,14 @@ func (c countedHeads) WriteHead(h store.Head) error {
 // openRead loads the config and opens the store read-only for commands that
 // only read (alerts, history, show, diff, verify): nothing is created, a
 // missing store is an error naming its path, and a store on a read-only
-// filesystem works.
-func (a *App) openRead(ctx context.Context) (*env, error) {
+// filesystem works. opts add to store.ReadOnly (diff and show, which read
+// scattered items once, ask for store.MapReads).
+func (a *App) openRead(ctx context.Context, opts ...store.Option) (*env, error) {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.StorePath(), store.ReadOnly())
+	st, err := store.Open(cfg.StorePath(), append([]store.Option{store.ReadOnly()}, opts...)...)
 	if err != nil {
 		return nil, &ExitCodeError{Code: ExitError, Err: fmt.Errorf("%w (store.path in %s)", err, cfg.File)}
 	}

@@ -80,7 +80,7 @@ func (a *App) showCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			defer shortLivedGC()()
-			env, err := a.openRead(c.Context())
+			env, err := a.openRead(c.Context(), store.MapReads())
 			if err != nil {
 				return err
 			}

@@ -98,7 +98,8 @@ func TestResolveDiffSameReport(t *testing.T) {
 			shared: 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t, filepath.Join(t.TempDir(), "plcwatch.db"))
+			path := filepath.Join(t.TempDir(), "plcwatch.db")
+			s := open(t, path)
 			old := tc.old(t)
 			cur := old
 			if tc.cur != nil {
@@ -130,6 +131,26 @@ func TestResolveDiffSameReport(t *testing.T) {
 			got := diffing.Compare(p.Old, p.New, diffing.Options{})
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("report of the pair differs from the full comparison:\n got %+v\nwant %+v", got, want)
+			}
+			// diff and show read through a memory map: the same pair.
+			m, err := store.Open(path, store.ReadOnly(), store.MapReads())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			mp, err := m.ResolveDiff(t.Context(), old.ID, cur.ID)
+			if err != nil {
+				t.Fatalf("through a memory map: %v", err)
+			}
+			if got := diffing.Compare(mp.Old, mp.New, diffing.Options{}); !reflect.DeepEqual(got, want) || mp.Shared != tc.shared {
+				t.Errorf("through a memory map: Shared %d, report %+v; want %d, %+v", mp.Shared, got, tc.shared, want)
+			}
+			ms, err := m.Resolve(t.Context(), cur.ID)
+			if err != nil {
+				t.Fatalf("Resolve through a memory map: %v", err)
+			}
+			if ms.Digest != cur.Digest || len(ms.Items) != len(cur.Items) {
+				t.Errorf("Resolve through a memory map: digest %s, %d items; want %s, %d items", ms.Digest, len(ms.Items), cur.Digest, len(cur.Items))
 			}
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +211,59 @@ func TestSplitRefusesChangedSnapshot(t *testing.T) {
 	s.Items[1].Value = snapshots.Float(99, "degC")
 	if _, err := split(s); !errors.Is(err, snapshots.ErrDigestMismatch) {
 		t.Fatalf("split of a snapshot changed after Finalize = %v, want ErrDigestMismatch", err)
+	}
+}
+
+// TestMapReadsFault truncates a store while a statement reads it through a
+// memory map (MapReads): the read must fail with ErrHostIO, the process
+// must live on, and the handle must refuse further reads and close
+// without touching SQLite.
+func TestMapReadsFault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &snapshots.Snapshot{Device: "plc", Protocol: "s7", TakenAt: time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC), Status: snapshots.Status{Complete: true}}
+	for i := range 3000 {
+		s.Items = append(s.Items, snapshots.Item{Path: fmt.Sprintf("setpoints/SP%05d", i), Kind: snapshots.KindSetpoint, Value: snapshots.String(strings.Repeat("x", 200) + fmt.Sprint(i))})
+	}
+	if err := s.Finalize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.PutSnapshot(t.Context(), s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(path, ReadOnly(), MapReads())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	err = d.guard(func() error {
+		r, err := d.db.QueryContext(t.Context(), `SELECT data FROM blobs`)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+			if rows++; rows == 1 {
+				if err := os.Truncate(path, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return r.Err()
+	})
+	if !errors.Is(err, ErrHostIO) || !strings.Contains(err.Error(), "memory map faulted") {
+		t.Fatalf("after truncating the file mid-read: %v (%d rows), want a memory-map fault wrapping ErrHostIO", err, rows)
+	}
+	if _, err := d.Resolve(t.Context(), s.ID); !errors.Is(err, ErrHostIO) {
+		t.Errorf("Resolve after the fault: %v, want ErrHostIO", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close after the fault: %v", err)
 	}
 }

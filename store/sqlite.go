@@ -11,9 +11,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -115,6 +118,11 @@ type DB struct {
 	// parent of the device's next snapshot when devices are written one
 	// after another, which the writer then need not read back.
 	last *keyCache
+	// mapped: SQLite reads the file through a memory map (MapReads).
+	mapped bool
+	// faulted: a read through the map faulted; the SQLite handle is
+	// left as the fault left it and never used again (see guard).
+	faulted atomic.Bool
 }
 
 var _ Store = (*DB)(nil)
@@ -122,6 +130,7 @@ var _ Store = (*DB)(nil)
 type options struct {
 	busyTimeout time.Duration
 	readOnly    bool
+	mapReads    bool
 }
 
 // Option tunes Open.
@@ -138,6 +147,53 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 // auditor's copy) works; writes fail with ErrReadOnly. A store of an older
 // schema is read as it is, without migrating it.
 func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
+
+// MapReads makes a read-only store (with ReadOnly) read its file through a
+// memory map of up to mapSize bytes (SQLite's PRAGMA mmap_size) instead of
+// one pread per page: a short-lived command that reads a few hundred items
+// scattered over the file (diff, show) spends most of its store time
+// copying pages otherwise. A map turns a failed read into a memory fault
+// rather than an error code (the file truncated by another process while
+// a statement runs, or a disk error): the reads that may touch the map
+// (Resolve, ResolveDiff) catch the fault and return an error wrapping
+// ErrHostIO, and the handle is not used again. verify keeps plain reads,
+// so a damaged disk gives it an error to report per page, not a fault.
+// Without ReadOnly it has no effect.
+func MapReads() Option { return func(o *options) { o.mapReads = true } }
+
+// mapSize is the largest memory map MapReads asks SQLite for: 1 GiB, or
+// 256 MiB where addresses are 32 bits wide. A file larger than the map is
+// read beyond it with pread as before, and SQLite reads with pread when
+// mmap fails.
+const mapSize = 1 << (28 + 2*(strconv.IntSize/64))
+
+// guard runs read, which may touch the memory map of a MapReads store,
+// turning a memory fault into an error wrapping ErrHostIO: SQLite's state
+// after a fault inside it is unknown, so the handle is marked faulted and
+// every later call of guard, and Close, leaves SQLite alone. Other panics
+// are not recovered.
+func (d *DB) guard(read func() error) (err error) {
+	if !d.mapped {
+		return read()
+	}
+	if d.faulted.Load() {
+		return fmt.Errorf("store %s: an earlier read through its memory map faulted: %w", d.path, ErrHostIO)
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		f, ok := r.(interface{ Addr() uintptr })
+		if !ok {
+			panic(r)
+		}
+		d.faulted.Store(true)
+		err = fmt.Errorf("store %s: reading it through a memory map faulted at address %#x (the file shrank while it was read, or the disk failed a read): %w", d.path, f.Addr(), ErrHostIO)
+	}()
+	return read()
+}
 
 // Open opens the store at path, creating it (mode 0600, whatever the umask)
 // when it does not exist, and applies pending schema migrations. A file that
@@ -187,12 +243,15 @@ func openReadOnly(path string, o options) (*DB, error) {
 	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
 	var firstErr error
 	for _, extra := range []string{"", "&immutable=1"} {
+		if o.mapReads {
+			extra += fmt.Sprintf("&_pragma=mmap_size(%d)", mapSize)
+		}
 		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)%s", u, o.busyTimeout.Milliseconds(), extra)
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening store %s read-only: %w", path, err)
 		}
-		d := &DB{path: path, db: db, readOnly: true}
+		d := &DB{path: path, db: db, readOnly: true, mapped: o.mapReads}
 		err = d.init()
 		if err == nil {
 			return d, nil
@@ -417,6 +476,12 @@ func (d *DB) Path() string { return d.path }
 
 // Close closes the store.
 func (d *DB) Close() error {
+	if d.faulted.Load() {
+		// SQLite faulted inside a statement (see guard): its locks and
+		// caches are in an unknown state, and the process ends soon
+		// (MapReads is for short-lived commands), closing the file.
+		return nil
+	}
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", d.path, err)
 	}
@@ -781,7 +846,15 @@ type DiffPair struct {
 // each snapshot's encoding is hashed against its digest, and only the items
 // that differ between the two are decoded. diffing.Compare gives the same
 // report for the pair as for the full snapshots.
-func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair, error) {
+func (d *DB) ResolveDiff(ctx context.Context, oldRef, newRef string) (p *DiffPair, err error) {
+	err = d.guard(func() error {
+		p, err = d.resolveDiff(ctx, oldRef, newRef)
+		return err
+	})
+	return p, err
+}
+
+func (d *DB) resolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair, error) {
 	type side struct {
 		name   string
 		ref    SnapshotRef
@@ -956,7 +1029,15 @@ func (d *DB) refOfDigest(ctx context.Context, digest string) (SnapshotRef, error
 }
 
 // Resolve returns the snapshot a reference names (see ParseRef).
-func (d *DB) Resolve(ctx context.Context, ref string) (*snapshots.Snapshot, error) {
+func (d *DB) Resolve(ctx context.Context, ref string) (s *snapshots.Snapshot, err error) {
+	err = d.guard(func() error {
+		s, err = d.resolve(ctx, ref)
+		return err
+	})
+	return s, err
+}
+
+func (d *DB) resolve(ctx context.Context, ref string) (*snapshots.Snapshot, error) {
 	r, err := ParseRef(ref)
 	if err != nil {
 		return nil, err
