@@ -252,11 +252,11 @@ func openReadOnly(path string, o options) (*DB, error) {
 			return nil, fmt.Errorf("opening store %s read-only: %w", path, err)
 		}
 		d := &DB{path: path, db: db, readOnly: true, mapped: o.mapReads}
-		err = d.init()
+		err = d.guard(d.init) // its first queries read the schema through the map
 		if err == nil {
 			return d, nil
 		}
-		db.Close()
+		d.Close()
 		if (errors.Is(err, ErrNotStore) || errors.Is(err, ErrHostIO)) && firstErr == nil && !writableDir(path) {
 			firstErr = err
 			continue
