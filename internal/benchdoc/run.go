@@ -84,6 +84,25 @@ func median(ctx context.Context, reps, okCode int, name string, args ...string) 
 	return medianRun(runs), nil
 }
 
+// medianPair runs two commands alternately, reps times each, and returns
+// each one's median run (as median): load that comes and goes on the
+// machine falls on both alike, not on whichever ran second.
+func medianPair(ctx context.Context, reps int, a, b []string) (ra, rb run, err error) {
+	var as, bs []run
+	for range reps {
+		r, err := measure(ctx, io.Discard, 1, a[0], a[1:]...)
+		if err != nil {
+			return ra, rb, err
+		}
+		as = append(as, r)
+		if r, err = measure(ctx, io.Discard, 1, b[0], b[1:]...); err != nil {
+			return ra, rb, err
+		}
+		bs = append(bs, r)
+	}
+	return medianRun(as), medianRun(bs), nil
+}
+
 // medianRun returns the run of median wall time, with the peak RSS and CPU
 // of the most demanding run.
 func medianRun(runs []run) run {
