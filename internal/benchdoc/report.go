@@ -31,7 +31,7 @@ func (r report) markdown() string {
 	b.WriteString("## Diff: `plcwatch diff A B` against GNU `diff -u`\n\n")
 	b.WriteString("Two snapshots of N items, 1% of them changed, in a fresh store. The anchor is GNU `diff -u` of the two snapshots rendered as text by `plcwatch show`. The two commands take turns (at least 11 runs each up to 100,000 items), and each figure is the median of its runs. ")
 	b.WriteString("Targets: time ratio at most 1.00; peak memory at most 10x the two snapshots' canonical encodings. ")
-	b.WriteString("How: snapshot records name their manifest digest, so the chain fixes every item's key; `diff` checks both manifests, reads in bulk only the items the two do not share, checks each against its key once and decodes only those (items shared byte for byte compare equal). What it trades: a blob damaged in the store but shared by both sides is not seen by `diff` (verify and `show` find it).\n\n")
+	b.WriteString("How: snapshot records name their manifest digest, so the chain fixes every item's key; `diff` checks both manifests, reads in bulk only the items the two do not share (through a memory map of the store file, not a pread and page copy per page), checks each against its key once and decodes only those (items shared byte for byte compare equal). What it trades: a blob damaged in the store but shared by both sides is not seen by `diff` (verify and `show` find it).\n\n")
 	b.WriteString("| items | plcwatch diff | GNU diff -u | time ratio | target met | peak RSS | canonical size | RSS / canonical | target met | storing both snapshots |\n")
 	b.WriteString("|---:|---:|---:|---:|:-:|---:|---:|---:|:-:|---:|\n")
 	for _, f := range r.Diff {
