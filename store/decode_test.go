@@ -170,27 +170,3 @@ func errorItem(err error) string {
 	}
 	return s
 }
-
-// BenchmarkDecodeItems decodes the items of a diff of two 100,000-item
-// snapshots with 1% changed on one side (1,000 items), as decodeItems does
-// and, for comparison in the same run, one decoder per item.
-func BenchmarkDecodeItems(b *testing.B) {
-	blobs := testItems(b, 1000)
-	ks, idx, vb := itemsInput(blobs)
-	b.Run("stream", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := decodeItems(ks, idx, vb); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("one-by-one", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := decodeItemsOneByOne(blobs); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
