@@ -35,11 +35,12 @@ func BenchmarkDecodeItems(b *testing.B) {
 		for _, bl := range blobs {
 			size += int64(len(bl))
 		}
+		decode := store.ItemBlobsDecoder(blobs)
 		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(size)
 			for b.Loop() {
-				if _, err := store.DecodeItemBlobs(blobs); err != nil {
+				if _, err := decode(); err != nil {
 					b.Fatal(err)
 				}
 			}

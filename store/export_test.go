@@ -2,11 +2,13 @@ package store
 
 import "github.com/plcwatch/plcwatch/snapshots"
 
-// DecodeItemBlobs decodes item blobs as loading a snapshot does (every one
-// of them, keyed by index), for the external tests and benchmarks that
-// build their items with storetest, which imports this package.
-func DecodeItemBlobs(blobs [][]byte) ([]snapshots.Item, error) {
-	return decodeItems(itemsInput(blobs))
+// ItemBlobsDecoder returns a function that decodes item blobs as loading a
+// snapshot does (every one of them, keyed by index), for the external tests
+// and benchmarks that build their items with storetest, which imports this
+// package. The blobs are keyed once, outside the function.
+func ItemBlobsDecoder(blobs [][]byte) func() ([]snapshots.Item, error) {
+	ks, idx, vb := itemsInput(blobs)
+	return func() ([]snapshots.Item, error) { return decodeItems(ks, idx, vb) }
 }
 
 // CanonicalItem returns the canonical encoding of an item, the bytes the
