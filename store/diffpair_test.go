@@ -97,62 +97,73 @@ func TestResolveDiffSameReport(t *testing.T) {
 			cur:    nil,
 			shared: 4},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "plcwatch.db")
-			s := open(t, path)
-			old := tc.old(t)
-			cur := old
-			if tc.cur != nil {
-				cur = tc.cur(t)
-			}
-			put := []*snapshots.Snapshot{old}
-			if cur != old {
-				put = append(put, cur)
-			}
-			for _, x := range put {
-				if _, err := s.PutSnapshot(t.Context(), x, nil); err != nil {
-					t.Fatal(err)
+		for _, parallel := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/parallel=%v", tc.name, parallel), func(t *testing.T) {
+				if parallel {
+					store.ReadInParallel(t, 0)
 				}
-			}
-			p, err := s.ResolveDiff(t.Context(), old.ID, cur.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if p.Shared != tc.shared {
-				t.Errorf("Shared = %d, want %d", p.Shared, tc.shared)
-			}
-			if p.Old.Digest != old.Digest || p.New.Digest != cur.Digest {
-				t.Errorf("digests %s %s, want %s %s", p.Old.Digest, p.New.Digest, old.Digest, cur.Digest)
-			}
-			if n := len(p.New.Items); n != len(cur.Items)-tc.shared {
-				t.Errorf("new side has %d items, want %d", n, len(cur.Items)-tc.shared)
-			}
-			want := diffing.Compare(old, cur, diffing.Options{})
-			got := diffing.Compare(p.Old, p.New, diffing.Options{})
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("report of the pair differs from the full comparison:\n got %+v\nwant %+v", got, want)
-			}
-			// diff and show read through a memory map: the same pair.
-			m, err := store.Open(path, store.ReadOnly(), store.MapReads())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			mp, err := m.ResolveDiff(t.Context(), old.ID, cur.ID)
-			if err != nil {
-				t.Fatalf("through a memory map: %v", err)
-			}
-			if got := diffing.Compare(mp.Old, mp.New, diffing.Options{}); !reflect.DeepEqual(got, want) || mp.Shared != tc.shared {
-				t.Errorf("through a memory map: Shared %d, report %+v; want %d, %+v", mp.Shared, got, tc.shared, want)
-			}
-			ms, err := m.Resolve(t.Context(), cur.ID)
-			if err != nil {
-				t.Fatalf("Resolve through a memory map: %v", err)
-			}
-			if ms.Digest != cur.Digest || len(ms.Items) != len(cur.Items) {
-				t.Errorf("Resolve through a memory map: digest %s, %d items; want %s, %d items", ms.Digest, len(ms.Items), cur.Digest, len(cur.Items))
-			}
-		})
+				resolveDiffSameReport(t, tc.old, tc.cur, tc.shared)
+			})
+		}
+	}
+}
+
+// resolveDiffSameReport stores old and cur (cur nil: old twice) and checks
+// ResolveDiff's pair, through a read-write handle and through a memory map.
+func resolveDiffSameReport(t *testing.T, mkOld, mkCur func(t *testing.T) *snapshots.Snapshot, shared int) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	s := open(t, path)
+	old := mkOld(t)
+	cur := old
+	if mkCur != nil {
+		cur = mkCur(t)
+	}
+	put := []*snapshots.Snapshot{old}
+	if cur != old {
+		put = append(put, cur)
+	}
+	for _, x := range put {
+		if _, err := s.PutSnapshot(t.Context(), x, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.ResolveDiff(t.Context(), old.ID, cur.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Shared != shared {
+		t.Errorf("Shared = %d, want %d", p.Shared, shared)
+	}
+	if p.Old.Digest != old.Digest || p.New.Digest != cur.Digest {
+		t.Errorf("digests %s %s, want %s %s", p.Old.Digest, p.New.Digest, old.Digest, cur.Digest)
+	}
+	if n := len(p.New.Items); n != len(cur.Items)-shared {
+		t.Errorf("new side has %d items, want %d", n, len(cur.Items)-shared)
+	}
+	want := diffing.Compare(old, cur, diffing.Options{})
+	got := diffing.Compare(p.Old, p.New, diffing.Options{})
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("report of the pair differs from the full comparison:\n got %+v\nwant %+v", got, want)
+	}
+	// diff and show read through a memory map: the same pair.
+	m, err := store.Open(path, store.ReadOnly(), store.MapReads())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	mp, err := m.ResolveDiff(t.Context(), old.ID, cur.ID)
+	if err != nil {
+		t.Fatalf("through a memory map: %v", err)
+	}
+	if got := diffing.Compare(mp.Old, mp.New, diffing.Options{}); !reflect.DeepEqual(got, want) || mp.Shared != shared {
+		t.Errorf("through a memory map: Shared %d, report %+v; want %d, %+v", mp.Shared, got, shared, want)
+	}
+	ms, err := m.Resolve(t.Context(), cur.ID)
+	if err != nil {
+		t.Fatalf("Resolve through a memory map: %v", err)
+	}
+	if ms.Digest != cur.Digest || len(ms.Items) != len(cur.Items) {
+		t.Errorf("Resolve through a memory map: digest %s, %d items; want %s, %d items", ms.Digest, len(ms.Items), cur.Digest, len(cur.Items))
 	}
 }
 
@@ -182,44 +193,55 @@ func TestResolveDiffRefusesTampering(t *testing.T) {
 		{name: "blob of a shared item deleted", query: `DELETE FROM blobs WHERE CAST(data AS TEXT) LIKE '%blocks/DB00004"%'`, diffLoads: true},
 		{name: "blob of a changed item deleted", query: `DELETE FROM blobs WHERE CAST(data AS TEXT) LIKE '%blocks/DB00000"%'`},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "plcwatch.db")
-			s := open(t, path)
-			g := storetest.NewGenerator("plc", 8, storetest.T0)
-			a, b := g.Next(0), g.Next(1)
-			for _, x := range []*snapshots.Snapshot{a, b} {
-				if _, err := s.PutSnapshot(t.Context(), x, nil); err != nil {
-					t.Fatal(err)
+		for _, parallel := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/parallel=%v", tc.name, parallel), func(t *testing.T) {
+				if parallel {
+					store.ReadInParallel(t, 0)
 				}
-			}
-			db := raw(t, path)
-			res, err := db.Exec(tc.query)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				t.Fatalf("%s changed nothing", tc.query)
-			}
-			p, err := s.ResolveDiff(t.Context(), a.ID, b.ID)
-			switch {
-			case tc.diffLoads && err != nil:
-				t.Fatalf("ResolveDiff = %v, want the pair (the damaged item is shared)", err)
-			case tc.diffLoads:
-				if want, got := diffing.Compare(a, b, diffing.Options{}), diffing.Compare(p.Old, p.New, diffing.Options{}); !reflect.DeepEqual(got, want) {
-					t.Errorf("report %+v, want %+v", got, want)
-				}
-			case err == nil:
-				t.Fatal("tampered pair loaded")
-			case !strings.Contains(tc.name, "deleted") && !errors.Is(err, snapshots.ErrDigestMismatch) && !errors.Is(err, store.ErrBrokenDelta):
-				t.Errorf("err = %v, want ErrDigestMismatch or ErrBrokenDelta", err)
-			}
-			if fs, err := s.Verify(t.Context(), nil, nil); err != nil || len(fs) == 0 {
-				t.Errorf("Verify = %v, %v; want findings", fs, err)
-			}
-			if _, err := s.Snapshot(t.Context(), b.ID); err == nil {
-				t.Errorf("Snapshot(%s) loaded tampered content", b.ID)
-			}
-		})
+				resolveDiffRefusesTampering(t, tc.query, tc.diffLoads, strings.Contains(tc.name, "deleted"))
+			})
+		}
+	}
+}
+
+// resolveDiffRefusesTampering stores two snapshots, runs query on the file
+// and checks what ResolveDiff, Verify and Snapshot make of it.
+func resolveDiffRefusesTampering(t *testing.T, query string, diffLoads, deleted bool) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	s := open(t, path)
+	g := storetest.NewGenerator("plc", 8, storetest.T0)
+	a, b := g.Next(0), g.Next(1)
+	for _, x := range []*snapshots.Snapshot{a, b} {
+		if _, err := s.PutSnapshot(t.Context(), x, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := raw(t, path)
+	res, err := db.Exec(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatalf("%s changed nothing", query)
+	}
+	p, err := s.ResolveDiff(t.Context(), a.ID, b.ID)
+	switch {
+	case diffLoads && err != nil:
+		t.Fatalf("ResolveDiff = %v, want the pair (the damaged item is shared)", err)
+	case diffLoads:
+		if want, got := diffing.Compare(a, b, diffing.Options{}), diffing.Compare(p.Old, p.New, diffing.Options{}); !reflect.DeepEqual(got, want) {
+			t.Errorf("report %+v, want %+v", got, want)
+		}
+	case err == nil:
+		t.Fatal("tampered pair loaded")
+	case !deleted && !errors.Is(err, snapshots.ErrDigestMismatch) && !errors.Is(err, store.ErrBrokenDelta):
+		t.Errorf("err = %v, want ErrDigestMismatch or ErrBrokenDelta", err)
+	}
+	if fs, err := s.Verify(t.Context(), nil, nil); err != nil || len(fs) == 0 {
+		t.Errorf("Verify = %v, %v; want findings", fs, err)
+	}
+	if _, err := s.Snapshot(t.Context(), b.ID); err == nil {
+		t.Errorf("Snapshot(%s) loaded tampered content", b.ID)
 	}
 }
 

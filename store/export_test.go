@@ -16,3 +16,11 @@ func ItemBlobsDecoder(blobs [][]byte) func() ([]snapshots.Item, error) {
 func CanonicalItem(it *snapshots.Item) ([]byte, error) {
 	return canonical(it)
 }
+
+// ReadInParallel makes ResolveDiff read the two sides on two connections
+// from n blobs a side on (default 500) until the test ends.
+func ReadInParallel(t interface{ Cleanup(func()) }, n int) {
+	old := parallelReads
+	parallelReads = n
+	t.Cleanup(func() { parallelReads = old })
+}

@@ -830,6 +830,11 @@ func presentKeys(ctx context.Context, tx *sql.Tx, keys [][keySize]byte) (map[[ke
 	return have, nil
 }
 
+// parallelReads is the number of blobs each side of a diff must read for
+// the two sides to read on two connections at once (see resolveDiff); a
+// variable so that tests take both ways with small snapshots.
+var parallelReads = 500
+
 // DiffPair is two stored snapshots loaded for a comparison: the items both
 // hold byte for byte (same path, same content, same provenance) are left out
 // of both, because they compare equal whatever the rest is (they give no
@@ -932,30 +937,54 @@ func (d *DB) resolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		}
 	}
 	// With manifest digests on both sides only the items that differ are
-	// read; otherwise every item is, to hash each encoding.
-	var want [][keySize]byte
-	for si, sd := range sides {
-		for i, k := range sd.m.ks {
-			if sd.ref.Manifest == "" || !shared[si][i] {
-				want = append(want, k)
+	// read; otherwise every item is, to hash each encoding. When both
+	// sides read many, each reads its own on a connection of its own and
+	// decodes them (2 CPUs: one side decodes while the other still
+	// reads); opening the second connection (about a millisecond) is
+	// worth it from parallelReads keys a side. A manifest that does not
+	// check is reported before any error of the reads.
+	wants := make([][][keySize]byte, 2)
+	for i, sd := range sides {
+		for j, k := range sd.m.ks {
+			if sd.ref.Manifest == "" || !shared[i][j] {
+				wants[i] = append(wants[i], k)
 			}
 		}
 	}
-	blobs, err := d.blobs(ctx, want)
-	if err != nil {
-		err = fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
-	}
-	if err := checked(err); err != nil {
-		return nil, err
+	parallel := min(len(wants[0]), len(wants[1])) >= parallelReads
+	var all verifiedBlobs
+	var readErr error
+	if !parallel {
+		if all, readErr = d.blobs(ctx, append(wants[0], wants[1]...)); readErr != nil {
+			readErr = fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, readErr)
+		}
 	}
 	p := &DiffPair{Shared: count}
-	// The two sides are checked and decoded at once (2 CPUs: each hashes
-	// its manifest while the other does).
 	out := make([]*snapshots.Snapshot, 2)
-	errs := make([]error, 2)
+	readErrs, errs := make([]error, 2), make([]error, 2)
 	var wg sync.WaitGroup
 	for i, sd := range sides {
+		if readErr != nil {
+			break
+		}
 		wg.Go(func() {
+			blobs := all
+			if parallel {
+				// A fault of the memory map in this goroutine is
+				// caught here: guard's recover covers its own
+				// goroutine only.
+				if err := d.guard(func() (err error) {
+					blobs, err = d.blobs(ctx, wants[i])
+					return err
+				}); err != nil {
+					readErrs[i] = fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)
+					return
+				}
+			}
+			hashes.Wait()
+			if hashErrs[0] != nil || hashErrs[1] != nil {
+				return
+			}
 			s, err := decodeManifest(sd.m.header, sd.m.keys, sd.m.ks, sd.ref.Digest, sd.ref.Manifest, true, blobs, func(j int) bool { return shared[i][j] })
 			if err != nil {
 				errs[i] = fmt.Errorf("store %s: %s: snapshot %s: %w", d.path, sd.name, sd.ref.Digest, err)
@@ -971,6 +1000,9 @@ func (d *DB) resolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		})
 	}
 	wg.Wait()
+	if err := checked(errors.Join(append(readErrs, readErr)...)); err != nil {
+		return nil, err
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
