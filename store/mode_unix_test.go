@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -93,5 +94,78 @@ func TestReadOnlyFilesystem(t *testing.T) {
 		t.Error("a store on a read-only filesystem opened for writing")
 	} else if errors.Is(err, store.ErrNotStore) {
 		t.Errorf("opening for writing on a read-only filesystem = %v: an intact store is not 'not a store'", err)
+	}
+}
+
+// TestReadOnlyCopyWithWAL: a copy of a live store on a read-only
+// filesystem, taken with its -wal file (records not yet checkpointed into
+// the main file) but without its -shm file. SQLite can read such a WAL
+// only with a -shm file it may create; opened as immutable, it would show
+// the main file alone, silently missing the newest records. With the
+// -shm file, the newest snapshot is read; without it, opening fails naming
+// the -wal file, through a memory map (diff, show) or not.
+func TestReadOnlyCopyWithWAL(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "live.db")
+	w := open(t, src)
+	g := storetest.NewGenerator("plc", 50, storetest.T0)
+	a, b := g.Next(0), g.Next(5)
+	if _, err := w.PutSnapshot(t.Context(), a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw(t, src).Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.PutSnapshot(t.Context(), b, nil); err != nil { // stays in the -wal file
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		want  string // the latest snapshot's id, or "" for an error naming the -wal file
+	}{
+		{name: "store, -wal and -shm", files: []string{"", "-wal", "-shm"}, want: b.ID},
+		{name: "store and -wal", files: []string{"", "-wal"}},
+		{name: "store and an empty -wal", files: []string{"", "-wal=empty"}, want: a.ID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := mountTmpfs(t, 8<<20)
+			dst := filepath.Join(dir, "plcwatch.db")
+			for _, f := range tc.files {
+				data, err := os.ReadFile(src + strings.TrimSuffix(f, "=empty"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasSuffix(f, "=empty") {
+					data = nil
+				}
+				if err := os.WriteFile(dst+strings.TrimSuffix(f, "=empty"), data, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+				t.Fatalf("remounting read-only: %v", err)
+			}
+			for _, opts := range [][]store.Option{{store.ReadOnly()}, {store.ReadOnly(), store.MapReads()}} {
+				s, err := store.Open(dst, opts...)
+				if tc.want == "" {
+					if err == nil {
+						s.Close()
+						t.Fatalf("opened with %d option(s), want an error naming the -wal file", len(opts))
+					}
+					if !strings.Contains(err.Error(), dst+"-wal") {
+						t.Errorf("opening with %d option(s): %v, want an error naming %s-wal", len(opts), err, dst)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("opening with %d option(s): %v", len(opts), err)
+				}
+				got, err := s.Resolve(t.Context(), "plc@latest")
+				s.Close()
+				if err != nil || got.ID != tc.want {
+					t.Errorf("plc@latest with %d option(s) = %v, %v; want %s", len(opts), got, err, tc.want)
+				}
+			}
+		})
 	}
 }

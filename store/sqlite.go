@@ -238,7 +238,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 
 // openReadOnly opens path with SQLite's mode=ro. A WAL store whose -shm
 // file cannot be created (a read-only directory or filesystem) is opened
-// again as immutable: nothing can change it there.
+// again as immutable: nothing can change it there. Immutable, SQLite reads
+// the main file alone, so a non-empty -wal file there is an error naming
+// it rather than records silently missing.
 func openReadOnly(path string, o options) (*DB, error) {
 	u := (&url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath()}).String()
 	var firstErr error
@@ -258,6 +260,12 @@ func openReadOnly(path string, o options) (*DB, error) {
 		}
 		d.Close()
 		if (errors.Is(err, ErrNotStore) || errors.Is(err, ErrHostIO)) && firstErr == nil && !writableDir(path) {
+			// Opened as immutable, SQLite reads the main file alone: records
+			// in a -wal file (a copy of a live store taken without its -shm
+			// file) would be silently missing.
+			if st, statErr := os.Stat(path + "-wal"); statErr == nil && st.Size() > 0 {
+				return nil, fmt.Errorf("opening store %s read-only: its folder does not accept new files, and %s-wal (%d bytes) may hold records not yet in the store file, which SQLite reads only with a -shm file next to it; copy the store with its -shm file, or open it in a writable folder: %w", path, path, st.Size(), err)
+			}
 			firstErr = err
 			continue
 		}
