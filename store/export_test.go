@@ -24,3 +24,7 @@ func ReadInParallel(t interface{ Cleanup(func()) }, n int) {
 	parallelReads = n
 	t.Cleanup(func() { parallelReads = old })
 }
+
+// ConnsInUse returns how many of the store's SQLite connections are taken
+// out of its pool (a statement that was never closed keeps one).
+func ConnsInUse(d *DB) int { return d.db.Stats().InUse }

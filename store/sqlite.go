@@ -1008,6 +1008,15 @@ func (d *DB) resolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 		})
 	}
 	wg.Wait()
+	if parallel && (readErrs[0] != nil || readErrs[1] != nil) && !d.faulted.Load() {
+		// Each side names its own first damaged blob; read as one, the
+		// error names the first in key order, whichever side holds it:
+		// the same error whichever way the sides were read. (Not after a
+		// fault: the handle is not used again.)
+		if _, err := d.blobs(ctx, append(wants[0], wants[1]...)); err != nil {
+			readErrs = []error{fmt.Errorf("store %s: %s and %s: %w", d.path, oldRef, newRef, err)}
+		}
+	}
 	if err := checked(errors.Join(append(readErrs, readErr)...)); err != nil {
 		return nil, err
 	}
