@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,6 +263,67 @@ func TestMapReadsFault(t *testing.T) {
 	}
 	if _, err := d.Resolve(t.Context(), s.ID); !errors.Is(err, ErrHostIO) {
 		t.Errorf("Resolve after the fault: %v, want ErrHostIO", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close after the fault: %v", err)
+	}
+}
+
+// TestMapReadsFaultParallel truncates a store after a diff has read both
+// manifests, as the two sides start reading their blobs on two connections
+// (600 a side): the side whose connection mapped the whole file faults in
+// its own goroutine, which the main goroutine's guard does not cover. The
+// diff must fail with ErrHostIO and the process live on. The store's -wal
+// file holds a record, so SQLite takes the database's size from the WAL,
+// not from the truncated file, as it does while a writer is busy.
+func TestMapReadsFaultParallel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	at := time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC)
+	var refs []string
+	for version := range 2 {
+		s := &snapshots.Snapshot{Device: "plc", Protocol: "s7", TakenAt: at.Add(time.Duration(version) * time.Hour), Status: snapshots.Status{Complete: true}}
+		for i := range 1200 {
+			v := 0
+			if i < 600 {
+				v = version
+			}
+			s.Items = append(s.Items, snapshots.Item{Path: fmt.Sprintf("setpoints/SP%05d", i), Kind: snapshots.KindSetpoint, Value: snapshots.String(fmt.Sprintf("%s%d/%d", strings.Repeat("x", 200), i, v))})
+		}
+		if err := s.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.PutSnapshot(t.Context(), s, nil); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, s.ID)
+	}
+	if _, err := w.db.ExecContext(t.Context(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(t.Context(), "plc", TypeAlert, at, map[string]string{"id": "A1", "severity": "high"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(path, ReadOnly(), MapReads())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	beforeSideRead = func() {
+		once.Do(func() {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	defer func() { beforeSideRead = nil }()
+	_, err = d.ResolveDiff(t.Context(), refs[0], refs[1])
+	if !errors.Is(err, ErrHostIO) || !strings.Contains(err.Error(), "memory map") {
+		t.Errorf("ResolveDiff with the store truncated as its sides read: %v, want a memory-map fault wrapping ErrHostIO", err)
 	}
 	if err := d.Close(); err != nil {
 		t.Errorf("Close after the fault: %v", err)

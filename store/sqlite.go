@@ -843,6 +843,11 @@ func presentKeys(ctx context.Context, tx *sql.Tx, keys [][keySize]byte) (map[[ke
 // variable so that tests take both ways with small snapshots.
 var parallelReads = 500
 
+// beforeSideRead, when a test sets it, runs in each side's goroutine of a
+// diff read on two connections, under its fault guard, before the side
+// reads its blobs.
+var beforeSideRead func()
+
 // DiffPair is two stored snapshots loaded for a comparison: the items both
 // hold byte for byte (same path, same content, same provenance) are left out
 // of both, because they compare equal whatever the rest is (they give no
@@ -982,6 +987,9 @@ func (d *DB) resolveDiff(ctx context.Context, oldRef, newRef string) (*DiffPair,
 				// caught here: guard's recover covers its own
 				// goroutine only.
 				if err := d.guard(func() (err error) {
+					if beforeSideRead != nil {
+						beforeSideRead()
+					}
 					blobs, err = d.blobs(ctx, wants[i])
 					return err
 				}); err != nil {
