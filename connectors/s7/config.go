@@ -115,7 +115,7 @@ var typeSizes = sync.OnceValue(func() map[string]int {
 
 // validName reports whether a marker or setpoint name is 1 to 64 letters,
 // digits, '.', '_' or '-'.
-func validName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
+func validName(s string) bool { return len(s) <= 64 && nameRE().MatchString(s) }
 
 // textTypes have no deadband.
 var textTypes = sync.OnceValue(func() map[string]bool {
@@ -123,12 +123,12 @@ var textTypes = sync.OnceValue(func() map[string]bool {
 })
 
 var (
-	dbAddr = regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`)
-	mAddr  = regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`)
+	dbAddr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`) })
+	mAddr  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`) })
 	// nameRE with a length check of 64 bytes (validName): a counted
 	// repetition compiles to a one-pass program of that many states at
 	// every process start.
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	nameRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]+$`) })
 	defaults = struct {
 		pdu     int
 		timeout time.Duration
@@ -312,9 +312,9 @@ func parseAddress(s string) (area byte, db, start int, width byte, bit int, err 
 	bit = -1
 	want := fmt.Errorf("want an address such as DB10.DBD4, DB10.DBX4.0, MW10 or M4.0, got %q", s)
 	var num, off, bitStr string
-	if m := dbAddr.FindStringSubmatch(a); m != nil {
+	if m := dbAddr().FindStringSubmatch(a); m != nil {
 		area, width, num, off, bitStr = 0x84, m[2][0], m[1], m[3], m[4]
-	} else if m := mAddr.FindStringSubmatch(a); m != nil {
+	} else if m := mAddr().FindStringSubmatch(a); m != nil {
 		area, off, bitStr = 0x83, m[2], m[3]
 		width = 'X'
 		if m[1] != "" {
