@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/diffing"
@@ -122,28 +123,30 @@ type catInfo struct {
 	why   string
 }
 
-var categories = map[string]catInfo{
-	CatLogic:              {High, &T0889, "logic changed", "changed program logic changes what the controller does to the process"},
-	CatTasking:            {High, &T0821, "controller tasking changed", "changed tasks or organization blocks change when and how often logic runs"},
-	CatSetpoint:           {High, &T0836, "setpoints changed", "changed limits, gains or timers move the process away from its approved operating envelope"},
-	CatAlarmSetting:       {High, &T0838, "alarm settings changed", "changed alarm limits can hide an abnormal process condition from operators"},
-	CatFirmware:           {Critical, &T1693_001, "controller firmware changed", "unapproved firmware can change any behaviour of the controller and hide it"},
-	CatModuleFirmware:     {High, &T1693_002, "module firmware changed", "unapproved module firmware can alter I/O or communication behaviour"},
-	CatHardware:           {Medium, nil, "hardware configuration changed", "an added, removed or swapped module changes the controller's I/O"},
-	CatMode:               {High, &T0858, "operating mode changed", "a mode change can stop the process or enable program downloads"},
-	CatProtection:         {High, &T0892, "protection changed", "weakened protection lets anyone on the network change the controller"},
-	CatSecurity:           {High, &T0892, "security settings changed", "changed endpoints, security policies or certificates can expose the controller or allow impersonation"},
-	CatIdentity:           {Medium, nil, "identity details changed", "the controller reports a different identity than the approved baseline"},
-	CatDeviceReplaced:     {High, nil, "device replaced", "a different physical controller (new serial number) answers at this address"},
-	CatLogicNotObservable: {High, &T0889, "logic changed, content not observable", "the controller's change indicator moved but no readable content changed: an online edit looks exactly like this"},
-	CatRedownload:         {Low, &T0843, "re-downloaded, content identical", "logic was downloaded again without a content change; confirm it was planned"},
-	CatIncomplete:         {Medium, nil, "incomplete collection", "part of the controller could not be read, so changes there are unknown"},
-	CatOverdue:            {Medium, nil, "monitoring overdue", "no complete snapshot within the required period (NERC CIP-010 R2: 35 days)"},
-	CatWindowMissed:       {Medium, nil, "maintenance window missed", "a scheduled check did not run, so changes may go unnoticed"},
-	CatChangeOverdue:      {Medium, nil, "planned change overdue", "a planned change passed its end time without an approved after-snapshot"},
-	CatCollectionFailed:   {Medium, nil, "collection failed", "the controller could not be read at all"},
-	CatHostFailure:        {Medium, nil, "host failure", "the monitoring host itself failed (disk, store, alert log): not a finding about any controller"},
-}
+var categories = sync.OnceValue(func() map[string]catInfo {
+	return map[string]catInfo{
+		CatLogic:              {High, &T0889, "logic changed", "changed program logic changes what the controller does to the process"},
+		CatTasking:            {High, &T0821, "controller tasking changed", "changed tasks or organization blocks change when and how often logic runs"},
+		CatSetpoint:           {High, &T0836, "setpoints changed", "changed limits, gains or timers move the process away from its approved operating envelope"},
+		CatAlarmSetting:       {High, &T0838, "alarm settings changed", "changed alarm limits can hide an abnormal process condition from operators"},
+		CatFirmware:           {Critical, &T1693_001, "controller firmware changed", "unapproved firmware can change any behaviour of the controller and hide it"},
+		CatModuleFirmware:     {High, &T1693_002, "module firmware changed", "unapproved module firmware can alter I/O or communication behaviour"},
+		CatHardware:           {Medium, nil, "hardware configuration changed", "an added, removed or swapped module changes the controller's I/O"},
+		CatMode:               {High, &T0858, "operating mode changed", "a mode change can stop the process or enable program downloads"},
+		CatProtection:         {High, &T0892, "protection changed", "weakened protection lets anyone on the network change the controller"},
+		CatSecurity:           {High, &T0892, "security settings changed", "changed endpoints, security policies or certificates can expose the controller or allow impersonation"},
+		CatIdentity:           {Medium, nil, "identity details changed", "the controller reports a different identity than the approved baseline"},
+		CatDeviceReplaced:     {High, nil, "device replaced", "a different physical controller (new serial number) answers at this address"},
+		CatLogicNotObservable: {High, &T0889, "logic changed, content not observable", "the controller's change indicator moved but no readable content changed: an online edit looks exactly like this"},
+		CatRedownload:         {Low, &T0843, "re-downloaded, content identical", "logic was downloaded again without a content change; confirm it was planned"},
+		CatIncomplete:         {Medium, nil, "incomplete collection", "part of the controller could not be read, so changes there are unknown"},
+		CatOverdue:            {Medium, nil, "monitoring overdue", "no complete snapshot within the required period (NERC CIP-010 R2: 35 days)"},
+		CatWindowMissed:       {Medium, nil, "maintenance window missed", "a scheduled check did not run, so changes may go unnoticed"},
+		CatChangeOverdue:      {Medium, nil, "planned change overdue", "a planned change passed its end time without an approved after-snapshot"},
+		CatCollectionFailed:   {Medium, nil, "collection failed", "the controller could not be read at all"},
+		CatHostFailure:        {Medium, nil, "host failure", "the monitoring host itself failed (disk, store, alert log): not a finding about any controller"},
+	}
+})
 
 // Item is one changed item in an alert.
 type Item struct {
@@ -382,7 +385,7 @@ func Event(device, cat, detail, key string, now time.Time) Alert {
 }
 
 func newAlert(in Input, cat string, rep *diffing.Report) Alert {
-	ci, ok := categories[cat]
+	ci, ok := categories()[cat]
 	if !ok {
 		ci = catInfo{sev: Medium, title: strings.ReplaceAll(cat, "_", " ")}
 	}

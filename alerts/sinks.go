@@ -55,7 +55,9 @@ func (c *Console) Notify(a Alert, repeated bool) error {
 	return RenderAlert(c.W, a, repeated, c.Color)
 }
 
-var sevColor = map[Severity]string{Critical: "\x1b[1;41;97m", High: "\x1b[1;31m", Medium: "\x1b[33m", Low: "\x1b[36m", Info: ""}
+var sevColor = sync.OnceValue(func() map[Severity]string {
+	return map[Severity]string{Critical: "\x1b[1;41;97m", High: "\x1b[1;31m", Medium: "\x1b[33m", Low: "\x1b[36m", Info: ""}
+})
 
 // RenderAlert writes one alert as a readable block: severity, id, state
 // (NEW just raised, SEEN AGAIN when repeated, else the listed alert's own:
@@ -69,7 +71,7 @@ func RenderAlert(w io.Writer, a Alert, repeated bool, color bool) error {
 	p := diffing.Printable
 	sev := strings.ToUpper(string(a.Severity))
 	if color {
-		sev = sevColor[a.Severity] + sev + "\x1b[0m"
+		sev = sevColor()[a.Severity] + sev + "\x1b[0m"
 	}
 	state := "NEW"
 	switch {
@@ -519,7 +521,9 @@ const MaxSyslogMessage = 2048
 // site that needs its own can filter on the name part.
 const SyslogSDID = "plcwatch@32473"
 
-var facilities = map[string]int{"kern": 0, "user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+var facilities = sync.OnceValue(func() map[string]int {
+	return map[string]int{"kern": 0, "user": 1, "daemon": 3, "auth": 4, "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23}
+})
 
 // NewSyslog parses an address such as "unixgram:///dev/log" or
 // "udp://127.0.0.1:514". It does not connect until the first alert.
@@ -528,7 +532,7 @@ func NewSyslog(address, facility, app string) (*Syslog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("syslog address %q: %w", address, err)
 	}
-	fac, ok := facilities[facility]
+	fac, ok := facilities()[facility]
 	if !ok {
 		return nil, fmt.Errorf("syslog facility %q: want one of local0..local7, daemon, user, auth", facility)
 	}
@@ -548,7 +552,9 @@ func NewSyslog(address, facility, app string) (*Syslog, error) {
 	return s, nil
 }
 
-var syslogSev = map[Severity]int{Critical: 2, High: 3, Medium: 4, Low: 5, Info: 6}
+var syslogSev = sync.OnceValue(func() map[Severity]int {
+	return map[Severity]int{Critical: 2, High: 3, Medium: 4, Low: 5, Info: 6}
+})
 
 // Format returns the RFC 5424 message for an alert:
 //
@@ -562,8 +568,8 @@ var syslogSev = map[Severity]int{Critical: 2, High: 3, Medium: 4, Low: 5, Info: 
 // device, title and id, made printable. Header fields are cut to their RFC
 // 5424 lengths and printable ASCII, "-" when empty.
 func (s *Syslog) Format(a Alert, repeated bool, now time.Time) string {
-	pri := s.Facility*8 + syslogSev[a.Severity]
-	if _, ok := syslogSev[a.Severity]; !ok {
+	pri := s.Facility*8 + syslogSev()[a.Severity]
+	if _, ok := syslogSev()[a.Severity]; !ok {
 		pri = s.Facility*8 + 4
 	}
 	tech := ""

@@ -406,7 +406,7 @@ func TestSyslogUDP(t *testing.T) {
 		msgID    string
 	}{
 		{"critical", als[0], false, 16*8 + 2, "ALERT"},
-		{"escaping, seen again", tricky, true, 16*8 + syslogSev[tricky.Severity], "ALERT_SEEN"},
+		{"escaping, seen again", tricky, true, 16*8 + syslogSev()[tricky.Severity], "ALERT_SEEN"},
 		{"medium", als[3], false, 16*8 + 4, "ALERT"},
 	}
 	buf := make([]byte, 65536)

@@ -23,12 +23,12 @@ import (
 
 // labelRE with a length check of 32 bytes (a counted repetition compiles
 // to a one-pass program of that many states at every process start).
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var labelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // validLabel reports whether a label is well formed and not one of the
 // reserved reference words.
 func validLabel(l string) bool {
-	return len(l) <= 32 && labelRE.MatchString(l) && l != "latest" && l != "baseline"
+	return len(l) <= 32 && labelRE().MatchString(l) && l != "latest" && l != "baseline"
 }
 
 // sinks builds the configured alert sinks. The console sink goes to

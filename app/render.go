@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/diffing"
@@ -37,8 +38,8 @@ func writeJSON(w io.Writer, v any) error {
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("encoding JSON: %w", err)
 	}
-	out := nsField.ReplaceAllFunc(buf.Bytes(), func(m []byte) []byte {
-		g := nsField.FindSubmatch(m)
+	out := nsField().ReplaceAllFunc(buf.Bytes(), func(m []byte) []byte {
+		g := nsField().FindSubmatch(m)
 		n, err := strconv.ParseInt(string(g[3]), 10, 64)
 		if err != nil {
 			return m
@@ -51,7 +52,7 @@ func writeJSON(w io.Writer, v any) error {
 
 // nsField matches an indented JSON member "name_ns": 123 on a line of its
 // own (never inside a string, where the quotes would be escaped).
-var nsField = regexp.MustCompile(`(?m)^(\s*)"(\w+)_ns": (-?\d+)(,?)$`)
+var nsField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^(\s*)"(\w+)_ns": (-?\d+)(,?)$`) })
 
 // fillNil replaces nil slices (but []byte) and nil maps reachable through
 // exported fields, map values, interfaces and pointers with empty ones, so

@@ -39,6 +39,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/snapshots"
@@ -103,12 +104,12 @@ type Manifest struct {
 
 // siteRE with a length check of 63 bytes: a counted repetition compiles
 // to a one-pass program of that many states at every process start.
-var siteRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var siteRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // ValidSite returns an error unless name can name a site: 1 to 63 letters,
 // digits, '.', '_' or '-', starting with a letter or digit.
 func ValidSite(name string) error {
-	if len(name) > 63 || !siteRE.MatchString(name) {
+	if len(name) > 63 || !siteRE().MatchString(name) {
 		return fmt.Errorf("site name %q: want 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
 	}
 	return nil

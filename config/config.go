@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -421,10 +422,10 @@ func sortErrors(errs Errors) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
 
 func yamlError(file string, err error) *Error {
-	m := yamlLine.FindStringSubmatch(err.Error())
+	m := yamlLine().FindStringSubmatch(err.Error())
 	if m != nil {
 		var l int
 		fmt.Sscan(m[1], &l)
@@ -479,7 +480,7 @@ func fieldsOf(errs Errors, n *yaml.Node, prefix string) Errors {
 
 // typeMsg rewrites yaml's "cannot unmarshal !!str `x` into int" as what the
 // key wants.
-var typeMsg = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+var typeMsg = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$") })
 
 var goTypeWords = map[string]string{
 	"int": "an integer", "int64": "an integer", "float64": "a number", "bool": "true or false",
@@ -499,7 +500,7 @@ func decodeErrors(file string, err error) Errors {
 		for _, e := range te.Errors {
 			ye := yamlError(file, errors.New(e))
 			ye.Msg = strings.TrimPrefix(ye.Msg, "invalid YAML: ")
-			if m := typeMsg.FindStringSubmatch(ye.Msg); m != nil {
+			if m := typeMsg().FindStringSubmatch(ye.Msg); m != nil {
 				want := goTypeWords[m[3]]
 				if want == "" {
 					want = "a " + strings.TrimPrefix(m[3], "config.")

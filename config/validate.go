@@ -253,9 +253,9 @@ func (c *Config) given(field string) bool {
 // '-', starting with a letter or digit. A counted repetition ({0,62}) compiles to a one-pass program of
 // that many states at every process start (0.1 ms each); a length check
 // and a star are the same test on these ASCII-only classes.
-func validName(s string) bool { return len(s) <= 63 && nameRE.MatchString(s) }
+func validName(s string) bool { return len(s) <= 63 && nameRE().MatchString(s) }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
 
 // KnownProtocols lists protocol names accepted in devices[].protocol.
 var KnownProtocols = []string{"opcua", "s7", "logix"}

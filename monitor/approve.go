@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/alerts"
@@ -42,9 +43,9 @@ var (
 // or '_.:/#-', starting with a letter or digit. A counted repetition ({0,62}) compiles to a one-pass program of
 // that many states at every process start (0.1 ms each); a length check
 // and a star are the same test on these ASCII-only classes.
-func validTicket(t string) bool { return len(t) <= 64 && ticketRE.MatchString(t) }
+func validTicket(t string) bool { return len(t) <= 64 && ticketRE().MatchString(t) }
 
-var ticketRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$`)
+var ticketRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/#-]*$`) })
 
 // ApproveRequest is a person's approval of a snapshot as the new baseline.
 type ApproveRequest struct {

@@ -329,3 +329,54 @@ func TestMapReadsFaultParallel(t *testing.T) {
 		t.Errorf("Close after the fault: %v", err)
 	}
 }
+
+// TestReadOnlyHandleRefusesWrites checks that SQLite itself refuses every
+// kind of write on a read-only store's handle, below the store's own
+// ErrReadOnly check: mode=ro is what keeps an auditor's copy unchanged.
+func TestReadOnlyHandleRefusesWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plcwatch.db")
+	w, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Append(t.Context(), "plc", TypeAck, time.Unix(0, 0), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mapped := range []bool{false, true} {
+		opts := []Option{ReadOnly()}
+		if mapped {
+			opts = append(opts, MapReads())
+		}
+		d, err := Open(path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ name, stmt string }{
+			{name: "insert", stmt: `INSERT INTO counters (name, value) VALUES ('x', 1)`},
+			{name: "delete", stmt: `DELETE FROM records`},
+			{name: "create table", stmt: `CREATE TABLE x (a)`},
+			{name: "schema version", stmt: `PRAGMA user_version = 99`},
+		} {
+			if _, err := d.db.ExecContext(t.Context(), tc.stmt); err == nil || !strings.Contains(err.Error(), "readonly") {
+				t.Errorf("mapped %v: %s on a read-only handle: %v, want SQLite's read-only error", mapped, tc.name, err)
+			}
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the store file changed under read-only handles")
+	}
+}

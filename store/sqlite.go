@@ -248,7 +248,10 @@ func openReadOnly(path string, o options) (*DB, error) {
 		if o.mapReads {
 			extra += fmt.Sprintf("&_pragma=mmap_size(%d)", mapSize)
 		}
-		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)%s", u, o.busyTimeout.Milliseconds(), extra)
+		// mode=ro opens the file read-only in SQLite (a write fails with
+		// SQLITE_READONLY); PRAGMA query_only would add nothing but a
+		// statement to every connection's start.
+		dsn := fmt.Sprintf("%s?mode=ro&_pragma=busy_timeout(%d)%s", u, o.busyTimeout.Milliseconds(), extra)
 		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("opening store %s read-only: %w", path, err)
@@ -360,14 +363,11 @@ func prepareFile(path string, readOnly bool) error {
 // it), switches it to WAL and migrates it.
 func (d *DB) init() error {
 	ctx := context.Background()
-	if err := d.checkIdentity(ctx, d.db); err != nil {
+	v, err := d.checkIdentity(ctx, d.db)
+	if err != nil {
 		return err
 	}
 	if d.readOnly {
-		v, err := pragmaInt(ctx, d.db, "user_version")
-		if err != nil {
-			return d.damaged(err)
-		}
 		if v < 1 {
 			return fmt.Errorf("opening store %s read-only: it was never initialized (schema version %d): %w", d.path, v, ErrNotStore)
 		}
@@ -410,27 +410,28 @@ func pragmaInt(ctx context.Context, q querier, name string) (int, error) {
 }
 
 // checkIdentity refuses SQLite files of other applications and stores of a
-// newer schema.
-func (d *DB) checkIdentity(ctx context.Context, q querier) error {
+// newer schema, and returns the file's schema version (read once: each
+// statement a store's opening runs is start-up time of every command).
+func (d *DB) checkIdentity(ctx context.Context, q querier) (int, error) {
 	app, err := pragmaInt(ctx, q, "application_id")
 	if err != nil {
-		return d.damaged(err)
+		return 0, d.damaged(err)
 	}
 	ver, err := pragmaInt(ctx, q, "user_version")
 	if err != nil {
-		return d.damaged(err)
+		return 0, d.damaged(err)
 	}
 	var tables int
 	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return d.damaged(err)
+		return 0, d.damaged(err)
 	}
 	if app != applicationID && (app != 0 || ver != 0 || tables != 0) {
-		return fmt.Errorf("opening store %s: SQLite database with application_id %#x, user_version %d and %d schema objects, want a plcwatch store (application_id %#x): %w", d.path, app, ver, tables, applicationID, ErrNotStore)
+		return 0, fmt.Errorf("opening store %s: SQLite database with application_id %#x, user_version %d and %d schema objects, want a plcwatch store (application_id %#x): %w", d.path, app, ver, tables, applicationID, ErrNotStore)
 	}
 	if ver > SchemaVersion {
-		return fmt.Errorf("opening store %s: schema version %d, this plcwatch knows up to %d; upgrade plcwatch: %w", d.path, ver, SchemaVersion, ErrNewerSchema)
+		return 0, fmt.Errorf("opening store %s: schema version %d, this plcwatch knows up to %d; upgrade plcwatch: %w", d.path, ver, SchemaVersion, ErrNewerSchema)
 	}
-	return nil
+	return ver, nil
 }
 
 func (d *DB) damaged(err error) error {
@@ -460,7 +461,7 @@ func hostIO(err error) bool {
 // processes opening a new store at once apply them exactly once.
 func (d *DB) migrate(ctx context.Context) error {
 	return d.write(ctx, func(tx *sql.Tx) error {
-		if err := d.checkIdentity(ctx, tx); err != nil {
+		if _, err := d.checkIdentity(ctx, tx); err != nil {
 			return err
 		}
 		ver, err := pragmaInt(ctx, tx, "user_version")

@@ -439,23 +439,28 @@ func TestOpenRefusesOtherFiles(t *testing.T) {
 		{name: "damaged pages", make: damaged, wantErr: store.ErrNotStore, wantMsg: "damaged"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "plcwatch.db")
-			tc.make(t, path)
-			before, _ := os.ReadFile(path)
-			s, err := store.Open(path)
-			if err == nil {
-				s.Close()
-				t.Fatal("Open accepted it")
-			}
-			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.wantMsg) {
-				t.Fatalf("Open = %v, want %v naming %s and saying %q", err, tc.wantErr, path, tc.wantMsg)
-			}
-			after, _ := os.ReadFile(path)
-			if !bytes.Equal(before, after) {
-				t.Error("Open changed the file it refused")
-			}
-		})
+		for _, mode := range []struct {
+			name string
+			opts []store.Option
+		}{{name: "read-write"}, {name: "read-only", opts: []store.Option{store.ReadOnly()}}} {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "plcwatch.db")
+				tc.make(t, path)
+				before, _ := os.ReadFile(path)
+				s, err := store.Open(path, mode.opts...)
+				if err == nil {
+					s.Close()
+					t.Fatal("Open accepted it")
+				}
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Fatalf("Open = %v, want %v naming %s and saying %q", err, tc.wantErr, path, tc.wantMsg)
+				}
+				after, _ := os.ReadFile(path)
+				if !bytes.Equal(before, after) {
+					t.Error("Open changed the file it refused")
+				}
+			})
+		}
 	}
 	for _, bad := range []string{"", "x.db?mode=ro", "file:x.db", ":memory:"} {
 		if s, err := store.Open(bad); err == nil {
@@ -670,5 +675,30 @@ func TestHeadsLogged(t *testing.T) {
 				t.Errorf("AddHeadsLogged on a read-only store = %v, want ErrReadOnly", err)
 			}
 		})
+	}
+}
+
+// BenchmarkOpenReadOnly opens a store read-only, reads one snapshot by id
+// and closes it, as `plcwatch show` and `diff` do at every start: the
+// statements run before the first read are start-up time.
+func BenchmarkOpenReadOnly(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "plcwatch.db")
+	s := open(b, path)
+	snap := storetest.NewGenerator("plc", 10, storetest.T0).Next(0)
+	if _, err := s.PutSnapshot(b.Context(), snap, nil); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	for b.Loop() {
+		r, err := store.Open(path, store.ReadOnly())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Resolve(b.Context(), snap.ID); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/plcwatch/plcwatch/connectors"
 )
@@ -498,15 +499,19 @@ func pathTarget(path []byte) (class uint32, hasClass bool, symbols int, ok bool)
 // readClasses are the classes whose attributes the connector may read with
 // Get Attributes All (0x01), Get Attribute List (0x03) and Get Attribute
 // Single (0x0E): Identity, Symbol, Template and controller properties.
-var readClasses = map[uint32]bool{classIdentity: true, classSymbol: true, classTemplate: true, classControllerProp: true}
+var readClasses = sync.OnceValue(func() map[uint32]bool {
+	return map[uint32]bool{classIdentity: true, classSymbol: true, classTemplate: true, classControllerProp: true}
+})
 
 // embeddedReads are the kinds that may travel inside a Multiple Service
 // Packet or an Unconnected Send: reads only, no connection management and
 // no nested packet.
-var embeddedReads = map[string]bool{
-	KindGetAttributesAll: true, KindGetAttributeList: true, KindGetAttributeSingle: true,
-	KindGetInstanceAttributeList: true, KindReadTag: true, KindReadTagFragmented: true, KindReadTemplate: true,
-}
+var embeddedReads = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		KindGetAttributesAll: true, KindGetAttributeList: true, KindGetAttributeSingle: true,
+		KindGetInstanceAttributeList: true, KindReadTag: true, KindReadTagFragmented: true, KindReadTemplate: true,
+	}
+})
 
 // mrKind names a message-router request for the gate by its (service,
 // class) pair. ok is true only for the pairs the connector may send:
@@ -541,17 +546,17 @@ func mrKind(b []byte) (kind string, ok bool) {
 	}
 	switch svc {
 	case svcGetAttributesAll:
-		if hasClass && symbols == 0 && readClasses[class] {
+		if hasClass && symbols == 0 && readClasses()[class] {
 			return KindGetAttributesAll, true
 		}
 		return refused(KindGetAttributesAll)
 	case svcGetAttributeList:
-		if hasClass && symbols == 0 && readClasses[class] {
+		if hasClass && symbols == 0 && readClasses()[class] {
 			return KindGetAttributeList, true
 		}
 		return refused(KindGetAttributeList)
 	case svcGetAttributeSingle:
-		if hasClass && symbols == 0 && readClasses[class] {
+		if hasClass && symbols == 0 && readClasses()[class] {
 			return KindGetAttributeSingle, true
 		}
 		return refused(KindGetAttributeSingle)
@@ -605,7 +610,7 @@ func mrKind(b []byte) (kind string, ok bool) {
 				return "cip.UnconnectedSend(truncated)", false
 			}
 			k, ok := mrKind(data[4 : 4+n])
-			if !ok || !embeddedReads[k] {
+			if !ok || !embeddedReads()[k] {
 				return "cip.UnconnectedSend carrying " + k, false
 			}
 			return k, true
@@ -662,7 +667,7 @@ func requestKind(frame []byte) (kind string, embedded []string, err error) {
 		}
 		for _, r := range reqs {
 			k, ok := mrKind(r)
-			if !ok || !embeddedReads[k] {
+			if !ok || !embeddedReads()[k] {
 				return kind, nil, fmt.Errorf("outgoing multiple service packet carrying %s: %w", k, connectors.ErrNotAllowed)
 			}
 			embedded = append(embedded, k)

@@ -208,7 +208,7 @@ func decode(dev *config.Device) (*settings, error) {
 }
 
 func validType(t string) bool {
-	for _, n := range atomicNames {
+	for _, n := range atomicNames() {
 		if strings.EqualFold(n, t) {
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -250,17 +251,19 @@ func isStruct(t uint16) bool { return t&typeStruct != 0 }
 
 func templateID(t uint16) uint32 { return uint32(t & 0x0FFF) }
 
-var atomicNames = map[byte]string{
-	0xC1: "BOOL", 0xC2: "SINT", 0xC3: "INT", 0xC4: "DINT", 0xC5: "LINT",
-	0xC6: "USINT", 0xC7: "UINT", 0xC8: "UDINT", 0xC9: "ULINT", 0xCA: "REAL",
-	0xCB: "LREAL", 0xD0: "STRING", 0xD1: "BYTE", 0xD2: "WORD", 0xD3: "DWORD", 0xD4: "LWORD",
-}
+var atomicNames = sync.OnceValue(func() map[byte]string {
+	return map[byte]string{
+		0xC1: "BOOL", 0xC2: "SINT", 0xC3: "INT", 0xC4: "DINT", 0xC5: "LINT",
+		0xC6: "USINT", 0xC7: "UINT", 0xC8: "UDINT", 0xC9: "ULINT", 0xCA: "REAL",
+		0xCB: "LREAL", 0xD0: "STRING", 0xD1: "BYTE", 0xD2: "WORD", 0xD3: "DWORD", 0xD4: "LWORD",
+	}
+})
 
 func atomicName(code uint16) string {
 	if code&0xFF == 0xC1 { // BOOL carries its bit number in bits 8-10
 		return "BOOL"
 	}
-	if n, ok := atomicNames[byte(code)]; ok && code&0x0F00 == 0 {
+	if n, ok := atomicNames()[byte(code)]; ok && code&0x0F00 == 0 {
 		return n
 	}
 	return fmt.Sprintf("type 0x%04X", code)

@@ -2,6 +2,7 @@ package opcua
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/gopcua/opcua/ua"
 
@@ -268,13 +269,13 @@ func readOp(n *ua.NodeID, a ua.AttributeID) *ua.ReadValueID {
 // builtinTypes maps the names of the concrete built-in DataTypes
 // (namespace 0, ids 1 to 21: Boolean to LocalizedText) to the Variant type
 // that carries their values: Part 6 §5.1.2 numbers them alike.
-var builtinTypes = func() map[string]ua.TypeID {
+var builtinTypes = sync.OnceValue(func() map[string]ua.TypeID {
 	m := map[string]ua.TypeID{}
 	for i := uint32(1); i <= 21; i++ {
 		m[typeName(i)] = ua.TypeID(i)
 	}
 	return m
-}()
+})
 
 // retyped reports whether a Good value contradicts dtype, a DataType name
 // as dataTypeName gives it: dtype is a concrete built-in type and the
@@ -285,6 +286,6 @@ func retyped(dtype string, r readResult) bool {
 	if r.failure() != "" || r.dv.Value == nil || r.dv.Value.Type() == ua.TypeIDNull {
 		return false
 	}
-	want, ok := builtinTypes[dtype]
+	want, ok := builtinTypes()[dtype]
 	return ok && r.dv.Value.Type() != want
 }

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -893,13 +894,15 @@ func (c *Connector) Plan(prev *snapshots.Snapshot) (*connectors.Plan, error) {
 
 // wireMessages are the messages each gated step sends: one gated step may
 // open a connection (Hello), a secure channel and a session.
-var wireMessages = map[string][]string{
-	KindGetEndpoints: {"Hello", "OpenSecureChannel", "GetEndpoints", "CloseSecureChannel"},
-	// gopcua's Connect reads the NamespaceArray itself once the session
-	// is active.
-	KindConnect: {"Hello", "OpenSecureChannel", "CreateSession", "ActivateSession", "Read (NamespaceArray)"},
-	KindClose:   {"CloseSession", "CloseSecureChannel"},
-}
+var wireMessages = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		KindGetEndpoints: {"Hello", "OpenSecureChannel", "GetEndpoints", "CloseSecureChannel"},
+		// gopcua's Connect reads the NamespaceArray itself once the session
+		// is active.
+		KindConnect: {"Hello", "OpenSecureChannel", "CreateSession", "ActivateSession", "Read (NamespaceArray)"},
+		KindClose:   {"CloseSession", "CloseSecureChannel"},
+	}
+})
 
 // wireRequests turns p's gated steps into requests on the wire: a step
 // that sends several messages counts each (its row names them, its bytes
@@ -908,7 +911,7 @@ func wireRequests(p *connectors.Plan) {
 	p.Steps = 0
 	for i, r := range p.Requests {
 		p.Steps += r.Count
-		if msgs, ok := wireMessages[r.Kind]; ok {
+		if msgs, ok := wireMessages()[r.Kind]; ok {
 			p.Requests[i].Object = strings.Join(msgs, ", ")
 			p.Requests[i].Count = r.Count * len(msgs)
 		}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/config"
@@ -97,31 +98,37 @@ type setpoint struct {
 }
 
 // Connection types and their TSAP high bytes.
-var connectionTypes = map[string]uint16{"pg": 1, "op": 2, "basic": 3}
+var connectionTypes = sync.OnceValue(func() map[string]uint16 {
+	return map[string]uint16{"pg": 1, "op": 2, "basic": 3}
+})
 
 // typeSizes gives each setpoint type's size in bytes (STRING: 2 + length,
 // WSTRING: 4 + 2 * length).
-var typeSizes = map[string]int{
-	"BOOL": 1, "BYTE": 1, "CHAR": 1, "SINT": 1, "USINT": 1,
-	"WORD": 2, "INT": 2, "UINT": 2, "WCHAR": 2,
-	"DWORD": 4, "DINT": 4, "UDINT": 4, "REAL": 4, "TIME": 4,
-	"LREAL": 8, "STRING": 0, "WSTRING": 0,
-}
+var typeSizes = sync.OnceValue(func() map[string]int {
+	return map[string]int{
+		"BOOL": 1, "BYTE": 1, "CHAR": 1, "SINT": 1, "USINT": 1,
+		"WORD": 2, "INT": 2, "UINT": 2, "WCHAR": 2,
+		"DWORD": 4, "DINT": 4, "UDINT": 4, "REAL": 4, "TIME": 4,
+		"LREAL": 8, "STRING": 0, "WSTRING": 0,
+	}
+})
 
 // validName reports whether a marker or setpoint name is 1 to 64 letters,
 // digits, '.', '_' or '-'.
-func validName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
+func validName(s string) bool { return len(s) <= 64 && nameRE().MatchString(s) }
 
 // textTypes have no deadband.
-var textTypes = map[string]bool{"BOOL": true, "CHAR": true, "WCHAR": true, "STRING": true, "WSTRING": true}
+var textTypes = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{"BOOL": true, "CHAR": true, "WCHAR": true, "STRING": true, "WSTRING": true}
+})
 
 var (
-	dbAddr = regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`)
-	mAddr  = regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`)
+	dbAddr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^DB(\d{1,5})\.DB([XBWD])(\d{1,5})(?:\.(\d))?$`) })
+	mAddr  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^M([BWD]?)(\d{1,5})(?:\.(\d))?$`) })
 	// nameRE with a length check of 64 bytes (validName): a counted
 	// repetition compiles to a one-pass program of that many states at
 	// every process start.
-	nameRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+	nameRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.-]+$`) })
 	defaults = struct {
 		pdu     int
 		timeout time.Duration
@@ -158,7 +165,7 @@ func (c *Config) validate(dev *config.Device) config.Errors {
 	if c.ConnectionType == "" {
 		c.ConnectionType = "basic"
 	}
-	ct, ok := connectionTypes[c.ConnectionType]
+	ct, ok := connectionTypes()[c.ConnectionType]
 	if !ok {
 		at("connection_type", "want pg, op or basic, got %q", c.ConnectionType)
 	}
@@ -254,7 +261,7 @@ type fieldError struct{ field, msg string }
 func parseSetpoint(sp Setpoint) (setpoint, *fieldError) {
 	p := setpoint{Setpoint: sp, bit: -1}
 	p.Type = strings.ToUpper(strings.TrimSpace(sp.Type))
-	size, ok := typeSizes[p.Type]
+	size, ok := typeSizes()[p.Type]
 	if !ok {
 		return p, &fieldError{"type", fmt.Sprintf("want one of BOOL, BYTE, CHAR, WCHAR, WORD, INT, UINT, SINT, USINT, DWORD, DINT, UDINT, REAL, LREAL, TIME, STRING, WSTRING; got %q", sp.Type)}
 	}
@@ -275,7 +282,7 @@ func parseSetpoint(sp Setpoint) (setpoint, *fieldError) {
 	if sp.Deadband < 0 {
 		return p, &fieldError{"deadband", fmt.Sprintf("want a number >= 0, got %v", sp.Deadband)}
 	}
-	if sp.Deadband != 0 && textTypes[p.Type] {
+	if sp.Deadband != 0 && textTypes()[p.Type] {
 		return p, &fieldError{"deadband", "a deadband applies to numeric setpoints only"}
 	}
 	area, db, start, width, bit, err := parseAddress(sp.Address)
@@ -305,9 +312,9 @@ func parseAddress(s string) (area byte, db, start int, width byte, bit int, err 
 	bit = -1
 	want := fmt.Errorf("want an address such as DB10.DBD4, DB10.DBX4.0, MW10 or M4.0, got %q", s)
 	var num, off, bitStr string
-	if m := dbAddr.FindStringSubmatch(a); m != nil {
+	if m := dbAddr().FindStringSubmatch(a); m != nil {
 		area, width, num, off, bitStr = 0x84, m[2][0], m[1], m[3], m[4]
-	} else if m := mAddr.FindStringSubmatch(a); m != nil {
+	} else if m := mAddr().FindStringSubmatch(a); m != nil {
 		area, off, bitStr = 0x83, m[2], m[3]
 		width = 'X'
 		if m[1] != "" {

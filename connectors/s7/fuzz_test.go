@@ -118,7 +118,7 @@ func FuzzSetpoint(f *testing.F) {
 		}
 		v := make([]byte, sp.size)
 		copy(v, b)
-		if _, err := decodeValue(sp, v); err != nil && !textTypes[sp.Type] {
+		if _, err := decodeValue(sp, v); err != nil && !textTypes()[sp.Type] {
 			t.Fatalf("%s: %v", sp.Type, err)
 		}
 		if sp.size < 1 || sp.start < 0 || (sp.Type == "BOOL") != (sp.bit >= 0) {

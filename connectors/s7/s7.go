@@ -29,6 +29,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/plcwatch/plcwatch/classify"
@@ -328,7 +329,7 @@ func (r *run) protection() error {
 	}
 	r.add(snapshots.Item{Path: "protection/level", Kind: snapshots.KindProtection, Value: snapshots.Uint(uint64(p.level), ""),
 		Attrs: map[string]string{"switch_level": strconv.Itoa(int(p.switchLevel)), "param_level": strconv.Itoa(int(p.paramLevel))}}, "protection", "")
-	ks, ok := keySwitchNames[p.keySwitch]
+	ks, ok := keySwitchNames()[p.keySwitch]
 	if !ok {
 		ks = strconv.Itoa(int(p.keySwitch))
 	}
@@ -338,11 +339,13 @@ func (r *run) protection() error {
 }
 
 // cpuInfoKinds says what each SZL 0x001C text is.
-var cpuInfoKinds = map[string]snapshots.Kind{
-	"module_type": snapshots.KindIdentity, "as_name": snapshots.KindIdentity, "module_name": snapshots.KindIdentity,
-	"plant_id": snapshots.KindIdentity, "location": snapshots.KindIdentity, "copyright": snapshots.KindIdentity,
-	"serial": snapshots.KindHardware, "memory_card_serial": snapshots.KindHardware,
-}
+var cpuInfoKinds = sync.OnceValue(func() map[string]snapshots.Kind {
+	return map[string]snapshots.Kind{
+		"module_type": snapshots.KindIdentity, "as_name": snapshots.KindIdentity, "module_name": snapshots.KindIdentity,
+		"plant_id": snapshots.KindIdentity, "location": snapshots.KindIdentity, "copyright": snapshots.KindIdentity,
+		"serial": snapshots.KindHardware, "memory_card_serial": snapshots.KindHardware,
+	}
+})
 
 func (r *run) cpuInfo() error {
 	l, err := readSZL(r.ctx, r.c.tr, 0x001C, 0x0000)
@@ -354,7 +357,7 @@ func (r *run) cpuInfo() error {
 		return fmt.Errorf("reading SZL 0x001C: %w", err)
 	}
 	for k, v := range m {
-		r.add(snapshots.Item{Path: "identity/" + k, Kind: cpuInfoKinds[k], Value: snapshots.String(v)}, "identity", "")
+		r.add(snapshots.Item{Path: "identity/" + k, Kind: cpuInfoKinds()[k], Value: snapshots.String(v)}, "identity", "")
 	}
 	r.ident.Model, r.ident.Serial, r.ident.Name = m["module_type"], m["serial"], m["as_name"]
 	return nil
@@ -464,7 +467,7 @@ func (r *run) addBlock(t string, n int, bi *blockInfo) {
 		// The checksum fingerprints the block's content itself, so a
 		// changed checksum is a logic change, not an indicator-only move.
 		it.Value = snapshots.Bytes([]byte{byte(bi.checksum >> 8), byte(bi.checksum)})
-		lang, ok := languages[bi.language]
+		lang, ok := languages()[bi.language]
 		if !ok {
 			lang = fmt.Sprintf("0x%02X", bi.language)
 		}
@@ -550,7 +553,7 @@ func (r *run) modules() error {
 func (r *run) moduleFirmware() error {
 	for _, m := range r.c.cfg.Modules {
 		path := "firmware/module/" + m.Name
-		ct := connectionTypes[r.c.cfg.ConnectionType]
+		ct := connectionTypes()[r.c.cfg.ConnectionType]
 		tr := r.c.transport(remoteTSAP(ct, m.Rack, m.Slot))
 		tr.ctx = r.ctx
 		id, err := func() (identity, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -46,13 +47,15 @@ const (
 )
 
 // Block type codes on the wire.
-var blockTypeCodes = map[string]byte{"OB": 0x38, "DB": 0x41, "SDB": 0x42, "FC": 0x43, "SFC": 0x44, "FB": 0x45, "SFB": 0x46}
+var blockTypeCodes = sync.OnceValue(func() map[string]byte {
+	return map[string]byte{"OB": 0x38, "DB": 0x41, "SDB": 0x42, "FC": 0x43, "SFC": 0x44, "FB": 0x45, "SFB": 0x46}
+})
 
 // blockTypes lists the types in the order they are read.
 var blockTypes = []string{"OB", "FB", "FC", "DB", "SDB", "SFC", "SFB"}
 
 func blockTypeName(code byte) string {
-	for t, c := range blockTypeCodes {
+	for t, c := range blockTypeCodes() {
 		if c == code {
 			return t
 		}
@@ -202,13 +205,13 @@ func szlRequest(id, index uint16) []byte {
 }
 
 func blockListRequest(typ string) []byte {
-	return userdataRequest(grpBlock, subListType, []byte{0x30, blockTypeCodes[typ]})
+	return userdataRequest(grpBlock, subListType, []byte{0x30, blockTypeCodes()[typ]})
 }
 
 // blockInfoRequest asks for a block's info: 30, type code, the number in
 // five ASCII digits, file system 'A'.
 func blockInfoRequest(typ string, num int) []byte {
-	return userdataRequest(grpBlock, subInfo, append([]byte{0x30, blockTypeCodes[typ]}, []byte(fmt.Sprintf("%05dA", num))...))
+	return userdataRequest(grpBlock, subInfo, append([]byte{0x30, blockTypeCodes()[typ]}, []byte(fmt.Sprintf("%05dA", num))...))
 }
 
 // varItem is one Read Var item: bytes [start, start+count) of an area.
@@ -514,16 +517,20 @@ func decodeProtection(l szlList) (protection, error) {
 	return protection{switchLevel: u(2), paramLevel: u(4), level: u(6), keySwitch: u(8), startup: u(10)}, nil
 }
 
-var keySwitchNames = map[uint16]string{0: "undefined", 1: "RUN", 2: "RUN-P", 3: "STOP", 4: "MRES"}
+var keySwitchNames = sync.OnceValue(func() map[uint16]string {
+	return map[uint16]string{0: "undefined", 1: "RUN", 2: "RUN-P", 3: "STOP", 4: "MRES"}
+})
 
 // modeNames names the SZL 0x0424 mode ids (bits 0-3 of bzu-id): the
 // coarse mode and its detail.
-var modeNames = map[byte][2]string{
-	0x1: {"STOP", "update"}, 0x2: {"STOP", "memory reset"}, 0x3: {"STOP", "self initialization"},
-	0x4: {"STOP", "internal"}, 0x5: {"STARTUP", "complete restart"}, 0x6: {"STARTUP", "cold restart"},
-	0x7: {"STARTUP", "restart"}, 0x8: {"RUN", ""}, 0x9: {"RUN", "redundant"}, 0xA: {"HOLD", ""},
-	0xB: {"LINK-UP", ""}, 0xC: {"UPDATE", ""}, 0xD: {"DEFECT", ""}, 0xE: {"TROUBLESHOOTING", ""}, 0xF: {"NO POWER", ""},
-}
+var modeNames = sync.OnceValue(func() map[byte][2]string {
+	return map[byte][2]string{
+		0x1: {"STOP", "update"}, 0x2: {"STOP", "memory reset"}, 0x3: {"STOP", "self initialization"},
+		0x4: {"STOP", "internal"}, 0x5: {"STARTUP", "complete restart"}, 0x6: {"STARTUP", "cold restart"},
+		0x7: {"STARTUP", "restart"}, 0x8: {"RUN", ""}, 0x9: {"RUN", "redundant"}, 0xA: {"HOLD", ""},
+		0xB: {"LINK-UP", ""}, 0xC: {"UPDATE", ""}, 0xD: {"DEFECT", ""}, 0xE: {"TROUBLESHOOTING", ""}, 0xF: {"NO POWER", ""},
+	}
+})
 
 // status is SZL 0x0424.
 type status struct {
@@ -541,7 +548,7 @@ func decodeStatus(l szlList) (status, error) {
 	}
 	r := l.records[0]
 	st := status{code: r[3] & 0x0F, mode: "UNKNOWN"}
-	if n, ok := modeNames[st.code]; ok {
+	if n, ok := modeNames()[st.code]; ok {
 		st.mode, st.detail = n[0], n[1]
 	}
 	if len(r) >= 20 {
@@ -648,7 +655,9 @@ func blockTime(b []byte) time.Time {
 	return s7Epoch.AddDate(0, 0, int(days)).Add(time.Duration(ms) * time.Millisecond)
 }
 
-var subBlockTypes = map[byte]string{0x08: "OB", 0x0A: "DB", 0x0B: "SDB", 0x0C: "FC", 0x0D: "SFC", 0x0E: "FB", 0x0F: "SFB"}
+var subBlockTypes = sync.OnceValue(func() map[byte]string {
+	return map[byte]string{0x08: "OB", 0x0A: "DB", 0x0B: "SDB", 0x0C: "FC", 0x0D: "SFC", 0x0E: "FB", 0x0F: "SFB"}
+})
 
 // parseBlockInfo decodes the block info data (offsets from the data after
 // the 4-byte data header; +33 gives the offset in the frame): flags 9,
@@ -660,7 +669,7 @@ func parseBlockInfo(b []byte, typ string, num int) (blockInfo, error) {
 		return blockInfo{}, fmt.Errorf("block info of %s%d has %d bytes: want at least 70", typ, num, len(b))
 	}
 	bi := blockInfo{
-		typ: subBlockTypes[b[11]], number: int(binary.BigEndian.Uint16(b[12:])),
+		typ: subBlockTypes()[b[11]], number: int(binary.BigEndian.Uint16(b[12:])),
 		flags: b[9], language: b[10],
 		loadSize: binary.BigEndian.Uint32(b[14:]),
 		knowHow:  binary.BigEndian.Uint32(b[18:]) != 0,
@@ -676,7 +685,9 @@ func parseBlockInfo(b []byte, typ string, num int) (blockInfo, error) {
 	return bi, nil
 }
 
-var languages = map[byte]string{0x01: "STL", 0x02: "LAD", 0x03: "FBD", 0x04: "SCL", 0x05: "DB", 0x06: "GRAPH", 0x07: "SDB", 0x08: "CPU-DB", 0x11: "SDB", 0x12: "SDB", 0x29: "ENCRYPT"}
+var languages = sync.OnceValue(func() map[byte]string {
+	return map[byte]string{0x01: "STL", 0x02: "LAD", 0x03: "FBD", 0x04: "SCL", 0x05: "DB", 0x06: "GRAPH", 0x07: "SDB", 0x08: "CPU-DB", 0x11: "SDB", 0x12: "SDB", 0x29: "ENCRYPT"}
+})
 
 // DeviceError is an error the CPU answered with: the request reached the
 // CPU and the connection is intact.
@@ -687,23 +698,27 @@ type DeviceError struct {
 	Item bool
 }
 
-var deviceErrors = map[uint16]string{
-	0x8104: "function not available", 0x8500: "request or reply does not fit the PDU",
-	0xD201: "syntax error in block name", 0xD203: "syntax error in block type", 0xD209: "block does not exist",
-	0xD20E: "no block of this type", 0xD241: "protection level too low", 0xD401: "SZL not available",
-	0xD402: "SZL index not available", 0x8103: "access to object not permitted",
-}
+var deviceErrors = sync.OnceValue(func() map[uint16]string {
+	return map[uint16]string{
+		0x8104: "function not available", 0x8500: "request or reply does not fit the PDU",
+		0xD201: "syntax error in block name", 0xD203: "syntax error in block type", 0xD209: "block does not exist",
+		0xD20E: "no block of this type", 0xD241: "protection level too low", 0xD401: "SZL not available",
+		0xD402: "SZL index not available", 0x8103: "access to object not permitted",
+	}
+})
 
-var itemErrors = map[uint16]string{0x03: "object access not allowed", 0x05: "address out of range", 0x06: "data type not supported", 0x0A: "object does not exist"}
+var itemErrors = sync.OnceValue(func() map[uint16]string {
+	return map[uint16]string{0x03: "object access not allowed", 0x05: "address out of range", 0x06: "data type not supported", 0x0A: "object does not exist"}
+})
 
 func (e *DeviceError) Error() string {
 	if e.Item {
-		if t, ok := itemErrors[e.Code]; ok {
+		if t, ok := itemErrors()[e.Code]; ok {
 			return fmt.Sprintf("S7 return code 0x%02X: %s", e.Code, t)
 		}
 		return fmt.Sprintf("S7 return code 0x%02X", e.Code)
 	}
-	if t, ok := deviceErrors[e.Code]; ok {
+	if t, ok := deviceErrors()[e.Code]; ok {
 		return fmt.Sprintf("S7 error 0x%04X: %s", e.Code, t)
 	}
 	return fmt.Sprintf("S7 error 0x%04X", e.Code)

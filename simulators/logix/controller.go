@@ -49,10 +49,10 @@ func newController(sc *Scenario) (*controller, error) {
 	if c.fault == "" {
 		c.fault = "none"
 	}
-	if _, ok := modes[c.mode]; !ok {
+	if _, ok := modes()[c.mode]; !ok {
 		return nil, fmt.Errorf("mode %q: want RUN, PROG, REM RUN or REM PROG", c.mode)
 	}
-	if _, ok := faults[c.fault]; !ok {
+	if _, ok := faults()[c.fault]; !ok {
 		return nil, fmt.Errorf("fault %q: want none, minor recoverable, minor unrecoverable, major recoverable or major unrecoverable", c.fault)
 	}
 	if _, _, err := c.id.revision(); err != nil {
@@ -310,7 +310,7 @@ func (c *controller) scopeOf(prog string) (*scope, error) {
 }
 
 // status is the Identity object's status word.
-func (c *controller) status() uint16 { return modes[c.mode] | faults[c.fault] }
+func (c *controller) status() uint16 { return modes()[c.mode] | faults()[c.fault] }
 
 // edited records a change to the tag database or structures: the
 // controller-properties attributes move (3 for tags and programs, 4 for

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // dataType is an atomic Logix type or a structure (UDT).
@@ -303,23 +304,27 @@ func (id Identity) encode(status uint16) []byte {
 }
 
 // Modes the key switch and controller can be in.
-var modes = map[string]uint16{
-	// key switch in bits 12-13 (1 RUN, 2 PROG, 3 REM); bits 4-7 = 6 run,
-	// 7 program (idle).
-	"RUN":      0x1060,
-	"PROG":     0x2070,
-	"REM RUN":  0x3060,
-	"REM PROG": 0x3070,
-}
+var modes = sync.OnceValue(func() map[string]uint16 {
+	return map[string]uint16{
+		// key switch in bits 12-13 (1 RUN, 2 PROG, 3 REM); bits 4-7 = 6 run,
+		// 7 program (idle).
+		"RUN":      0x1060,
+		"PROG":     0x2070,
+		"REM RUN":  0x3060,
+		"REM PROG": 0x3070,
+	}
+})
 
 // Controller faults in identity status bits 8-11.
-var faults = map[string]uint16{
-	"none":                0,
-	"minor recoverable":   0x0100,
-	"minor unrecoverable": 0x0200,
-	"major recoverable":   0x0400,
-	"major unrecoverable": 0x0800,
-}
+var faults = sync.OnceValue(func() map[string]uint16 {
+	return map[string]uint16{
+		"none":                0,
+		"minor recoverable":   0x0100,
+		"minor unrecoverable": 0x0200,
+		"major recoverable":   0x0400,
+		"major unrecoverable": 0x0800,
+	}
+})
 
 // encodeValue writes v (a number or bool) as type t into b.
 func encodeValue(t *dataType, b []byte, bit int, v any) error {

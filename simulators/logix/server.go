@@ -790,7 +790,7 @@ func (s *Server) SetModuleSerial(slot int, serial uint32) error {
 func (s *Server) SetMode(mode string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := modes[mode]; !ok {
+	if _, ok := modes()[mode]; !ok {
 		return fmt.Errorf("mode %q: want RUN, PROG, REM RUN or REM PROG", mode)
 	}
 	s.ctl.mode = mode
@@ -803,7 +803,7 @@ func (s *Server) SetMode(mode string) error {
 func (s *Server) SetControllerFault(fault string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := faults[fault]; !ok {
+	if _, ok := faults()[fault]; !ok {
 		return fmt.Errorf("fault %q: want none, minor recoverable, minor unrecoverable, major recoverable or major unrecoverable", fault)
 	}
 	s.ctl.fault = fault

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // CIP services (CIP Vol. 1 appendix A; Logix services from 1756-PM020).
@@ -41,18 +42,20 @@ const (
 	classControllerProp = 0xAC
 )
 
-var writeServices = map[byte]string{
-	svcSetAttributesAll:   "cip.SetAttributesAll",
-	svcSetAttributeList:   "cip.SetAttributeList",
-	svcReset:              "cip.Reset",
-	svcStart:              "cip.Start",
-	svcStop:               "cip.Stop",
-	svcCreate:             "cip.Create",
-	svcDelete:             "cip.Delete",
-	svcSetAttributeSingle: "cip.SetAttributeSingle",
-	svcWriteTag:           "cip.WriteTag",
-	svcWriteFragmented:    "cip.WriteTagFragmented",
-}
+var writeServices = sync.OnceValue(func() map[byte]string {
+	return map[byte]string{
+		svcSetAttributesAll:   "cip.SetAttributesAll",
+		svcSetAttributeList:   "cip.SetAttributeList",
+		svcReset:              "cip.Reset",
+		svcStart:              "cip.Start",
+		svcStop:               "cip.Stop",
+		svcCreate:             "cip.Create",
+		svcDelete:             "cip.Delete",
+		svcSetAttributeSingle: "cip.SetAttributeSingle",
+		svcWriteTag:           "cip.WriteTag",
+		svcWriteFragmented:    "cip.WriteTagFragmented",
+	}
+})
 
 // ReadKinds lists every request kind the simulator counts that is a read
 // (or session and connection housekeeping). Any other kind it records was
@@ -112,7 +115,7 @@ func serviceKind(service byte, class uint32) (string, bool) {
 		}
 		return "cip.ReadModifyWriteTag", false
 	}
-	if k, ok := writeServices[service]; ok {
+	if k, ok := writeServices()[service]; ok {
 		return k, false
 	}
 	return fmt.Sprintf("cip.Service0x%02X", service), false

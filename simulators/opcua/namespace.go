@@ -60,17 +60,19 @@ type simRef struct {
 	target  *simNode
 }
 
-var typeIDs = map[string]uint32{
-	"Boolean": id.Boolean, "Int16": id.Int16, "Int32": id.Int32, "Int64": id.Int64, "UInt16": id.UInt16,
-	"UInt32": id.UInt32, "UInt64": id.UInt64, "Float": id.Float, "Double": id.Double, "String": id.String,
-	"DateTime": id.DateTime,
-}
+var typeIDs = sync.OnceValue(func() map[string]uint32 {
+	return map[string]uint32{
+		"Boolean": id.Boolean, "Int16": id.Int16, "Int32": id.Int32, "Int64": id.Int64, "UInt16": id.UInt16,
+		"UInt32": id.UInt32, "UInt64": id.UInt64, "Float": id.Float, "Double": id.Double, "String": id.String,
+		"DateTime": id.DateTime,
+	}
+})
 
 // typeName names a DataType of typeIDs ("" for any other). It stands in
 // for gopcua's id.Name, whose maps of every namespace 0 node would
 // otherwise be linked into plcwatch and built at every process start.
 func typeName(dataType uint32) string {
-	for name, t := range typeIDs {
+	for name, t := range typeIDs() {
 		if t == dataType {
 			return name
 		}
@@ -135,7 +137,7 @@ func (ns *plantNS) add(parent *simNode, s *NodeSpec, refType uint32) *simNode {
 		return n
 	case s.Type != "":
 		n := ns.newNode(parent, s.Name, ua.NodeClassVariable, id.BaseDataVariableType, refType)
-		n.dataType = typeIDs[s.Type]
+		n.dataType = typeIDs()[s.Type]
 		n.value = s.Value
 		n.live = s.Live
 		if s.Writable {
@@ -216,14 +218,16 @@ func (ns *plantNS) ID() uint16 { return ns.idx }
 func (ns *plantNS) SetID(i uint16) { ns.idx = i }
 
 // refSuper maps each reference type the simulator uses to its supertype.
-var refSuper = map[uint32]uint32{
-	id.HierarchicalReferences: id.References, id.NonHierarchicalReferences: id.References,
-	id.HasTypeDefinition: id.NonHierarchicalReferences,
-	id.HasChild:          id.HierarchicalReferences, id.Organizes: id.HierarchicalReferences,
-	id.HasEventSource: id.HierarchicalReferences, id.Aggregates: id.HasChild, id.HasSubtype: id.HasChild,
-	id.HasProperty: id.Aggregates, id.HasComponent: id.Aggregates, id.HasOrderedComponent: id.HasComponent,
-	id.HasNotifier: id.HasEventSource,
-}
+var refSuper = sync.OnceValue(func() map[uint32]uint32 {
+	return map[uint32]uint32{
+		id.HierarchicalReferences: id.References, id.NonHierarchicalReferences: id.References,
+		id.HasTypeDefinition: id.NonHierarchicalReferences,
+		id.HasChild:          id.HierarchicalReferences, id.Organizes: id.HierarchicalReferences,
+		id.HasEventSource: id.HierarchicalReferences, id.Aggregates: id.HasChild, id.HasSubtype: id.HasChild,
+		id.HasProperty: id.Aggregates, id.HasComponent: id.Aggregates, id.HasOrderedComponent: id.HasComponent,
+		id.HasNotifier: id.HasEventSource,
+	}
+})
 
 func refMatches(want *ua.NodeID, subtypes bool, have uint32) bool {
 	if want == nil || (want.Namespace() == 0 && want.IntID() == 0) {
@@ -232,7 +236,7 @@ func refMatches(want *ua.NodeID, subtypes bool, have uint32) bool {
 	if want.Namespace() != 0 {
 		return false
 	}
-	for t := have; t != 0; t = refSuper[t] {
+	for t := have; t != 0; t = refSuper()[t] {
 		if t == want.IntID() {
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -76,10 +77,12 @@ type Program struct {
 	Code string `yaml:"code"`
 }
 
-var dataTypes = map[string]bool{
-	"Boolean": true, "Int16": true, "Int32": true, "Int64": true, "UInt16": true, "UInt32": true,
-	"UInt64": true, "Float": true, "Double": true, "String": true, "DateTime": true,
-}
+var dataTypes = sync.OnceValue(func() map[string]bool {
+	return map[string]bool{
+		"Boolean": true, "Int16": true, "Int32": true, "Int64": true, "UInt16": true, "UInt32": true,
+		"UInt64": true, "Float": true, "Double": true, "String": true, "DateTime": true,
+	}
+})
 
 // LoadScenario reads a scenario from a YAML file.
 func LoadScenario(file string) (*Scenario, error) {
@@ -152,7 +155,7 @@ func (sc *Scenario) Validate() error {
 					return fmt.Errorf("%s: a program has no type and no children", where)
 				}
 			case n.Type != "":
-				if !dataTypes[n.Type] {
+				if !dataTypes()[n.Type] {
 					return fmt.Errorf("%s: type: want one of Boolean, Int16, Int32, Int64, UInt16, UInt32, UInt64, Float, Double, String, DateTime; got %q", where, n.Type)
 				}
 				if len(n.Children) > 0 {

@@ -494,13 +494,13 @@ func (s *Server) count(kind string) {
 	c.(*atomic.Int64).Add(1)
 }
 
-var readKind = func() map[string]bool {
+var readKind = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, k := range ReadKinds {
 		m[k] = true
 	}
 	return m
-}()
+})
 
 // service records one decoded service request.
 func (s *Server) service(req ua.Request) {
@@ -510,7 +510,7 @@ func (s *Server) service(req ua.Request) {
 	}
 	kind := strings.TrimSuffix(t.Name(), "Request")
 	s.count(kind)
-	if !readKind[kind] {
+	if !readKind()[kind] {
 		s.refused.Add(1)
 		s.log.Warn().Str("service", kind).Msg("refused a request outside the read allowlist")
 	}

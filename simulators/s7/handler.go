@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -48,22 +49,24 @@ const (
 )
 
 // jobKinds names the job functions.
-var jobKinds = map[byte]string{
-	fnSetup: "SetupCommunication", fnReadVar: "ReadVar", fnWriteVar: "WriteVar",
-	0x1A: "RequestDownload", 0x1B: "DownloadBlock", 0x1C: "DownloadEnded",
-	0x1D: "StartUpload", 0x1E: "Upload", 0x1F: "EndUpload",
-	0x28: "PLCControl", 0x29: "PLCStop",
-}
+var jobKinds = sync.OnceValue(func() map[byte]string {
+	return map[byte]string{
+		fnSetup: "SetupCommunication", fnReadVar: "ReadVar", fnWriteVar: "WriteVar",
+		0x1A: "RequestDownload", 0x1B: "DownloadBlock", 0x1C: "DownloadEnded",
+		0x1D: "StartUpload", 0x1E: "Upload", 0x1F: "EndUpload",
+		0x28: "PLCControl", 0x29: "PLCStop",
+	}
+})
 
-var readKinds = func() map[string]bool {
+var readKinds = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, k := range ReadKinds {
 		m[k] = true
 	}
 	return m
-}()
+})
 
-func isRead(kind string) bool { return readKinds[kind] }
+func isRead(kind string) bool { return readKinds()[kind] }
 
 // s7PDU is a parsed S7 request.
 type s7PDU struct {
@@ -140,7 +143,7 @@ func classify(b []byte) (kind string, continuation bool) {
 		if len(p.param) == 0 {
 			return "Malformed", false
 		}
-		if k, ok := jobKinds[p.param[0]]; ok {
+		if k, ok := jobKinds()[p.param[0]]; ok {
 			return k, false
 		}
 		return "Job", false
@@ -440,7 +443,7 @@ func (s *Server) listAll() []byte {
 	}
 	var out []byte
 	for _, t := range blockTypeOrder {
-		out = append(out, 0x30, blockTypeCodes[t], byte(counts[t]>>8), byte(counts[t]))
+		out = append(out, 0x30, blockTypeCodes()[t], byte(counts[t]>>8), byte(counts[t]))
 	}
 	return out
 }
@@ -449,7 +452,7 @@ func (s *Server) listAll() []byte {
 // flags 0x22 and language.
 func (s *Server) listOfType(code byte) ([]byte, uint16) {
 	typ := ""
-	for t, c := range blockTypeCodes {
+	for t, c := range blockTypeCodes() {
 		if c == code {
 			typ = t
 		}
@@ -470,7 +473,7 @@ func (s *Server) listOfType(code byte) ([]byte, uint16) {
 	out := make([]byte, 0, 4*len(nums))
 	for _, n := range nums {
 		b := s.blocks[fmt.Sprintf("%s%d", typ, n)]
-		out = append(out, byte(n>>8), byte(n), 0x22, languageCodes[b.Language])
+		out = append(out, byte(n>>8), byte(n), 0x22, languageCodes()[b.Language])
 	}
 	return out, 0
 }
@@ -482,7 +485,7 @@ func (s *Server) blockInfo(req []byte) ([]byte, uint16) {
 		return nil, errBlockType
 	}
 	typ := ""
-	for t, c := range blockTypeCodes {
+	for t, c := range blockTypeCodes() {
 		if c == req[1] {
 			typ = t
 		}
@@ -525,8 +528,8 @@ func encodeBlockInfo(b *Block) []byte {
 	p := make([]byte, 78)
 	copy(p[0:9], []byte{0x01, 0x00, 0x00, 0x4A, 0x00, 0x22, 0x70, 0x70, 0x01}) // 33-41: constant fields
 	p[9] = 0x01                                                                // 42: flags
-	p[10] = languageCodes[b.Language]                                          // 43: language
-	p[11] = blockSubTypes[b.Type]                                              // 44: sub-block type
+	p[10] = languageCodes()[b.Language]                                        // 43: language
+	p[11] = blockSubTypes()[b.Type]                                            // 44: sub-block type
 	binary.BigEndian.PutUint16(p[12:], uint16(b.Number))                       // 45: number
 	mc7 := len(b.body)
 	binary.BigEndian.PutUint32(p[14:], uint32(mc7+92)) // 47: load memory size
@@ -586,7 +589,7 @@ func objects(kind string, b []byte) []string {
 		if len(u.payload) < 7 {
 			return nil
 		}
-		for t, c := range blockTypeCodes {
+		for t, c := range blockTypeCodes() {
 			if c == u.payload[1] {
 				n := 0
 				for _, d := range u.payload[2:7] {

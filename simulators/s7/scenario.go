@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 
@@ -147,15 +148,21 @@ type Module struct {
 }
 
 // Block type letters and their codes on the wire.
-var blockTypeCodes = map[string]byte{"OB": 0x38, "DB": 0x41, "SDB": 0x42, "FC": 0x43, "SFC": 0x44, "FB": 0x45, "SFB": 0x46}
+var blockTypeCodes = sync.OnceValue(func() map[string]byte {
+	return map[string]byte{"OB": 0x38, "DB": 0x41, "SDB": 0x42, "FC": 0x43, "SFC": 0x44, "FB": 0x45, "SFB": 0x46}
+})
 
 // blockSubTypes are the sub-block type codes block info reports.
-var blockSubTypes = map[string]byte{"OB": 0x08, "DB": 0x0A, "SDB": 0x0B, "FC": 0x0C, "SFC": 0x0D, "FB": 0x0E, "SFB": 0x0F}
+var blockSubTypes = sync.OnceValue(func() map[string]byte {
+	return map[string]byte{"OB": 0x08, "DB": 0x0A, "SDB": 0x0B, "FC": 0x0C, "SFC": 0x0D, "FB": 0x0E, "SFB": 0x0F}
+})
 
 // blockTypeOrder is the order "list all blocks" reports types in.
 var blockTypeOrder = []string{"OB", "FB", "FC", "DB", "SDB", "SFC", "SFB"}
 
-var languageCodes = map[string]byte{"STL": 0x01, "LAD": 0x02, "FBD": 0x03, "SCL": 0x04, "DB": 0x05, "GRAPH": 0x06, "SDB": 0x07}
+var languageCodes = sync.OnceValue(func() map[string]byte {
+	return map[string]byte{"STL": 0x01, "LAD": 0x02, "FBD": 0x03, "SCL": 0x04, "DB": 0x05, "GRAPH": 0x06, "SDB": 0x07}
+})
 
 // Modes maps the mode names a scenario may use to the SZL 0x0424 mode ids.
 var Modes = map[string]byte{
@@ -164,7 +171,9 @@ var Modes = map[string]byte{
 	"HOLD": 0xA, "DEFECT": 0xD,
 }
 
-var keySwitches = map[string]uint16{"": 0, "RUN": 1, "RUN-P": 2, "STOP": 3, "MRES": 4}
+var keySwitches = sync.OnceValue(func() map[string]uint16 {
+	return map[string]uint16{"": 0, "RUN": 1, "RUN-P": 2, "STOP": 3, "MRES": 4}
+})
 
 // LoadScenario reads a scenario from a YAML file.
 func LoadScenario(path string) (*Scenario, error) {
@@ -327,7 +336,7 @@ func (p *Protection) validate() error {
 	if p.Level < 1 || p.Level > 3 || p.SwitchLevel < 1 || p.SwitchLevel > 3 || p.ParamLevel < 0 || p.ParamLevel > 3 {
 		return fmt.Errorf("protection: levels %d/%d/%d: want 1-3 (param_level 0-3)", p.Level, p.SwitchLevel, p.ParamLevel)
 	}
-	if _, ok := keySwitches[p.KeySwitch]; !ok {
+	if _, ok := keySwitches()[p.KeySwitch]; !ok {
 		return fmt.Errorf("protection.key_switch %q: want RUN, RUN-P, STOP or MRES", p.KeySwitch)
 	}
 	return nil
@@ -372,7 +381,7 @@ func (b *Block) Checksum() uint16 { return crc16(b.body) }
 
 // resolve checks the block and computes its body.
 func (b *Block) resolve() error {
-	if _, ok := blockTypeCodes[b.Type]; !ok {
+	if _, ok := blockTypeCodes()[b.Type]; !ok {
 		return fmt.Errorf("type %q: want OB, FB, FC, DB, SDB, SFC or SFB", b.Type)
 	}
 	if b.Number < 0 || b.Number > 65535 {
@@ -384,7 +393,7 @@ func (b *Block) resolve() error {
 			b.Language = "STL"
 		}
 	}
-	if _, ok := languageCodes[b.Language]; !ok {
+	if _, ok := languageCodes()[b.Language]; !ok {
 		return fmt.Errorf("%s: language %q: want STL, LAD, FBD, SCL, DB, GRAPH or SDB", b.Key(), b.Language)
 	}
 	if b.Version == "" {
@@ -449,7 +458,7 @@ func (b *Block) resolve() error {
 // defaultTime is a deterministic timestamp with milliseconds.
 func defaultTime(b *Block) time.Time {
 	base := time.Date(2024, 3, 12, 8, 15, 0, 0, time.UTC)
-	return base.Add(time.Duration(b.Number)*time.Minute + time.Duration(int(blockTypeCodes[b.Type])*7+b.Number%1000)*time.Millisecond)
+	return base.Add(time.Duration(b.Number)*time.Minute + time.Duration(int(blockTypeCodes()[b.Type])*7+b.Number%1000)*time.Millisecond)
 }
 
 // generate returns size deterministic pseudo-random bytes for a code block.

@@ -74,7 +74,7 @@ func (s *Server) szl(cs *connState, id, index uint16) ([]byte, uint16) {
 		binary.BigEndian.PutUint16(r[2:], uint16(pr.SwitchLevel))
 		binary.BigEndian.PutUint16(r[4:], uint16(pr.ParamLevel))
 		binary.BigEndian.PutUint16(r[6:], uint16(pr.Level))
-		binary.BigEndian.PutUint16(r[8:], keySwitches[pr.KeySwitch])
+		binary.BigEndian.PutUint16(r[8:], keySwitches()[pr.KeySwitch])
 		recs = [][]byte{r}
 	case szlStatus:
 		recLen = 20
