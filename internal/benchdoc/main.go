@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -81,6 +82,25 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 			return err
 		}
 		r.Go = goBenchLines(string(b))
+		if len(r.Go) > 0 {
+			// Two figures of a few hundred microseconds, one measured
+			// after the other (and, in make bench, next to other
+			// packages' benchmarks), move with the machine: the indexed
+			// hot path runs hotPathRuns times more on its own, both
+			// histories in each run, and each figure is the median of
+			// its runs.
+			more := r.Go
+			for range hotPathRuns {
+				cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "^BenchmarkHotPath$/^indexed$", "-benchmem", "-count", "1", "./alerts")
+				cmd.Stderr = os.Stderr
+				out, err := cmd.Output()
+				if err != nil {
+					return fmt.Errorf("running BenchmarkHotPath again: %w", err)
+				}
+				more = append(more, goBenchLines(string(out))...)
+			}
+			r.Go = medianBench(more)
+		}
 	}
 	if measured("diff") {
 		st, err := median(ctx, reps, 0, bin, "version")

@@ -49,7 +49,7 @@ func (r report) markdown() string {
 	if len(r.Go) > 0 {
 		b.WriteString("\n## Hot paths: cost per window against history\n\n")
 		b.WriteString("`BenchmarkHotPath` (alerts package): what a daemon window asks the store per device (the device's alerts, the snapshot count for the forced-full-read decision, the open planned change, the newest complete snapshot's record), at 10 and 3,650 snapshots of history (ten years of nightly windows), each followed by a repeated alert. ")
-		b.WriteString("The anchor is the same at 10 snapshots; `rebuild` is what the code did before (every alert, alert_seen and approval record, and every record for the open change). Target: flat (ratio near 1).\n\n")
+		fmt.Fprintf(&b, "The anchor is the same at 10 snapshots; `rebuild` is what the code did before (every alert, alert_seen and approval record, and every record for the open change). Target: flat (ratio near 1). The `indexed` rows are the median of %d runs (the one of `make bench`'s Go benchmarks and %d more), `rebuild` a single run.\n\n", hotPathRuns+1, hotPathRuns)
 		b.WriteString("| benchmark | ns/op | B/op | allocs/op | ratio to history=10 |\n|---|---:|---:|---:|---:|\n")
 		base := map[string]float64{}
 		for _, g := range r.Go {
@@ -106,6 +106,43 @@ func goBenchLines(out string) []goBench {
 		}
 	}
 	return gs
+}
+
+// hotPathRuns is how many more runs of the indexed hot path benchdoc makes
+// (besides the one in make bench's go test output).
+const hotPathRuns = 5
+
+// medianBench returns one result per benchmark name, in the order names
+// first come, each figure the median of that name's results.
+func medianBench(gs []goBench) []goBench {
+	by := map[string][]goBench{}
+	var order []string
+	for _, g := range gs {
+		if _, ok := by[g.Name]; !ok {
+			order = append(order, g.Name)
+		}
+		by[g.Name] = append(by[g.Name], g)
+	}
+	med := func(rs []goBench, f func(goBench) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	out := make([]goBench, 0, len(order))
+	for _, n := range order {
+		rs := by[n]
+		out = append(out, goBench{Name: n,
+			NsOp:     med(rs, func(g goBench) float64 { return g.NsOp }),
+			BOp:      med(rs, func(g goBench) float64 { return g.BOp }),
+			AllocsOp: med(rs, func(g goBench) float64 { return g.AllocsOp })})
+	}
+	return out
 }
 
 func ratio(a, b time.Duration) float64 {

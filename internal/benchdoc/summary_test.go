@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,26 @@ func TestSummaryNamesFurthestTarget(t *testing.T) {
 				if !strings.Contains(got, w) {
 					t.Errorf("summary lacks %q:\n%s", w, got)
 				}
+			}
+		})
+	}
+}
+
+// TestMedianBench checks that repeated benchmark lines become one per
+// name, each figure the median of its runs, in first-seen order.
+func TestMedianBench(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []goBench
+		want []goBench
+	}{
+		{name: "one run each", in: []goBench{{Name: "a", NsOp: 3}, {Name: "b", NsOp: 1}}, want: []goBench{{Name: "a", NsOp: 3}, {Name: "b", NsOp: 1}}},
+		{name: "odd count", in: []goBench{{Name: "a", NsOp: 9, AllocsOp: 1}, {Name: "b", NsOp: 5}, {Name: "a", NsOp: 1, AllocsOp: 1}, {Name: "a", NsOp: 4, AllocsOp: 2}}, want: []goBench{{Name: "a", NsOp: 4, AllocsOp: 1}, {Name: "b", NsOp: 5}}},
+		{name: "even count", in: []goBench{{Name: "a", NsOp: 10, BOp: 8}, {Name: "a", NsOp: 20, BOp: 8}}, want: []goBench{{Name: "a", NsOp: 15, BOp: 8}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := medianBench(tc.in); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("medianBench = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
