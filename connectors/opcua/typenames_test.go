@@ -1,12 +1,6 @@
 package opcua
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"io/fs"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/gopcua/opcua/id"
@@ -60,56 +54,5 @@ func TestTypeNamesMatchLibrary(t *testing.T) {
 		if got := dataTypeName(tc.v, uris); got != tc.want {
 			t.Errorf("%s: dataTypeName = %q, want %q", tc.name, got, tc.want)
 		}
-	}
-}
-
-// TestNoLibraryNameMaps fails when code that goes into the plcwatch binary
-// calls gopcua's id.Name: the linker then keeps that package's maps of
-// every node of namespace 0, which every process start fills (about 2 ms
-// of each `plcwatch diff` on 2 cores). Tests may call it.
-func TestNoLibraryNameMaps(t *testing.T) {
-	root := filepath.Join("..", "..")
-	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if n := d.Name(); n == "testdata" || n == "node_modules" || (strings.HasPrefix(n, ".") && p != root) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, p, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		local := ""
-		for _, imp := range f.Imports {
-			if imp.Path.Value == `"github.com/gopcua/opcua/id"` {
-				local = "id"
-				if imp.Name != nil {
-					local = imp.Name.Name
-				}
-			}
-		}
-		if local == "" {
-			return nil
-		}
-		ast.Inspect(f, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "Name" {
-				if x, ok := sel.X.(*ast.Ident); ok && x.Name == local {
-					t.Errorf("%s: calls gopcua's id.Name; use typeName (connectors/opcua/typenames.go)", fset.Position(sel.Pos()))
-				}
-			}
-			return true
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
