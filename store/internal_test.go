@@ -215,6 +215,34 @@ func TestSplitRefusesChangedSnapshot(t *testing.T) {
 	}
 }
 
+// putSetpoints stores versions snapshots of device plc, an hour apart, of n
+// setpoints of about 200 bytes each (so that reading them touches many
+// pages), the first changed of them differing between versions, and
+// returns the snapshots' ids.
+func putSetpoints(t *testing.T, w *DB, versions, n, changed int) []string {
+	t.Helper()
+	at := time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC)
+	var ids []string
+	for version := range versions {
+		s := &snapshots.Snapshot{Device: "plc", Protocol: "s7", TakenAt: at.Add(time.Duration(version) * time.Hour), Status: snapshots.Status{Complete: true}}
+		for i := range n {
+			v := 0
+			if i < changed {
+				v = version
+			}
+			s.Items = append(s.Items, snapshots.Item{Path: fmt.Sprintf("setpoints/SP%05d", i), Kind: snapshots.KindSetpoint, Value: snapshots.String(fmt.Sprintf("%s%d/%d", strings.Repeat("x", 200), i, v))})
+		}
+		if err := s.Finalize(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.PutSnapshot(t.Context(), s, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	return ids
+}
+
 // TestMapReadsFault truncates a store while a statement reads it through a
 // memory map (MapReads): the read must fail with ErrHostIO, the process
 // must live on, and the handle must refuse further reads and close
@@ -225,16 +253,7 @@ func TestMapReadsFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &snapshots.Snapshot{Device: "plc", Protocol: "s7", TakenAt: time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC), Status: snapshots.Status{Complete: true}}
-	for i := range 3000 {
-		s.Items = append(s.Items, snapshots.Item{Path: fmt.Sprintf("setpoints/SP%05d", i), Kind: snapshots.KindSetpoint, Value: snapshots.String(strings.Repeat("x", 200) + fmt.Sprint(i))})
-	}
-	if err := s.Finalize(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.PutSnapshot(t.Context(), s, nil); err != nil {
-		t.Fatal(err)
-	}
+	id := putSetpoints(t, w, 1, 3000, 0)[0]
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +280,7 @@ func TestMapReadsFault(t *testing.T) {
 	if !errors.Is(err, ErrHostIO) || !strings.Contains(err.Error(), "memory map faulted") {
 		t.Fatalf("after truncating the file mid-read: %v (%d rows), want a memory-map fault wrapping ErrHostIO", err, rows)
 	}
-	if _, err := d.Resolve(t.Context(), s.ID); !errors.Is(err, ErrHostIO) {
+	if _, err := d.Resolve(t.Context(), id); !errors.Is(err, ErrHostIO) {
 		t.Errorf("Resolve after the fault: %v, want ErrHostIO", err)
 	}
 	if err := d.Close(); err != nil {
@@ -283,25 +302,8 @@ func TestMapReadsFaultParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	at := time.Date(2025, 6, 1, 2, 0, 0, 0, time.UTC)
-	var refs []string
-	for version := range 2 {
-		s := &snapshots.Snapshot{Device: "plc", Protocol: "s7", TakenAt: at.Add(time.Duration(version) * time.Hour), Status: snapshots.Status{Complete: true}}
-		for i := range 1200 {
-			v := 0
-			if i < 600 {
-				v = version
-			}
-			s.Items = append(s.Items, snapshots.Item{Path: fmt.Sprintf("setpoints/SP%05d", i), Kind: snapshots.KindSetpoint, Value: snapshots.String(fmt.Sprintf("%s%d/%d", strings.Repeat("x", 200), i, v))})
-		}
-		if err := s.Finalize(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.PutSnapshot(t.Context(), s, nil); err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, s.ID)
-	}
+	refs := putSetpoints(t, w, 2, 1200, 600)
+	at := time.Date(2025, 6, 1, 4, 0, 0, 0, time.UTC)
 	if _, err := w.db.ExecContext(t.Context(), `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
