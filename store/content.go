@@ -11,6 +11,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -161,16 +162,18 @@ func assemble(header []byte, items [][]byte) ([]byte, error) {
 	return append(out, ']', '}'), nil
 }
 
-// splitKeys splits a manifest's key list into keys.
+// splitKeys returns a manifest's key list as keys: a view of the same
+// memory, not a copy (a [keySize]byte has the alignment of a byte, so any
+// byte slice holds whole keys; the lists of a 10,000-item diff are 640 KB,
+// whose copies were a tenth of its memory). Neither is written after.
 func splitKeys(keys []byte) ([][keySize]byte, error) {
 	if len(keys)%keySize != 0 {
 		return nil, fmt.Errorf("item key list is %d bytes, want a multiple of %d", len(keys), keySize)
 	}
-	out := make([][keySize]byte, len(keys)/keySize)
-	for i := range out {
-		copy(out[i][:], keys[i*keySize:])
+	if len(keys) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	return unsafe.Slice((*[keySize]byte)(unsafe.Pointer(unsafe.SliceData(keys))), len(keys)/keySize), nil
 }
 
 // reassemble rebuilds and decodes a stored snapshot. blob returns an item's
