@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -20,11 +21,15 @@ type diffFigures struct {
 	CanonicalBytes int64 // both snapshots' canonical encodings
 	Put            time.Duration
 	Plcwatch, GNU  run
+	// Floor is difffloor on the same store: the least any binary linking
+	// the required libraries and the store can do for this comparison
+	// (zero when not measured).
+	Floor run
 }
 
 // benchDiff stores two snapshots of n items (1% changed) in a fresh store
-// under dir and times both diffs.
-func benchDiff(ctx context.Context, bin, dir string, n, reps int) (diffFigures, error) {
+// under dir and times both diffs, and the floor binary when floorBin is set.
+func benchDiff(ctx context.Context, bin, floorBin, dir string, n, reps int) (diffFigures, error) {
 	f := diffFigures{Items: n}
 	cfg, err := writeConfig(dir)
 	if err != nil {
@@ -35,7 +40,7 @@ func benchDiff(ctx context.Context, bin, dir string, n, reps int) (diffFigures, 
 		return f, err
 	}
 	g := storetest.NewGenerator("plc", n, storetest.T0)
-	var ids []string
+	var ids, digests []string
 	for _, changes := range []int{0, n / 100} {
 		s := g.Next(changes)
 		enc, err := s.Encode()
@@ -50,7 +55,7 @@ func benchDiff(ctx context.Context, bin, dir string, n, reps int) (diffFigures, 
 			return f, err
 		}
 		f.Put += time.Since(start)
-		ids = append(ids, s.ID)
+		ids, digests = append(ids, s.ID), append(digests, s.Digest)
 	}
 	if err := st.Close(); err != nil {
 		return f, err
@@ -74,13 +79,34 @@ func benchDiff(ctx context.Context, bin, dir string, n, reps int) (diffFigures, 
 	if n <= 100000 {
 		reps = max(reps, 11)
 	}
-	f.Plcwatch, f.GNU, err = medianPair(ctx, reps,
-		[]string{bin, "--config", cfg, "diff", ids[0], ids[1]},
-		[]string{"diff", "-u", texts[0], texts[1]})
+	cmds := [][]string{
+		{bin, "--config", cfg, "diff", ids[0], ids[1]},
+		{"diff", "-u", texts[0], texts[1]},
+	}
+	if floorBin != "" {
+		cmds = append(cmds, []string{floorBin, filepath.Join(dir, "plcwatch.db"), digests[0], digests[1]})
+	}
+	rs, err := medianTurns(ctx, reps, cmds...)
 	if err != nil {
 		return f, fmt.Errorf("plcwatch diff against GNU diff: %w", err)
 	}
+	f.Plcwatch, f.GNU = rs[0], rs[1]
+	if floorBin != "" {
+		f.Floor = rs[2]
+	}
 	return f, nil
+}
+
+// buildFloor builds internal/difffloor as the plcwatch binary is built
+// (static, stripped) into dir and returns its path.
+func buildFloor(ctx context.Context, dir string) (string, error) {
+	p := filepath.Join(dir, "difffloor")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", p, "./internal/difffloor")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building internal/difffloor: %w: %s", err, out)
+	}
+	return p, nil
 }
 
 // writeConfig writes a minimal config whose store lives in dir.

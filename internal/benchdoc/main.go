@@ -109,6 +109,17 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		}
 		r.Startup = st
 	}
+	var floorBin string
+	if measured("diff") {
+		dir, err := os.MkdirTemp("", "plcwatch-floor-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if floorBin, err = buildFloor(ctx, dir); err != nil {
+			return err
+		}
+	}
 	for _, n := range ns {
 		if !measured("diff") {
 			break
@@ -117,12 +128,12 @@ func run1(ctx context.Context, bin, out, sizes, gobench string, reps int) error 
 		if err != nil {
 			return err
 		}
-		f, err := benchDiff(ctx, bin, dir, n, reps)
+		f, err := benchDiff(ctx, bin, floorBin, dir, n, reps)
 		os.RemoveAll(dir)
 		if err != nil {
 			return fmt.Errorf("diff at %d items: %w", n, err)
 		}
-		fmt.Fprintf(os.Stderr, "diff %d items: plcwatch %v %d MiB, GNU diff %v %d MiB (store writes %v)\n", n, f.Plcwatch.Wall, f.Plcwatch.PeakRSS>>20, f.GNU.Wall, f.GNU.PeakRSS>>20, f.Put)
+		fmt.Fprintf(os.Stderr, "diff %d items: plcwatch %v %d MiB, GNU diff %v %d MiB, floor %v (store writes %v)\n", n, f.Plcwatch.Wall, f.Plcwatch.PeakRSS>>20, f.GNU.Wall, f.GNU.PeakRSS>>20, f.Floor.Wall, f.Put)
 		r.Diff = append(r.Diff, f)
 	}
 	for _, fl := range []struct {

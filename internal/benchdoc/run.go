@@ -88,19 +88,32 @@ func median(ctx context.Context, reps, okCode int, name string, args ...string) 
 // each one's median run (as median): load that comes and goes on the
 // machine falls on both alike, not on whichever ran second.
 func medianPair(ctx context.Context, reps int, a, b []string) (ra, rb run, err error) {
-	var as, bs []run
-	for range reps {
-		r, err := measure(ctx, io.Discard, 1, a[0], a[1:]...)
-		if err != nil {
-			return ra, rb, err
-		}
-		as = append(as, r)
-		if r, err = measure(ctx, io.Discard, 1, b[0], b[1:]...); err != nil {
-			return ra, rb, err
-		}
-		bs = append(bs, r)
+	rs, err := medianTurns(ctx, reps, a, b)
+	if err != nil {
+		return ra, rb, err
 	}
-	return medianRun(as), medianRun(bs), nil
+	return rs[0], rs[1], nil
+}
+
+// medianTurns is medianPair for any number of commands: they take turns,
+// reps runs each, and each one's median run is returned in their order.
+// Each command may exit 0 or 1 (diff's "differences found").
+func medianTurns(ctx context.Context, reps int, cmds ...[]string) ([]run, error) {
+	runs := make([][]run, len(cmds))
+	for range reps {
+		for i, c := range cmds {
+			r, err := measure(ctx, io.Discard, 1, c[0], c[1:]...)
+			if err != nil {
+				return nil, err
+			}
+			runs[i] = append(runs[i], r)
+		}
+	}
+	out := make([]run, len(cmds))
+	for i := range runs {
+		out[i] = medianRun(runs[i])
+	}
+	return out, nil
 }
 
 // medianRun returns the run of median wall time, with the peak RSS and CPU

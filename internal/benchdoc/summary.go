@@ -103,6 +103,11 @@ func (r report) summaryMarkdown() string {
 	if worst >= 0 {
 		t := ts[worst]
 		fmt.Fprintf(&b, "\nFurthest from its target: %s, %.2f against at most %.2f.\n\n", t.What, t.Ratio, t.Bound)
+		for _, f := range r.Diff {
+			if f.Floor.Wall > 0 && ratio(f.Plcwatch.Wall, f.GNU.Wall) > 1 {
+				fmt.Fprintf(&b, "At %d items the floor of any static binary linking the required libraries and the store (`internal/difffloor`: start, open the store, read and hash both manifests and the changed items' blobs, nothing decoded or printed) takes %s: %.2f times GNU diff, and plcwatch diff takes %.2f times the floor (see the diff section).\n\n", f.Items, ms(f.Floor.Wall), ratio(f.Floor.Wall, f.GNU.Wall), ratio(f.Plcwatch.Wall, f.Floor.Wall))
+			}
+		}
 	} else {
 		b.WriteString("\nEvery target above is met in this run.\n\n")
 	}
