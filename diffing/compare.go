@@ -189,10 +189,20 @@ func Compare(old, cur *snapshots.Snapshot, opt Options) *Report {
 			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: NotRead, New: side(n), Reason: ReasonNotPreviously}, n))
 		case o == nil:
 			r.add(opt, withMeta(Change{Path: n.Path, Kind: n.Kind, Type: Added, New: side(n)}, n))
+		case unread(o) && !unread(n) && o.Value.Type != snapshots.TypeNone:
+			// An item recorded with a value although marked not observable
+			// (an OPC UA variable that answered an empty value) compares
+			// by that value: an approved empty value that now holds 42 is
+			// a change.
+			if c, ok := r.compareItem(o, n); ok {
+				r.add(opt, c)
+			}
 		case unread(n) || unread(o):
 			// A failed read is never a change: only what was read on both
-			// sides is compared. Two equally unread sides are no news.
-			if unread(n) && unread(o) && sameContent(o, n) {
+			// sides is compared. Two equally unread sides are no news, nor
+			// is a value read before and recorded the same now (an empty
+			// value a store from before its mark holds as read).
+			if unread(n) && (unread(o) || o.Value.Type != snapshots.TypeNone) && sameContent(o, n) {
 				continue
 			}
 			c := withMeta(Change{Path: n.Path, Kind: o.Kind, Type: NotRead, Old: side(o), New: side(n), Reason: reasonOf(n)}, n)

@@ -44,6 +44,13 @@ func notObs(path, reason string) snapshots.Item {
 		Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}
 }
 
+// empty is a value recorded although not observable, as the OPC UA
+// connector records a variable that answered an empty (Null) Variant.
+func empty(path string) snapshots.Item {
+	return snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.String("(null)"),
+		Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: "empty value"}}
+}
+
 func mode(m, since string) snapshots.Item {
 	return snapshots.Item{Path: "mode/cpu", Kind: snapshots.KindMode, Value: snapshots.String(m), Attrs: map[string]string{"meta.last_transition": since}}
 }
@@ -114,6 +121,15 @@ func TestCompare(t *testing.T) {
 			snap(t, true, sp("setpoints/Bad", 42, 0)), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},
 		{"not observable on both sides alike: nothing", snap(t, true, notObs("setpoints/Bad", "BadNotReadable")),
 			snap(t, true, notObs("setpoints/Bad", "BadNoCommunication")), nil, true, 0},
+		{"read, then recorded empty (not observable with a value): not read", snap(t, true, sp("setpoints/E", 42, 0)),
+			snap(t, true, empty("setpoints/E")), map[string]ChangeType{"setpoints/E": NotRead}, true, 0},
+		{"recorded empty in the baseline, a value now: changed", snap(t, true, empty("setpoints/E")),
+			snap(t, true, sp("setpoints/E", 42, 0)), map[string]ChangeType{"setpoints/E": Changed}, false, 0},
+		{"empty recorded as read before, marked now: nothing", snap(t, true, snapshots.Item{Path: "setpoints/E", Kind: snapshots.KindSetpoint, Value: snapshots.String("(null)")}),
+			snap(t, true, empty("setpoints/E")), nil, true, 0},
+		{"empty on both sides: nothing", snap(t, true, empty("setpoints/E")), snap(t, true, empty("setpoints/E")), nil, true, 0},
+		{"recorded empty, then not read: not read", snap(t, true, empty("setpoints/E")),
+			snap(t, true, notObs("setpoints/E", "BadNoCommunication")), map[string]ChangeType{"setpoints/E": NotRead}, true, 0},
 		{"not read marker in a complete snapshot", snap(t, true, block("FB2", 5, nil)), snap(t, true, notRead), map[string]ChangeType{"blocks/FB2": NotRead}, true, 0},
 		{"unmarked missing value (Bad status the connector did not mark)", snap(t, true, sp("setpoints/Bad", 42, 0)),
 			snap(t, true, snapshots.Item{Path: "setpoints/Bad", Kind: snapshots.KindSetpoint, Value: snapshots.None()}), map[string]ChangeType{"setpoints/Bad": NotRead}, true, 0},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/plcwatch/plcwatch/alerts"
 	"github.com/plcwatch/plcwatch/config"
 	"github.com/plcwatch/plcwatch/connectors"
 	"github.com/plcwatch/plcwatch/connectors/opcua"
@@ -260,6 +261,88 @@ func TestInteropSecurity(t *testing.T) {
 				t.Errorf("snapshot incomplete: %v", snap.Status)
 			}
 		})
+	}
+}
+
+// TestInteropEmptyValue: a writable setpoint that answers Good with an
+// empty (Null) Variant, as servers do before their link to the PLC is up,
+// is recorded as empty and not observable: the snapshot stays complete, 42
+// then empty is "not read" (never "42 -> (null)"), two empty readings are
+// no news, an approved empty value that later holds 42 is a change, and a
+// store from before the mark (empty recorded as read) sees nothing new.
+func TestInteropEmptyValue(t *testing.T) {
+	pki := t.TempDir()
+	const path = "opcua/BoilerHouse/Limits/BadSetpoint"
+	take := func(t *testing.T, s *nodeServer) *snapshots.Snapshot {
+		t.Helper()
+		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	s := startNodeServer(t, pki, `{}`)
+	base := take(t, s)
+	s.stop()
+	s = startNodeServer(t, pki, `{"emptyValue":true}`)
+	empty := take(t, s)
+	again := take(t, s)
+	s.stop()
+
+	it := empty.Item(path)
+	if it == nil {
+		t.Fatalf("no item %s", path)
+	}
+	if it.Value.Type != snapshots.TypeString || it.Value.Raw != "(null)" || it.Provenance.Source != snapshots.SourceNotObservable || it.Provenance.Reason != opcua.ReasonEmptyValue {
+		t.Fatalf("empty value recorded as %s %q %s %q; want string \"(null)\", not observable, %q", it.Value.Type, it.Value.Raw, it.Provenance.Source, it.Provenance.Reason, opcua.ReasonEmptyValue)
+	}
+	if !empty.Status.Complete {
+		t.Errorf("an empty value made the snapshot partial: %v", empty.Status.Reasons)
+	}
+
+	only := func(t *testing.T, rep *diffing.Report, typ diffing.ChangeType) diffing.Change {
+		t.Helper()
+		var found []diffing.Change
+		for _, c := range rep.Changes {
+			if c.Path == path {
+				found = append(found, c)
+				continue
+			}
+			t.Errorf("unexpected %s %s", c.Type, c.Path)
+		}
+		if len(found) != 1 || found[0].Type != typ {
+			t.Fatalf("%s: %+v; want one %s", path, found, typ)
+		}
+		return found[0]
+	}
+	opt := diffing.Options{IgnoreInfo: true}
+	c := only(t, diffing.Compare(base, empty, opt), diffing.NotRead)
+	if c.Reason != opcua.ReasonEmptyValue || c.Old == nil || c.Old.Value.Raw != "42" {
+		t.Errorf("42 then empty: reason %q, old %+v; want %q with 42 last known", c.Reason, c.Old, opcua.ReasonEmptyValue)
+	}
+	for _, a := range alerts.Derive(diffing.Compare(base, empty, opt), alerts.Input{}) {
+		if a.Category != alerts.CatIncomplete {
+			t.Errorf("42 then empty raised %s %s; want at most the incomplete collection", a.Severity, a.Category)
+		}
+	}
+	if rep := diffing.Compare(empty, again, opt); len(rep.Changes) != 0 {
+		t.Errorf("two empty readings: %+v", rep.Changes)
+	}
+	c = only(t, diffing.Compare(empty, base, opt), diffing.Changed)
+	if c.Old.Value.Raw != "(null)" || c.New.Value.Raw != "42" {
+		t.Errorf("approved empty, now 42: %+v -> %+v", c.Old.Value, c.New.Value)
+	}
+	// A baseline stored before the mark holds the empty value as read.
+	old := *empty
+	old.Items = append([]snapshots.Item(nil), empty.Items...)
+	for i := range old.Items {
+		if old.Items[i].Path == path {
+			old.Items[i].Provenance = snapshots.Provenance{Source: snapshots.SourceRead}
+		}
+	}
+	if rep := diffing.Compare(&old, again, opt); len(rep.Changes) != 0 {
+		t.Errorf("a baseline from before the mark against an empty value: %+v", rep.Changes)
 	}
 }
 

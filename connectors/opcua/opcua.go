@@ -792,9 +792,19 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 				it.Attrs[snapshots.AttrValueName] = name
 			}
 			it.Value = val
-			if !ok {
+			switch {
+			case !ok:
 				it.Value = snapshots.None()
 				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
+			case val == nullValue:
+				// Good with an empty Variant: a server that has no value
+				// yet (after a restart, before its link to the PLC is up)
+				// or never has one. The value is recorded, so that the
+				// snapshot stays complete and an approved empty value
+				// that later holds 42 is a change; but no value is no
+				// reading of one: 42 followed by empty is not a change
+				// (diffing.Compare).
+				it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: ReasonEmptyValue}
 			}
 		}
 		if r.carried != nil && it.Provenance.Source == "" {

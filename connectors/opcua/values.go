@@ -30,8 +30,15 @@ func canonical(v *ua.Variant, unit string) (val snapshots.Value, ok bool, reason
 }
 
 // nullValue is an empty (null) Variant as the server sent it: a value in
-// its own right, distinct from every number and from "not captured".
+// its own right, distinct from every number and from "not captured". A
+// variable whose whole value is empty is recorded with it and marked not
+// observable (ReasonEmptyValue); an empty element of an array is part of
+// the array's value.
 var nullValue = snapshots.Value{Type: snapshots.TypeString, Raw: "(null)"}
+
+// ReasonEmptyValue is the provenance reason of a variable whose Value the
+// server answered Good but empty (a Null Variant, OPC UA Part 6 §5.2.2.16).
+const ReasonEmptyValue = "the server answered Good with an empty value (a Null Variant)"
 
 // text records a string as the server sent it: valid UTF-8 as text, any
 // other bytes as hex (TypeBytes), so that no byte is ever replaced and a

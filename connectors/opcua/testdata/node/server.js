@@ -9,6 +9,7 @@
 //   "shiftNamespaces": true   register an extra namespace first, so urn:elsewhere:vendor gets another index
 //   "twoRefs": true           BoilerHouse/Area/Dosing reached by HasComponent and by Organizes
 //   "badStatus": "BadWaitingForInitialData"  Limits/BadSetpoint answers that status (else Good, 42)
+//   "emptyValue": true        Limits/BadSetpoint answers Good with an empty (Null) Variant
 //   "buildDate": ISO date     BuildInfo.BuildDate (default 2025-01-01)
 // The same PKI_DIR gives the same server certificate on every start.
 // Prints {"endpoint": ..., "thumbprint": <sha256 of the server certificate DER>}
@@ -105,7 +106,9 @@ async function main() {
     accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
     value: { timestamped_get: () => opt.badStatus
       ? new DataValue({ statusCode: StatusCodes[opt.badStatus] })
-      : new DataValue({ statusCode: StatusCodes.Good, value: { dataType: DataType.Double, value: 42 } }) } });
+      : opt.emptyValue
+        ? new DataValue({ statusCode: StatusCodes.Good, value: new Variant({ dataType: DataType.Null }) })
+        : new DataValue({ statusCode: StatusCodes.Good, value: { dataType: DataType.Double, value: 42 } }) } });
 
   if (opt.params) {
     const params = folder("Params");
