@@ -489,18 +489,26 @@ func category(c diffing.Change) string {
 // sides. For logic the sides are the content hashes (a block's download
 // time is part of a re-download finding); for anything else they are the
 // value and the attributes that are not metadata, so a mode alert is keyed
-// by the modes, not by a transition time that moves on every restart.
+// by the modes, not by a transition time that moves on every restart. An
+// address attribute (snapshots.IsAddress) is never part of the key.
 func findingKey(c diffing.Change) string {
 	sideKey := func(s *diffing.Side) string {
 		if s == nil {
 			return ""
 		}
-		if c.Kind == snapshots.KindLogic {
+		address := false
+		for k := range s.Attrs {
+			address = address || snapshots.IsAddress(k)
+		}
+		if c.Kind == snapshots.KindLogic && !address {
 			return s.Hash
 		}
+		// An address (a NodeId a server renumbers on restart) is never
+		// part of the key; logic keeps its metadata.
 		parts := []string{s.Value.Type, s.Value.Raw, s.Value.Unit}
 		for _, k := range sortedKeys(s.Attrs) {
-			if !strings.HasPrefix(k, snapshots.MetaPrefix) {
+			meta := strings.HasPrefix(k, snapshots.MetaPrefix) && c.Kind != snapshots.KindLogic
+			if !meta && !snapshots.IsAddress(k) {
 				parts = append(parts, k+"="+s.Attrs[k])
 			}
 		}

@@ -353,6 +353,13 @@ func TestFingerprintIgnoresVolatile(t *testing.T) {
 	modeAt := func(m, at string) snapshots.Item {
 		return mk("cpu/mode", snapshots.KindMode, snapshots.String(m), attrs("meta.last_transition", at, "code", "0x8"))
 	}
+	// OPC UA items carry the NodeId they were read at (an address).
+	spAt := func(path string, v float64, nodeID string) snapshots.Item {
+		return mk(path, snapshots.KindSetpoint, snapshots.Float(v, ""), attrs(snapshots.AttrNodeID, nodeID, "access", "read+write"))
+	}
+	logicAt := func(sum, nodeID string) snapshots.Item {
+		return mk("opcua/Logic/Checksum", snapshots.KindLogic, snapshots.String(sum), attrs(snapshots.AttrNodeID, nodeID))
+	}
 	base := snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil))
 	one := func(s *snapshots.Snapshot, cat string) Alert {
 		t.Helper()
@@ -383,6 +390,12 @@ func TestFingerprintIgnoresVolatile(t *testing.T) {
 			one(snap(t, true, modeAt("STOP", "2026-05-02T07:00:00Z"), block("OB1", 1, nil)), CatMode), true},
 		{"mode alert: another mode", one(snap(t, true, modeAt("STOP", "2026-05-01T01:00:00Z"), block("OB1", 1, nil)), CatMode),
 			one(snap(t, true, modeAt("STARTUP", "2026-05-01T01:00:00Z"), block("OB1", 1, nil)), CatMode), false},
+		{"setpoint alert: the NodeId renumbered by a restart", one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), spAt("opcua/SP1", 2.5, "nsu=urn:a;i=5001")), CatSetpoint),
+			one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), spAt("opcua/SP1", 2.5, "nsu=urn:a;i=5022")), CatSetpoint), true},
+		{"logic alert: the NodeId renumbered by a restart", one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), logicAt("c0ffee", "nsu=urn:a;i=7")), CatLogic),
+			one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), logicAt("c0ffee", "nsu=urn:a;i=9")), CatLogic), true},
+		{"logic alert: another checksum", one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), logicAt("c0ffee", "nsu=urn:a;i=7")), CatLogic),
+			one(snap(t, true, modeAt("RUN", "2026-04-01T00:00:00Z"), block("OB1", 1, nil), logicAt("deadbeef", "nsu=urn:a;i=7")), CatLogic), false},
 		{"incomplete: other reason text (ports, counts)", one(partial("read tcp 127.0.0.1:40001->127.0.0.1:102: reset after 12 requests", modeAt("RUN", "2026-04-01T00:00:00Z")), CatIncomplete),
 			one(partial("read tcp 127.0.0.1:40777->127.0.0.1:102: reset after 31 requests", modeAt("RUN", "2026-04-01T00:00:00Z")), CatIncomplete), true},
 	}

@@ -273,12 +273,13 @@ func sameContent(o, n *snapshots.Item) bool {
 	return o.Kind == n.Kind && o.Value == n.Value && attrsEqual(o.Attrs, n.Attrs)
 }
 
+// attrsEqual compares the attributes that are content: an address
+// (snapshots.IsAddress) is not.
 func attrsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
+	for _, k := range unionKeys(a, b) {
+		av, aok := a[k]
+		bv, bok := b[k]
+		if !snapshots.IsAddress(k) && (aok != bok || av != bv) {
 			return false
 		}
 	}
@@ -334,7 +335,9 @@ func (r *Report) compareItem(o, n *snapshots.Item) (Change, bool) {
 	for _, k := range unionKeys(o.Attrs, n.Attrs) {
 		ov, ook := o.Attrs[k]
 		nv, nok := n.Attrs[k]
-		if ov == nv && ook == nok {
+		if ov == nv && ook == nok || snapshots.IsAddress(k) {
+			// An address (an OPC UA NodeId a server renumbered on
+			// restart) is not the item's content.
 			continue
 		}
 		if strings.HasPrefix(k, snapshots.MetaPrefix) {

@@ -39,6 +39,12 @@ func sp(path string, v float64, db float64) snapshots.Item {
 	return snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.Float(v, "%"), Deadband: db}
 }
 
+// at gives an item the address a device holds it at (an OPC UA NodeId).
+func at(it snapshots.Item, nodeID string) snapshots.Item {
+	it.Attrs = map[string]string{snapshots.AttrNodeID: nodeID}
+	return it
+}
+
 func notObs(path, reason string) snapshots.Item {
 	return snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(),
 		Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}}
@@ -139,6 +145,14 @@ func TestCompare(t *testing.T) {
 			snap(t, true, mode("RUN", "2026-05-01T03:00:00Z")), map[string]ChangeType{"mode/cpu": Touched}, true, 0},
 		{"firmware metadata moved: information", snap(t, true, snapshots.Item{Path: "fw", Kind: snapshots.KindFirmware, Value: snapshots.String("V3.2"), Attrs: map[string]string{"meta.build_date": "a"}}),
 			snap(t, true, snapshots.Item{Path: "fw", Kind: snapshots.KindFirmware, Value: snapshots.String("V3.2"), Attrs: map[string]string{"meta.build_date": "b"}}), map[string]ChangeType{"fw": Touched}, true, 0},
+		{"NodeId renumbered on restart, same path and value: nothing", snap(t, true, at(sp("opcua/Numeric/SP1", 1.5, 0), "nsu=urn:a;i=5001")),
+			snap(t, true, at(sp("opcua/Numeric/SP1", 1.5, 0), "nsu=urn:a;i=5022")), nil, true, 0},
+		{"NodeId renumbered and the value changed: changed", snap(t, true, at(sp("opcua/Numeric/SP1", 1.5, 0), "nsu=urn:a;i=5001")),
+			snap(t, true, at(sp("opcua/Numeric/SP1", 2.5, 0), "nsu=urn:a;i=5022")), map[string]ChangeType{"opcua/Numeric/SP1": Changed}, false, 0},
+		{"logic NodeId renumbered: not a re-download", snap(t, true, at(snapshots.Item{Path: "opcua/Logic/Checksum", Kind: snapshots.KindLogic, Value: snapshots.String("c0ffee")}, "nsu=urn:a;i=7")),
+			snap(t, true, at(snapshots.Item{Path: "opcua/Logic/Checksum", Kind: snapshots.KindLogic, Value: snapshots.String("c0ffee")}, "nsu=urn:a;i=9")), nil, true, 0},
+		{"not observable on both sides, NodeId renumbered: nothing", snap(t, true, at(notObs("opcua/Bad", "BadNoCommunication"), "nsu=urn:a;i=1")),
+			snap(t, true, at(notObs("opcua/Bad", "BadNoCommunication"), "nsu=urn:a;i=2")), nil, true, 0},
 		{"real mode change with a moved transition time", snap(t, true, mode("RUN", "2026-05-01T01:00:00Z")),
 			snap(t, true, mode("STOP", "2026-05-01T03:00:00Z")), map[string]ChangeType{"mode/cpu": Changed}, false, 0},
 	}

@@ -271,4 +271,16 @@ const (
 	// AttrNodeClass is the protocol's node or object class of an item
 	// ("Variable", "block", "tag"), as classification rules match it.
 	AttrNodeClass = "node_class"
+	// AttrNodeID is where the device holds an item (an OPC UA NodeId such
+	// as "nsu=urn:vendor;i=5001"): an address, not content. Servers may
+	// number their nodes anew on every restart while the browse path (the
+	// item's identity) stays, so it is recorded for people and for the
+	// connector's own use, and never compared (see IsAddress).
+	AttrNodeID = "node_id"
 )
+
+// IsAddress reports whether an attribute key names where the device holds
+// an item rather than what the item is (AttrNodeID): such attributes are
+// shown but never compared, so a server that renumbers its nodes on
+// restart changes nothing, and never enter an alert's fingerprint.
+func IsAddress(key string) bool { return key == AttrNodeID }

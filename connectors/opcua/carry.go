@@ -53,7 +53,7 @@ func (b *snap) decideCarry(prev *snapshots.Snapshot) {
 	for i := range prev.Items {
 		it := &prev.Items[i]
 		if strings.HasPrefix(it.Path, "opcua/") && carryable(it) {
-			b.carry[it.Attrs["node_id"]] = it
+			b.carry[it.Attrs[snapshots.AttrNodeID]] = it
 		}
 	}
 	b.carryFrom = prev.ID
@@ -78,7 +78,7 @@ func carryable(it *snapshots.Item) bool {
 	default:
 		return false
 	}
-	if it.Attrs["node_id"] == "" || it.Attrs[snapshots.AttrDataType] == "" {
+	if it.Attrs[snapshots.AttrNodeID] == "" || it.Attrs[snapshots.AttrDataType] == "" {
 		return false
 	}
 	a, ok := parseAccess(it.Attrs["access"])

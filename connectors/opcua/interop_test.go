@@ -445,6 +445,55 @@ func TestInteropFieldCases(t *testing.T) {
 	}
 }
 
+// TestInteropNumericNodeIDs: a server that numbers its nodes at start
+// (numeric NodeIds) gives them other numbers after a restart while every
+// browse path stays. The restart changes nothing: no "1.5 -> 1.5" on the
+// node id, and two siblings browse-named Temp in one namespace keep their
+// paths (their rank, not their numbers) instead of being removed and
+// added.
+func TestInteropNumericNodeIDs(t *testing.T) {
+	pki := t.TempDir()
+	take := func(t *testing.T, opts string) *snapshots.Snapshot {
+		t.Helper()
+		s := startNodeServer(t, pki, opts)
+		defer s.stop()
+		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	base := take(t, `{"numericIds":0}`)
+	restarted := take(t, `{"numericIds":21}`)
+	for _, tc := range []struct {
+		name, path, value string
+	}{
+		{"setpoint", "opcua/BoilerHouse/Numbered/SP1", "1.5"},
+		{"first Temp", "opcua/BoilerHouse/Numbered/Temp{#1}", "10"},
+		{"second Temp", "opcua/BoilerHouse/Numbered/Temp{#2}", "20"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, s := range []*snapshots.Snapshot{base, restarted} {
+				it := s.Item(tc.path)
+				if it == nil || it.Value.Raw != tc.value {
+					t.Fatalf("%s: %+v, want %s", tc.path, it, tc.value)
+				}
+			}
+			if a, b := base.Item(tc.path).Attrs[snapshots.AttrNodeID], restarted.Item(tc.path).Attrs[snapshots.AttrNodeID]; a == b {
+				t.Errorf("node id %s the same after the restart: the server did not renumber", a)
+			}
+		})
+	}
+	rep := diffing.Compare(base, restarted, diffing.Options{IgnoreInfo: true})
+	for _, c := range rep.Changes {
+		t.Errorf("after a restart that renumbered the nodes: %s %s %v", c.Type, c.Path, c.Fields)
+	}
+	if als := alerts.Derive(rep, alerts.Input{}); len(als) != 0 {
+		t.Errorf("alerts after a restart: %+v", als)
+	}
+}
+
 // counter is a loopback TCP proxy that counts the OPC UA requests a client
 // sends through it, as a server would see them: every Hello,
 // OpenSecureChannel and CloseSecureChannel, and every service request

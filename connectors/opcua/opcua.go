@@ -7,8 +7,11 @@
 // Item paths are browse names from the root ("opcua/Plant/Tank1/Level");
 // a node reached by several references is recorded once, and siblings
 // sharing a browse name are told apart by the namespace URI of their
-// browse name ("Mode{urn:vendor:extra}") or their stable node id, never
-// by a namespace index, which servers may renumber on restart. A Bad or
+// browse name ("Mode{urn:vendor:extra}"), their stable string, GUID or
+// opaque node id, or their rank among numeric node ids ("Temp{#2}"), never
+// by a namespace index or a node number, which servers may give anew on
+// restart; the node id is recorded as an address (snapshots.AttrNodeID),
+// never compared. A Bad or
 // Uncertain status on one value or attribute makes that item not_read
 // (Provenance.Reason names the status) and the snapshot partial; it costs
 // nothing else. Read-only variables named as code identity (ProgramHash,
@@ -519,8 +522,10 @@ func (c *Connector) browse(ctx context.Context, sess session, parents []*node, b
 // with a path segment unique among its siblings. The segment is the browse
 // name; when siblings share a browse name, those whose browse name is in a
 // namespace other than the parent's get "{namespace URI}" appended, and
-// any still alike get "{stable node id}" (never a namespace index, which a
-// server may renumber on restart).
+// any still alike get "{stable node id}" for a string, GUID or opaque
+// NodeId (never a namespace index, which a server may renumber on restart)
+// or "{#rank}" for a numeric one (see numericRank), whose number a server
+// may give anew on restart.
 func (c *Connector) children(p *node, refs []*ua.ReferenceDescription, b *snap) []*node {
 	var kids []*node
 	mine := map[string]bool{}
@@ -559,6 +564,8 @@ func (c *Connector) children(p *node, refs []*ua.ReferenceDescription, b *snap) 
 				}
 			}
 			switch {
+			case same > 1 && numericID(k.id):
+				seg += "{#" + strconv.Itoa(numericRank(k, byName[k.name])) + "}"
 			case same > 1:
 				seg += "{" + escapeSegment(k.key) + "}"
 			case k.nsURI != parentNS:
@@ -568,6 +575,35 @@ func (c *Connector) children(p *node, refs []*ua.ReferenceDescription, b *snap) 
 		k.path = p.path + "/" + seg
 	}
 	return kids
+}
+
+// numericID reports whether a NodeId's identifier is a number (in any of
+// its three encodings).
+func numericID(n *ua.NodeID) bool {
+	switch n.Type() {
+	case ua.NodeIDTypeTwoByte, ua.NodeIDTypeFourByte, ua.NodeIDTypeNumeric:
+		return true
+	}
+	return false
+}
+
+// numericRank is k's place (from 1) among its siblings of the same browse
+// name and namespace that have numeric NodeIds, in the order of their
+// identifiers. Servers that number nodes as they build their address space
+// give them other numbers after a restart (a node added before them shifts
+// them all) but keep their order, so the rank is what tells such siblings
+// apart in a path, never the number itself.
+func numericRank(k *node, alike []*node) int {
+	rank := 1
+	for _, o := range alike {
+		if o == k || o.nsURI != k.nsURI || !numericID(o.id) {
+			continue
+		}
+		if o.id.Namespace() < k.id.Namespace() || o.id.Namespace() == k.id.Namespace() && o.id.IntID() < k.id.IntID() {
+			rank++
+		}
+	}
+	return rank
 }
 
 // escapeSegment keeps '/' out of path segments and makes them valid UTF-8:
@@ -757,7 +793,7 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			unit = cl.Unit
 		}
 		it := snapshots.Item{Path: v.path, Kind: cl.Kind, Volatile: cl.Volatile, Deadband: cl.Deadband,
-			Attrs: map[string]string{"node_id": v.key, snapshots.AttrDataType: dtype, "access": accessString(acc.level)}}
+			Attrs: map[string]string{snapshots.AttrNodeID: v.key, snapshots.AttrDataType: dtype, "access": accessString(acc.level)}}
 		notRead := func(reason string) {
 			it.Value = snapshots.None()
 			it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotRead, Reason: reason}
@@ -847,7 +883,7 @@ func (b *snap) uniquePaths() {
 			prev = orig
 			continue
 		}
-		suffix := it.Attrs["node_id"]
+		suffix := it.Attrs[snapshots.AttrNodeID]
 		for n := 2; suffix == "" || used[orig+"{"+escapeSegment(suffix)+"}"]; n++ {
 			suffix = "duplicate " + strconv.Itoa(n)
 		}

@@ -11,6 +11,9 @@
 //   "badStatus": "BadWaitingForInitialData"  Limits/BadSetpoint answers that status (else Good, 42)
 //   "emptyValue": true        Limits/BadSetpoint answers Good with an empty (Null) Variant
 //   "buildDate": ISO date     BuildInfo.BuildDate (default 2025-01-01)
+//   "numericIds": N           BoilerHouse/Numbered with numeric NodeIds from 5000 + N, as servers that
+//                             number their nodes at start give them (another N: a restart that renumbered):
+//                             setpoints SP1, SP2 and two "Temp" in the own namespace (10 and 20)
 // The same PKI_DIR gives the same server certificate on every start.
 // Prints {"endpoint": ..., "thumbprint": <sha256 of the server certificate DER>}
 // once listening, then reads one JSON command per line on stdin:
@@ -129,6 +132,19 @@ async function main() {
     const dosing = ns.addObject({ componentOf: area, browseName: "Dosing", nodeId: "s=Dosing" });
     area.addReference({ referenceType: "Organizes", nodeId: dosing.nodeId });
     variable(dosing, "Setpoint", true);
+  }
+
+  if (opt.numericIds !== undefined) {
+    let next = 5000 + opt.numericIds;
+    const id = () => `i=${next++}`;
+    const numbered = ns.addObject({ componentOf: boiler, browseName: "Numbered", nodeId: id() });
+    const num = (name, value) => ns.addVariable({ componentOf: numbered, browseName: name, nodeId: id(), dataType: DataType.Double,
+      accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+      value: { get: () => new Variant({ dataType: DataType.Double, value }) } });
+    num("SP1", 1.5);
+    num("SP2", 2.5);
+    num("Temp", 10);
+    num("Temp", 20);
   }
 
   await server.start();
