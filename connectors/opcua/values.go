@@ -1,6 +1,8 @@
 package opcua
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -26,7 +28,37 @@ func canonical(v *ua.Variant, unit string) (val snapshots.Value, ok bool, reason
 	if v == nil || v.Value() == nil {
 		return nullValue, true, ""
 	}
-	return scalar(v.Value(), unit, 0)
+	val, ok, reason = scalar(v.Value(), unit, 0)
+	if ok {
+		val = summarised(val)
+	}
+	return val, ok, reason
+}
+
+// maxValueText bounds the canonical text of one value that is recorded as
+// it is (a String, a ByteString in hex, an array); a longer one is
+// recorded as its length and SHA-256, so that one huge value (a trend
+// buffer, a file in a ByteString) cannot bloat every snapshot of the
+// store while a change of any byte is still a change.
+const maxValueText = 64 << 10
+
+// summarised returns v, or for a value whose text exceeds maxValueText its
+// summary "(N bytes, sha256 HEX)" as a string (bytes of a ByteString, or
+// of the value's canonical text).
+func summarised(v snapshots.Value) snapshots.Value {
+	if len(v.Raw) <= maxValueText {
+		return v
+	}
+	var n int
+	var sum [32]byte
+	what := "bytes"
+	if b, err := hex.DecodeString(v.Raw); v.Type == snapshots.TypeBytes && err == nil {
+		n, sum = len(b), sha256.Sum256(b)
+	} else {
+		n, sum = len(v.Raw), sha256.Sum256([]byte(v.Raw))
+		what = "bytes of text"
+	}
+	return withUnit(snapshots.String(fmt.Sprintf("(%d %s, sha256 %x)", n, what, sum)), v.Unit)
 }
 
 // nullValue is an empty (null) Variant as the server sent it: a value in

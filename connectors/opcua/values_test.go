@@ -1,6 +1,8 @@
 package opcua
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"strconv"
 	"strings"
@@ -12,6 +14,11 @@ import (
 
 	"github.com/plcwatch/plcwatch/snapshots"
 )
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
 
 func TestCanonical(t *testing.T) {
 	tests := []struct {
@@ -39,6 +46,15 @@ func TestCanonical(t *testing.T) {
 			snapshots.Value{Type: snapshots.TypeBytes, Raw: "5b64655d20c4"}},
 		{"string array with invalid UTF-8", []string{"a", "\xff"}, snapshots.Value{Type: snapshots.TypeString, Raw: `["a", 0xff]`}},
 		{"null", nil, snapshots.Value{Type: snapshots.TypeString, Raw: "(null)"}},
+		{"string at the bound kept", strings.Repeat("x", maxValueText), snapshots.Value{Type: snapshots.TypeText, Raw: strings.Repeat("x", maxValueText)}},
+		{"huge string summarised", strings.Repeat("x", 4<<20),
+			snapshots.Value{Type: snapshots.TypeString, Raw: "(4194304 bytes of text, sha256 " + sha(strings.Repeat("x", 4<<20)) + ")"}},
+		{"huge string, one byte changed, another summary", strings.Repeat("x", 4<<20-1) + "y",
+			snapshots.Value{Type: snapshots.TypeString, Raw: "(4194304 bytes of text, sha256 " + sha(strings.Repeat("x", 4<<20-1)+"y") + ")"}},
+		{"huge ByteString summarised by its bytes", make([]byte, 1<<20),
+			snapshots.Value{Type: snapshots.TypeString, Raw: "(1048576 bytes, sha256 " + sha(string(make([]byte, 1<<20))) + ")"}},
+		{"array of long strings summarised", []string{strings.Repeat("a", 40<<10), strings.Repeat("b", 40<<10)},
+			snapshots.Value{Type: snapshots.TypeString, Raw: "(81928 bytes of text, sha256 " + sha(`["`+strings.Repeat("a", 40<<10)+`", "`+strings.Repeat("b", 40<<10)+`"]`) + ")"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
