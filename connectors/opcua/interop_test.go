@@ -494,6 +494,58 @@ func TestInteropNumericNodeIDs(t *testing.T) {
 	}
 }
 
+// TestInteropContinuationPoints: a server that pages each node's
+// references (its own per-node limit) is browsed in full with BrowseNext;
+// one whose BrowseNext never ends (a fresh continuation point and no
+// references, every time) or refuses its own continuation points costs
+// the nodes concerned, named with the reason, never the snapshot: it
+// returns after a few BrowseNext, not at its deadline.
+func TestInteropContinuationPoints(t *testing.T) {
+	tests := []struct {
+		name, opts string
+		complete   bool
+		reason     string // in the partial snapshot's reasons
+		item       string // an item that must be read
+		maxNext    int    // BrowseNext requests at most
+	}{
+		{"one reference per page, 30 parameters", `{"params":30,"pageReferences":1}`, true, "", "opcua/BoilerHouse/Params/P0029", 500},
+		{"continuation points forever", `{"pageReferences":2,"browseNext":"forever"}`, false, "BrowseNext: continuation points without end", "server/state", 60},
+		{"BadContinuationPointInvalid", `{"pageReferences":2,"browseNext":"invalid"}`, false, "BrowseNext: BadContinuationPointInvalid", "server/state", 60},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startNodeServer(t, t.TempDir(), tc.opts)
+			dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+			snap, err := snapshot(t, dev, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := 0
+			for _, r := range snap.Cost.ByKind {
+				if r.Kind == opcua.KindBrowseNext {
+					next += r.Count
+				}
+			}
+			reasons := strings.Join(snap.Status.Reasons, "; ")
+			switch {
+			case snap.Status.Complete != tc.complete:
+				t.Errorf("complete = %v, want %v: %s", snap.Status.Complete, tc.complete, reasons)
+			case !strings.Contains(reasons, tc.reason):
+				t.Errorf("reasons %q, want %q", reasons, tc.reason)
+			case next == 0 || next > tc.maxNext:
+				t.Errorf("%d BrowseNext requests, want 1 to %d", next, tc.maxNext)
+			}
+			found := false
+			for _, it := range snap.Items {
+				found = found || strings.HasPrefix(it.Path, tc.item) && it.Provenance.Source == snapshots.SourceRead
+			}
+			if !found {
+				t.Errorf("nothing read under %s: %s", tc.item, reasons)
+			}
+		})
+	}
+}
+
 // counter is a loopback TCP proxy that counts the OPC UA requests a client
 // sends through it, as a server would see them: every Hello,
 // OpenSecureChannel and CloseSecureChannel, and every service request

@@ -453,6 +453,7 @@ func (c *Connector) browseRoot(ctx context.Context, sess session, r root, b *sna
 		rootID = ua.NewNodeIDFromExpandedNodeID(ua.NewExpandedNodeID(r.id, "", 0))
 		rootID.SetNamespace(uint16(idx))
 	}
+	b.lim.nodeRefs = r.maxNodes
 	top := &node{id: rootID, key: stableID(rootID, b.uris), path: "opcua", depth: 0}
 	b.seen[top.key] = true
 	level := []*node{top}

@@ -41,6 +41,9 @@ type opLimits struct {
 	advertised map[string]uint32
 	// learned says why a size was lowered during the snapshot.
 	learned []string
+	// nodeRefs, when > 0, bounds the references one node's paging may
+	// collect: the browsed root's max_nodes (more fails the root anyway).
+	nodeRefs int
 }
 
 func newLimits() *opLimits {
@@ -361,7 +364,7 @@ func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.B
 		}
 		if err == nil {
 			for i, r := range resp.Results {
-				res[lo+i] = c.browseRest(ctx, sess, r, &stop)
+				res[lo+i] = c.browseRest(ctx, sess, r, &stop, lim)
 			}
 			return
 		}
@@ -404,19 +407,55 @@ func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.B
 	return res, nil
 }
 
-// browseRest follows one result's continuation points.
-func (c *Connector) browseRest(ctx context.Context, sess session, r *ua.BrowseResult, stop *error) browseResult {
+// staleBrowseNext is how many BrowseNext answers in a row that bring no
+// reference not seen before (a fresh continuation point and no
+// references, or the same page again) end the paging of a node. A server
+// may legitimately answer a page or two empty (references it filtered
+// after paging); ten in a row is one that will never finish.
+const staleBrowseNext = 10
+
+// browseRest follows one result's continuation points. A server whose
+// continuation points never end (staleBrowseNext answers without a new
+// reference, or more references than lim.nodeRefs) costs that node's
+// remaining references, with the reason, never the snapshot; its last
+// continuation point is released (BrowseNext with
+// ReleaseContinuationPoints, Part 4 §5.8.3) so the server can free it.
+func (c *Connector) browseRest(ctx context.Context, sess session, r *ua.BrowseResult, stop *error, lim *opLimits) browseResult {
 	if r == nil {
 		return browseResult{reason: "no result"}
 	}
 	if !statusGood(r.StatusCode) {
 		return browseResult{reason: statusName(r.StatusCode)}
 	}
-	refs := append([]*ua.ReferenceDescription{}, r.References...)
+	var refs []*ua.ReferenceDescription
+	seen := map[string]bool{}
+	fresh := func(page []*ua.ReferenceDescription) int {
+		n := 0
+		for _, ref := range page {
+			key := ""
+			if ref != nil && ref.NodeID != nil && ref.NodeID.NodeID != nil {
+				key = ref.NodeID.NodeID.String()
+			}
+			if ref != nil && ref.ReferenceTypeID != nil {
+				key += " " + ref.ReferenceTypeID.String()
+			}
+			if !seen[key] {
+				seen[key] = true
+				refs = append(refs, ref)
+				n++
+			}
+		}
+		return n
+	}
+	fresh(r.References)
 	cp := r.ContinuationPoint
-	for len(cp) > 0 {
+	for pages, stale := 0, 0; len(cp) > 0; pages++ {
 		if *stop != nil {
 			return browseResult{refs: refs, reason: "BrowseNext not sent: " + errReason(*stop)}
+		}
+		if stale >= staleBrowseNext || lim.nodeRefs > 0 && len(refs) > lim.nodeRefs {
+			c.releaseContinuation(ctx, sess, cp)
+			return browseResult{refs: refs, reason: fmt.Sprintf("BrowseNext: continuation points without end (%d BrowseNext, the last %d without a new reference; %d references kept, the rest not browsed)", pages, stale, len(refs))}
 		}
 		var nr *ua.BrowseNextResponse
 		sent := false
@@ -439,8 +478,21 @@ func (c *Connector) browseRest(ctx context.Context, sess session, r *ua.BrowseRe
 			}
 			return browseResult{refs: refs, reason: "BrowseNext: " + why}
 		}
-		refs = append(refs, nr.Results[0].References...)
+		if fresh(nr.Results[0].References) == 0 {
+			stale++
+		} else {
+			stale = 0
+		}
 		cp = nr.Results[0].ContinuationPoint
 	}
 	return browseResult{refs: refs}
+}
+
+// releaseContinuation asks the server to free a continuation point the
+// connector will not follow; an error changes nothing.
+func (c *Connector) releaseContinuation(ctx context.Context, sess session, cp []byte) {
+	c.do(ctx, KindBrowseNext, "address space", 0, func(ctx context.Context) error {
+		_, e := sess.BrowseNext(ctx, &ua.BrowseNextRequest{ReleaseContinuationPoints: true, ContinuationPoints: [][]byte{cp}})
+		return e
+	})
 }

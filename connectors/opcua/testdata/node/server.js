@@ -14,6 +14,10 @@
 //   "numericIds": N           BoilerHouse/Numbered with numeric NodeIds from 5000 + N, as servers that
 //                             number their nodes at start give them (another N: a restart that renumbered):
 //                             setpoints SP1, SP2 and two "Temp" in the own namespace (10 and 20)
+//   "pageReferences": N       answer at most N references per node in a Browse, the rest through
+//                             continuation points (as servers with a per-node limit of their own do)
+//   "browseNext": "forever"   every BrowseNext answers a fresh continuation point and no references
+//   "browseNext": "invalid"   every BrowseNext answers BadContinuationPointInvalid
 // The same PKI_DIR gives the same server certificate on every start.
 // Prints {"endpoint": ..., "thumbprint": <sha256 of the server certificate DER>}
 // once listening, then reads one JSON command per line on stdin:
@@ -26,6 +30,7 @@ const crypto = require("crypto");
 const readline = require("readline");
 const {
   OPCUAServer, OPCUACertificateManager, Variant, DataType, DataValue, StatusCodes, MessageSecurityMode, SecurityPolicy, nodesets,
+  BrowseNextResponse, BrowseResult,
 } = require("node-opcua");
 
 async function main() {
@@ -145,6 +150,28 @@ async function main() {
     num("SP2", 2.5);
     num("Temp", 10);
     num("Temp", 20);
+  }
+
+  if (opt.pageReferences) {
+    const browse = server._on_BrowseRequest.bind(server);
+    server._on_BrowseRequest = (message, channel) => {
+      const req = message.request;
+      if (!req.requestedMaxReferencesPerNode || req.requestedMaxReferencesPerNode > opt.pageReferences) {
+        req.requestedMaxReferencesPerNode = opt.pageReferences;
+      }
+      return browse(message, channel);
+    };
+  }
+  if (opt.browseNext) {
+    let n = 0;
+    server._on_BrowseNextRequest = (message, channel) => {
+      server._apply_on_SessionObject(BrowseNextResponse, message, channel, (session, sendResponse) => {
+        const results = (message.request.continuationPoints || []).map(() => opt.browseNext === "invalid"
+          ? new BrowseResult({ statusCode: StatusCodes.BadContinuationPointInvalid })
+          : new BrowseResult({ statusCode: StatusCodes.Good, continuationPoint: Buffer.from(`page-${++n}`), references: [] }));
+        sendResponse(new BrowseNextResponse({ results }));
+      });
+    };
   }
 
   await server.start();
