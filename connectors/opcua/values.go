@@ -17,8 +17,9 @@ import (
 )
 
 // maxArray bounds the elements of an array value that are recorded; the
-// rest are summarised by count so that one huge array cannot bloat a
-// snapshot. The count is part of the value, so growth is still a change.
+// rest are summarised by their count and the SHA-256 of every element, so
+// that one huge array cannot bloat a snapshot while growth, or a change of
+// any element, is still a change.
 const maxArray = 1000
 
 // canonical turns a value read from a server into a snapshot value. ok is
@@ -186,32 +187,43 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	}
 	n := rv.Len()
 	parts := make([]string, 0, min(n, maxArray)+1)
-	for i := 0; i < n && i < maxArray; i++ {
+	// Every element counts: beyond maxArray they are hashed, so that a
+	// change of element 3,000 of a 5,000-element recipe is a change.
+	sum := sha256.New()
+	for i := 0; i < n; i++ {
 		e, ok, why := scalar(rv.Index(i).Interface(), "", depth+1)
 		if !ok {
 			return snapshots.Value{}, false, fmt.Sprintf("element %d: %s", i, why)
 		}
-		switch {
-		case e == nullValue:
-			parts = append(parts, "null")
-			continue
+		p := elementText(e)
+		if i < maxArray {
+			parts = append(parts, p)
 		}
-		switch e.Type {
-		case snapshots.TypeString, snapshots.TypeText:
-			parts = append(parts, strconv.Quote(e.Raw))
-		case snapshots.TypeBytes:
-			parts = append(parts, "0x"+e.Raw)
-		case snapshots.TypeNone:
-			parts = append(parts, "null")
-		default:
-			parts = append(parts, e.Raw)
+		if n > maxArray {
+			fmt.Fprintf(sum, "%d:%s\n", len(p), p)
 		}
 	}
 	if n > maxArray {
-		parts = append(parts, fmt.Sprintf("… %d elements in all", n))
+		parts = append(parts, fmt.Sprintf("… %d elements in all, sha256 %x", n, sum.Sum(nil)))
 	}
 	s := "[" + strings.Join(parts, ", ") + "]"
 	return withUnit(snapshots.String(s), unit), true, ""
+}
+
+// elementText is an array element as the array's text shows it.
+func elementText(e snapshots.Value) string {
+	if e == nullValue {
+		return "null"
+	}
+	switch e.Type {
+	case snapshots.TypeString, snapshots.TypeText:
+		return strconv.Quote(e.Raw)
+	case snapshots.TypeBytes:
+		return "0x" + e.Raw
+	case snapshots.TypeNone:
+		return "null"
+	}
+	return e.Raw
 }
 
 func withUnit(v snapshots.Value, unit string) snapshots.Value {

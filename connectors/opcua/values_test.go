@@ -3,6 +3,7 @@ package opcua
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -18,6 +19,36 @@ import (
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// longArray is 5,000 Int32 elements i, with element changed (if >= 0)
+// set to -1.
+func longArray(changed int) []int32 {
+	a := make([]int32, 5000)
+	for i := range a {
+		a[i] = int32(i)
+	}
+	if changed >= 0 {
+		a[changed] = -1
+	}
+	return a
+}
+
+// longArrayText is longArray's canonical text, written out here: the
+// first 1,000 elements, then the count and the SHA-256 of every element
+// as "len:text\n".
+func longArrayText(changed int) string {
+	a := longArray(changed)
+	var parts []string
+	h := sha256.New()
+	for i, x := range a {
+		p := strconv.Itoa(int(x))
+		if i < 1000 {
+			parts = append(parts, p)
+		}
+		fmt.Fprintf(h, "%d:%s\n", len(p), p)
+	}
+	return "[" + strings.Join(parts, ", ") + ", … 5000 elements in all, sha256 " + hex.EncodeToString(h.Sum(nil)) + "]"
 }
 
 func TestCanonical(t *testing.T) {
@@ -53,6 +84,10 @@ func TestCanonical(t *testing.T) {
 			snapshots.Value{Type: snapshots.TypeString, Raw: "(4194304 bytes of text, sha256 " + sha(strings.Repeat("x", 4<<20-1)+"y") + ")"}},
 		{"huge ByteString summarised by its bytes", make([]byte, 1<<20),
 			snapshots.Value{Type: snapshots.TypeString, Raw: "(1048576 bytes, sha256 " + sha(string(make([]byte, 1<<20))) + ")"}},
+		{"long array: the first elements, the count and a hash of all", longArray(-1),
+			snapshots.String(longArrayText(-1))},
+		{"long array: element 3000 changed is another value", longArray(3000),
+			snapshots.String(longArrayText(3000))},
 		{"array of long strings summarised", []string{strings.Repeat("a", 40<<10), strings.Repeat("b", 40<<10)},
 			snapshots.Value{Type: snapshots.TypeString, Raw: "(81928 bytes of text, sha256 " + sha(`["`+strings.Repeat("a", 40<<10)+`", "`+strings.Repeat("b", 40<<10)+`"]`) + ")"}},
 	}
