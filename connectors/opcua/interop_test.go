@@ -546,6 +546,45 @@ func TestInteropContinuationPoints(t *testing.T) {
 	}
 }
 
+// TestInteropLargeArray: an array Value too large for one response (the
+// server sends at most 64 KiB per message; 20,000 Doubles are 160 KB) is
+// read in parts with IndexRange and recorded like any long array (its
+// first 1,000 elements, its count, the SHA-256 of every element): the
+// snapshot is complete, the next one after a restart says nothing new,
+// and a change of element 15,000 is a change.
+func TestInteropLargeArray(t *testing.T) {
+	const path = "opcua/BoilerHouse/Limits/Curve"
+	pki := t.TempDir()
+	take := func(t *testing.T, opts string) *snapshots.Snapshot {
+		t.Helper()
+		s := startNodeServer(t, pki, opts)
+		defer s.stop()
+		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it := snap.Item(path); it == nil || it.Provenance.Source != snapshots.SourceRead ||
+			!strings.HasPrefix(it.Value.Raw, "[0, 0.5, 1, ") || !strings.Contains(it.Value.Raw, "… 20000 elements in all, sha256 ") {
+			t.Fatalf("%s: %+v, want read, its first elements, 20000 in all", path, it)
+		}
+		if !snap.Status.Complete {
+			t.Fatalf("partial: %v", snap.Status.Reasons)
+		}
+		return snap
+	}
+	base := take(t, `{"curve":20000,"maxMessageSize":65536}`)
+	same := take(t, `{"curve":20000,"maxMessageSize":65536}`)
+	changed := take(t, `{"curve":20000,"curveChange":15000,"maxMessageSize":65536}`)
+	if rep := diffing.Compare(base, same, diffing.Options{IgnoreInfo: true}); !rep.Equal() || len(rep.Changes) != 0 {
+		t.Errorf("restart, nothing changed: %+v", rep.Changes)
+	}
+	rep := diffing.Compare(base, changed, diffing.Options{IgnoreInfo: true})
+	if len(rep.Changes) != 1 || rep.Changes[0].Path != path || rep.Changes[0].Type != diffing.Changed {
+		t.Errorf("element 15000 changed: %+v, want %s changed", rep.Changes, path)
+	}
+}
+
 // counter is a loopback TCP proxy that counts the OPC UA requests a client
 // sends through it, as a server would see them: every Hello,
 // OpenSecureChannel and CloseSecureChannel, and every service request

@@ -680,6 +680,20 @@ func (c *Connector) readVars(ctx context.Context, sess session, vars []*node, b 
 			}
 		}
 	}
+	for i, v := range vars {
+		// An array too large for one response is read in parts, so that
+		// it is recorded (summarised) instead of never read.
+		if err == nil && v.euOf == nil && tooLarge(vr[i].value) {
+			whole, why := c.readInParts(ctx, sess, v.id, "")
+			if why != "" {
+				// Not an array, or too large even so: the item keeps the
+				// server's first answer as its reason.
+				c.log.Debug().Str("path", v.path).Str("why", why).Msg("value not read in parts")
+				continue
+			}
+			vr[i].value = readResult{dv: &ua.DataValue{}, whole: &whole}
+		}
+	}
 	if err == nil {
 		err = c.recheck(ctx, sess, vars, vr, b)
 	}
@@ -824,6 +838,9 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 			val, ok, reason := canonical(r.value.dv.Value, unit)
 			if sv, isRef := stableValue(r.value.dv.Value, b.uris); isRef {
 				val = sv
+			}
+			if r.value.whole != nil {
+				val, ok = withUnit(*r.value.whole, unit), true
 			}
 			if name, isEnum := enumName(dtype, val); isEnum {
 				it.Attrs[snapshots.AttrValueName] = name

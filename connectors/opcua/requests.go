@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -137,6 +138,9 @@ func (l *opLimits) lower(ops *int, what string, n int, why ua.StatusCode) {
 type readResult struct {
 	dv     *ua.DataValue
 	reason string
+	// whole, when set, is the canonical value of an array read in parts
+	// (readInParts); dv is then Good and empty.
+	whole *snapshots.Value
 }
 
 // failure reports why an operation failed, or "" for a Good or
@@ -495,4 +499,88 @@ func (c *Connector) releaseContinuation(ctx context.Context, sess session, cp []
 		_, e := sess.BrowseNext(ctx, &ua.BrowseNextRequest{ReleaseContinuationPoints: true, ContinuationPoints: [][]byte{cp}})
 		return e
 	})
+}
+
+// tooLarge reports whether one Value read failed because its answer does
+// not fit one response (BadEncodingLimitsExceeded, BadResponseTooLarge,
+// BadTcpMessageTooLarge), as the status of the operation or of the
+// request of it alone.
+func tooLarge(r readResult) bool {
+	switch r.failure() {
+	case statusName(ua.StatusBadEncodingLimitsExceeded), statusName(ua.StatusBadResponseTooLarge), statusName(ua.StatusBadTCPMessageTooLarge):
+		return true
+	}
+	return false
+}
+
+// Array parts: the first part asks for partElements elements; a part
+// refused as too large is asked again for half as many, down to
+// minPartElements.
+const (
+	partElements    = 65536
+	minPartElements = 256
+)
+
+// readInParts reads an array Value too large for one response in parts
+// (ReadValueId.IndexRange "lo:hi", OPC UA Part 4 §7.27), one element
+// first, then partElements at a time, until the server answers
+// BadIndexRangeNoData or a short part, and returns its canonical
+// text as one read would give it (arrayText): memory holds one part at a
+// time. reason says why it could not, "" when it could.
+func (c *Connector) readInParts(ctx context.Context, sess session, nid *ua.NodeID, unit string) (snapshots.Value, string) {
+	var a arrayText
+	// The first part is one element: a value too large by itself (a
+	// scalar, one huge element) or no array at all costs one request.
+	size := 1
+	for lo := 0; ; {
+		op := readOp(nid, ua.AttributeIDValue)
+		op.IndexRange = fmt.Sprintf("%d:%d", lo, lo+size-1)
+		if size == 1 {
+			op.IndexRange = strconv.Itoa(lo) // "lo:lo" is invalid (Part 4 §7.27)
+		}
+		req := &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnNeither, NodesToRead: []*ua.ReadValueID{op}}
+		var resp *ua.ReadResponse
+		err := c.do(ctx, KindRead, "array parts", 0, func(ctx context.Context) error {
+			var e error
+			resp, e = sess.Read(ctx, req)
+			return e
+		})
+		var dv *ua.DataValue
+		if err == nil && len(resp.Results) == 1 && resp.Results[0] != nil {
+			dv = resp.Results[0]
+		}
+		switch {
+		case err != nil && tooLarge(readResult{reason: errReason(err)}) && size > minPartElements,
+			dv != nil && tooLarge(readResult{dv: dv}) && size > minPartElements:
+			size /= 2
+			continue
+		case err != nil:
+			return snapshots.Value{}, "array in parts: " + errReason(err)
+		case dv == nil:
+			return snapshots.Value{}, "array in parts: no result"
+		case dv.Status == ua.StatusBadIndexRangeNoData && lo > 0:
+			return summarised(a.value(unit)), ""
+		case !statusGood(dv.Status):
+			return snapshots.Value{}, "array in parts: " + statusName(dv.Status)
+		}
+		if dv.Value == nil {
+			return snapshots.Value{}, "array in parts: an empty part"
+		}
+		rv := reflect.ValueOf(dv.Value.Value())
+		if rv.Kind() != reflect.Slice {
+			return snapshots.Value{}, "array in parts: the server answered a part that is not an array"
+		}
+		for i := 0; i < rv.Len(); i++ {
+			if why := a.add(rv.Index(i).Interface(), 1); why != "" {
+				return snapshots.Value{}, why
+			}
+		}
+		if rv.Len() < size {
+			return summarised(a.value(unit)), ""
+		}
+		lo += size
+		if lo == 1 {
+			size = partElements
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"reflect"
 	"strconv"
 	"strings"
@@ -185,29 +186,51 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
 		return snapshots.Value{}, false, fmt.Sprintf("values of Go type %T are not recorded", x)
 	}
-	n := rv.Len()
-	parts := make([]string, 0, min(n, maxArray)+1)
-	// Every element counts: beyond maxArray they are hashed, so that a
-	// change of element 3,000 of a 5,000-element recipe is a change.
-	sum := sha256.New()
-	for i := 0; i < n; i++ {
-		e, ok, why := scalar(rv.Index(i).Interface(), "", depth+1)
-		if !ok {
-			return snapshots.Value{}, false, fmt.Sprintf("element %d: %s", i, why)
-		}
-		p := elementText(e)
-		if i < maxArray {
-			parts = append(parts, p)
-		}
-		if n > maxArray {
-			fmt.Fprintf(sum, "%d:%s\n", len(p), p)
+	var a arrayText
+	for i := 0; i < rv.Len(); i++ {
+		if why := a.add(rv.Index(i).Interface(), depth+1); why != "" {
+			return snapshots.Value{}, false, why
 		}
 	}
-	if n > maxArray {
-		parts = append(parts, fmt.Sprintf("… %d elements in all, sha256 %x", n, sum.Sum(nil)))
+	return a.value(unit), true, ""
+}
+
+// arrayText builds an array's canonical text one element at a time, so
+// that an array read in parts (IndexRange) gets the same text as one read
+// whole: the first maxArray elements, then, for a longer array, the count
+// and the SHA-256 of every element, so that growth or a change of any
+// element is a change while memory stays bounded.
+type arrayText struct {
+	n     int
+	parts []string
+	sum   hash.Hash
+}
+
+// add appends one element; it returns why the element cannot be
+// recorded, or "".
+func (a *arrayText) add(x any, depth int) string {
+	e, ok, why := scalar(x, "", depth)
+	if !ok {
+		return fmt.Sprintf("element %d: %s", a.n, why)
 	}
-	s := "[" + strings.Join(parts, ", ") + "]"
-	return withUnit(snapshots.String(s), unit), true, ""
+	p := elementText(e)
+	if a.n < maxArray {
+		a.parts = append(a.parts, p)
+	}
+	if a.sum == nil {
+		a.sum = sha256.New()
+	}
+	fmt.Fprintf(a.sum, "%d:%s\n", len(p), p)
+	a.n++
+	return ""
+}
+
+func (a *arrayText) value(unit string) snapshots.Value {
+	parts := a.parts
+	if a.n > maxArray {
+		parts = append(parts[:len(parts):len(parts)], fmt.Sprintf("… %d elements in all, sha256 %x", a.n, a.sum.Sum(nil)))
+	}
+	return withUnit(snapshots.String("["+strings.Join(parts, ", ")+"]"), unit)
 }
 
 // elementText is an array element as the array's text shows it.

@@ -18,6 +18,9 @@
 //                             continuation points (as servers with a per-node limit of their own do)
 //   "browseNext": "forever"   every BrowseNext answers a fresh continuation point and no references
 //   "browseNext": "invalid"   every BrowseNext answers BadContinuationPointInvalid
+//   "curve": N                Limits/Curve: a writable array of N Doubles (element i is i/2)
+//   "curveChange": I          element I of Curve is -1 instead
+//   "maxMessageSize": BYTES   the largest message the server sends (its transport limit)
 // The same PKI_DIR gives the same server certificate on every start.
 // Prints {"endpoint": ..., "thumbprint": <sha256 of the server certificate DER>}
 // once listening, then reads one JSON command per line on stdin:
@@ -30,7 +33,7 @@ const crypto = require("crypto");
 const readline = require("readline");
 const {
   OPCUAServer, OPCUACertificateManager, Variant, DataType, DataValue, StatusCodes, MessageSecurityMode, SecurityPolicy, nodesets,
-  BrowseNextResponse, BrowseResult,
+  BrowseNextResponse, BrowseResult, VariantArrayType,
 } = require("node-opcua");
 
 async function main() {
@@ -60,6 +63,10 @@ async function main() {
       buildDate: new Date(opt.buildDate || "2025-01-01T00:00:00Z"),
     },
     serverCapabilities: { operationLimits },
+    transportSettings: opt.maxMessageSize ? {
+      adjustTransportLimits: () => ({ receiveBufferSize: 8192, sendBufferSize: 8192, maxMessageSize: opt.maxMessageSize,
+        maxChunkCount: Math.ceil(opt.maxMessageSize / 8192) }),
+    } : undefined,
   });
   await server.initialize();
 
@@ -152,6 +159,14 @@ async function main() {
     num("Temp", 20);
   }
 
+  if (opt.curve) {
+    const curve = new Float64Array(opt.curve).map((_, i) => i / 2);
+    if (opt.curveChange !== undefined) curve[opt.curveChange] = -1;
+    ns.addVariable({ componentOf: limits, browseName: "Curve", nodeId: "s=Limits.Curve", dataType: DataType.Double,
+      valueRank: 1, arrayDimensions: [opt.curve],
+      accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+      value: { get: () => new Variant({ dataType: DataType.Double, arrayType: VariantArrayType.Array, value: curve }) } });
+  }
   if (opt.pageReferences) {
     const browse = server._on_BrowseRequest.bind(server);
     server._on_BrowseRequest = (message, channel) => {
