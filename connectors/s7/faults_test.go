@@ -53,6 +53,33 @@ func TestFaultOnSecondPageOfListing(t *testing.T) {
 	}
 }
 
+// TestBlockListedTwice answers every continuation page of the FC list
+// with the last block of the page before repeated, as a CPU whose list
+// moved between two pages does: each block is recorded once and its block
+// info read once, the snapshot is complete, and nothing changed.
+func TestBlockListedTwice(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240, many("FC", 150, 40)...), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), nil))
+	a := snap(t, c, nil)
+	infos := sim.Requests()["BlockInfo"]
+	sim.ResetStats()
+	sim.SetFault(s7sim.Fault{Action: s7sim.FaultRepeatEntry, Kind: "ListBlocksOfType", Continuation: true})
+	b := snap(t, c, a)
+	sim.ClearFault()
+	if !b.Status.Complete {
+		t.Fatalf("a block listed twice makes the snapshot partial: %v", b.Status.Reasons)
+	}
+	if got := sim.Requests()["BlockInfo"]; got != infos {
+		t.Errorf("%d block info requests, want %d (one per block)", got, infos)
+	}
+	if p := withoutInfo(b, changed(a, b)); len(p) != 0 {
+		t.Errorf("changed: %v", p)
+	}
+	if sim.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim.Refused())
+	}
+}
+
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -415,7 +415,7 @@ func (s *Server) firstPage(cs *connState, ref uint16, u userdata, all []byte, ch
 		cs.pending = nil
 		return userdataReply(ref, u.group, u.subfn, cs.seq, false, 0, all)
 	}
-	cs.pending = &pending{group: u.group, subfn: u.subfn, seq: cs.seq, rest: all[chunk:], page: chunk}
+	cs.pending = &pending{group: u.group, subfn: u.subfn, seq: cs.seq, rest: all[chunk:], page: chunk, last: all[chunk-4 : chunk]}
 	return userdataReply(ref, u.group, u.subfn, cs.seq, true, 0, all[:chunk])
 }
 
@@ -425,9 +425,16 @@ func (s *Server) continuePages(cs *connState, ref uint16, u userdata) []byte {
 	if pd == nil || pd.group != u.group || pd.subfn != u.subfn || pd.seq != u.seq {
 		return userdataReply(ref, u.group, u.subfn, u.seq, false, errFuncNotAvail, nil)
 	}
+	prevLast := pd.last
 	n := min(pd.page, len(pd.rest))
 	page := pd.rest[:n]
 	pd.rest = pd.rest[n:]
+	if len(page) >= 4 {
+		pd.last = page[len(page)-4:]
+	}
+	if cs.repeatEntry && pd.group == grpBlock && len(prevLast) == 4 {
+		page = append(append([]byte(nil), prevLast...), page...)
+	}
 	more := len(pd.rest) > 0
 	if !more {
 		cs.pending = nil

@@ -75,6 +75,11 @@ const (
 	// FaultTrickle sends the reply one byte at a time, Fault.Interval apart
 	// (one second when zero), as a congested or failing link would.
 	FaultTrickle
+	// FaultRepeatEntry starts each continuation page of a block list with
+	// the last block of the page before, as a CPU whose list moved between
+	// two pages (a block inserted before the page boundary by a download)
+	// answers: one block listed twice.
+	FaultRepeatEntry
 )
 
 // Fault makes the simulator misbehave on chosen requests.
