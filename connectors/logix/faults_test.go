@@ -127,7 +127,7 @@ func TestWholeArraySetpoints(t *testing.T) {
 	}
 	read := map[string]string{"setpoints/lookup_12": "12.5", "setpoints/times_2": "0", "setpoints/curve_4": "4.5", "setpoints/motor_speed": "0"}
 	c, _ := open(t, dev)
-	var prev *snapshots.Snapshot
+	var prev, first *snapshots.Snapshot
 	for _, run := range []struct {
 		name    string
 		ctx     context.Context
@@ -165,7 +165,29 @@ func TestWholeArraySetpoints(t *testing.T) {
 				t.Errorf("%s: unchanged controller gives changes %+v", run.name, r.Changes)
 			}
 		}
+		if first == nil {
+			first = b
+		}
 		prev = b
+	}
+	// A previous snapshot from before this check recorded the arrays'
+	// first elements as values; with the tag database carried from it,
+	// the carried tag items show which tags are arrays.
+	old := *first
+	old.Items = append([]snapshots.Item(nil), first.Items...)
+	for i := range old.Items {
+		if it := &old.Items[i]; whole[it.Path] != "" {
+			it.Value, it.Provenance, it.Attrs = snapshots.Float32(0, ""), snapshots.Provenance{Source: snapshots.SourceRead}, map[string]string{"tag": it.Attrs["tag"]}
+		}
+	}
+	b := snap(t, c, context.Background(), &old)
+	if it := b.Item("tags/Lookup"); it == nil || it.Provenance.Source != snapshots.SourceCarried {
+		t.Fatalf("tags/Lookup %+v: want carried", it)
+	}
+	for _, p := range []string{"setpoints/lookup", "setpoints/curve"} {
+		if it := b.Item(p); it == nil || it.Provenance.Source != snapshots.SourceNotObservable || !strings.Contains(it.Provenance.Reason, whole[p]) {
+			t.Errorf("carried from a snapshot without the check: %s = %+v, want not observable because %q", p, it, whole[p])
+		}
 	}
 	if s.Refused() != 0 {
 		t.Errorf("refused %v", s.RefusedKinds())

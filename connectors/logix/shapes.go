@@ -145,7 +145,8 @@ func wholeArrayReason(tag, name, typ string) string {
 // names a whole array not observable (see the top of this file). With
 // shapes from this snapshot's tag database it decides from them; without
 // (the tag database carried from prev because nothing was downloaded
-// since, or its listing failed), it keeps prev's decisions.
+// since, or its listing failed), it keeps prev's decisions, or decides
+// from the tag items carried when prev made none.
 func (c *connector) checkArraySetpoints(b *build, sh *tagShapes, prev *snapshots.Snapshot) {
 	for _, sp := range c.cfg.Setpoints {
 		path := "setpoints/" + sp.itemName()
@@ -161,14 +162,19 @@ func (c *connector) checkArraySetpoints(b *build, sh *tagShapes, prev *snapshots
 				continue
 			}
 			typ, reason = t, wholeArrayReason(sp.Tag, name, t)
-		case prev != nil:
-			old := prev.Item(path)
-			if old == nil || old.Provenance.Source != snapshots.SourceNotObservable || old.Attrs[attrArray] == "" || old.Attrs["tag"] != sp.Tag {
+		default:
+			if old := prevArray(prev, path, sp.Tag); old != nil {
+				typ, reason = old.Attrs[attrArray], old.Provenance.Reason
+				break
+			}
+			// No decision to keep (prev was taken before this check
+			// existed): the tag items b holds say whether the tag itself
+			// is an array.
+			name, t, ok := carriedArray(b, sp.Tag)
+			if !ok {
 				continue
 			}
-			typ, reason = old.Attrs[attrArray], old.Provenance.Reason
-		default:
-			continue
+			typ, reason = t, wholeArrayReason(sp.Tag, name, t)
 		}
 		attrs := make(map[string]string, len(it.Attrs)+1)
 		for k, v := range it.Attrs {
@@ -179,4 +185,38 @@ func (c *connector) checkArraySetpoints(b *build, sh *tagShapes, prev *snapshots
 		it.Value = snapshots.None()
 		it.Provenance = snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: reason}
 	}
+}
+
+// prevArray returns prev's item at path when prev found that the same tag
+// names a whole array.
+func prevArray(prev *snapshots.Snapshot, path, tag string) *snapshots.Item {
+	if prev == nil {
+		return nil
+	}
+	old := prev.Item(path)
+	if old == nil || old.Provenance.Source != snapshots.SourceNotObservable || old.Attrs[attrArray] == "" || old.Attrs["tag"] != tag {
+		return nil
+	}
+	return old
+}
+
+// carriedArray reports whether tag names, without an index, a tag that
+// b's tag items ("tags/NAME", "programs/P/tags/NAME") record as an array,
+// and that array's type ("REAL[2,5]"). Arrays inside structures are not
+// found this way.
+func carriedArray(b *build, tag string) (name, typ string, ok bool) {
+	program, parts, valid := splitTagPath(tag)
+	if !valid || parts[0].indices > 0 {
+		return "", "", false
+	}
+	prefix := "tags/"
+	if program != "" {
+		prefix = "programs/" + program + "/tags/"
+	}
+	for _, it := range b.items {
+		if strings.EqualFold(it.Path, prefix+parts[0].name) && it.Attrs["dims"] != "" && it.Value.Type != snapshots.TypeNone {
+			return parts[0].name, it.Value.Raw, true
+		}
+	}
+	return "", "", false
 }
