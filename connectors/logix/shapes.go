@@ -138,7 +138,11 @@ func (sh tagShapes) typeName(t uint16) string {
 // wholeArrayReason says why a setpoint that names a whole array has no
 // value.
 func wholeArrayReason(tag, name, typ string) string {
-	return fmt.Sprintf("setpoint %s: %s is an array (%s) and a read returns its first element only: name one element, such as %s[0]", tag, name, typ, name)
+	first := "0"
+	if i := strings.LastIndexByte(typ, '['); i >= 0 {
+		first += strings.Repeat(",0", strings.Count(typ[i:], ","))
+	}
+	return fmt.Sprintf("setpoint %s: %s is an array (%s) and a read returns its first element only: name one element, such as %s[%s]", tag, name, typ, name, first)
 }
 
 // checkArraySetpoints makes every setpoint read with a value whose tag
