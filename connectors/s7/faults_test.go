@@ -80,6 +80,37 @@ func TestBlockListedTwice(t *testing.T) {
 	}
 }
 
+// TestBlockMissingFromList has the CPU's lists leave FC5 out for one read,
+// with counts that agree, while FC5 still answers its block info: FC5 is
+// recorded unchanged, the snapshot is partial with the reason, and nothing
+// looks removed. A block really deleted (the CPU says it does not exist)
+// is still removed.
+func TestBlockMissingFromList(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240, many("FC", 10, 40)...), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), nil))
+	a := snap(t, c, nil)
+	sim.HideFromLists("FC5")
+	b := snap(t, c, a)
+	sim.HideFromLists("")
+	if it, old := b.Item("blocks/FC5"), a.Item("blocks/FC5"); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Hash != old.Hash {
+		t.Errorf("blocks/FC5 = %+v, want it read as before", it)
+	}
+	if b.Status.Complete || !strings.Contains(strings.Join(b.Status.Reasons, "; "), "did not list FC5") {
+		t.Errorf("complete %v, reasons %v: want partial, naming FC5", b.Status.Complete, b.Status.Reasons)
+	}
+	if r := diffing.Compare(a, b, diffing.Options{}); r.Counts[diffing.Removed] != 0 || len(withoutInfo(b, changed(a, b))) != 0 {
+		t.Errorf("a block left out of one listing: %v, changed %v", r.Counts, withoutInfo(b, changed(a, b)))
+	}
+	must(t, sim.RemoveBlock("FC", 6))
+	d := snap(t, c, b)
+	if r := diffing.Compare(a, d, diffing.Options{}); !d.Status.Complete || d.Item("blocks/FC6") != nil || r.Counts[diffing.Removed] != 1 {
+		t.Errorf("FC6 deleted: complete %v (%v), diff %v: want FC6 removed", d.Status.Complete, d.Status.Reasons, r.Counts)
+	}
+	if sim.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim.Refused())
+	}
+}
+
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name  string

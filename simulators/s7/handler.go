@@ -445,8 +445,10 @@ func (s *Server) continuePages(cs *connState, ref uint16, u userdata) []byte {
 // listAll answers "list all blocks": per type 30, type code, count (2).
 func (s *Server) listAll() []byte {
 	counts := map[string]int{}
-	for _, b := range s.blocks {
-		counts[b.Type]++
+	for k, b := range s.blocks {
+		if k != s.hidden {
+			counts[b.Type]++
+		}
 	}
 	var out []byte
 	for _, t := range blockTypeOrder {
@@ -468,8 +470,8 @@ func (s *Server) listOfType(code byte) ([]byte, uint16) {
 		return nil, errBlockType
 	}
 	var nums []int
-	for _, b := range s.blocks {
-		if b.Type == typ {
+	for k, b := range s.blocks {
+		if b.Type == typ && k != s.hidden {
 			nums = append(nums, b.Number)
 		}
 	}
