@@ -266,6 +266,33 @@ func TestS71500NotObservable(t *testing.T) {
 	if s.Identity.Model != "CPU 315-2 PN/DP" {
 		t.Errorf("identity %+v", s.Identity)
 	}
+
+	// The same CPU with PUT/GET access not permitted refuses every Read
+	// Var with "function not available" (0x8104): its setpoints are not
+	// observable, with the reason, and the snapshot is complete, as for
+	// the block functions it does not offer; a read setpoint it later
+	// refuses is not read, never a change.
+	sc.NoPutGet = true
+	sim2 := startSim(t, sc, s7sim.Options{})
+	c2, _ := open(t, loadDevice(t, bareDevice, sim2.Addr(), func(y string) string {
+		return strings.Replace(y, "slot: 2", "slot: 1\n      setpoints: [{name: TankHighLimit, address: DB10.DBD4, type: REAL}]", 1)
+	}))
+	s2 := snap(t, c2, s)
+	if !s2.Status.Complete {
+		t.Fatalf("PUT/GET refused: snapshot partial: %v", s2.Status.Reasons)
+	}
+	it := s2.Item("setpoints/TankHighLimit")
+	if it == nil || it.Provenance.Source != snapshots.SourceNotObservable || !strings.Contains(it.Provenance.Reason, "PUT/GET") {
+		t.Errorf("PUT/GET refused: setpoint %+v, want not observable naming PUT/GET", it)
+	}
+	for _, ch := range diffing.Compare(s, s2, diffing.Options{}).Changes {
+		if ch.Type != diffing.NotRead && !ch.Info {
+			t.Errorf("PUT/GET refused: %s %s, want not read", ch.Type, ch.Path)
+		}
+	}
+	if sim2.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim2.Refused())
+	}
 }
 
 func TestConnectionAddressing(t *testing.T) {

@@ -695,7 +695,7 @@ func (r *run) setpoints() error {
 	var retried []int
 	for i, sp := range sps {
 		from[i] = segs
-		if _, seg := gather(segs, sp); seg != nil && (seg.shared || seg.item != ranges[i]) {
+		if _, seg := gather(segs, sp); seg != nil && (seg.shared || seg.item != ranges[i]) && !readVarNotOffered(seg.err) {
 			again = append(again, ranges[i])
 			retried = append(retried, i)
 		}
@@ -723,6 +723,15 @@ func (r *run) setpoints() error {
 		path := "setpoints/" + sp.Name
 		b, failed := gather(from[i], sp)
 		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
+		if failed != nil && readVarNotOffered(failed.err) {
+			// The CPU does not offer Read Var at all: not observable, as
+			// the block functions an S7-1200/1500 does not offer.
+			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs, Deadband: sp.Deadband,
+				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf(
+					"reading %s: the CPU does not offer Read Var (an S7-1200/1500 offers it only when its protection settings permit PUT/GET access from remote partners): %v",
+					sp.Address, failed.err)}}, "setpoint", sp.Type)
+			continue
+		}
 		if failed != nil {
 			// One item the CPU refused (no such DB, access denied, type
 			// not supported) costs that item only.
@@ -748,6 +757,14 @@ func (r *run) setpoints() error {
 		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
 	return broken
+}
+
+// readVarNotOffered reports whether err is the CPU refusing the Read Var
+// job itself as a function it does not offer (0x8104 in the job header),
+// not one item of it.
+func readVarNotOffered(err error) bool {
+	var de *DeviceError
+	return errors.As(err, &de) && !de.Item && de.unsupported()
 }
 
 // declaredMax is the maximum length a STRING or WSTRING's header declares.

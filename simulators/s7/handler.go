@@ -217,6 +217,8 @@ func (s *Server) job(cs *connState, p s7PDU) []byte {
 	case cs.pdu == 0:
 		// Every function but Setup Communication needs a negotiated PDU.
 		return ackData(p.ref, errFuncNotAvail, []byte{fn}, nil)
+	case fn == fnReadVar && s.sc.NoPutGet:
+		return ackData(p.ref, errFuncNotAvail, []byte{fn}, nil)
 	case fn == fnReadVar:
 		return s.readVar(cs, p)
 	case fn == fnWriteVar && len(p.param) >= 2:
