@@ -113,7 +113,7 @@ func TestWholeArraySetpoints(t *testing.T) {
 		"{tag: \"Lookup[1,2]\", name: lookup_12}",
 		"{tag: Recipe_Recipe01.Times, name: times}",
 		"{tag: \"Recipe_Recipe01.Times[2]\", name: times_2}",
-		"{tag: \"Program:Line1.Curve\", name: curve}",
+		"{tag: \"PROGRAM:Line1.curve\", name: curve}",
 		"{tag: \"Program:Line1.Curve[4]\", name: curve_4}",
 		"{tag: \"Motors[2].Speed\", name: motor_speed}",
 	))
@@ -123,7 +123,7 @@ func TestWholeArraySetpoints(t *testing.T) {
 	whole := map[string]string{
 		"setpoints/lookup": "Lookup is an array (REAL[4,8]) and a read returns its first element only: name one element, such as Lookup[0,0]",
 		"setpoints/times":  "Recipe_Recipe01.Times is an array (DINT[3]) and a read returns its first element only: name one element, such as Recipe_Recipe01.Times[0]",
-		"setpoints/curve":  "Curve is an array (REAL[5]) and a read returns its first element only: name one element, such as Curve[0]",
+		"setpoints/curve":  "curve is an array (REAL[5]) and a read returns its first element only: name one element, such as curve[0]",
 	}
 	read := map[string]string{"setpoints/lookup_12": "12.5", "setpoints/times_2": "0", "setpoints/curve_4": "4.5", "setpoints/motor_speed": "0"}
 	c, _ := open(t, dev)

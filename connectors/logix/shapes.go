@@ -42,8 +42,8 @@ type pathPart struct {
 // "" for controller scope) and its parts; ok is false for a path tagPath
 // would refuse.
 func splitTagPath(tag string) (program string, parts []pathPart, ok bool) {
-	if rest, isProg := strings.CutPrefix(tag, "Program:"); isProg {
-		p, r, found := strings.Cut(rest, ".")
+	if len(tag) > len("Program:") && strings.EqualFold(tag[:len("Program:")], "Program:") {
+		p, r, found := strings.Cut(tag[len("Program:"):], ".")
 		if !found {
 			return "", nil, false
 		}
