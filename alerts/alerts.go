@@ -447,6 +447,10 @@ func idOf(fp string, n int) string {
 	return IDPrefix + hex.EncodeToString(sum[:5])
 }
 
+// pathControllerSerial is the item the S7 and Logix connectors record the
+// controller's own serial number in.
+const pathControllerSerial = "identity/serial"
+
 // category maps one change to its alert category.
 func category(c diffing.Change) string {
 	switch c.Kind {
@@ -469,6 +473,12 @@ func category(c diffing.Change) string {
 		}
 		return CatFirmware
 	case snapshots.KindHardware:
+		// The controller's own serial number (an S7 CPU's, from SZL
+		// 0x001C, is recorded as hardware): a new one is another
+		// controller at this address, whatever kind it is recorded as.
+		if c.Path == pathControllerSerial && c.Type == diffing.Changed {
+			return CatDeviceReplaced
+		}
 		return CatHardware
 	case snapshots.KindMode:
 		return CatMode

@@ -184,6 +184,15 @@ func TestDerive(t *testing.T) {
 		{name: "device replaced", old: base, new: with(map[string]*snapshots.Item{
 			"identity/serial": p(mk("identity/serial", snapshots.KindIdentity, snapshots.String("S C-2"), nil))}),
 			want: []want{{CatDeviceReplaced, High, "", []string{"identity/serial"}}}},
+		{name: "device replaced: an S7 CPU's serial, recorded as hardware", old: with(map[string]*snapshots.Item{
+			"identity/serial": p(mk("identity/serial", snapshots.KindHardware, snapshots.String("S C-1"), nil))}),
+			new: with(map[string]*snapshots.Item{
+				"identity/serial": p(mk("identity/serial", snapshots.KindHardware, snapshots.String("S C-2"), nil))}),
+			want: []want{{CatDeviceReplaced, High, "", []string{"identity/serial"}}}},
+		{name: "memory card swapped: hardware, not another controller", old: with(nil,
+			mk("identity/memory_card_serial", snapshots.KindHardware, snapshots.String("MMC 1"), nil)),
+			new:  with(nil, mk("identity/memory_card_serial", snapshots.KindHardware, snapshots.String("MMC 2"), nil)),
+			want: []want{{CatHardware, Medium, "", []string{"identity/memory_card_serial"}}}},
 		{name: "identity detail", old: base, new: with(map[string]*snapshots.Item{
 			"identity/name": p(mk("identity/name", snapshots.KindIdentity, snapshots.String("PRESS8"), nil))}),
 			want: []want{{CatIdentity, Medium, "", []string{"identity/name"}}}},

@@ -61,7 +61,8 @@ type Config struct {
 // Setpoint is one tag to record as a setpoint.
 type Setpoint struct {
 	// Tag is the tag path: "Name", "Name.Member", "Name[3]" or
-	// "Program:Prog.Name".
+	// "Program:Prog.Name". It names one value: a path that names a whole
+	// array is not observable (see shapes.go).
 	Tag string `yaml:"tag"`
 	// Type, if given, is the Logix type the tag must have (REAL, DINT, ...);
 	// a different type is reported instead of a value.

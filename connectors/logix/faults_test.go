@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plcwatch/plcwatch/connectors/logix"
+	"github.com/plcwatch/plcwatch/diffing"
 	sim "github.com/plcwatch/plcwatch/simulators/logix"
 	"github.com/plcwatch/plcwatch/snapshots"
 )
@@ -97,6 +98,99 @@ func TestItemFailures(t *testing.T) {
 				t.Errorf("refused %v", s.RefusedKinds())
 			}
 		})
+	}
+}
+
+// A setpoint that names a whole array (a tag or a member) is answered
+// with the array's first element: recorded as the setpoint's value, one
+// element would stand for the array and a change of any other would go
+// unseen. It is not observable, with the array named, in a snapshot that
+// reads the tag database and in one that carries it; the snapshot stays
+// complete and the elements named singly are read.
+func TestWholeArraySetpoints(t *testing.T) {
+	s, dev := startSim(t, sim.Options{}, withSetpoints(
+		"{tag: Lookup, name: lookup}",
+		"{tag: \"Lookup[1,2]\", name: lookup_12}",
+		"{tag: Recipe_Recipe01.Times, name: times}",
+		"{tag: \"Recipe_Recipe01.Times[2]\", name: times_2}",
+		"{tag: \"PROGRAM:Line1.curve\", name: curve}",
+		"{tag: \"Program:Line1.Curve[4]\", name: curve_4}",
+		"{tag: \"Motors[2].Speed\", name: motor_speed}",
+	))
+	must(t, s.AddTag("Line1", sim.TagDef{Name: "Curve", Type: "REAL", Dims: []int{5}}))
+	must(t, s.SetTagValue("Lookup[1,2]", 12.5))
+	must(t, s.SetTagValue("Program:Line1.Curve[4]", 4.5))
+	whole := map[string]string{
+		"setpoints/lookup": "Lookup is an array (REAL[4,8]) and a read returns its first element only: name one element, such as Lookup[0,0]",
+		"setpoints/times":  "Recipe_Recipe01.Times is an array (DINT[3]) and a read returns its first element only: name one element, such as Recipe_Recipe01.Times[0]",
+		"setpoints/curve":  "curve is an array (REAL[5]) and a read returns its first element only: name one element, such as curve[0]",
+	}
+	read := map[string]string{"setpoints/lookup_12": "12.5", "setpoints/times_2": "0", "setpoints/curve_4": "4.5", "setpoints/motor_speed": "0"}
+	c, _ := open(t, dev)
+	var prev, first *snapshots.Snapshot
+	for _, run := range []struct {
+		name    string
+		ctx     context.Context
+		carried bool
+	}{
+		{"tag database read", context.Background(), false},
+		{"tag database carried", context.Background(), true},
+		{"full read again", logix.ForceFull(context.Background()), false},
+	} {
+		b := snap(t, c, run.ctx, prev)
+		if !b.Status.Complete {
+			t.Fatalf("%s: partial: %v", run.name, b.Status.Reasons)
+		}
+		if it := b.Item("tags/Lookup"); it == nil || (it.Provenance.Source == snapshots.SourceCarried) != run.carried {
+			t.Fatalf("%s: tags/Lookup %+v: want carried %v", run.name, it, run.carried)
+		}
+		for p, want := range whole {
+			it := b.Item(p)
+			switch {
+			case it == nil:
+				t.Errorf("%s: %s missing", run.name, p)
+			case it.Provenance.Source != snapshots.SourceNotObservable || it.Value.Type != snapshots.TypeNone:
+				t.Errorf("%s: %s = %v (%s): the first element stands for the whole array", run.name, p, it.Value, it.Provenance.Source)
+			case !strings.Contains(it.Provenance.Reason, want):
+				t.Errorf("%s: %s: reason %q, want it to say %q", run.name, p, it.Provenance.Reason, want)
+			}
+		}
+		for p, want := range read {
+			if it := b.Item(p); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Value.Raw != want {
+				t.Errorf("%s: %s = %+v, want %s read", run.name, p, it, want)
+			}
+		}
+		if prev != nil {
+			if r := diffing.Compare(prev, b, diffing.Options{}); len(r.Changes) != 0 {
+				t.Errorf("%s: unchanged controller gives changes %+v", run.name, r.Changes)
+			}
+		}
+		if first == nil {
+			first = b
+		}
+		prev = b
+	}
+	// A previous snapshot from before this check recorded the arrays'
+	// first elements as values; with the tag database carried from it,
+	// the carried tag items show which tags are arrays.
+	old := *first
+	old.Items = append([]snapshots.Item(nil), first.Items...)
+	for i := range old.Items {
+		if it := &old.Items[i]; whole[it.Path] != "" {
+			it.Value, it.Provenance, it.Attrs = snapshots.Float32(0, ""), snapshots.Provenance{Source: snapshots.SourceRead}, map[string]string{"tag": it.Attrs["tag"]}
+		}
+	}
+	b := snap(t, c, context.Background(), &old)
+	if it := b.Item("tags/Lookup"); it == nil || it.Provenance.Source != snapshots.SourceCarried {
+		t.Fatalf("tags/Lookup %+v: want carried", it)
+	}
+	for _, p := range []string{"setpoints/lookup", "setpoints/curve"} {
+		if it := b.Item(p); it == nil || it.Provenance.Source != snapshots.SourceNotObservable || !strings.Contains(it.Provenance.Reason, whole[p]) {
+			t.Errorf("carried from a snapshot without the check: %s = %+v, want not observable because %q", p, it, whole[p])
+		}
+	}
+	if s.Refused() != 0 {
+		t.Errorf("refused %v", s.RefusedKinds())
 	}
 }
 

@@ -136,9 +136,10 @@ func (c *connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 		if ok, why := c.canCarry(ctx, prev, b); ok {
 			c.env.Log.Debug().Str("from", prev.ID).Msg("change indicators unchanged: tag database carried forward")
 			b.carry(prev, tagDBPrefixes)
+			c.checkArraySetpoints(b, nil, prev)
 		} else {
 			c.env.Log.Debug().Str("reason", why).Msg("reading tag database")
-			c.readTagDatabase(ctx, s, b)
+			c.checkArraySetpoints(b, c.readTagDatabase(ctx, s, b), prev)
 		}
 	}
 	s.close(ctx)

@@ -417,8 +417,10 @@ func (c *connector) readDefinition(ctx context.Context, s *session, id uint32, i
 }
 
 // readTagDatabase lists controller- and program-scoped tags and programs
-// and reads the templates of the structures they use.
-func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
+// and reads the templates of the structures they use. It returns what the
+// tag database says about tag paths, or nil when the controller's tag
+// list could not be read.
+func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) *tagShapes {
 	syms, err := c.listSymbols(ctx, s, "")
 	if err != nil {
 		b.fail("tags", fmt.Sprintf("controller tag list: %v", err))
@@ -430,6 +432,7 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 		syms   []symbol
 	}
 	scopes := []scoped{{"tags/", nil}}
+	progSyms := map[string][]symbol{}
 	var programs []string
 	for _, sy := range syms {
 		if p, ok := strings.CutPrefix(sy.Name, "Program:"); ok {
@@ -458,6 +461,7 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 				}
 			}
 			scopes = append(scopes, scoped{"programs/" + p + "/tags/", keep})
+			progSyms[strings.ToLower(p)] = keep
 		}
 	}
 	var templates map[uint32]template
@@ -531,6 +535,11 @@ func (c *connector) readTagDatabase(ctx context.Context, s *session, b *build) {
 			b.add(snapshots.Item{Path: path, Kind: snapshots.KindLogic, Value: snapshots.String(desc), Attrs: attrs}, "tag", typ)
 		}
 	}
+	if err != nil {
+		return nil
+	}
+	progSyms[""] = scopes[0].syms
+	return &tagShapes{scopes: progSyms, templates: templates}
 }
 
 // keepSymbol drops system symbols (type bit 12, names starting "__") and

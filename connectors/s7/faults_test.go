@@ -53,6 +53,64 @@ func TestFaultOnSecondPageOfListing(t *testing.T) {
 	}
 }
 
+// TestBlockListedTwice answers every continuation page of the FC list
+// with the last block of the page before repeated, as a CPU whose list
+// moved between two pages does: each block is recorded once and its block
+// info read once, the snapshot is complete, and nothing changed.
+func TestBlockListedTwice(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240, many("FC", 150, 40)...), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), nil))
+	a := snap(t, c, nil)
+	infos := sim.Requests()["BlockInfo"]
+	sim.ResetStats()
+	sim.SetFault(s7sim.Fault{Action: s7sim.FaultRepeatEntry, Kind: "ListBlocksOfType", Continuation: true})
+	b := snap(t, c, a)
+	sim.ClearFault()
+	if !b.Status.Complete {
+		t.Fatalf("a block listed twice makes the snapshot partial: %v", b.Status.Reasons)
+	}
+	if got := sim.Requests()["BlockInfo"]; got != infos {
+		t.Errorf("%d block info requests, want %d (one per block)", got, infos)
+	}
+	if p := withoutInfo(b, changed(a, b)); len(p) != 0 {
+		t.Errorf("changed: %v", p)
+	}
+	if sim.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim.Refused())
+	}
+}
+
+// TestBlockMissingFromList has the CPU's lists leave FC5 out for one read,
+// with counts that agree, while FC5 still answers its block info: FC5 is
+// recorded unchanged, the snapshot is partial with the reason, and nothing
+// looks removed. A block really deleted (the CPU says it does not exist)
+// is still removed.
+func TestBlockMissingFromList(t *testing.T) {
+	sim := startSim(t, scenario("s7-300", 240, many("FC", 10, 40)...), s7sim.Options{})
+	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), nil))
+	a := snap(t, c, nil)
+	sim.HideFromLists("FC5")
+	b := snap(t, c, a)
+	sim.HideFromLists("")
+	if it, old := b.Item("blocks/FC5"), a.Item("blocks/FC5"); it == nil || it.Provenance.Source != snapshots.SourceRead || it.Hash != old.Hash {
+		t.Errorf("blocks/FC5 = %+v, want it read as before", it)
+	}
+	if b.Status.Complete || !strings.Contains(strings.Join(b.Status.Reasons, "; "), "did not list FC5") {
+		t.Errorf("complete %v, reasons %v: want partial, naming FC5", b.Status.Complete, b.Status.Reasons)
+	}
+	if r := diffing.Compare(a, b, diffing.Options{}); r.Counts[diffing.Removed] != 0 || len(withoutInfo(b, changed(a, b))) != 0 {
+		t.Errorf("a block left out of one listing: %v, changed %v", r.Counts, withoutInfo(b, changed(a, b)))
+	}
+	must(t, sim.RemoveBlock("FC", 6))
+	d := snap(t, c, b)
+	if r := diffing.Compare(a, d, diffing.Options{}); !d.Status.Complete || d.Item("blocks/FC6") != nil || r.Counts[diffing.Removed] != 1 {
+		t.Errorf("FC6 deleted: complete %v (%v), diff %v: want FC6 removed", d.Status.Complete, d.Status.Reasons, r.Counts)
+	}
+	if sim.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim.Refused())
+	}
+}
+
 func TestFaults(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -207,6 +265,33 @@ func TestS71500NotObservable(t *testing.T) {
 	}
 	if s.Identity.Model != "CPU 315-2 PN/DP" {
 		t.Errorf("identity %+v", s.Identity)
+	}
+
+	// The same CPU with PUT/GET access not permitted refuses every Read
+	// Var with "function not available" (0x8104): its setpoints are not
+	// observable, with the reason, and the snapshot is complete, as for
+	// the block functions it does not offer; a read setpoint it later
+	// refuses is not read, never a change.
+	sc.NoPutGet = true
+	sim2 := startSim(t, sc, s7sim.Options{})
+	c2, _ := open(t, loadDevice(t, bareDevice, sim2.Addr(), func(y string) string {
+		return strings.Replace(y, "slot: 2", "slot: 1\n      setpoints: [{name: TankHighLimit, address: DB10.DBD4, type: REAL}]", 1)
+	}))
+	s2 := snap(t, c2, s)
+	if !s2.Status.Complete {
+		t.Fatalf("PUT/GET refused: snapshot partial: %v", s2.Status.Reasons)
+	}
+	it := s2.Item("setpoints/TankHighLimit")
+	if it == nil || it.Provenance.Source != snapshots.SourceNotObservable || !strings.Contains(it.Provenance.Reason, "PUT/GET") {
+		t.Errorf("PUT/GET refused: setpoint %+v, want not observable naming PUT/GET", it)
+	}
+	for _, ch := range diffing.Compare(s, s2, diffing.Options{}).Changes {
+		if ch.Type != diffing.NotRead && !ch.Info {
+			t.Errorf("PUT/GET refused: %s %s, want not read", ch.Type, ch.Path)
+		}
+	}
+	if sim2.Refused() != 0 {
+		t.Errorf("the CPU refused %d requests", sim2.Refused())
 	}
 }
 

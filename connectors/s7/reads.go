@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -81,7 +82,10 @@ func listAll(ctx context.Context, w wire) (map[string]int, error) {
 }
 
 // listBlocks reads the numbers of all blocks of one type, following
-// continuation pages. "No block of this type" is an empty list.
+// continuation pages, sorted and each once. "No block of this type" is an
+// empty list. A block listed twice (a CPU whose list moved between two
+// pages repeats an entry) is one block: the caller compares the distinct
+// numbers with the CPU's count.
 func listBlocks(ctx context.Context, w wire, typ string) ([]int, error) {
 	b, err := readPages(ctx, w, typ+" list", grpBlock, subListType, blockListRequest(typ))
 	var de *DeviceError
@@ -96,7 +100,7 @@ func listBlocks(ctx context.Context, w wire, typ string) ([]int, error) {
 		return nil, fmt.Errorf("listing %s blocks: %w", typ, err)
 	}
 	sort.Ints(nums)
-	return nums, nil
+	return slices.Compact(nums), nil
 }
 
 // readBlockInfo reads one block's header.

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -444,7 +445,66 @@ func (r *run) blocks() error {
 			}
 		}
 	}
+	return r.confirmUnlisted(lists)
+}
+
+// confirmUnlisted asks for the block info of every OB, FB, FC and DB of the
+// previous snapshot that the lists left out. A CPU that answers has the
+// block: its list was incomplete (as a CPU's list can be for a moment,
+// with counts that agree with it), so the block is recorded from its info
+// and the snapshot is partial, never "logic removed". "Block does not
+// exist" (0xD209) confirms the removal; any other refusal leaves the block
+// not read.
+func (r *run) confirmUnlisted(lists map[string][]int) error {
+	if r.prev == nil {
+		return nil
+	}
+	for _, it := range r.prev.Items {
+		t, n, ok := parseBlockPath(it.Path)
+		if !ok || !hasInfo(t) {
+			continue
+		}
+		if _, done := r.items[it.Path]; done {
+			continue
+		}
+		if _, listed := slices.BinarySearch(lists[t], n); listed {
+			continue
+		}
+		bi, err := readBlockInfo(r.ctx, r.c.tr, t, n)
+		var de *DeviceError
+		switch {
+		case err == nil:
+			r.addBlock(t, n, &bi)
+			r.partial = true
+			r.reasons = append(r.reasons, fmt.Sprintf("blocks: the CPU did not list %s%d but answers its block info", t, n))
+		case errors.Is(err, errTransport):
+			return err
+		case errors.As(err, &de) && de.Code == 0xD209:
+			// Removed: the CPU confirms it.
+		default:
+			r.failItem(snapshots.Item{Path: it.Path, Kind: snapshots.KindLogic, Attrs: map[string]string{"type": t}}, "block", t,
+				fmt.Errorf("not listed, and its block info could not confirm a removal: %w", err))
+		}
+	}
 	return nil
+}
+
+// parseBlockPath splits a block item's path, "blocks/FC12", into its type
+// and number.
+func parseBlockPath(path string) (typ string, num int, ok bool) {
+	rest, found := strings.CutPrefix(path, "blocks/")
+	if !found {
+		return "", 0, false
+	}
+	i := strings.IndexFunc(rest, func(c rune) bool { return c >= '0' && c <= '9' })
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(rest[i:])
+	if err != nil {
+		return "", 0, false
+	}
+	return rest[:i], n, true
 }
 
 func hasInfo(t string) bool { return t == "OB" || t == "FB" || t == "FC" || t == "DB" }
@@ -635,7 +695,7 @@ func (r *run) setpoints() error {
 	var retried []int
 	for i, sp := range sps {
 		from[i] = segs
-		if _, seg := gather(segs, sp); seg != nil && (seg.shared || seg.item != ranges[i]) {
+		if _, seg := gather(segs, sp); seg != nil && (seg.shared || seg.item != ranges[i]) && !readVarNotOffered(seg.err) {
 			again = append(again, ranges[i])
 			retried = append(retried, i)
 		}
@@ -663,6 +723,15 @@ func (r *run) setpoints() error {
 		path := "setpoints/" + sp.Name
 		b, failed := gather(from[i], sp)
 		attrs := map[string]string{"address": strings.ToUpper(strings.ReplaceAll(sp.Address, " ", "")), snapshots.AttrDataType: sp.Type}
+		if failed != nil && readVarNotOffered(failed.err) {
+			// The CPU does not offer Read Var at all: not observable, as
+			// the block functions an S7-1200/1500 does not offer.
+			r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: snapshots.None(), Attrs: attrs, Deadband: sp.Deadband,
+				Provenance: snapshots.Provenance{Source: snapshots.SourceNotObservable, Reason: fmt.Sprintf(
+					"reading %s: the CPU does not offer Read Var (an S7-1200/1500 offers it only when its protection settings permit PUT/GET access from remote partners): %v",
+					sp.Address, failed.err)}}, "setpoint", sp.Type)
+			continue
+		}
 		if failed != nil {
 			// One item the CPU refused (no such DB, access denied, type
 			// not supported) costs that item only.
@@ -688,6 +757,14 @@ func (r *run) setpoints() error {
 		r.add(snapshots.Item{Path: path, Kind: snapshots.KindSetpoint, Value: v, Attrs: attrs, Deadband: sp.Deadband}, "setpoint", sp.Type)
 	}
 	return broken
+}
+
+// readVarNotOffered reports whether err is the CPU refusing the Read Var
+// job itself as a function it does not offer (0x8104 in the job header),
+// not one item of it.
+func readVarNotOffered(err error) bool {
+	var de *DeviceError
+	return errors.As(err, &de) && !de.Item && de.unsupported()
 }
 
 // declaredMax is the maximum length a STRING or WSTRING's header declares.

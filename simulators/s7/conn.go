@@ -33,6 +33,9 @@ type connState struct {
 	pdu       int // negotiated PDU size; 0 before Setup Communication
 	seq       byte
 	pending   *pending
+	// repeatEntry is set while a request hit by FaultRepeatEntry is
+	// answered.
+	repeatEntry bool
 }
 
 // pending is an SZL read or block list that continues on the next page.
@@ -40,6 +43,9 @@ type pending struct {
 	group, subfn, seq byte
 	rest              []byte
 	page              int
+	// last is the last entry (4 bytes) of the page sent before, for
+	// FaultRepeatEntry.
+	last []byte
 }
 
 // frame is one TPKT packet split into its COTP header and user data.
@@ -125,7 +131,9 @@ func (s *Server) serve(c net.Conn) {
 			if fault != nil && fault.Action == FaultRefuse {
 				reply = s.refuse(req, fault)
 			} else {
+				cs.repeatEntry = fault != nil && fault.Action == FaultRepeatEntry
 				reply = s.handle(cs, req)
+				cs.repeatEntry = false
 			}
 			req, in = nil, 0
 			if reply == nil {

@@ -217,6 +217,8 @@ func (s *Server) job(cs *connState, p s7PDU) []byte {
 	case cs.pdu == 0:
 		// Every function but Setup Communication needs a negotiated PDU.
 		return ackData(p.ref, errFuncNotAvail, []byte{fn}, nil)
+	case fn == fnReadVar && s.sc.NoPutGet:
+		return ackData(p.ref, errFuncNotAvail, []byte{fn}, nil)
 	case fn == fnReadVar:
 		return s.readVar(cs, p)
 	case fn == fnWriteVar && len(p.param) >= 2:
@@ -415,7 +417,7 @@ func (s *Server) firstPage(cs *connState, ref uint16, u userdata, all []byte, ch
 		cs.pending = nil
 		return userdataReply(ref, u.group, u.subfn, cs.seq, false, 0, all)
 	}
-	cs.pending = &pending{group: u.group, subfn: u.subfn, seq: cs.seq, rest: all[chunk:], page: chunk}
+	cs.pending = &pending{group: u.group, subfn: u.subfn, seq: cs.seq, rest: all[chunk:], page: chunk, last: all[chunk-4 : chunk]}
 	return userdataReply(ref, u.group, u.subfn, cs.seq, true, 0, all[:chunk])
 }
 
@@ -425,9 +427,16 @@ func (s *Server) continuePages(cs *connState, ref uint16, u userdata) []byte {
 	if pd == nil || pd.group != u.group || pd.subfn != u.subfn || pd.seq != u.seq {
 		return userdataReply(ref, u.group, u.subfn, u.seq, false, errFuncNotAvail, nil)
 	}
+	prevLast := pd.last
 	n := min(pd.page, len(pd.rest))
 	page := pd.rest[:n]
 	pd.rest = pd.rest[n:]
+	if len(page) >= 4 {
+		pd.last = page[len(page)-4:]
+	}
+	if cs.repeatEntry && pd.group == grpBlock && len(prevLast) == 4 {
+		page = append(append([]byte(nil), prevLast...), page...)
+	}
 	more := len(pd.rest) > 0
 	if !more {
 		cs.pending = nil
@@ -438,8 +447,10 @@ func (s *Server) continuePages(cs *connState, ref uint16, u userdata) []byte {
 // listAll answers "list all blocks": per type 30, type code, count (2).
 func (s *Server) listAll() []byte {
 	counts := map[string]int{}
-	for _, b := range s.blocks {
-		counts[b.Type]++
+	for k, b := range s.blocks {
+		if k != s.hidden {
+			counts[b.Type]++
+		}
 	}
 	var out []byte
 	for _, t := range blockTypeOrder {
@@ -461,8 +472,8 @@ func (s *Server) listOfType(code byte) ([]byte, uint16) {
 		return nil, errBlockType
 	}
 	var nums []int
-	for _, b := range s.blocks {
-		if b.Type == typ {
+	for k, b := range s.blocks {
+		if b.Type == typ && k != s.hidden {
 			nums = append(nums, b.Number)
 		}
 	}

@@ -51,6 +51,11 @@ type Scenario struct {
 	RefuseBlockFunctions *bool `yaml:"refuse_block_functions"`
 	// UnsupportedSZL lists SZL ids the CPU answers with "invalid SZL ID".
 	UnsupportedSZL []int `yaml:"unsupported_szl"`
+	// NoPutGet makes the CPU refuse every Read Var with "function not
+	// available" (0x8104 in the job header), as an S7-1200/1500 does while
+	// its protection settings do not permit PUT/GET access from remote
+	// partners (TIA Portal's default).
+	NoPutGet bool `yaml:"no_put_get"`
 }
 
 // CPU is the identity a CPU reports.

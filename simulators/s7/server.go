@@ -75,6 +75,11 @@ const (
 	// FaultTrickle sends the reply one byte at a time, Fault.Interval apart
 	// (one second when zero), as a congested or failing link would.
 	FaultTrickle
+	// FaultRepeatEntry starts each continuation page of a block list with
+	// the last block of the page before, as a CPU whose list moved between
+	// two pages (a block inserted before the page boundary by a download)
+	// answers: one block listed twice.
+	FaultRepeatEntry
 )
 
 // Fault makes the simulator misbehave on chosen requests.
@@ -132,9 +137,12 @@ type Server struct {
 	faultSeen int
 	faultHits int
 	stallCh   chan struct{}
-	done      chan struct{}
-	conns     map[net.Conn]struct{}
-	closed    bool
+	// hidden is the block (by key) the block lists leave out; see
+	// HideFromLists.
+	hidden string
+	done   chan struct{}
+	conns  map[net.Conn]struct{}
+	closed bool
 
 	wg sync.WaitGroup
 	// afterWrite, when set by a test, runs after each reply was written.
@@ -422,6 +430,16 @@ func (s *Server) RemoveBlock(typ string, number int) error {
 		}
 	}
 	return fmt.Errorf("no block %s", key)
+}
+
+// HideFromLists makes "list all blocks" and "list blocks of type" leave
+// out one block (by key, such as "FC5") while it stays in the program and
+// answers block info, as a CPU whose lists are momentarily incomplete
+// answers: the counts agree with the shortened list. An empty key ends it.
+func (s *Server) HideFromLists(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hidden = key
 }
 
 // Block returns a copy of a block of the program, by key such as "FC12".
