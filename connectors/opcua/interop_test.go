@@ -492,6 +492,31 @@ func TestInteropNumericNodeIDs(t *testing.T) {
 	if als := alerts.Derive(rep, alerts.Input{}); len(als) != 0 {
 		t.Errorf("alerts after a restart: %+v", als)
 	}
+
+	// Two browse roots, each with a numbered child SP1: both recorded, the
+	// second told apart by its root, the same paths after the restart.
+	twoRoots := func(t *testing.T, opts string) *snapshots.Snapshot {
+		t.Helper()
+		s := startNodeServer(t, pki, opts)
+		defer s.stop()
+		dev, cfg := device(t, s.endpoint, "      timeout: 10s\n      browse: [{root: \"ns=1;s=Line1\"}, {root: \"ns=1;s=Line2\"}]")
+		snap, err := snapshot(t, dev, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server's own namespace URI holds its host name.
+		nsu, _, _ := strings.Cut(snap.Item("opcua/SP1").Attrs[snapshots.AttrNodeID], ";")
+		second := "opcua/SP1{root " + nsu + ";s=Line2}"
+		for path, want := range map[string]string{"opcua/SP1": "1.5", second: "3.5"} {
+			if it := snap.Item(path); it == nil || it.Value.Raw != want {
+				t.Errorf("%s: %+v, want %s", path, it, want)
+			}
+		}
+		return snap
+	}
+	for _, c := range diffing.Compare(twoRoots(t, `{"numericIds":0}`), twoRoots(t, `{"numericIds":21}`), diffing.Options{IgnoreInfo: true}).Changes {
+		t.Errorf("two roots, after a restart that renumbered the nodes: %s %s", c.Type, c.Path)
+	}
 }
 
 // TestInteropContinuationPoints: a server that pages each node's

@@ -136,6 +136,9 @@ type snap struct {
 	reasons []string
 	lim     *opLimits
 	seen    map[string]bool // stable node ids already recorded
+	// rootOf gives, by stable node id, the stable id of the browse root
+	// each recorded variable was found under (for uniquePaths).
+	rootOf map[string]string
 	// carry holds, by stable node id, the previous snapshot's variables
 	// whose static attributes (DataType, AccessLevel) may be carried
 	// forward; nil when this snapshot reads everything (see carryFrom).
@@ -165,7 +168,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	defer c.meter.release()
 	start := time.Now()
 	b := &snap{s: &snapshots.Snapshot{Device: c.dev.Name, Protocol: "opcua", Endpoint: c.dev.Endpoint, TakenAt: start},
-		lim: newLimits(), seen: map[string]bool{}}
+		lim: newLimits(), seen: map[string]bool{}, rootOf: map[string]string{}}
 	c.observe = b.next.observe
 	defer func() { c.observe = nil }()
 	d := dialOptions{endpoint: c.dev.Endpoint, timeout: c.set.timeout, meter: c.meter}
@@ -588,6 +591,15 @@ func numericID(n *ua.NodeID) bool {
 	return false
 }
 
+// numericKey reports whether a stable node id ("nsu=urn:x;i=5001",
+// "ns=1;i=5001", "i=85") has a numeric identifier.
+func numericKey(key string) bool {
+	if strings.HasPrefix(key, "nsu=") || strings.HasPrefix(key, "ns=") {
+		_, key, _ = strings.Cut(key, ";")
+	}
+	return strings.HasPrefix(key, "i=")
+}
+
 // numericRank is k's place (from 1) among its siblings of the same browse
 // name and namespace that have numeric NodeIds, in the order of their
 // identifiers. Servers that number nodes as they build their address space
@@ -807,6 +819,13 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 		if cl.Unit != "" {
 			unit = cl.Unit
 		}
+		top := v
+		for top.parent != nil {
+			top = top.parent
+		}
+		if b.rootOf != nil {
+			b.rootOf[v.key] = top.key
+		}
 		it := snapshots.Item{Path: v.path, Kind: cl.Kind, Volatile: cl.Volatile, Deadband: cl.Deadband,
 			Attrs: map[string]string{snapshots.AttrNodeID: v.key, snapshots.AttrDataType: dtype, "access": accessString(acc.level)}}
 		notRead := func(reason string) {
@@ -884,10 +903,13 @@ func (c *Connector) addVars(vars []*node, res []varResult, b *snap) {
 }
 
 // uniquePaths is the last guard before a snapshot leaves the connector:
-// should two items still share a path, the later ones get their node id
-// (or a counter) appended and say so in attrs, so one odd node never makes
-// the snapshot invalid.
+// should two items still share a path (children of one name under two
+// browse roots), the later ones get their node id appended, or for a
+// numeric node id their browse root's ("{root nsu=urn:plant;s=DB2}"), or
+// a counter, and say so in attrs, so one odd node never makes the
+// snapshot invalid and a restart that renumbers nodes moves no path.
 func (b *snap) uniquePaths() {
+	defer func() { b.rootOf = nil }()
 	sort.SliceStable(b.s.Items, func(i, j int) bool { return b.s.Items[i].Path < b.s.Items[j].Path })
 	used := map[string]bool{}
 	for i := range b.s.Items {
@@ -902,6 +924,11 @@ func (b *snap) uniquePaths() {
 			continue
 		}
 		suffix := it.Attrs[snapshots.AttrNodeID]
+		if root := b.rootOf[suffix]; root != "" && numericKey(suffix) {
+			// Two browse roots with a child of one name: the root tells
+			// them apart, not a number the server may give anew on restart.
+			suffix = "root " + root
+		}
 		for n := 2; suffix == "" || used[orig+"{"+escapeSegment(suffix)+"}"]; n++ {
 			suffix = "duplicate " + strconv.Itoa(n)
 		}

@@ -13,7 +13,8 @@
 //   "buildDate": ISO date     BuildInfo.BuildDate (default 2025-01-01)
 //   "numericIds": N           BoilerHouse/Numbered with numeric NodeIds from 5000 + N, as servers that
 //                             number their nodes at start give them (another N: a restart that renumbered):
-//                             setpoints SP1, SP2 and two "Temp" in the own namespace (10 and 20)
+//                             setpoints SP1, SP2 and two "Temp" in the own namespace (10 and 20); and
+//                             BoilerHouse/Line1 and Line2 (ids s=Line1, s=Line2), each with a numbered SP1
 //   "pageReferences": N       answer at most N references per node in a Browse, the rest through
 //                             continuation points (as servers with a per-node limit of their own do)
 //   "browseNext": "forever"   every BrowseNext answers a fresh continuation point and no references
@@ -157,6 +158,12 @@ async function main() {
     num("SP2", 2.5);
     num("Temp", 10);
     num("Temp", 20);
+    for (const [line, value] of [["Line1", 1.5], ["Line2", 3.5]]) {
+      const f = ns.addObject({ componentOf: boiler, browseName: line, nodeId: `s=${line}` });
+      ns.addVariable({ componentOf: f, browseName: "SP1", nodeId: id(), dataType: DataType.Double,
+        accessLevel: "CurrentRead | CurrentWrite", userAccessLevel: "CurrentRead | CurrentWrite", minimumSamplingInterval: 1000,
+        value: { get: () => new Variant({ dataType: DataType.Double, value }) } });
+    }
   }
 
   if (opt.curve) {
