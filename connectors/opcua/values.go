@@ -127,6 +127,13 @@ func scalar(x any, unit string, depth int) (snapshots.Value, bool, string) {
 	case float32:
 		return snapshots.Float32(t, unit), true, ""
 	case float64:
+		if float64(float32(t)) == t {
+			// A Float sent as a Double (a gateway that widens a PLC's
+			// REAL, or one that sends Float before a restart and Double
+			// after): the same value, so the same text ("0.3", never
+			// "0.30000001192092896").
+			return snapshots.Float32(float32(t), unit), true, ""
+		}
 		return snapshots.Float(t, unit), true, ""
 	case string:
 		return text(t, unit), true, ""

@@ -59,6 +59,11 @@ func TestCanonical(t *testing.T) {
 	}{
 		{"double", 4.5, snapshots.Float(4.5, "m")},
 		{"float32 shortest", float32(0.1), snapshots.Float32(0.1, "m")},
+		{"Float sent as a Double reads as the Float", float64(float32(0.3)), snapshots.Value{Type: snapshots.TypeFloat, Raw: "0.3"}},
+		{"Float sent as a Double, large", float64(float32(123456.789)), snapshots.Value{Type: snapshots.TypeFloat, Raw: "123456.79"}},
+		{"a Double that is no Float keeps every digit", 0.3, snapshots.Value{Type: snapshots.TypeFloat, Raw: "0.3"}},
+		{"a Double next to a Float keeps every digit", 0.30000001192092901, snapshots.Value{Type: snapshots.TypeFloat, Raw: "0.300000011920929"}},
+		{"a large Double integer keeps every digit", 123456789.0, snapshots.Value{Type: snapshots.TypeFloat, Raw: "1.23456789e+08"}},
 		{"int32", int32(-7), snapshots.Int(-7, "m")},
 		{"uint32", uint32(5000), snapshots.Uint(5000, "m")},
 		{"bool", true, snapshots.Value{Type: snapshots.TypeBool, Raw: "true", Unit: "m"}},
