@@ -610,6 +610,37 @@ func TestInteropLargeArray(t *testing.T) {
 	}
 }
 
+// TestInteropSmallMessages: a server that accepts and sends messages of
+// at most 16 KiB and closes the connection on a larger one (node-opcua
+// does; gopcua sends any size it is given) costs one new session and the
+// request in halves, never the snapshot: all 300 parameters are read.
+func TestInteropSmallMessages(t *testing.T) {
+	s := startNodeServer(t, t.TempDir(), `{"params":300,"maxMessageSize":16384}`)
+	dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+	snap, err := snapshot(t, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Status.Complete {
+		t.Fatalf("partial: %v", snap.Status.Reasons)
+	}
+	if it := snap.Item("opcua/BoilerHouse/Params/P0299"); it == nil || it.Value.Raw != "299.5" {
+		t.Errorf("last parameter: %+v, want 299.5", it)
+	}
+	if lim := snap.Item("server/request_limits"); !strings.Contains(lim.Attrs["lowered"], "after the server closed the connection") {
+		t.Errorf("request_limits %v: want the read size lowered after the closed connection", lim.Attrs)
+	}
+	connects := 0
+	for _, r := range snap.Cost.ByKind {
+		if r.Kind == opcua.KindConnect {
+			connects += r.Count
+		}
+	}
+	if connects < 2 || connects > 4 {
+		t.Errorf("%d sessions opened, want the first and at most 3 more", connects)
+	}
+}
+
 // counter is a loopback TCP proxy that counts the OPC UA requests a client
 // sends through it, as a server would see them: every Hello,
 // OpenSecureChannel and CloseSecureChannel, and every service request

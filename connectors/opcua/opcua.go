@@ -187,28 +187,29 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 			return nil, err
 		}
 	}
-	var sess session
-	err = c.do(ctx, KindConnect, "session", 0, func(ctx context.Context) error {
-		var e error
-		sess, e = openSession(ctx, d, ep, id)
-		return e
-	})
+	open := func(ctx context.Context) (session, error) {
+		var s session
+		err := c.do(ctx, KindConnect, "session", 0, func(ctx context.Context) error {
+			var e error
+			s, e = openSession(ctx, d, ep, id)
+			return e
+		})
+		return s, err
+	}
+	first, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: connecting to %s (%s/%s): %w", c.dev.Name, c.dev.Endpoint, c.set.policy, c.set.mode, err)
 	}
+	sess := &reopening{session: first, open: open, left: maxReopen}
 	closed := false
 	closeSession := func() {
 		if closed {
 			return
 		}
 		closed = true
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.set.timeout)
-		defer cancel()
-		c.do(cctx, KindClose, "session", 0, func(ctx context.Context) error {
-			sess.CloseSession(ctx)
-			return sess.Close(ctx)
-		})
+		c.closeSession(ctx, sess.session)
 	}
+	sess.close = func(old session) { c.closeSession(ctx, old) }
 	defer closeSession()
 
 	if err = c.readServer(ctx, sess, b); err != nil {
@@ -236,6 +237,49 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	s.Cost.Duration = time.Since(start)
 	s.RulesDigest = c.rules.Digest()
 	return s, nil
+}
+
+// closeSession ends a session: CloseSession, then CloseSecureChannel.
+func (c *Connector) closeSession(ctx context.Context, sess session) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.set.timeout)
+	defer cancel()
+	c.do(cctx, KindClose, "session", 0, func(ctx context.Context) error {
+		sess.CloseSession(ctx)
+		return sess.Close(ctx)
+	})
+}
+
+// maxReopen bounds the sessions one snapshot opens again after the server
+// closed the connection on a large request.
+const maxReopen = 3
+
+// reopening is the snapshot's session. A server that closes the
+// connection on a request of many operations, instead of answering
+// BadRequestTooLarge or BadResponseTooLarge (node-opcua does when a
+// message exceeds the size it negotiated; gopcua v0.9.0 sends any size
+// it is given), costs a new session (a gated Connect) and that request in
+// halves, at most maxReopen times per snapshot: never the snapshot.
+type reopening struct {
+	session
+	open  func(ctx context.Context) (session, error)
+	close func(old session)
+	left  int
+}
+
+// reopen replaces a session whose connection the server closed; false
+// when it may not (maxReopen reached) or could not.
+func (r *reopening) reopen(ctx context.Context) bool {
+	if r.left <= 0 || ctx.Err() != nil {
+		return false
+	}
+	r.left--
+	r.close(r.session)
+	s, err := r.open(ctx)
+	if err != nil {
+		return false
+	}
+	r.session = s
+	return true
 }
 
 // endpoints reads the server's endpoints on a discovery channel, records

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -127,10 +128,31 @@ func (l *opLimits) item() snapshots.Item {
 
 // lower records that the server refused n operations in one request.
 func (l *opLimits) lower(ops *int, what string, n int, why ua.StatusCode) {
+	l.lowerAfter(ops, what, n, statusName(why))
+}
+
+// lowerAfter records that n operations in one request failed for why.
+func (l *opLimits) lowerAfter(ops *int, what string, n int, why string) {
 	if max(n/2, 1) < *ops {
 		*ops = max(n/2, 1)
-		l.learned = append(l.learned, fmt.Sprintf("%s to %d after %s", what, *ops, statusName(why)))
+		l.learned = append(l.learned, fmt.Sprintf("%s to %d after %s", what, *ops, why))
 	}
+}
+
+// channelLost reports whether err says the connection is gone (the
+// server closed it).
+func channelLost(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, ua.StatusBadConnectionClosed) || errors.Is(err, ua.StatusBadSecureChannelClosed)
+}
+
+// reopened reports whether a request that failed because the server
+// closed the connection may be sent again in halves: sess could open a
+// new session (see reopening).
+func (c *Connector) reopened(ctx context.Context, sess session, err error) bool {
+	r, ok := sess.(*reopening)
+	return ok && channelLost(err) && r.reopen(ctx)
 }
 
 // readResult is one operation's outcome: a DataValue, or the reason the
@@ -294,7 +316,10 @@ func (c *Connector) read(ctx context.Context, sess session, object string, ops [
 			}
 			return
 		}
-		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
+		switch {
+		case sent && hi-lo > 1 && c.reopened(ctx, sess, err):
+			lim.lowerAfter(&lim.readOps, "read", hi-lo, "the server closed the connection")
+		case !sent || !splittable(err) || !c.answering(ctx, sess, err):
 			stop = &abortError{err}
 			return
 		}
@@ -372,7 +397,10 @@ func (c *Connector) browseNodes(ctx context.Context, sess session, descs []*ua.B
 			}
 			return
 		}
-		if !sent || !splittable(err) || !c.answering(ctx, sess, err) {
+		switch {
+		case sent && hi-lo > 1 && c.reopened(ctx, sess, err):
+			lim.lowerAfter(&lim.browseOps, "browse", hi-lo, "the server closed the connection")
+		case !sent || !splittable(err) || !c.answering(ctx, sess, err):
 			stop = &abortError{err}
 			return
 		}
