@@ -639,6 +639,37 @@ func TestInteropSmallMessages(t *testing.T) {
 	if connects < 2 || connects > 4 {
 		t.Errorf("%d sessions opened, want the first and at most 3 more", connects)
 	}
+
+	// The next snapshots start from the lowered size: one session each,
+	// and the same request_limits every time.
+	c, _, err := connectors.Open(dev, cfg.Classification, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	prev := snap
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		next, err := c.Snapshot(ctx, prev)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range next.Cost.ByKind {
+			if r.Kind == opcua.KindConnect {
+				n += r.Count
+			}
+		}
+		lim := next.Item("server/request_limits")
+		if !next.Status.Complete || n != 1 || lim.Attrs["read_ops"] != snap.Item("server/request_limits").Attrs["read_ops"] || lim.Attrs["kept"] == "" {
+			t.Errorf("snapshot %d after the first: complete %v, %d sessions, limits %v; want complete, 1 session, the lowered size kept", i+2, next.Status.Complete, n, lim.Attrs)
+		}
+		if i == 1 && (lim.Value != prev.Item("server/request_limits").Value || fmt.Sprint(lim.Attrs) != fmt.Sprint(prev.Item("server/request_limits").Attrs)) {
+			t.Errorf("request_limits moved between two snapshots of an unchanged server: %v -> %v", prev.Item("server/request_limits").Attrs, lim.Attrs)
+		}
+		prev = next
+	}
 }
 
 // counter is a loopback TCP proxy that counts the OPC UA requests a client

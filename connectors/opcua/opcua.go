@@ -215,6 +215,7 @@ func (c *Connector) Snapshot(ctx context.Context, prev *snapshots.Snapshot) (*sn
 	if err = c.readServer(ctx, sess, b); err != nil {
 		b.partial("server status: %v", err)
 	}
+	b.lim.keep(prev, c.dev.Endpoint)
 	b.decideCarry(prev)
 	c.log.Debug().Bool("carry", b.carry != nil).Str("why", b.carryWhy).Msg("static attributes")
 	var aborted *abortError

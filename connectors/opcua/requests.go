@@ -43,6 +43,8 @@ type opLimits struct {
 	advertised map[string]uint32
 	// learned says why a size was lowered during the snapshot.
 	learned []string
+	// kept says the sizes started from an earlier snapshot's (keep).
+	kept string
 	// nodeRefs, when > 0, bounds the references one node's paging may
 	// collect: the browsed root's max_nodes (more fails the root anyway).
 	nodeRefs int
@@ -122,8 +124,38 @@ func (l *opLimits) item() snapshots.Item {
 	if len(l.learned) > 0 {
 		attrs["lowered"] = strings.Join(l.learned, "; ")
 	}
+	if l.kept != "" {
+		attrs["kept"] = l.kept
+	}
 	return snapshots.Item{Path: "server/request_limits", Kind: snapshots.KindInfo,
 		Value: snapshots.String(fmt.Sprintf("read %d, browse %d operations per request", l.readOps, l.browseOps)), Attrs: attrs}
+}
+
+// keep starts from the request sizes an earlier snapshot of the same
+// endpoint had to lower (its server/request_limits item), where they are
+// below this snapshot's: a server that refuses large requests, or closes
+// the connection on them, is not sent one again on every check. A full
+// read (no previous snapshot) starts from the advertised sizes again.
+func (l *opLimits) keep(prev *snapshots.Snapshot, endpoint string) {
+	if prev == nil || prev.Endpoint != endpoint {
+		return
+	}
+	it := prev.Item("server/request_limits")
+	if it == nil || it.Attrs["lowered"] == "" && it.Attrs["kept"] == "" {
+		return
+	}
+	kept := false
+	for _, x := range []struct {
+		ops *int
+		key string
+	}{{&l.readOps, "read_ops"}, {&l.browseOps, "browse_ops"}} {
+		if n, err := strconv.Atoi(it.Attrs[x.key]); err == nil && n > 0 && n < *x.ops {
+			*x.ops, kept = n, true
+		}
+	}
+	if kept {
+		l.kept = fmt.Sprintf("read %d, browse %d as lowered by an earlier snapshot", l.readOps, l.browseOps)
+	}
 }
 
 // lower records that the server refused n operations in one request.
