@@ -160,6 +160,18 @@ type Cost struct {
 	Next []RequestCount `json:"next,omitempty"`
 }
 
+// Count returns the requests of one kind (a connector's request kind such
+// as "opcua.Read"), every object included.
+func (c Cost) Count(kind string) int {
+	n := 0
+	for _, r := range c.ByKind {
+		if r.Kind == kind {
+			n += r.Count
+		}
+	}
+	return n
+}
+
 // Snapshot is one reading of one device. Build it, call Finalize, and treat it
 // as immutable from then on.
 type Snapshot struct {

@@ -264,6 +264,28 @@ func TestInteropSecurity(t *testing.T) {
 	}
 }
 
+// nodeSnapshot takes one snapshot of a running node-opcua server, each
+// request bounded by 10 s; an error (Finalize's included: no two items may
+// share a path) fails the test.
+func nodeSnapshot(t *testing.T, s *nodeServer) *snapshots.Snapshot {
+	t.Helper()
+	dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
+	snap, err := snapshot(t, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// nodeSnapshotOnce starts a node-opcua server with the PKI folder and
+// options given, takes one snapshot and stops the server.
+func nodeSnapshotOnce(t *testing.T, pki, opts string) *snapshots.Snapshot {
+	t.Helper()
+	s := startNodeServer(t, pki, opts)
+	defer s.stop()
+	return nodeSnapshot(t, s)
+}
+
 // TestInteropEmptyValue: a writable setpoint that answers Good with an
 // empty (Null) Variant, as servers do before their link to the PLC is up,
 // is recorded as empty and not observable: the snapshot stays complete, 42
@@ -273,15 +295,7 @@ func TestInteropSecurity(t *testing.T) {
 func TestInteropEmptyValue(t *testing.T) {
 	pki := t.TempDir()
 	const path = "opcua/BoilerHouse/Limits/BadSetpoint"
-	take := func(t *testing.T, s *nodeServer) *snapshots.Snapshot {
-		t.Helper()
-		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
-		snap, err := snapshot(t, dev, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
+	take := nodeSnapshot
 	s := startNodeServer(t, pki, `{}`)
 	base := take(t, s)
 	s.stop()
@@ -353,15 +367,7 @@ func TestInteropEmptyValue(t *testing.T) {
 // plcwatch must record.
 func TestInteropFieldCases(t *testing.T) {
 	pki := t.TempDir()
-	take := func(t *testing.T, s *nodeServer) *snapshots.Snapshot {
-		t.Helper()
-		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
-		snap, err := snapshot(t, dev, cfg)
-		if err != nil {
-			t.Fatal(err) // includes Finalize: no two items may share a path
-		}
-		return snap
-	}
+	take := nodeSnapshot
 	// The baseline, then the same server restarted (same certificate) with
 	// a later BuildDate, its namespaces renumbered, and BadSetpoint
 	// answering a Bad status.
@@ -455,14 +461,7 @@ func TestInteropNumericNodeIDs(t *testing.T) {
 	pki := t.TempDir()
 	take := func(t *testing.T, opts string) *snapshots.Snapshot {
 		t.Helper()
-		s := startNodeServer(t, pki, opts)
-		defer s.stop()
-		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
-		snap, err := snapshot(t, dev, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
+		return nodeSnapshotOnce(t, pki, opts)
 	}
 	base := take(t, `{"numericIds":0}`)
 	restarted := take(t, `{"numericIds":21}`)
@@ -539,18 +538,8 @@ func TestInteropContinuationPoints(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startNodeServer(t, t.TempDir(), tc.opts)
-			dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
-			snap, err := snapshot(t, dev, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			next := 0
-			for _, r := range snap.Cost.ByKind {
-				if r.Kind == opcua.KindBrowseNext {
-					next += r.Count
-				}
-			}
+			snap := nodeSnapshot(t, startNodeServer(t, t.TempDir(), tc.opts))
+			next := snap.Cost.Count(opcua.KindBrowseNext)
 			reasons := strings.Join(snap.Status.Reasons, "; ")
 			switch {
 			case snap.Status.Complete != tc.complete:
@@ -582,13 +571,7 @@ func TestInteropLargeArray(t *testing.T) {
 	pki := t.TempDir()
 	take := func(t *testing.T, opts string) *snapshots.Snapshot {
 		t.Helper()
-		s := startNodeServer(t, pki, opts)
-		defer s.stop()
-		dev, cfg := interopDevice(t, s.endpoint, "      timeout: 10s", "")
-		snap, err := snapshot(t, dev, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		snap := nodeSnapshotOnce(t, pki, opts)
 		if it := snap.Item(path); it == nil || it.Provenance.Source != snapshots.SourceRead ||
 			!strings.HasPrefix(it.Value.Raw, "[0, 0.5, 1, ") || !strings.Contains(it.Value.Raw, "… 20000 elements in all, sha256 ") {
 			t.Fatalf("%s: %+v, want read, its first elements, 20000 in all", path, it)
@@ -630,12 +613,7 @@ func TestInteropSmallMessages(t *testing.T) {
 	if lim := snap.Item("server/request_limits"); !strings.Contains(lim.Attrs["lowered"], "after the server closed the connection") {
 		t.Errorf("request_limits %v: want the read size lowered after the closed connection", lim.Attrs)
 	}
-	connects := 0
-	for _, r := range snap.Cost.ByKind {
-		if r.Kind == opcua.KindConnect {
-			connects += r.Count
-		}
-	}
+	connects := snap.Cost.Count(opcua.KindConnect)
 	if connects < 2 || connects > 4 {
 		t.Errorf("%d sessions opened, want the first and at most 3 more", connects)
 	}
@@ -655,12 +633,7 @@ func TestInteropSmallMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for _, r := range next.Cost.ByKind {
-			if r.Kind == opcua.KindConnect {
-				n += r.Count
-			}
-		}
+		n := next.Cost.Count(opcua.KindConnect)
 		lim := next.Item("server/request_limits")
 		if !next.Status.Complete || n != 1 || lim.Attrs["read_ops"] != snap.Item("server/request_limits").Attrs["read_ops"] || lim.Attrs["kept"] == "" {
 			t.Errorf("snapshot %d after the first: complete %v, %d sessions, limits %v; want complete, 1 session, the lowered size kept", i+2, next.Status.Complete, n, lim.Attrs)

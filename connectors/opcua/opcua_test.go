@@ -337,13 +337,7 @@ func TestRequestFaults(t *testing.T) {
 			}
 			dev, cfg := device(t, s.Endpoint(), tc.section+"      browse: [{root: \"i=85\"}]")
 			reads := func(snap *snapshots.Snapshot) int {
-				n := 0
-				for _, c := range snap.Cost.ByKind {
-					if c.Kind == opcua.KindRead {
-						n += c.Count
-					}
-				}
-				return n
+				return snap.Cost.Count(opcua.KindRead)
 			}
 			normalReads := 0
 			if tc.stallAtRead {

@@ -213,7 +213,7 @@ func TestIdleCloseReconnects(t *testing.T) {
 	c, _ := open(t, loadDevice(t, bareDevice, sim.Addr(), withKeys("      hold_connection: true\n")))
 	a := snap(t, c, nil)
 	held := snap(t, c, a)
-	if n := requests(held, kindConnect); n != 0 {
+	if n := held.Cost.Count(kindConnect); n != 0 {
 		t.Errorf("a held connection reconnected (%d connects)", n)
 	}
 	sim.CloseConnections()
@@ -221,22 +221,12 @@ func TestIdleCloseReconnects(t *testing.T) {
 	if !b.Status.Complete {
 		t.Fatalf("snapshot after an idle close: %v", b.Status.Reasons)
 	}
-	if n := requests(b, kindConnect); n != 1 {
+	if n := b.Cost.Count(kindConnect); n != 1 {
 		t.Errorf("%d connects after the idle close, want 1", n)
 	}
 	if got := sim.Stats().Connections; got != 2 {
 		t.Errorf("the CPU saw %d connections, want 2", got)
 	}
-}
-
-func requests(s *snapshots.Snapshot, kind string) int {
-	n := 0
-	for _, r := range s.Cost.ByKind {
-		if r.Kind == kind {
-			n += r.Count
-		}
-	}
-	return n
 }
 
 // TestS71500NotObservable reads a CPU that refuses block functions and
@@ -391,7 +381,7 @@ func TestSetpointPacking(t *testing.T) {
 	}
 	// One more Read Var asks for Edge and Past alone, after the CPU refused
 	// the range that held both.
-	if got, want := requests(s, kindReadVar), len(packReads(ranges, 240, true))+1; got != want || got < 4 {
+	if got, want := s.Cost.Count(kindReadVar), len(packReads(ranges, 240, true))+1; got != want || got < 4 {
 		t.Errorf("%d Read Var requests, packing says %d", got, want)
 	}
 }
